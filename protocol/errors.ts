@@ -1,0 +1,77 @@
+/**
+ * Every error that crosses a module or wire boundary carries one of these
+ * stable codes. Codes are part of the protocol: fleet managers branch on them,
+ * so they are never renamed, only added. `docs/errors.md` documents each one
+ * and a unit test keeps the two in step.
+ */
+export const ERROR_CODES = {
+  // Parsing and validation of anything received.
+  MALFORMED: 'the input is not valid JSON or not the expected binary layout',
+  TOO_LARGE: 'the input exceeds the size limit for its kind',
+  TOO_DEEP: 'the JSON nesting exceeds the depth limit',
+  SCHEMA: 'the input does not match its schema',
+  // Signed envelopes.
+  UNSIGNED: 'the message carries no signature',
+  BAD_SIGNATURE: 'the signature does not verify',
+  NON_CANONICAL_SIGNATURE: 'the signature scalar S is not below the group order L (malleated)',
+  UNKNOWN_KEY: 'the message is signed by a key the receiver does not trust',
+  WRONG_DEVICE: 'the message is addressed to another device',
+  EXPIRED: 'the message expired',
+  NOT_YET_VALID: 'the message was issued in the future by more than the allowed skew',
+  REPLAYED: 'the message was already accepted once',
+  WRONG_TYPE: 'the message type is not the one expected on this topic',
+  // Sealing.
+  SEAL_OPEN_FAILED: 'a sealed box could not be opened with the recipient key',
+  // Enrollment.
+  CLAIM_REFUSED: 'the claim policy refused the device',
+  CLAIM_PENDING: 'the device waits for an operator to approve it',
+  UNKNOWN_SERIAL: 'the serial is not on the allowlist',
+  BAD_CLAIM_TOKEN: 'the claim token is wrong',
+  STALE_REQUEST: 'the request timestamp is outside the accepted window',
+  BROKER_ADMIN_FAILED: 'the broker refused an administrative change',
+  // Local state and configuration.
+  STATE_CORRUPT: 'a state file could not be read and was moved aside',
+  CONFIG: 'the configuration is invalid',
+  BOOTSTRAP_MISSING: 'no bootstrap file was found',
+  NOT_ENROLLED: 'the device has no identity from the fleet yet',
+  // Commands.
+  UNKNOWN_COMMAND: 'the command name is not known to this agent',
+  COMMAND_FAILED: 'the command ran and failed',
+  UNKNOWN_SERVICE: 'the service named is not part of the desired state',
+  TIMEOUT: 'no answer arrived in time',
+  // Runtime.
+  RUNTIME_UNAVAILABLE: 'the container engine cannot be reached',
+  INTERNAL: 'an unexpected failure inside the agent or service',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The one error class of the project: a stable code plus a human message. */
+export class TsunaguError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message ?? ERROR_CODES[code], options);
+    this.name = 'TsunaguError';
+    this.code = code;
+    this.details = details;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function isTsunaguError(err: unknown, code?: ErrorCode): err is TsunaguError {
+  return err instanceof TsunaguError && (code === undefined || err.code === code);
+}
+
+/** Wrap anything thrown into a TsunaguError without losing the cause. */
+export function asTsunaguError(err: unknown, fallback: ErrorCode = 'INTERNAL'): TsunaguError {
+  if (err instanceof TsunaguError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new TsunaguError(fallback, message, undefined, { cause: err });
+}

@@ -1,0 +1,43 @@
+// Bundles each binary into one file. Used by build.sh and by the test runner,
+// so that end-to-end tests exercise exactly what ships.
+import { build } from 'esbuild';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+
+// The agent only talks to the engine over its unix socket: dockerode's
+// optional SSH transport (ssh2, cpu-features) and BuildKit session support
+// (grpc, protobufjs) would cost ~15 MB of resident memory for nothing.
+const unusedOnDevice = ['ssh2', 'cpu-features', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs'];
+const stubUnused = {
+  name: 'stub-unused',
+  setup(b) {
+    const filter = new RegExp(`^(${unusedOnDevice.map((m) => m.replace(/[/.]/g, '\\$&')).join('|')})(/.*)?$`);
+    b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'stub' }));
+    b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
+  },
+};
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node18',
+  minify: true,
+  sourcemap: false,
+  legalComments: 'none',
+  logLevel: 'warning',
+  banner: { js: '#!/usr/bin/env node' },
+};
+
+export async function bundleAll() {
+  mkdirSync('dist', { recursive: true });
+  // dist/ sits under a "type": "module" package; the bundles are CommonJS.
+  writeFileSync('dist/package.json', '{ "type": "commonjs" }\n');
+  await build({ ...common, entryPoints: ['agent/main.ts'], outfile: 'dist/tsunagu-agent.js', plugins: [stubUnused] });
+  // The fleet side runs beside node_modules and keeps its native SQLite driver there.
+  await build({ ...common, entryPoints: ['provisioning/main.ts'], outfile: 'dist/tsunagu-fleet.js', external: ['better-sqlite3'], plugins: [stubUnused] });
+  return ['dist/tsunagu-agent.js', 'dist/tsunagu-fleet.js'].map((f) => ({ file: f, bytes: statSync(f).size }));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const { file, bytes } of await bundleAll()) console.log(`${file}\t${(bytes / 1024).toFixed(1)} KiB`);
+}
