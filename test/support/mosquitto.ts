@@ -60,6 +60,8 @@ export async function startMosquitto(options: { port?: number } = {}): Promise<T
   const dynsec = join(dir, 'dynsec.json');
   const init = spawnSync('mosquitto_ctrl', ['dynsec', 'init', dynsec, adminUser, adminPassword], { encoding: 'utf8' });
   if (init.status !== 0) throw new Error(`mosquitto_ctrl dynsec init failed: ${init.stderr}`);
+  // Started as root, Mosquitto drops to the `mosquitto` user and must still write its dynsec and persistence files.
+  spawnSync('chown', ['-R', 'mosquitto', dir]);
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(conf, [
     `listener ${port} 127.0.0.1`,

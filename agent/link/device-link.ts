@@ -1,0 +1,165 @@
+import { EventEmitter } from 'node:events';
+import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
+import { fullJitterDelay, type BackoffPolicy } from '../../common/backoff.js';
+import type { Logger } from '../../common/logger.js';
+import { deviceTopic, DEVICE_INBOUND, type DeviceInbound, type DeviceOutbound } from '../../protocol/topics.js';
+import { isAuthFailure, mqttOptions, type BrokerEndpoint } from './mqtt-options.js';
+
+export type LinkState = 'connecting' | 'online' | 'offline' | 'closed';
+
+export interface DeviceLinkOptions {
+  deviceId: string;
+  clientId: string;
+  endpoint: BrokerEndpoint;
+  logger: Logger;
+  backoff?: BackoffPolicy;
+  keepaliveSeconds?: number;
+  /** Consecutive credential refusals after which the link reports `auth-failed` (the agent re-enrolls). */
+  authFailuresBeforeGiveUp?: number;
+  agentVersion: string;
+  random?: () => number;
+}
+
+export interface DeviceLinkEvents {
+  state: [LinkState];
+  message: [DeviceInbound, Buffer];
+  'auth-failed': [];
+}
+
+export const DEFAULT_LINK_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 60_000 };
+
+/**
+ * The device's own MQTT session: persistent (clean=false) so QoS 1 commands
+ * sent while it was away are delivered when it returns; a retained status
+ * with a last will that marks it offline; reconnects with capped
+ * exponential back-off and full jitter, scheduled here rather than by
+ * MQTT.js (see mqtt-options.ts).
+ */
+export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
+  private client: MqttClient | undefined;
+  private linkState: LinkState = 'offline';
+  private attempt = 0;
+  private authFailures = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private closing = false;
+
+  constructor(private readonly opts: DeviceLinkOptions) {
+    super();
+  }
+
+  get state(): LinkState {
+    return this.linkState;
+  }
+
+  topic(kind: DeviceInbound | DeviceOutbound): string {
+    return deviceTopic(this.opts.deviceId, kind);
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  private setState(next: LinkState, detail?: Record<string, unknown>): void {
+    if (next === this.linkState) return;
+    const previous = this.linkState;
+    this.linkState = next;
+    this.opts.logger.info({ link: next, previous, ...detail }, `link ${previous} → ${next}`);
+    this.emit('state', next);
+  }
+
+  private statusPayload(state: 'online' | 'offline', reason?: string): string {
+    return JSON.stringify({ v: 1, state, at: Date.now(), agentVersion: this.opts.agentVersion, ...(reason === undefined ? {} : { reason }) });
+  }
+
+  private connect(): void {
+    if (this.closing) return;
+    this.setState('connecting');
+    const { endpoint } = this.opts;
+    const v5 = endpoint.protocolVersion === 5;
+    const client = mqtt.connect(endpoint.url, mqttOptions(endpoint, {
+      clientId: this.opts.clientId,
+      clean: false,
+      keepalive: this.opts.keepaliveSeconds ?? 30,
+      ...(v5 ? { properties: { sessionExpiryInterval: 7 * 24 * 3600 } } : {}),
+      will: {
+        topic: this.topic('status'),
+        // The will's time is the connect time; `reason` tells it apart from a clean stop.
+        payload: Buffer.from(this.statusPayload('offline', 'connection lost')),
+        qos: 1,
+        retain: true,
+      },
+    }));
+    this.client = client;
+    client.on('connect', (connack) => {
+      this.attempt = 0;
+      this.authFailures = 0;
+      void this.onConnected(client, connack.sessionPresent);
+    });
+    client.on('message', (topic, payload) => {
+      const kind = DEVICE_INBOUND.find((k) => this.topic(k) === topic);
+      if (kind !== undefined) this.emit('message', kind, payload);
+    });
+    client.on('error', (err) => {
+      if (isAuthFailure(err)) this.authFailures++;
+      this.opts.logger.warn({ err: err.message, code: (err as { code?: unknown }).code }, 'link error');
+    });
+    client.on('close', () => {
+      if (this.client !== client) return;
+      if (this.closing) return;
+      this.setState('offline');
+      if (this.authFailures >= (this.opts.authFailuresBeforeGiveUp ?? 3)) {
+        this.opts.logger.error({ failures: this.authFailures }, 'the broker keeps refusing this device\'s credential');
+        this.authFailures = 0;
+        this.emit('auth-failed');
+      }
+      this.scheduleReconnect();
+    });
+  }
+
+  private async onConnected(client: MqttClient, sessionPresent: boolean): Promise<void> {
+    try {
+      if (!sessionPresent) {
+        await client.subscribeAsync(DEVICE_INBOUND.map((k) => this.topic(k)), { qos: 1 });
+      }
+      await client.publishAsync(this.topic('status'), this.statusPayload('online'), { qos: 1, retain: true });
+      this.setState('online', { sessionPresent });
+    } catch (err) {
+      this.opts.logger.warn({ err: (err as Error).message }, 'link setup after connect failed');
+      client.end(true);
+    }
+  }
+
+  private scheduleReconnect(): void {
+    if (this.reconnectTimer !== undefined || this.closing) return;
+    const delay = fullJitterDelay(this.attempt++, this.opts.backoff ?? DEFAULT_LINK_BACKOFF, this.opts.random);
+    this.opts.logger.info({ delayMs: delay, attempt: this.attempt }, 'reconnecting');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      const old = this.client;
+      this.client = undefined;
+      old?.removeAllListeners();
+      old?.on('error', () => undefined);
+      old?.end(true);
+      this.connect();
+    }, delay);
+  }
+
+  /** Publish now; rejects when offline (the caller decides whether to queue). */
+  async publish(kind: DeviceOutbound, payload: string | Buffer, options: IClientPublishOptions = { qos: 1 }): Promise<void> {
+    const client = this.client;
+    if (client === undefined || this.linkState !== 'online') throw new Error('link offline');
+    await client.publishAsync(this.topic(kind), payload, options);
+  }
+
+  /** Mark the device offline on purpose (retained) and close. */
+  async close(): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.reconnectTimer);
+    const client = this.client;
+    if (client !== undefined && this.linkState === 'online') {
+      await client.publishAsync(this.topic('status'), this.statusPayload('offline', 'stopped'), { qos: 1, retain: true }).catch(() => undefined);
+    }
+    await client?.endAsync(true).catch(() => undefined);
+    this.setState('closed');
+  }
+}

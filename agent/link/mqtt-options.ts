@@ -1,0 +1,37 @@
+import type { IClientOptions } from 'mqtt';
+
+export interface BrokerEndpoint {
+  url: string;
+  ca?: string | undefined;
+  username: string;
+  password: string;
+  protocolVersion: 4 | 5;
+}
+
+/**
+ * Options shared by every connection the agent makes. MQTT.js's own
+ * reconnect timer is off (reconnectPeriod 0): it retries at a fixed period,
+ * and a fleet retrying in lockstep after a broker outage is the stampede we
+ * must avoid; the link schedules reconnects itself with full jitter.
+ * writeCache off: otherwise mqtt-packet pre-builds 65,536 small Buffers on
+ * the first write (~7.5 MB kept for the process's life, see FOOTPRINT.md).
+ */
+export function mqttOptions(endpoint: BrokerEndpoint, extra: IClientOptions): IClientOptions {
+  return {
+    username: endpoint.username,
+    password: endpoint.password,
+    protocolVersion: endpoint.protocolVersion,
+    ...(endpoint.ca === undefined ? {} : { ca: endpoint.ca }),
+    reconnectPeriod: 0,
+    connectTimeout: 15_000,
+    keepalive: 30,
+    writeCache: false,
+    ...extra,
+  };
+}
+
+/** CONNACK codes that mean "your credential is not accepted" in MQTT 3.1.1 and 5. */
+export function isAuthFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 4 || code === 5 || code === 134 || code === 135;
+}

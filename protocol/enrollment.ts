@@ -1,0 +1,199 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { fromBase64, fromUtf8, toBase64, utf8 } from './bytes.js';
+import type { Ed25519 } from './ed25519.js';
+import { decodeEnvelope, newMessageId, signEnvelope, verifyEnvelope, type SignedPayload } from './envelope.js';
+import { ERROR_CODES, TsunaguError, type ErrorCode } from './errors.js';
+import { checkSchema, parseJsonBytes, type JsonLimits } from './json.js';
+import { keyId, type KeyPairs } from './keys.js';
+import { openSealed, seal } from './seal.js';
+import { DEVICE_ID_PATTERN, REQUEST_ID_PATTERN } from './topics.js';
+
+export const ENROLL_REQUEST_TYPE = 'enroll.request';
+export const ENROLL_RESPONSE_TYPE = 'enroll.response';
+export const ENROLL_LIMITS: JsonLimits = { maxBytes: 16 * 1024, maxDepth: 8 };
+/** How far a request's issue time may be from the service's clock. */
+export const ENROLL_MAX_SKEW_MS = 5 * 60_000;
+export const ENROLL_REQUEST_LIFETIME_MS = 5 * 60_000;
+
+/** What the device tells the fleet about itself, sealed to the fleet's box key. */
+export const DeviceClaimSchema = z.object({
+  serial: z.string().min(1).max(128),
+  model: z.string().max(256),
+  arch: z.string().max(32),
+  macs: z.array(z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/)).max(64),
+  hostname: z.string().max(255),
+  claimToken: z.string().max(256).optional(),
+}).strict();
+export type DeviceClaim = z.infer<typeof DeviceClaimSchema>;
+
+const EnrollRequestDataSchema = z.object({
+  signPublicKey: z.string(),
+  boxPublicKey: z.string(),
+  sealed: z.string().max(12 * 1024),
+}).strict();
+
+/** What the fleet grants, sealed to the device's box key. */
+export const EnrollGrantSchema = z.object({
+  deviceId: z.string().regex(DEVICE_ID_PATTERN),
+  username: z.string().regex(DEVICE_ID_PATTERN),
+  password: z.string().min(16).max(256),
+  clientId: z.string().regex(DEVICE_ID_PATTERN),
+}).strict();
+export type EnrollGrant = z.infer<typeof EnrollGrantSchema>;
+
+const errorCodes = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]];
+
+const EnrollResponseDataSchema = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), sealed: z.string().max(8 * 1024) }).strict(),
+  z.object({ ok: z.literal(false), code: z.enum(errorCodes), message: z.string().max(1024), now: z.number().int().nonnegative() }).strict(),
+]);
+
+export interface FleetPublicKeys {
+  fleetId: string;
+  signPublicKey: Uint8Array;
+  boxPublicKey: Uint8Array;
+}
+
+export function newRequestId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/** Build a request signed with the device key: the signature is the proof of possession. */
+export function buildEnrollRequest(args: {
+  requestId: string;
+  device: KeyPairs;
+  fleet: FleetPublicKeys;
+  claim: DeviceClaim;
+  now: number;
+  ed: Ed25519;
+}): Uint8Array {
+  const payload: SignedPayload = {
+    typ: ENROLL_REQUEST_TYPE,
+    id: args.requestId,
+    to: args.fleet.fleetId,
+    iat: args.now,
+    exp: args.now + ENROLL_REQUEST_LIFETIME_MS,
+    data: {
+      signPublicKey: toBase64(args.device.signPublicKey),
+      boxPublicKey: toBase64(args.device.boxPublicKey),
+      sealed: toBase64(seal(utf8(JSON.stringify(args.claim)), args.fleet.boxPublicKey)),
+    },
+  };
+  return signEnvelope(payload, keyId(args.device.signPublicKey), args.device.signSecretKey, args.ed);
+}
+
+export interface EnrollRequest {
+  requestId: string;
+  issuedAt: number;
+  signPublicKey: Uint8Array;
+  boxPublicKey: Uint8Array;
+  claim: DeviceClaim;
+}
+
+/**
+ * Verify and open a request. Freshness is checked last and separately
+ * (STALE_REQUEST carries the request id) so that the service can answer a
+ * device whose clock is wrong with the correct time.
+ */
+export function openEnrollRequest(bytes: Uint8Array, args: {
+  fleetId: string;
+  fleetBoxSecretKey: Uint8Array;
+  ed: Ed25519;
+}): EnrollRequest {
+  const env = decodeEnvelope(bytes, ENROLL_LIMITS);
+  // The key travels inside the signed body; read it first, then verify
+  // the body with it and check the kid names that same key.
+  const unverified = checkSchema(z.object({ data: EnrollRequestDataSchema }).passthrough(), parseJsonBytes(env.body, ENROLL_LIMITS), 'request');
+  const signPublicKey = fromBase64(unverified.data.signPublicKey, 'signPublicKey', 32);
+  const payload = verifyEnvelope(env, (kid) => (kid === keyId(signPublicKey) ? signPublicKey : undefined), args.ed, ENROLL_LIMITS);
+  if (payload.typ !== ENROLL_REQUEST_TYPE) throw new TsunaguError('WRONG_TYPE', `expected ${ENROLL_REQUEST_TYPE}, got ${payload.typ}`);
+  if (!REQUEST_ID_PATTERN.test(payload.id)) throw new TsunaguError('SCHEMA', 'request id must be 32 hex digits');
+  if (payload.to !== args.fleetId) throw new TsunaguError('WRONG_DEVICE', `request is for fleet ${payload.to}`);
+  const data = checkSchema(EnrollRequestDataSchema, payload.data, 'request.data');
+  const claimBytes = openSealed(fromBase64(data.sealed, 'sealed'), args.fleetBoxSecretKey);
+  const claim = checkSchema(DeviceClaimSchema, parseJsonBytes(claimBytes, ENROLL_LIMITS), 'claim');
+  return {
+    requestId: payload.id,
+    issuedAt: payload.iat,
+    signPublicKey,
+    boxPublicKey: fromBase64(data.boxPublicKey, 'boxPublicKey', 32),
+    claim,
+  };
+}
+
+export function isFresh(issuedAt: number, now: number): boolean {
+  return Math.abs(now - issuedAt) <= ENROLL_MAX_SKEW_MS;
+}
+
+export type EnrollOutcome =
+  | { ok: true; grant: EnrollGrant }
+  | { ok: false; code: ErrorCode; message: string };
+
+/** Build the fleet's reply, signed with the fleet key; a grant is sealed to the device's box key. */
+export function buildEnrollResponse(args: {
+  requestId: string;
+  outcome: EnrollOutcome;
+  deviceBoxPublicKey: Uint8Array;
+  fleet: { signPublicKey: Uint8Array; signSecretKey: Uint8Array };
+  now: number;
+  ed: Ed25519;
+}): Uint8Array {
+  if (args.outcome.ok) {
+    const sealedGrant = toBase64(seal(utf8(JSON.stringify(args.outcome.grant)), args.deviceBoxPublicKey));
+    return buildSealedGrantResponse({ ...args, sealedGrant });
+  }
+  const data = { ok: false, code: args.outcome.code, message: args.outcome.message, now: args.now };
+  return signFleetResponse(args.requestId, data, args.fleet, args.now, args.ed);
+}
+
+/** A grant response around an already sealed grant (a retry reuses the grant sealed earlier). */
+export function buildSealedGrantResponse(args: {
+  requestId: string;
+  sealedGrant: string;
+  fleet: { signPublicKey: Uint8Array; signSecretKey: Uint8Array };
+  now: number;
+  ed: Ed25519;
+}): Uint8Array {
+  return signFleetResponse(args.requestId, { ok: true, sealed: args.sealedGrant }, args.fleet, args.now, args.ed);
+}
+
+function signFleetResponse(
+  requestId: string, data: unknown, fleet: { signPublicKey: Uint8Array; signSecretKey: Uint8Array }, now: number, ed: Ed25519,
+): Uint8Array {
+  const payload: SignedPayload = {
+    typ: ENROLL_RESPONSE_TYPE,
+    id: newMessageId(),
+    to: requestId,
+    iat: now,
+    exp: now + ENROLL_REQUEST_LIFETIME_MS,
+    data,
+  };
+  return signEnvelope(payload, keyId(fleet.signPublicKey), fleet.signSecretKey, ed);
+}
+
+export type EnrollResponse =
+  | { ok: true; grant: EnrollGrant }
+  | { ok: false; code: ErrorCode; message: string; fleetTime: number };
+
+/**
+ * Verify a reply against the fleet key from the bootstrap file. The reply's
+ * times are not checked against the device clock, which may be years off on
+ * a board without RTC; binding to the fresh request id prevents replays.
+ */
+export function openEnrollResponse(bytes: Uint8Array, args: {
+  requestId: string;
+  fleet: FleetPublicKeys;
+  device: KeyPairs;
+  ed: Ed25519;
+}): EnrollResponse {
+  const env = decodeEnvelope(bytes, ENROLL_LIMITS);
+  const fleetKid = keyId(args.fleet.signPublicKey);
+  const payload = verifyEnvelope(env, (kid) => (kid === fleetKid ? args.fleet.signPublicKey : undefined), args.ed, ENROLL_LIMITS);
+  if (payload.typ !== ENROLL_RESPONSE_TYPE) throw new TsunaguError('WRONG_TYPE', `expected ${ENROLL_RESPONSE_TYPE}, got ${payload.typ}`);
+  if (payload.to !== args.requestId) throw new TsunaguError('WRONG_DEVICE', 'reply is for another request');
+  const data = checkSchema(EnrollResponseDataSchema, payload.data, 'response.data');
+  if (!data.ok) return { ok: false, code: data.code, message: data.message, fleetTime: data.now };
+  const grantBytes = openSealed(fromBase64(data.sealed, 'sealed'), args.device.boxSecretKey);
+  return { ok: true, grant: checkSchema(EnrollGrantSchema, JSON.parse(fromUtf8(grantBytes)) as unknown, 'grant') };
+}

@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { fromBase64, toBase64, utf8 } from './bytes.js';
+import { isCanonicalSignature as isCanonical, type Ed25519 } from './ed25519.js';
+import { TsunaguError } from './errors.js';
+import { checkSchema, parseJsonBytes, type JsonLimits } from './json.js';
+
+/**
+ * The signed envelope. On the wire (UTF-8 JSON):
+ *
+ *   {"v":1,"kid":"<16 hex>","sig":"<base64, 64 bytes>","body":"<base64 of the payload bytes>"}
+ *
+ * The Ed25519 signature covers exactly the payload bytes that `body`
+ * decodes to; the payload is itself UTF-8 JSON (see SignedPayload). The
+ * outer fields only help the receiver find the key: everything it acts on
+ * is inside the signed bytes.
+ */
+export const ENVELOPE_VERSION = 1;
+
+export const EnvelopeSchema = z.object({
+  v: z.literal(ENVELOPE_VERSION),
+  kid: z.string().regex(/^[0-9a-f]{16}$/),
+  sig: z.string().max(100),
+  body: z.string(),
+}).strict();
+
+/** W3C trace context `traceparent` (version 00). */
+export const TRACEPARENT_PATTERN = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** The signed payload. `data` is the typed content, validated by the consumer for its `typ`. */
+export const SignedPayloadSchema = z.object({
+  /** Message type, e.g. "cmd", "desired", "reply", "enroll.request". */
+  typ: z.string().min(1).max(40),
+  /** Unique message id: 16 random bytes, hex. Replies refer to it. */
+  id: z.string().regex(/^[0-9a-f]{32}$/),
+  /** Addressee: a device id, a fleet id or, for enrollment replies, the request id. */
+  to: z.string().min(1).max(64),
+  /** Issue time and expiry, Unix milliseconds, by the signer's clock. */
+  iat: z.number().int().nonnegative(),
+  exp: z.number().int().nonnegative(),
+  /** Per-signing-key monotonic counter; fleet-signed messages always carry it. */
+  ctr: z.number().int().nonnegative().optional(),
+  tp: z.string().regex(TRACEPARENT_PATTERN).optional(),
+  data: z.unknown(),
+}).strict();
+
+export type SignedPayload = z.infer<typeof SignedPayloadSchema>;
+
+export interface OpenedEnvelope {
+  kid: string;
+  signature: Uint8Array;
+  body: Uint8Array;
+}
+
+export function newMessageId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+export function signEnvelope(payload: SignedPayload, kid: string, secretKey: Uint8Array, ed: Ed25519): Uint8Array {
+  const body = utf8(JSON.stringify(payload));
+  const sig = ed.sign(body, secretKey);
+  return utf8(JSON.stringify({ v: ENVELOPE_VERSION, kid, sig: toBase64(sig), body: toBase64(body) }));
+}
+
+/** Decode the outer layer. Throws MALFORMED / TOO_LARGE / TOO_DEEP / SCHEMA / UNSIGNED. */
+export function decodeEnvelope(bytes: Uint8Array, limits: JsonLimits): OpenedEnvelope {
+  const raw = parseJsonBytes(bytes, { maxBytes: limits.maxBytes, maxDepth: 4 });
+  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && !('sig' in raw)) {
+    throw new TsunaguError('UNSIGNED', 'the message carries no signature');
+  }
+  const env = checkSchema(EnvelopeSchema, raw, 'envelope');
+  return { kid: env.kid, signature: fromBase64(env.sig, 'sig', 64), body: fromBase64(env.body, 'body') };
+}
+
+/**
+ * Verify the signature with the key `lookup` finds for the kid, then parse
+ * the signed payload. Checks here are the ones that need no receiver state;
+ * addressing, expiry and replay are decided by the receiver's policy.
+ */
+export function verifyEnvelope(
+  env: OpenedEnvelope,
+  lookup: (kid: string) => Uint8Array | undefined,
+  ed: Ed25519,
+  limits: JsonLimits,
+): SignedPayload {
+  const publicKey = lookup(env.kid);
+  if (publicKey === undefined) throw new TsunaguError('UNKNOWN_KEY', `no trusted key with id ${env.kid}`);
+  verifySignatureBytes(env.body, env.signature, publicKey, ed);
+  return checkSchema(SignedPayloadSchema, parseJsonBytes(env.body, limits), 'payload');
+}
+
+export function verifySignatureBytes(body: Uint8Array, signature: Uint8Array, publicKey: Uint8Array, ed: Ed25519): void {
+  if (!isCanonical(signature)) throw new TsunaguError('NON_CANONICAL_SIGNATURE');
+  if (!ed.verify(body, signature, publicKey)) throw new TsunaguError('BAD_SIGNATURE');
+}

@@ -1,0 +1,158 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createLogger } from '../common/logger.js';
+import { writeFileAtomic } from '../agent/state/atomic-file.js';
+import type { BootstrapFile } from '../protocol/bootstrap.js';
+import { defaultEd25519 } from '../protocol/ed25519.js';
+import { TsunaguError } from '../protocol/errors.js';
+import { connectFleetClient, createFleetAccount, prepareBroker } from './broker-setup.js';
+import { hashClaimToken, type ClaimPolicy } from './claim-policy.js';
+import { DynsecClient } from './dynsec-client.js';
+import { dynsecAccounts, EnrollmentService } from './enrollment-service.js';
+import { createFleetDir, fleetPublicKeys, loadFleetDir } from './fleet-dir.js';
+import { PresenceTracker } from './presence-tracker.js';
+import { Registry } from './registry.js';
+
+export async function runInit(o: {
+  dir: string; fleetId: string; broker: string; deviceBroker?: string; ca?: string; adminUser: string; adminPassword: string;
+  claim: 'token' | 'allowlist' | 'approve'; claimToken?: string; serials: string; mqttVersion: string; generatedToken: string;
+}): Promise<void> {
+  let claim: ClaimPolicy;
+  let token: string | undefined;
+  if (o.claim === 'token') {
+    token = o.claimToken ?? o.generatedToken;
+    claim = { mode: 'token', tokenSha256: hashClaimToken(token) };
+  } else if (o.claim === 'allowlist') {
+    claim = { mode: 'allowlist', serials: o.serials.split(',').map((s) => s.trim()).filter((s) => s !== '') };
+  } else {
+    claim = { mode: 'approve' };
+  }
+  const ca = o.ca === undefined ? undefined : readFileSync(o.ca, 'utf8');
+  const protocolVersion = o.mqttVersion === '4' ? 4 : 5;
+  const fleetUser = `tsunagu-fleet-${o.fleetId}`;
+  const fleetPassword = randomBytes(24).toString('base64url');
+  await createFleetAccount({ url: o.broker, ...(ca === undefined ? {} : { ca }), protocolVersion, adminUser: o.adminUser, adminPassword: o.adminPassword, fleetUser, fleetPassword });
+  const fleet = createFleetDir(o.dir, {
+    fleetId: o.fleetId,
+    broker: {
+      url: o.broker,
+      ...(o.deviceBroker === undefined ? {} : { deviceUrl: o.deviceBroker }),
+      ...(ca === undefined ? {} : { ca }),
+      protocolVersion,
+      username: fleetUser,
+      password: fleetPassword,
+      kind: 'mosquitto',
+    },
+    claim,
+  });
+  process.stdout.write(`created fleet "${fleet.config.fleetId}" in ${o.dir} (signing key id ${fleet.keyId})\n`);
+  if (token !== undefined && o.claimToken === undefined) {
+    process.stdout.write(`claim token (shown once, keep it for 'tsunagu-fleet bootstrap --claim-token'): ${token}\n`);
+  }
+  process.stdout.write(`next: tsunagu-fleet bootstrap --dir ${o.dir} --out bootstrap.json${token !== undefined ? ' --claim-token TOKEN' : ''}\n`);
+}
+
+export async function runBootstrap(o: { dir: string; out: string; claimToken?: string }): Promise<void> {
+  const fleet = loadFleetDir(o.dir);
+  const { config } = fleet;
+  if (config.claim.mode === 'token' && o.claimToken === undefined) {
+    throw new TsunaguError('CONFIG', 'this fleet claims devices by token: pass --claim-token');
+  }
+  if (o.claimToken !== undefined && config.claim.mode === 'token' && hashClaimToken(o.claimToken) !== config.claim.tokenSha256) {
+    throw new TsunaguError('CONFIG', 'the claim token does not match this fleet\'s token');
+  }
+  const client = await connectFleetClient(config, 'bootstrap');
+  const dynsec = new DynsecClient(client);
+  try {
+    await prepareBroker(dynsec, config);
+  } finally {
+    dynsec.close();
+    await client.endAsync();
+  }
+  const file: BootstrapFile = {
+    v: 1,
+    fleetId: config.fleetId,
+    broker: {
+      url: config.broker.deviceUrl ?? config.broker.url,
+      ...(config.broker.ca === undefined ? {} : { ca: config.broker.ca }),
+      username: config.bootstrap.username,
+      password: config.bootstrap.password,
+      protocolVersion: config.broker.protocolVersion,
+    },
+    fleetKeys: fleetPublicKeys(fleet),
+    claim: o.claimToken === undefined ? {} : { token: o.claimToken },
+  };
+  writeFileAtomic(o.out, `${JSON.stringify(file, null, 2)}\n`, 0o600);
+  process.stdout.write(`wrote ${o.out}: put it on the device's boot partition as tsunagu.json or in /etc/tsunagu/bootstrap.json\n`);
+}
+
+export async function runServe(o: { dir: string }): Promise<void> {
+  const fleet = loadFleetDir(o.dir);
+  const logger = createLogger({ name: 'tsunagu-fleet' });
+  const registry = new Registry(fleet.registryPath);
+  const client = await connectFleetClient(fleet.config, 'enroll');
+  const dynsec = new DynsecClient(client);
+  await prepareBroker(dynsec, fleet.config);
+  const service = new EnrollmentService({
+    client, registry, accounts: dynsecAccounts(dynsec), logger, ed: defaultEd25519(),
+    fleet: { fleetId: fleet.config.fleetId, signPublicKey: fleet.keys.signPublicKey, signSecretKey: fleet.keys.signSecretKey, boxSecretKey: fleet.keys.boxSecretKey },
+    policy: () => fleet.config.claim,
+  });
+  const presence = new PresenceTracker(client, registry, logger);
+  client.on('close', () => logger.warn('lost the broker connection'));
+  client.on('connect', () => logger.info('connected to the broker'));
+  client.options.reconnectPeriod = 2000;
+  await service.start();
+  await presence.start();
+  const stop = async (): Promise<void> => {
+    logger.info('stopping');
+    presence.stop();
+    await service.stop();
+    dynsec.close();
+    await client.endAsync();
+    registry.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+}
+
+export function runApprove(device: string, o: { dir: string }): void {
+  const fleet = loadFleetDir(o.dir);
+  const registry = new Registry(fleet.registryPath);
+  try {
+    const ids = registry.approve(device, Date.now());
+    if (ids.length === 0) throw new TsunaguError('CONFIG', `no pending device with id or serial "${device}" (see: tsunagu-fleet devices)`);
+    for (const id of ids) registry.audit({ event: 'approved', code: null, requestId: null, deviceId: id, serial: null, message: 'approved by operator' });
+    process.stdout.write(`approved ${ids.join(', ')}: the device joins at its next attempt\n`);
+  } finally {
+    registry.close();
+  }
+}
+
+export function runDevices(o: { dir: string; json?: boolean }): void {
+  const fleet = loadFleetDir(o.dir);
+  const registry = new Registry(fleet.registryPath);
+  try {
+    const devices = registry.list();
+    if (o.json) {
+      process.stdout.write(`${JSON.stringify(devices.map(({ signPublicKey: _s, boxPublicKey: _b, ...d }) => d), null, 2)}\n`);
+      return;
+    }
+    if (devices.length === 0) {
+      process.stdout.write('no devices yet\n');
+      return;
+    }
+    const rows = devices.map((d) => [d.deviceId, d.status + (d.status === 'pending' && d.approved ? ' (approved)' : ''), d.online ? 'online' : 'offline',
+      d.lastSeen === null ? '-' : new Date(d.lastSeen).toISOString(), d.serial, d.arch, d.model]);
+    printTable(['DEVICE', 'STATUS', 'LINK', 'LAST SEEN', 'SERIAL', 'ARCH', 'MODEL'], rows);
+  } finally {
+    registry.close();
+  }
+}
+
+export function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  process.stdout.write(`${[line(header), ...rows.map(line)].join('\n')}\n`);
+}

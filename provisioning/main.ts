@@ -1,0 +1,64 @@
+import { Command, Option } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { createLogger } from '../common/logger.js';
+import { isTsunaguError } from '../protocol/errors.js';
+import { runBootstrap, runDevices, runApprove, runInit, runServe } from './commands.js';
+
+const program = new Command('tsunagu-fleet')
+  .description('tsunagu fleet side: create a fleet, make bootstrap files, run the enrollment service, manage devices')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+const dirOption = new Option('-d, --dir <dir>', 'fleet directory').env('TSUNAGU_FLEET_DIR').default('./fleet');
+
+program.command('init')
+  .description('create a fleet: its key pairs and config')
+  .addOption(dirOption)
+  .option('--fleet-id <id>', 'fleet id ([a-z0-9-])', 'fleet')
+  .requiredOption('--broker <url>', 'broker URL the fleet side uses, e.g. mqtt://127.0.0.1:1883')
+  .option('--device-broker <url>', 'broker URL written into bootstrap files (default: --broker)')
+  .option('--ca <file>', 'CA certificate (PEM) for a TLS broker')
+  .requiredOption('--admin-user <name>', 'broker user with dynamic-security admin rights')
+  .addOption(new Option('--admin-password <password>', 'its password').env('TSUNAGU_BROKER_ADMIN_PASSWORD').makeOptionMandatory())
+  .addOption(new Option('--claim <mode>', 'how unknown devices are claimed').choices(['token', 'allowlist', 'approve']).default('token'))
+  .option('--claim-token <token>', 'batch claim token (token mode; generated when absent)')
+  .option('--serials <list>', 'comma-separated serials (allowlist mode)', '')
+  .option('--mqtt-version <n>', '5, or 4 for MQTT 3.1.1 brokers', '5')
+  .addHelpText('after', '\nExample:\n  tsunagu-fleet init --dir ./fleet --broker mqtt://127.0.0.1:1883 --admin-user admin --admin-password s3cret\n')
+  .action((o: Parameters<typeof runInit>[0]) => runInit({ ...o, generatedToken: randomBytes(18).toString('base64url') }));
+
+program.command('bootstrap')
+  .description('write the first-boot file for a batch of devices (and set up the broker roles)')
+  .addOption(dirOption)
+  .requiredOption('-o, --out <file>', 'where to write the bootstrap file')
+  .option('--claim-token <token>', 'claim token to embed (token mode)')
+  .addHelpText('after', '\nExample:\n  tsunagu-fleet bootstrap --dir ./fleet --claim-token T0K3N --out /media/boot/tsunagu.json\n')
+  .action(runBootstrap);
+
+program.command('serve')
+  .description('run the enrollment service')
+  .addOption(dirOption)
+  .addHelpText('after', '\nExample:\n  tsunagu-fleet serve --dir ./fleet\n')
+  .action(runServe);
+
+program.command('approve')
+  .description('approve a pending device (approve claim mode)')
+  .addOption(dirOption)
+  .argument('<device>', 'device id or serial')
+  .action(runApprove);
+
+program.command('devices')
+  .description('list enrolled and pending devices')
+  .addOption(dirOption)
+  .option('--json', 'machine-readable output')
+  .action(runDevices);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const logger = createLogger({ name: 'tsunagu-fleet', fd: 2 });
+  if (isTsunaguError(err)) {
+    process.stderr.write(`tsunagu-fleet: ${err.code}: ${err.message}\n`);
+  } else {
+    logger.error({ err }, 'failed');
+  }
+  process.exit(isTsunaguError(err) && err.code === 'CONFIG' ? 78 : 1);
+});

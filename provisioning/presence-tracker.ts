@@ -1,0 +1,37 @@
+import type { MqttClient } from 'mqtt';
+import { z } from 'zod';
+import type { Logger } from '../common/logger.js';
+import { parseJsonWith } from '../protocol/json.js';
+import { allDevicesTopic, parseDeviceTopic } from '../protocol/topics.js';
+import type { Registry } from './registry.js';
+
+const StatusSchema = z.object({ v: z.literal(1), state: z.enum(['online', 'offline']), at: z.number() }).passthrough();
+
+/**
+ * Keeps the registry's online state and last-seen time from the devices'
+ * retained status topics. The broker's ACLs guarantee only the device itself
+ * (or its last will) can publish there.
+ */
+export class PresenceTracker {
+  private readonly onMessage = (topic: string, payload: Buffer): void => {
+    const parsed = parseDeviceTopic(topic);
+    if (parsed?.kind !== 'status' || payload.length === 0) return;
+    try {
+      const status = parseJsonWith(StatusSchema, new Uint8Array(payload), 'status', { maxBytes: 4096, maxDepth: 4 });
+      this.registry.setPresence(parsed.deviceId, status.state === 'online', this.now());
+    } catch (err) {
+      this.logger.warn({ deviceId: parsed.deviceId, err: (err as Error).message }, 'ignored a malformed status');
+    }
+  };
+
+  constructor(private readonly client: MqttClient, private readonly registry: Registry, private readonly logger: Logger, private readonly now: () => number = Date.now) {}
+
+  async start(): Promise<void> {
+    this.client.on('message', this.onMessage);
+    await this.client.subscribeAsync(allDevicesTopic('status'), { qos: 1 });
+  }
+
+  stop(): void {
+    this.client.removeListener('message', this.onMessage);
+  }
+}
