@@ -14,6 +14,8 @@ export interface AgentDeps {
   config: AgentConfig;
   bootstrap: BootstrapFile;
   keys: KeyPairs;
+  /** True when the keys were made at this boot: any stored identity belongs to keys that are gone. */
+  keysCreated?: boolean;
   ed: Ed25519;
   logger: Logger;
   clock?: () => number;
@@ -37,6 +39,10 @@ export class Agent {
   async start(): Promise<void> {
     const { config, logger } = this.deps;
     this.identity = loadIdentity(config.stateDir, logger);
+    if (this.identity !== undefined && this.deps.keysCreated === true) {
+      logger.warn({ deviceId: this.identity.grant.deviceId }, 'stored identity belongs to lost keys; enrolling again');
+      this.identity = undefined;
+    }
     if (this.identity !== undefined && this.identity.fleetId !== this.deps.bootstrap.fleetId) {
       logger.warn({ stored: this.identity.fleetId, bootstrap: this.deps.bootstrap.fleetId }, 'stored identity belongs to another fleet; enrolling again');
       this.identity = undefined;

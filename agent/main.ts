@@ -16,9 +16,9 @@ async function run(opts: { config?: string; stateDir?: string; bootstrap?: strin
   if (opts.startupJitter !== undefined) config.enrollment.startupJitterMs = Number(opts.startupJitter);
   const logger = createLogger({ name: 'tsunagu-agent', level: config.logLevel });
   logger.info({ version: AGENT_VERSION, node: process.version, stateDir: config.stateDir }, 'starting');
-  const { keys } = loadOrCreateKeys(config.stateDir, logger);
+  const { keys, created } = loadOrCreateKeys(config.stateDir, logger);
   const bootstrap = takeBootstrap(config.stateDir, config.bootstrapFile, logger);
-  const agent = new Agent({ config, bootstrap, keys, ed: defaultEd25519(), logger });
+  const agent = new Agent({ config, bootstrap, keys, keysCreated: created, ed: defaultEd25519(), logger });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -2,15 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createLogger } from '../common/logger.js';
 import { writeFileAtomic } from '../agent/state/atomic-file.js';
-import type { BootstrapFile } from '../protocol/bootstrap.js';
-import { defaultEd25519 } from '../protocol/ed25519.js';
+import { bootstrapFileFor } from './bootstrap-file.js';
 import { TsunaguError } from '../protocol/errors.js';
 import { connectFleetClient, createFleetAccount, prepareBroker } from './broker-setup.js';
 import { hashClaimToken, type ClaimPolicy } from './claim-policy.js';
 import { DynsecClient } from './dynsec-client.js';
-import { dynsecAccounts, EnrollmentService } from './enrollment-service.js';
-import { createFleetDir, fleetPublicKeys, loadFleetDir } from './fleet-dir.js';
-import { PresenceTracker } from './presence-tracker.js';
+import { startEnrollmentServer } from './enrollment-server.js';
+import { createFleetDir, loadFleetDir } from './fleet-dir.js';
 import { Registry } from './registry.js';
 
 export async function runInit(o: {
@@ -69,19 +67,7 @@ export async function runBootstrap(o: { dir: string; out: string; claimToken?: s
     dynsec.close();
     await client.endAsync();
   }
-  const file: BootstrapFile = {
-    v: 1,
-    fleetId: config.fleetId,
-    broker: {
-      url: config.broker.deviceUrl ?? config.broker.url,
-      ...(config.broker.ca === undefined ? {} : { ca: config.broker.ca }),
-      username: config.bootstrap.username,
-      password: config.bootstrap.password,
-      protocolVersion: config.broker.protocolVersion,
-    },
-    fleetKeys: fleetPublicKeys(fleet),
-    claim: o.claimToken === undefined ? {} : { token: o.claimToken },
-  };
+  const file = bootstrapFileFor(fleet, o.claimToken);
   writeFileAtomic(o.out, `${JSON.stringify(file, null, 2)}\n`, 0o600);
   process.stdout.write(`wrote ${o.out}: put it on the device's boot partition as tsunagu.json or in /etc/tsunagu/bootstrap.json\n`);
 }
@@ -89,28 +75,10 @@ export async function runBootstrap(o: { dir: string; out: string; claimToken?: s
 export async function runServe(o: { dir: string }): Promise<void> {
   const fleet = loadFleetDir(o.dir);
   const logger = createLogger({ name: 'tsunagu-fleet' });
-  const registry = new Registry(fleet.registryPath);
-  const client = await connectFleetClient(fleet.config, 'enroll');
-  const dynsec = new DynsecClient(client);
-  await prepareBroker(dynsec, fleet.config);
-  const service = new EnrollmentService({
-    client, registry, accounts: dynsecAccounts(dynsec), logger, ed: defaultEd25519(),
-    fleet: { fleetId: fleet.config.fleetId, signPublicKey: fleet.keys.signPublicKey, signSecretKey: fleet.keys.signSecretKey, boxSecretKey: fleet.keys.boxSecretKey },
-    policy: () => fleet.config.claim,
-  });
-  const presence = new PresenceTracker(client, registry, logger);
-  client.on('close', () => logger.warn('lost the broker connection'));
-  client.on('connect', () => logger.info('connected to the broker'));
-  client.options.reconnectPeriod = 2000;
-  await service.start();
-  await presence.start();
+  const server = await startEnrollmentServer(fleet, logger);
   const stop = async (): Promise<void> => {
     logger.info('stopping');
-    presence.stop();
-    await service.stop();
-    dynsec.close();
-    await client.endAsync();
-    registry.close();
+    await server.stop();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());

@@ -1,0 +1,81 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const AGENT_BUNDLE = resolve('dist/tsunagu-agent.js');
+export const FLEET_BUNDLE = resolve('dist/tsunagu-fleet.js');
+
+export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
+
+/** The real agent bundle in a child process, with its JSON log lines collected. */
+export class AgentProcess {
+  readonly lines: LogLine[] = [];
+  private readonly child: ChildProcess;
+  private readonly waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  readonly exited: Promise<number | null>;
+
+  constructor(args: { stateDir: string; bootstrapPath?: string; configYaml?: string; extraArgs?: string[]; env?: NodeJS.ProcessEnv }) {
+    const configPath = join(args.stateDir, '..', `agent-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(configPath, args.configYaml ?? FAST_TEST_CONFIG);
+    const argv = [AGENT_BUNDLE, 'run', '--state-dir', args.stateDir, '--config', configPath, '--startup-jitter', '0', '--log-level', 'debug',
+      ...(args.bootstrapPath === undefined ? [] : ['--bootstrap', args.bootstrapPath]), ...(args.extraArgs ?? [])];
+    this.child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...args.env } });
+    const rl = createInterface({ input: this.child.stdout! });
+    rl.on('line', (text) => {
+      let line: LogLine;
+      try {
+        line = JSON.parse(text) as LogLine;
+      } catch {
+        line = { msg: text };
+      }
+      if (process.env.TSUNAGU_TEST_VERBOSE) process.stderr.write(`[agent] ${text}\n`);
+      this.lines.push(line);
+      for (const w of [...this.waiters]) {
+        if (w.match(line)) {
+          this.waiters.splice(this.waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    });
+    this.child.stderr!.on('data', (d: Buffer) => this.lines.push({ msg: `stderr: ${d.toString()}` }));
+    this.exited = new Promise((res) => this.child.once('exit', (code) => res(code)));
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Resolve with the first log line (past or future) that matches. */
+  waitForLog(match: (l: LogLine) => boolean, timeoutMs = 15_000): Promise<LogLine> {
+    const seen = this.lines.find(match);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`no matching agent log line within ${timeoutMs} ms; last lines:\n${this.lines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`));
+      }, timeoutMs);
+      this.waiters.push({ match, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+    });
+  }
+
+  waitForMsg(msg: string | RegExp, timeoutMs?: number): Promise<LogLine> {
+    return this.waitForLog((l) => (typeof msg === 'string' ? l.msg === msg : msg.test(String(l.msg))), timeoutMs);
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+/** Short back-off so that tests do not wait on production timings. */
+export const FAST_TEST_CONFIG = `
+enrollment:
+  startupJitterMs: 0
+  backoffBaseMs: 200
+  backoffCapMs: 2000
+link:
+  keepaliveSeconds: 5
+  backoffBaseMs: 100
+  backoffCapMs: 1000
+`;
