@@ -48,5 +48,5 @@ export async function createFleetAccount(args: { url: string; ca?: string; proto
 export async function prepareBroker(dynsec: DynsecClient, config: FleetConfig): Promise<void> {
   await dynsec.setDefaultAccess();
   await dynsec.putRole(bootstrapRole());
-  await dynsec.putClient({ username: config.bootstrap.username, password: config.bootstrap.password, roles: [BOOTSTRAP_ROLE] });
+  await dynsec.putClient({ username: config.bootstrap.username, password: config.bootstrap.password, roles: [BOOTSTRAP_ROLE], keepPassword: true });
 }

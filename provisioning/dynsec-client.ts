@@ -119,15 +119,19 @@ export class DynsecClient {
    * Idempotent, so a redelivered enrollment or a second service instance
    * converges on the same broker state.
    */
-  async putClient(args: { username: string; password: string; clientId?: string; roles: string[] }): Promise<void> {
+  async putClient(args: { username: string; password: string; clientId?: string; roles: string[]; keepPassword?: boolean }): Promise<void> {
     const [current] = await this.run([{ command: 'getClient', username: args.username }]);
     const client = (current?.data as { client?: { roles?: { rolename: string }[]; clientid?: string } } | undefined)?.client;
     if (current?.error === undefined && client !== undefined) {
       const held = new Set((client.roles ?? []).map((r) => r.rolename));
+      const missing = args.roles.filter((r) => !held.has(r));
+      // Changing a client disconnects its sessions: a shared account that is
+      // already right (the bootstrap credential) is left alone.
+      if (args.keepPassword === true && missing.length === 0) return;
       await this.runChecked([
-        { command: 'setClientPassword', username: args.username, password: args.password },
+        ...(args.keepPassword === true ? [] : [{ command: 'setClientPassword', username: args.username, password: args.password }]),
         ...(args.clientId === undefined || client.clientid === args.clientId ? [] : [{ command: 'setClientId', username: args.username, clientid: args.clientId }]),
-        ...args.roles.filter((r) => !held.has(r)).map((rolename) => ({ command: 'addClientRole', username: args.username, rolename })),
+        ...missing.map((rolename) => ({ command: 'addClientRole', username: args.username, rolename })),
         { command: 'enableClient', username: args.username },
       ]);
       return;

@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import type { MqttClient } from 'mqtt';
+import { after, before, test } from 'node:test';
+import { toBase64 } from '../../protocol/bytes.js';
+import { defaultEd25519 } from '../../protocol/ed25519.js';
+import { buildEnrollRequest, newRequestId, openEnrollResponse, type DeviceClaim, type EnrollResponse } from '../../protocol/enrollment.js';
+import { generateKeyPairs, type KeyPairs } from '../../protocol/keys.js';
+import { enrollTopics } from '../../protocol/topics.js';
+import { fleetKeysOf } from '../../agent/enrollment/enroller.js';
+import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import { connectAs } from '../support/mqtt-probe.js';
+
+// Every bad request a holder of the bootstrap credential can send, against
+// the real service and broker. The service must answer what it safely can,
+// audit everything, and keep serving.
+const ed = defaultEd25519();
+let broker: TestBroker;
+let tf: TestFleet;
+let boot: MqttClient;
+
+function claimFor(serial: string, token?: string): DeviceClaim {
+  return { serial, model: 'test-board', arch: 'arm64', macs: ['02:00:00:00:00:01'], hostname: 'dev', ...(token === undefined ? {} : { claimToken: token }) };
+}
+
+function request(keys: KeyPairs, claim: DeviceClaim, opts: { requestId?: string; now?: number } = {}): { requestId: string; bytes: Uint8Array } {
+  const requestId = opts.requestId ?? newRequestId();
+  const bytes = buildEnrollRequest({ requestId, device: keys, fleet: fleetKeysOf(tf.bootstrap), claim, now: opts.now ?? Date.now(), ed });
+  return { requestId, bytes };
+}
+
+/** Publish raw bytes as a request and collect the (verified) answers for `requestId` within `ms`. */
+async function send(bytes: Uint8Array | string, requestId: string, keys: KeyPairs, ms = 1500): Promise<EnrollResponse[]> {
+  const topic = enrollTopics.response(requestId);
+  const answers: EnrollResponse[] = [];
+  const on = (t: string, payload: Buffer): void => {
+    if (t === topic) answers.push(openEnrollResponse(new Uint8Array(payload), { requestId, fleet: fleetKeysOf(tf.bootstrap), device: keys, ed }));
+  };
+  boot.on('message', on);
+  await boot.subscribeAsync(topic, { qos: 1 });
+  await boot.publishAsync(enrollTopics.request, typeof bytes === 'string' ? bytes : Buffer.from(bytes), { qos: 1 });
+  await new Promise((r) => setTimeout(r, ms));
+  boot.removeListener('message', on);
+  await boot.unsubscribeAsync(topic);
+  return answers;
+}
+
+function lastAudit(): { code: string | null; event: string } {
+  const entry = tf.server!.registry.auditLog(1)[0];
+  assert.ok(entry);
+  return entry;
+}
+
+before(async () => {
+  broker = await startMosquitto();
+  tf = await createTestFleet(broker);
+  await tf.startServer();
+  boot = await connectAs(broker.url, tf.bootstrap.broker.username, tf.bootstrap.broker.password);
+  boot.setMaxListeners(50);
+});
+
+after(async () => {
+  await boot.endAsync(true);
+  await tf.close();
+  await broker.close();
+});
+
+test('malformed, oversized, deeply nested and unsigned requests are audited and not answered', async () => {
+  const keys = generateKeyPairs();
+  const id = newRequestId();
+  for (const [payload, code] of [
+    ['{"v":1,', 'MALFORMED'],
+    [`{"v":1,"kid":"00","sig":"","body":"${'A'.repeat(20_000)}"}`, 'TOO_LARGE'],
+    ['['.repeat(50) + ']'.repeat(50), 'TOO_DEEP'],
+    ['{"v":1,"kid":"0011223344556677","body":"e30="}', 'UNSIGNED'],
+    ['{"v":2,"kid":"x","sig":"","body":""}', 'SCHEMA'],
+  ] as const) {
+    assert.deepEqual(await send(payload, id, keys, 300), []);
+    assert.equal(lastAudit().code, code, payload.slice(0, 40));
+  }
+});
+
+test('a bad or malleated signature is refused without an answer', async () => {
+  const keys = generateKeyPairs();
+  const { requestId, bytes } = request(keys, claimFor('sig-1', tf.claimToken));
+  const env = JSON.parse(Buffer.from(bytes).toString()) as { sig: string };
+  const sig = Buffer.from(env.sig, 'base64');
+  sig[3] = sig[3]! ^ 1;
+  assert.deepEqual(await send(JSON.stringify({ ...env, sig: sig.toString('base64') }), requestId, keys, 300), []);
+  assert.equal(lastAudit().code, 'BAD_SIGNATURE');
+  // S + L: the same signature, malleated; tweetnacl alone would accept it.
+  const orig = Buffer.from(env.sig, 'base64');
+  const L = Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex');
+  let carry = 0;
+  for (let i = 0; i < 32; i++) {
+    const v = orig[32 + i]! + L[i]! + carry;
+    orig[32 + i] = v & 0xff;
+    carry = v >> 8;
+  }
+  assert.deepEqual(await send(JSON.stringify({ ...env, sig: orig.toString('base64') }), requestId, keys, 300), []);
+  assert.equal(lastAudit().code, 'NON_CANONICAL_SIGNATURE');
+});
+
+test('a stale request is answered with the fleet time, and a retry with that time succeeds', async () => {
+  const keys = generateKeyPairs();
+  const first = request(keys, claimFor('clock-1', tf.claimToken), { now: Date.parse('1970-01-02T00:00:00Z') });
+  const [answer] = await send(first.bytes, first.requestId, keys);
+  assert.ok(answer && !answer.ok);
+  assert.equal(answer.code, 'STALE_REQUEST');
+  assert.ok(Math.abs(answer.fleetTime - Date.now()) < 10_000);
+  const retry = request(keys, claimFor('clock-1', tf.claimToken), { now: answer.fleetTime });
+  const [ok] = await send(retry.bytes, retry.requestId, keys);
+  assert.equal(ok?.ok, true);
+});
+
+test('a wrong or missing claim token is refused with a reason', async () => {
+  const keys = generateKeyPairs();
+  for (const token of ['not-the-token', undefined]) {
+    const r = request(keys, claimFor('token-1', token));
+    const [answer] = await send(r.bytes, r.requestId, keys);
+    assert.ok(answer && !answer.ok);
+    assert.equal(answer.code, 'BAD_CLAIM_TOKEN');
+    assert.equal(lastAudit().code, 'BAD_CLAIM_TOKEN');
+  }
+  assert.equal(tf.server!.registry.list().some((d) => d.serial === 'token-1'), false);
+});
+
+test('allowlist: an unknown serial is refused, a listed one enrolls', async () => {
+  const saved = tf.fleet.config.claim;
+  tf.fleet.config.claim = { mode: 'allowlist', serials: ['listed-1'] };
+  try {
+    const keys = generateKeyPairs();
+    const r = request(keys, claimFor('unlisted-1'));
+    const [refused] = await send(r.bytes, r.requestId, keys);
+    assert.ok(refused && !refused.ok);
+    assert.equal(refused.code, 'UNKNOWN_SERIAL');
+    const ok = request(keys, claimFor('listed-1'));
+    const [granted] = await send(ok.bytes, ok.requestId, keys);
+    assert.equal(granted?.ok, true);
+  } finally {
+    tf.fleet.config.claim = saved;
+  }
+});
+
+test('approve mode: pending until an operator approves', async () => {
+  const saved = tf.fleet.config.claim;
+  tf.fleet.config.claim = { mode: 'approve' };
+  try {
+    const keys = generateKeyPairs();
+    const r = request(keys, claimFor('pending-1'));
+    const [pending] = await send(r.bytes, r.requestId, keys);
+    assert.ok(pending && !pending.ok);
+    assert.equal(pending.code, 'CLAIM_PENDING');
+    const listed = tf.server!.registry.list().find((d) => d.serial === 'pending-1');
+    assert.equal(listed?.status, 'pending');
+    assert.deepEqual(tf.server!.registry.approve('pending-1', Date.now()), [listed.deviceId]);
+    const again = request(keys, claimFor('pending-1'));
+    const [granted] = await send(again.bytes, again.requestId, keys);
+    assert.ok(granted?.ok);
+    assert.equal(granted.grant.deviceId, listed.deviceId);
+  } finally {
+    tf.fleet.config.claim = saved;
+  }
+});
+
+test('a request delivered twice creates one device and gets the same answer twice', async () => {
+  const keys = generateKeyPairs();
+  const r = request(keys, claimFor('twice-1', tf.claimToken));
+  const topic = enrollTopics.response(r.requestId);
+  const raw: string[] = [];
+  const on = (t: string, p: Buffer): void => { if (t === topic) raw.push(p.toString()); };
+  boot.on('message', on);
+  await boot.subscribeAsync(topic, { qos: 1 });
+  await boot.publishAsync(enrollTopics.request, Buffer.from(r.bytes), { qos: 1 });
+  await boot.publishAsync(enrollTopics.request, Buffer.from(r.bytes), { qos: 1 });
+  await new Promise((res) => setTimeout(res, 1500));
+  boot.removeListener('message', on);
+  assert.equal(raw.length, 2);
+  assert.equal(raw[0], raw[1]);
+  assert.equal(tf.server!.registry.list().filter((d) => d.signPublicKey === toBase64(keys.signPublicKey)).length, 1);
+});
+
+test('two service instances on one broker share the requests and never enroll a device twice', async () => {
+  await tf.startServer();
+  const devices = Array.from({ length: 12 }, (_, i) => ({ keys: generateKeyPairs(), serial: `pair-${i}` }));
+  const results = await Promise.all(devices.map(async (d) => {
+    const r = request(d.keys, claimFor(d.serial, tf.claimToken));
+    return send(r.bytes, r.requestId, d.keys, 3000);
+  }));
+  for (const answers of results) {
+    assert.equal(answers.length, 1);
+    assert.equal(answers[0]?.ok, true);
+  }
+  const ids = results.map((a) => (a[0]?.ok ? a[0].grant.deviceId : ''));
+  assert.equal(new Set(ids).size, devices.length);
+  for (const d of devices) {
+    assert.equal(tf.server!.registry.list().filter((x) => x.serial === d.serial).length, 1);
+  }
+  // After everything above, a good request still enrolls: the service never fell over.
+  const keys = generateKeyPairs();
+  const last = request(keys, claimFor('final-1', tf.claimToken));
+  const [answer] = await send(last.bytes, last.requestId, keys);
+  assert.equal(answer?.ok, true);
+});
