@@ -135,3 +135,21 @@ test('corrupt keys: new keys, same serial, the fleet re-keys the same device id'
   assert.ok(readdirSync(stateDir).includes('keys.json.bad'));
   assert.equal(devices().filter((d) => d.deviceId === enrolled.deviceId).length, 1);
 });
+
+test('with the broker down the device retries with back-off and enrolls once it returns', async () => {
+  await broker.stop();
+  const stateDir = join(work, 'dev-e');
+  const agent = new AgentProcess({ stateDir, bootstrapPath });
+  try {
+    await agent.waitForLog((l) => l.msg === 'next enrollment attempt' && Number(l.attempt) >= 3);
+    const delays = agent.lines.filter((l) => l.msg === 'next enrollment attempt').map((l) => Number(l.delayMs));
+    // Full jitter under a cap of 2000 ms (the test config): every delay within [0, cap].
+    assert.ok(delays.every((d) => d >= 0 && d <= 2000), `delays ${delays.join(',')}`);
+  } finally {
+    await broker.start();
+  }
+  const enrolled = await agent.waitForMsg('enrolled', 30_000);
+  await agent.waitForMsg(/→ online/);
+  await agent.stop();
+  await eventually(() => devices().find((d) => d.deviceId === enrolled.deviceId));
+});
