@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import type { SignedPayload } from '../../protocol/envelope.js';
+import type { ErrorCode } from '../../protocol/errors.js';
+
+/**
+ * Replay and freshness rules for fleet-signed messages — pure, so the rule
+ * can be tested for every clock a device may have.
+ *
+ * A device may boot with its clock in 1970 (no RTC) or years ahead. So:
+ *  1. Replay protection never depends on the device clock. Every fleet
+ *     message carries `ctr`, a counter the fleet raises for each message it
+ *     signs with a key. Per key, the device remembers the ids of recent
+ *     messages and a floor: a message whose id was seen, or whose ctr is at
+ *     or below the floor, is a replay. When the remembered set is full the
+ *     lowest entries are dropped and the floor rises to them.
+ *  2. Expiry is judged against the newest time the device can vouch for:
+ *     the fleet's own clock, as carried by the newest message accepted from
+ *     that key (`fleetTime`), and the device clock only when that clock is
+ *     trusted (NTP-synchronised, or declared so in the agent config).
+ *  3. Messages issued "in the future" are refused only with a trusted clock,
+ *     beyond a tolerance; an untrusted clock never refuses a message.
+ */
+export const ReplayStateSchema = z.object({
+  v: z.literal(1),
+  keys: z.record(z.string(), z.object({
+    floor: z.number().int().nonnegative(),
+    fleetTime: z.number().int().nonnegative(),
+    seen: z.array(z.tuple([z.string(), z.number().int().nonnegative()])),
+  }).strict()),
+}).strict();
+export type ReplayState = z.infer<typeof ReplayStateSchema>;
+
+export const EMPTY_REPLAY_STATE: ReplayState = { v: 1, keys: {} };
+
+export interface GuardContext {
+  deviceId: string;
+  kid: string;
+  /** Device clock, Unix ms. */
+  now: number;
+  clockTrusted: boolean;
+  /** How many message ids to remember per key. */
+  remember?: number;
+  /** Tolerated clock difference for "issued in the future", with a trusted clock. */
+  futureSkewMs?: number;
+}
+
+export type GuardVerdict =
+  | { accept: true; next: ReplayState }
+  /** `duplicate`: this exact message id was accepted before (a QoS 1 redelivery, or a replay of it). */
+  | { accept: false; code: ErrorCode; reason: string; duplicate: boolean };
+
+export const DEFAULT_REMEMBER = 512;
+
+export function guardFleetMessage(state: ReplayState, payload: SignedPayload, ctx: GuardContext): GuardVerdict {
+  if (payload.to !== ctx.deviceId) return { accept: false, code: 'WRONG_DEVICE', reason: `addressed to ${payload.to}`, duplicate: false };
+  if (payload.ctr === undefined) return { accept: false, code: 'SCHEMA', reason: 'fleet messages must carry ctr', duplicate: false };
+  const key = state.keys[ctx.kid] ?? { floor: 0, fleetTime: 0, seen: [] };
+  if (key.seen.some(([id]) => id === payload.id)) return { accept: false, code: 'REPLAYED', reason: 'message id already accepted', duplicate: true };
+  if (payload.ctr <= key.floor) return { accept: false, code: 'REPLAYED', reason: `counter ${payload.ctr} at or below ${key.floor}`, duplicate: false };
+  const vouchedNow = Math.max(ctx.clockTrusted ? ctx.now : 0, key.fleetTime);
+  if (payload.exp < vouchedNow) return { accept: false, code: 'EXPIRED', reason: `expired at ${payload.exp}, now ${vouchedNow}`, duplicate: false };
+  if (ctx.clockTrusted && payload.iat > ctx.now + (ctx.futureSkewMs ?? 5 * 60_000)) {
+    return { accept: false, code: 'NOT_YET_VALID', reason: `issued at ${payload.iat}, device time ${ctx.now}`, duplicate: false };
+  }
+  let seen = [...key.seen, [payload.id, payload.ctr] as [string, number]];
+  let floor = key.floor;
+  const remember = ctx.remember ?? DEFAULT_REMEMBER;
+  if (seen.length > remember) {
+    seen.sort((a, b) => a[1] - b[1]);
+    const dropped = seen.slice(0, seen.length - remember);
+    seen = seen.slice(seen.length - remember);
+    floor = Math.max(floor, ...dropped.map(([, c]) => c));
+  }
+  return {
+    accept: true,
+    next: { v: 1, keys: { ...state.keys, [ctx.kid]: { floor, fleetTime: Math.max(key.fleetTime, payload.iat), seen } } },
+  };
+}
