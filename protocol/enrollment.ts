@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { fromBase64, fromUtf8, toBase64, utf8 } from './bytes.js';
+import { fromBase64, toBase64, utf8 } from './bytes.js';
 import type { Ed25519 } from './ed25519.js';
 import { decodeEnvelope, newMessageId, signEnvelope, verifyEnvelope, type SignedPayload } from './envelope.js';
 import { ERROR_CODES, TsunaguError, type ErrorCode } from './errors.js';
@@ -195,5 +195,5 @@ export function openEnrollResponse(bytes: Uint8Array, args: {
   const data = checkSchema(EnrollResponseDataSchema, payload.data, 'response.data');
   if (!data.ok) return { ok: false, code: data.code, message: data.message, fleetTime: data.now };
   const grantBytes = openSealed(fromBase64(data.sealed, 'sealed'), args.device.boxSecretKey);
-  return { ok: true, grant: checkSchema(EnrollGrantSchema, JSON.parse(fromUtf8(grantBytes)) as unknown, 'grant') };
+  return { ok: true, grant: checkSchema(EnrollGrantSchema, parseJsonBytes(grantBytes, ENROLL_LIMITS), 'grant') };
 }
