@@ -140,3 +140,12 @@ test('enrollment responses: fleet-signed, to the request id, a grant sealed to t
   assert.equal(!stale.ok && stale.code, 'STALE_REQUEST');
   assert.equal(!stale.ok && stale.fleetTime, stalePayload.iat);
 });
+
+test('every hex or base64 value quoted in docs/protocol.md is in the vector files', () => {
+  const doc = readFileSync(join(dir, '..', '..', 'docs', 'protocol.md'), 'utf8');
+  const files = ['keys.json', 'envelope.json', 'sealed-box.json', 'enrollment.json'].map(read).join('\n');
+  // Hex runs with at least one letter (not the decimal digits of L), and long base64 runs.
+  const quoted = [...doc.matchAll(/\b(?=[0-9]*[a-f])[0-9a-f]{32,}\b|[A-Za-z0-9+/]{40,}={0,2}/g)].map((m) => m[0]);
+  assert.ok(quoted.length >= 10, 'the document quotes the vectors');
+  for (const value of quoted) assert.ok(files.includes(value), `docs/protocol.md quotes ${value.slice(0, 24)}…, which no vector file holds`);
+});
