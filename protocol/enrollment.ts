@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { fromBase64, fromUtf8, toBase64, utf8 } from './bytes.js';
+import { fromBase64, toBase64, utf8 } from './bytes.js';
 import type { Ed25519 } from './ed25519.js';
 import { decodeEnvelope, newMessageId, signEnvelope, verifyEnvelope, type SignedPayload } from './envelope.js';
 import { ERROR_CODES, TsunaguError, type ErrorCode } from './errors.js';
@@ -55,6 +55,12 @@ export interface FleetPublicKeys {
   boxPublicKey: Uint8Array;
 }
 
+/**
+ * Seals bytes to a box public key. Always `seal` in production; the test
+ * vectors pass one with a fixed ephemeral key and nonce to get fixed bytes.
+ */
+export type Sealer = (message: Uint8Array, recipientBoxPublicKey: Uint8Array) => Uint8Array;
+
 export function newRequestId(): string {
   return randomBytes(16).toString('hex');
 }
@@ -67,7 +73,9 @@ export function buildEnrollRequest(args: {
   claim: DeviceClaim;
   now: number;
   ed: Ed25519;
+  seal?: Sealer;
 }): Uint8Array {
+  const sealer = args.seal ?? seal;
   const payload: SignedPayload = {
     typ: ENROLL_REQUEST_TYPE,
     id: args.requestId,
@@ -77,7 +85,7 @@ export function buildEnrollRequest(args: {
     data: {
       signPublicKey: toBase64(args.device.signPublicKey),
       boxPublicKey: toBase64(args.device.boxPublicKey),
-      sealed: toBase64(seal(utf8(JSON.stringify(args.claim)), args.fleet.boxPublicKey)),
+      sealed: toBase64(sealer(utf8(JSON.stringify(args.claim)), args.fleet.boxPublicKey)),
     },
   };
   return signEnvelope(payload, keyId(args.device.signPublicKey), args.device.signSecretKey, args.ed);
@@ -138,13 +146,16 @@ export function buildEnrollResponse(args: {
   fleet: { signPublicKey: Uint8Array; signSecretKey: Uint8Array };
   now: number;
   ed: Ed25519;
+  seal?: Sealer;
+  /** The response's own message id; random when absent (fixed only in test vectors). */
+  messageId?: string;
 }): Uint8Array {
   if (args.outcome.ok) {
-    const sealedGrant = toBase64(seal(utf8(JSON.stringify(args.outcome.grant)), args.deviceBoxPublicKey));
+    const sealedGrant = toBase64((args.seal ?? seal)(utf8(JSON.stringify(args.outcome.grant)), args.deviceBoxPublicKey));
     return buildSealedGrantResponse({ ...args, sealedGrant });
   }
   const data = { ok: false, code: args.outcome.code, message: args.outcome.message, now: args.now };
-  return signFleetResponse(args.requestId, data, args.fleet, args.now, args.ed);
+  return signFleetResponse(args.requestId, data, args.fleet, args.now, args.ed, args.messageId);
 }
 
 /** A grant response around an already sealed grant (a retry reuses the grant sealed earlier). */
@@ -154,16 +165,18 @@ export function buildSealedGrantResponse(args: {
   fleet: { signPublicKey: Uint8Array; signSecretKey: Uint8Array };
   now: number;
   ed: Ed25519;
+  messageId?: string;
 }): Uint8Array {
-  return signFleetResponse(args.requestId, { ok: true, sealed: args.sealedGrant }, args.fleet, args.now, args.ed);
+  return signFleetResponse(args.requestId, { ok: true, sealed: args.sealedGrant }, args.fleet, args.now, args.ed, args.messageId);
 }
 
 function signFleetResponse(
   requestId: string, data: unknown, fleet: { signPublicKey: Uint8Array; signSecretKey: Uint8Array }, now: number, ed: Ed25519,
+  messageId: string = newMessageId(),
 ): Uint8Array {
   const payload: SignedPayload = {
     typ: ENROLL_RESPONSE_TYPE,
-    id: newMessageId(),
+    id: messageId,
     to: requestId,
     iat: now,
     exp: now + ENROLL_REQUEST_LIFETIME_MS,
@@ -195,5 +208,5 @@ export function openEnrollResponse(bytes: Uint8Array, args: {
   const data = checkSchema(EnrollResponseDataSchema, payload.data, 'response.data');
   if (!data.ok) return { ok: false, code: data.code, message: data.message, fleetTime: data.now };
   const grantBytes = openSealed(fromBase64(data.sealed, 'sealed'), args.device.boxSecretKey);
-  return { ok: true, grant: checkSchema(EnrollGrantSchema, JSON.parse(fromUtf8(grantBytes)) as unknown, 'grant') };
+  return { ok: true, grant: checkSchema(EnrollGrantSchema, parseJsonBytes(grantBytes, ENROLL_LIMITS), 'grant') };
 }

@@ -16,14 +16,28 @@ import { TsunaguError } from './errors.js';
 export const SEAL_OVERHEAD = 32 + 24 + 16;
 
 export function seal(message: Uint8Array, recipientBoxPublicKey: Uint8Array): Uint8Array {
-  const ephemeral = nacl.box.keyPair();
-  const nonce = new Uint8Array(randomBytes(24));
-  const boxed = nacl.box(message, nonce, recipientBoxPublicKey, ephemeral.secretKey);
+  const ephemeralSecretKey = new Uint8Array(randomBytes(32));
+  try {
+    return sealWith(message, recipientBoxPublicKey, ephemeralSecretKey, new Uint8Array(randomBytes(24)));
+  } finally {
+    ephemeralSecretKey.fill(0);
+  }
+}
+
+/**
+ * The sealing itself, with the ephemeral secret key and the nonce given.
+ * Only `seal` (fresh random values each time) and the test vectors call it:
+ * reusing an ephemeral key with a nonce for two messages breaks the box.
+ */
+export function sealWith(
+  message: Uint8Array, recipientBoxPublicKey: Uint8Array, ephemeralSecretKey: Uint8Array, nonce: Uint8Array,
+): Uint8Array {
+  const ephemeralPublicKey = nacl.box.keyPair.fromSecretKey(ephemeralSecretKey).publicKey;
+  const boxed = nacl.box(message, nonce, recipientBoxPublicKey, ephemeralSecretKey);
   const out = new Uint8Array(32 + 24 + boxed.length);
-  out.set(ephemeral.publicKey, 0);
+  out.set(ephemeralPublicKey, 0);
   out.set(nonce, 32);
   out.set(boxed, 56);
-  ephemeral.secretKey.fill(0);
   return out;
 }
 

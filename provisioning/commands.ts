@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createLogger } from '../common/logger.js';
 import { writeFileAtomic } from '../agent/state/atomic-file.js';
 import { bootstrapFileFor } from './bootstrap-file.js';
@@ -8,13 +8,16 @@ import { connectFleetClient, createFleetAccount, prepareBroker } from './broker-
 import { hashClaimToken, type ClaimPolicy } from './claim-policy.js';
 import { DynsecClient } from './dynsec-client.js';
 import { startEnrollmentServer } from './enrollment-server.js';
-import { createFleetDir, loadFleetDir } from './fleet-dir.js';
+import { createFleetDir, fleetPaths, loadFleetDir } from './fleet-dir.js';
 import { Registry } from './registry.js';
 
 export async function runInit(o: {
   dir: string; fleetId: string; broker: string; deviceBroker?: string; ca?: string; adminUser: string; adminPassword: string;
   claim: 'token' | 'allowlist' | 'approve'; claimToken?: string; serials: string; mqttVersion: string; generatedToken: string;
 }): Promise<void> {
+  // Checked before touching the broker: creating the fleet account resets the
+  // password of an existing one, which would lock out the fleet already there.
+  if (existsSync(fleetPaths(o.dir).keys)) throw new TsunaguError('CONFIG', `${o.dir} already holds a fleet; refusing to overwrite it`);
   let claim: ClaimPolicy;
   let token: string | undefined;
   if (o.claim === 'token') {

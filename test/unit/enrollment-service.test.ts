@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { test } from 'node:test';
+import type { MqttClient } from 'mqtt';
+import nacl from 'tweetnacl';
+import { silentLogger } from '../../common/logger.js';
+import { toBase64, utf8 } from '../../protocol/bytes.js';
+import { nativeEd25519 } from '../../protocol/ed25519.js';
+import {
+  buildEnrollRequest, openEnrollResponse, type DeviceClaim, type EnrollResponse, type FleetPublicKeys,
+} from '../../protocol/enrollment.js';
+import type { KeyPairs } from '../../protocol/keys.js';
+import { hashClaimToken, type ClaimPolicy } from '../../provisioning/claim-policy.js';
+import { EnrollmentService, type DeviceAccounts } from '../../provisioning/enrollment-service.js';
+import { deriveDeviceId, Registry } from '../../provisioning/registry.js';
+
+/**
+ * The enrollment service's decisions without a broker: a stand-in MQTT
+ * client records what the service publishes, the registry is SQLite in memory.
+ */
+const ed = nativeEd25519();
+
+function keysFrom(byte: number): KeyPairs {
+  const sign = nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(byte));
+  const box = nacl.box.keyPair.fromSecretKey(new Uint8Array(32).fill(byte + 1));
+  return { signPublicKey: sign.publicKey, signSecretKey: sign.secretKey, boxPublicKey: box.publicKey, boxSecretKey: box.secretKey };
+}
+
+const fleetKeys = keysFrom(0x10);
+const fleet: FleetPublicKeys = { fleetId: 'acme', signPublicKey: fleetKeys.signPublicKey, boxPublicKey: fleetKeys.boxPublicKey };
+const claim: DeviceClaim = { serial: 'SN-1', model: 'board', arch: 'arm64', macs: [], hostname: 'edge-1', claimToken: 'T0K3N' };
+
+class FakeClient extends EventEmitter {
+  readonly published: { topic: string; payload: Buffer }[] = [];
+  subscribeAsync(): Promise<void> {
+    return Promise.resolve();
+  }
+  publishAsync(topic: string, payload: Buffer): Promise<void> {
+    this.published.push({ topic, payload });
+    return Promise.resolve();
+  }
+}
+
+function setup(policy: ClaimPolicy) {
+  const client = new FakeClient();
+  const registry = new Registry(':memory:');
+  const grants: { deviceId: string; password: string }[] = [];
+  const accounts: DeviceAccounts = {
+    grant: (deviceId, password) => {
+      grants.push({ deviceId, password });
+      return Promise.resolve();
+    },
+  };
+  let clock = 1_750_000_000_000;
+  const service = new EnrollmentService({
+    client: client as unknown as MqttClient, accounts, registry, ed, logger: silentLogger(),
+    fleet: { fleetId: 'acme', signPublicKey: fleetKeys.signPublicKey, signSecretKey: fleetKeys.signSecretKey, boxSecretKey: fleetKeys.boxSecretKey },
+    policy: () => policy,
+    now: () => clock,
+  });
+  return {
+    client, registry, grants, service,
+    advance: (ms: number) => { clock += ms; },
+    now: () => clock,
+    /** Send a request as `device` and return the answer it receives, if any. */
+    async ask(device: KeyPairs, requestId: string, issuedAt = clock, deviceClaim = claim): Promise<{ answer: EnrollResponse | undefined; bytes: Buffer | undefined }> {
+      const before = client.published.length;
+      await service.handle(buildEnrollRequest({ requestId, device, fleet, claim: deviceClaim, now: issuedAt, ed }));
+      const sent = client.published.slice(before);
+      assert.ok(sent.length <= 1);
+      const reply = sent[0];
+      if (reply === undefined) return { answer: undefined, bytes: undefined };
+      assert.equal(reply.topic, `tsunagu/enroll/response/${requestId}`);
+      return { answer: openEnrollResponse(new Uint8Array(reply.payload), { requestId, fleet, device, ed }), bytes: reply.payload };
+    },
+  };
+}
+
+const tokenPolicy: ClaimPolicy = { mode: 'token', tokenSha256: hashClaimToken('T0K3N') };
+const rid = (n: number): string => n.toString(16).padStart(32, '0');
+
+test('a device is granted an id derived from its key and a broker account', async () => {
+  const s = setup(tokenPolicy);
+  const device = keysFrom(0x20);
+  const { answer } = await s.ask(device, rid(1));
+  assert.ok(answer?.ok);
+  const id = deriveDeviceId(toBase64(device.signPublicKey));
+  assert.deepEqual({ ...answer.grant, password: '' }, { deviceId: id, username: id, clientId: id, password: '' });
+  assert.deepEqual(s.grants, [{ deviceId: id, password: answer.grant.password }]);
+  assert.equal(s.registry.byId(id)?.status, 'active');
+});
+
+test('the same request id gets the same response bytes, without a second account change', async () => {
+  const s = setup(tokenPolicy);
+  const device = keysFrom(0x20);
+  const first = await s.ask(device, rid(1));
+  s.advance(5_000);
+  const again = await s.ask(device, rid(1));
+  assert.deepEqual(again.bytes, first.bytes);
+  assert.equal(s.grants.length, 1);
+});
+
+test('the same key keeps its device id; a retry within 60 s gets the same credential, a later one a new one', async () => {
+  const s = setup(tokenPolicy);
+  const device = keysFrom(0x20);
+  const first = (await s.ask(device, rid(1))).answer;
+  s.advance(30_000);
+  const soon = (await s.ask(device, rid(2))).answer;
+  s.advance(61_000);
+  const later = (await s.ask(device, rid(3))).answer;
+  assert.ok(first?.ok && soon?.ok && later?.ok);
+  assert.equal(soon.grant.deviceId, first.grant.deviceId);
+  assert.equal(later.grant.deviceId, first.grant.deviceId);
+  assert.equal(soon.grant.password, first.grant.password);
+  assert.notEqual(later.grant.password, first.grant.password);
+  assert.equal(s.grants.length, 2);
+});
+
+test('STALE_REQUEST: a request outside ±5 min is answered with the fleet time; the corrected retry succeeds', async () => {
+  const s = setup(tokenPolicy);
+  const device = keysFrom(0x20);
+  const { answer } = await s.ask(device, rid(1), 0); // a board that booted in 1970
+  assert.ok(answer !== undefined && !answer.ok);
+  assert.equal(answer.code, 'STALE_REQUEST');
+  assert.equal(answer.fleetTime, s.now());
+  assert.ok((await s.ask(device, rid(2), answer.fleetTime)).answer?.ok);
+});
+
+test('refusals are answered with their code: wrong token, unknown serial', async () => {
+  const s = setup(tokenPolicy);
+  const { answer } = await s.ask(keysFrom(0x20), rid(1), undefined, { ...claim, claimToken: 'wrong' });
+  assert.equal(answer !== undefined && !answer.ok && answer.code, 'BAD_CLAIM_TOKEN');
+  const a = setup({ mode: 'allowlist', serials: ['SN-2'] });
+  const refused = (await a.ask(keysFrom(0x20), rid(1))).answer;
+  assert.equal(refused !== undefined && !refused.ok && refused.code, 'UNKNOWN_SERIAL');
+  assert.equal(a.grants.length + s.grants.length, 0);
+});
+
+test('approve mode: CLAIM_PENDING until an operator approves, then a grant', async () => {
+  const s = setup({ mode: 'approve' });
+  const device = keysFrom(0x20);
+  const pending = (await s.ask(device, rid(1))).answer;
+  assert.equal(pending !== undefined && !pending.ok && pending.code, 'CLAIM_PENDING');
+  const id = deriveDeviceId(toBase64(device.signPublicKey));
+  assert.equal(s.registry.byId(id)?.status, 'pending');
+  assert.deepEqual(s.registry.approve('SN-1', s.now()), [id]);
+  const granted = (await s.ask(device, rid(2))).answer;
+  assert.ok(granted?.ok);
+  assert.equal(granted.grant.deviceId, id);
+});
+
+test('a request whose signature does not verify is not answered', async () => {
+  const s = setup(tokenPolicy);
+  const device = keysFrom(0x20);
+  const bytes = buildEnrollRequest({ requestId: rid(1), device, fleet, claim, now: s.now(), ed });
+  const text = Buffer.from(bytes).toString('utf8');
+  const tampered = text.replace(/"sig":"(.)/, (_m, c: string) => `"sig":"${c === 'A' ? 'B' : 'A'}`);
+  await s.service.handle(utf8(tampered));
+  await s.service.handle(utf8('not json'));
+  assert.equal(s.client.published.length, 0);
+  assert.equal(s.registry.auditLog().filter((e) => e.event === 'refused').length, 2);
+});
+
+test('a request for another fleet, validly signed, is answered with WRONG_DEVICE', async () => {
+  const s = setup(tokenPolicy);
+  const device = keysFrom(0x20);
+  await s.service.handle(buildEnrollRequest({ requestId: rid(1), device, fleet: { ...fleet, fleetId: 'other' }, claim, now: s.now(), ed }));
+  assert.equal(s.client.published.length, 1);
+  const answer = openEnrollResponse(new Uint8Array(s.client.published[0]!.payload), { requestId: rid(1), fleet, device, ed });
+  assert.equal(!answer.ok && answer.code, 'WRONG_DEVICE');
+});
