@@ -1,0 +1,452 @@
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { TsunaguError } from '../../protocol/errors.js';
+import { fsyncDirectory } from '../state/atomic-file.js';
+import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
+import { ACK_FRAME_BYTES, MESSAGE_CLASSES, encodeAck, encodeMessage, messageFrameBytes, scanFrames } from './frames.js';
+import type { MessageClass } from './frames.js';
+
+export type { MessageClass } from './frames.js';
+
+/** One message waiting for the broker. */
+export interface OutboxMessage {
+  topic: string;
+  payload: Uint8Array;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  /**
+   * What may be sacrificed when the outbox is full: `metrics` first (oldest
+   * first), then `state`, then `event` and `reply` oldest first. `state`
+   * topics hold "latest value" data, so a newer state message replaces a
+   * pending older one on the same topic.
+   */
+  class: MessageClass;
+}
+
+export interface QueuedMessage extends OutboxMessage {
+  /** Position in the outbox; increases with every enqueue. */
+  seq: number;
+}
+
+export type DropCounts = Record<MessageClass, number>;
+
+export interface OutboxOptions {
+  /** Directory owned by the outbox; created when missing. */
+  dir: string;
+  /**
+   * Upper bound of the log file in bytes. One message may take at most a
+   * quarter of it, so that the message in flight plus an incoming one always
+   * fit after compaction.
+   */
+  maxBytes: number;
+  /** fsync after every append (default true). Off only where the data may be lost anyway (tests, tmpfs). */
+  fsync?: boolean;
+}
+
+/*
+ * Layout on disk, and why it survives a power cut at any instant:
+ *
+ *  outbox-<gen>.log  append-only frames (frames.ts): messages and "acked up to
+ *                    seq N" marks. A torn append leaves a short frame at the
+ *                    end, which the CRC and length reveal; it is cut off on
+ *                    load. Anything else that does not parse moves the file
+ *                    aside to `.bad`, and the valid prefix is kept.
+ *  outbox.idx        small JSON, replaced atomically (write, fsync, rename):
+ *                    which log generation is current and the drop counts not
+ *                    yet reported. It is the commit point of a compaction:
+ *                    the new log is written and fsynced in full, then the
+ *                    index is switched to it, then the old log is deleted.
+ *                    Whichever step a crash interrupts, the index names one
+ *                    complete log and other generations are leftovers.
+ *
+ * Drops happen only in compaction, so a dropped message disappears from disk
+ * in the same atomic step that records it in the drop counts. Compaction
+ * leaves at most 3/4 of the bound in use, so a full outbox rewrites itself
+ * once per quarter-bound of new data rather than on every enqueue (flash
+ * wear). Delivery is at least once: a crash between the broker's ack and the
+ * ack mark redelivers that one message (MQTT QoS 1 semantics anyway).
+ *
+ * Nothing touches the disk until a message is enqueued, and a fully drained
+ * outbox deletes its files. The link decides what is enqueued: while online
+ * and with `isEmpty()` true, it publishes directly and never calls enqueue;
+ * otherwise it enqueues, so that order is kept behind a backlog.
+ */
+
+const count = z.number().int().nonnegative();
+const IndexSchema = z.object({
+  v: z.literal(1),
+  log: z.number().int().positive().nullable(),
+  dropped: z.object({ reply: count, event: count, state: count, metrics: count }),
+});
+type Index = z.infer<typeof IndexSchema>;
+
+interface Entry {
+  seq: number;
+  cls: MessageClass;
+  topic: string;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  /** Frame position in the current log. */
+  offset: number;
+  length: number;
+  payloadStart: number;
+  payloadLength: number;
+}
+
+/** Classes in the order they are sacrificed; classes in one group go oldest first. */
+const DROP_ORDER: readonly (readonly MessageClass[])[] = [['metrics'], ['state'], ['event', 'reply']];
+const LOG_NAME = /^outbox-([0-9]{1,15})\.log$/;
+
+function zeroCounts(): DropCounts {
+  return { reply: 0, event: 0, state: 0, metrics: 0 };
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let offset = 0;
+  while (offset < bytes.byteLength) offset += writeSync(fd, bytes, offset, bytes.byteLength - offset);
+}
+
+/** A bounded, crash-safe, in-order on-disk queue of outgoing MQTT messages. */
+export class Outbox {
+  /** Problems found and repaired while opening (a corrupt index or log moved aside). */
+  readonly recovered: TsunaguError[] = [];
+  private readonly dir: string;
+  private readonly maxBytes: number;
+  private readonly lowWater: number;
+  private readonly fsync: boolean;
+  private readonly live = new Map<number, Entry>(); // insertion order is seq order
+  private readonly stateByTopic = new Map<string, number>();
+  private liveBytes = 0;
+  private gen: number | null = null;
+  private lastGen = 0;
+  private fd: number | undefined;
+  private fileSize = 0;
+  private nextSeq = 1;
+  private droppedCounts = zeroCounts();
+  private inFlight: number | undefined;
+  private closed = false;
+  private draining: Promise<number> | undefined;
+
+  private constructor(options: OutboxOptions) {
+    if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes < 256) throw new TsunaguError('CONFIG', 'outbox maxBytes must be an integer of at least 256');
+    this.dir = options.dir;
+    this.maxBytes = options.maxBytes;
+    this.lowWater = Math.floor((options.maxBytes * 3) / 4);
+    this.fsync = options.fsync ?? true;
+  }
+
+  /** Open (and if needed repair) the outbox in `options.dir`. Writes only when there is something to repair. */
+  static open(options: OutboxOptions): Outbox {
+    const outbox = new Outbox(options);
+    outbox.load();
+    return outbox;
+  }
+
+  private get indexPath(): string {
+    return join(this.dir, 'outbox.idx');
+  }
+
+  private logPath(gen: number): string {
+    return join(this.dir, `outbox-${gen}.log`);
+  }
+
+  private load(): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const loaded = loadJsonState(this.indexPath, IndexSchema);
+    if (loaded.status === 'corrupt') this.recovered.push(loaded.error);
+    const index: Index | undefined = loaded.status === 'ok' ? loaded.value : undefined;
+    const gens = readdirSync(this.dir).flatMap((name) => {
+      const m = LOG_NAME.exec(name);
+      return m ? [Number(m[1])] : [];
+    }).sort((a, b) => a - b);
+    // Without a readable index, the newest log is the best guess: redelivering beats losing.
+    const current = index ? index.log : (gens.at(-1) ?? null);
+    this.droppedCounts = index ? { ...index.dropped } : zeroCounts();
+    this.lastGen = Math.max(current ?? 0, gens.at(-1) ?? 0);
+    for (const g of gens) if (g !== current) unlinkSync(this.logPath(g)); // an interrupted compaction or drain
+    if (current === null || !existsSync(this.logPath(current))) {
+      if (index?.log != null) this.persistIndex();
+      return;
+    }
+    this.gen = current;
+    this.openLog(current);
+    if (index === undefined) this.persistIndex();
+    if (this.live.size === 0) this.retire();
+  }
+
+  private openLog(gen: number): void {
+    const path = this.logPath(gen);
+    const bytes = readFileSync(path);
+    const scan = scanFrames(bytes, this.maxBytes);
+    this.fd = openSync(path, 'a+', 0o600);
+    this.fileSize = scan.validEnd;
+    let acked = 0;
+    let maxSeq = 0;
+    for (const f of scan.frames) {
+      if (f.type === 2) {
+        acked = Math.max(acked, f.seq);
+        maxSeq = Math.max(maxSeq, f.seq);
+        continue;
+      }
+      const m = f.message;
+      maxSeq = Math.max(maxSeq, m.seq);
+      this.add({ seq: m.seq, cls: m.cls, topic: m.topic, qos: m.qos, retain: m.retain, offset: f.offset, length: f.length, payloadStart: m.payloadStart, payloadLength: m.payloadLength });
+    }
+    this.removeUpTo(acked);
+    this.nextSeq = maxSeq + 1;
+    if (scan.tail === 'torn') {
+      // An append cut short by a crash: nothing after it was ever acknowledged to a producer as stored.
+      ftruncateSync(this.fd, scan.validEnd);
+      fsyncSync(this.fd);
+    } else if (scan.tail === 'corrupt') {
+      renameSync(path, `${path}.bad`);
+      this.recovered.push(new TsunaguError('STATE_CORRUPT', `${path} held ${bytes.length - scan.validEnd} unreadable bytes after offset ${scan.validEnd}; moved to ${path}.bad, ${this.live.size} messages kept`));
+      // The fd still reads the moved file; the rewrite copies the valid frames out of it.
+      this.rewrite(false);
+    }
+  }
+
+  /** Queue a message. Throws TOO_LARGE when it could never fit, CONFIG for an invalid message. */
+  enqueue(message: OutboxMessage): void {
+    this.assertOpen();
+    const { topic, payload, qos, retain } = message;
+    const cls = message.class;
+    if (!MESSAGE_CLASSES.includes(cls) || (qos !== 0 && qos !== 1 && qos !== 2) || topic === '') throw new TsunaguError('CONFIG', 'invalid outbox message');
+    const topicBytes = Buffer.byteLength(topic);
+    const length = messageFrameBytes(topicBytes, payload.byteLength);
+    if (topicBytes > 0xffff || length > Math.floor(this.maxBytes / 4)) throw new TsunaguError('TOO_LARGE', `a ${length}-byte message never fits an outbox of ${this.maxBytes} bytes`);
+    if (cls === 'state') {
+      const older = this.stateByTopic.get(topic);
+      // A message being sent right now is left alone; it is acked or redelivered as it is.
+      if (older !== undefined && older !== this.inFlight) this.remove(older);
+    }
+    if (this.gen === null) this.createLog();
+    else if (this.fileSize + length > this.maxBytes) this.compact(length);
+    const seq = this.nextSeq++;
+    const offset = this.fileSize;
+    this.append(encodeMessage(seq, cls, qos, retain, topic, payload));
+    const payloadStart = length - payload.byteLength;
+    this.add({ seq, cls, topic, qos, retain, offset, length, payloadStart, payloadLength: payload.byteLength });
+  }
+
+  /** The oldest pending message, marked as in flight (never dropped or coalesced away until acked). */
+  peek(): QueuedMessage | undefined {
+    this.assertOpen();
+    const e = this.live.values().next().value;
+    if (e === undefined || this.fd === undefined) return undefined;
+    const payload = Buffer.alloc(e.payloadLength);
+    if (readSync(this.fd, payload, 0, e.payloadLength, e.offset + e.payloadStart) !== e.payloadLength) {
+      throw new TsunaguError('STATE_CORRUPT', `outbox log shorter than its index at seq ${e.seq}`);
+    }
+    this.inFlight = e.seq;
+    return { seq: e.seq, topic: e.topic, payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength), qos: e.qos, retain: e.retain, class: e.cls };
+  }
+
+  /** Mark every pending message up to and including `seq` as delivered. Idempotent. */
+  ack(seq: number): void {
+    this.assertOpen();
+    const first = this.live.keys().next().value;
+    if (first === undefined || first > seq) return;
+    this.removeUpTo(seq);
+    if (this.inFlight !== undefined && this.inFlight <= seq) this.inFlight = undefined;
+    if (this.live.size === 0) this.retire();
+    // Rewriting drops the delivered frames, so no ack mark is needed in the new log.
+    else if (this.fileSize + ACK_FRAME_BYTES > this.maxBytes) this.rewrite(true);
+    else this.append(encodeAck(seq));
+  }
+
+  /**
+   * Deliver pending messages in order, removing each only after `send`
+   * resolves. Stops when empty, when `signal` aborts, or with `send`'s
+   * rejection (that message stays first). A drain already running is joined.
+   * Resolves with the number of messages delivered.
+   */
+  drain(send: (message: QueuedMessage) => Promise<void>, signal?: AbortSignal): Promise<number> {
+    this.draining ??= (async () => {
+      let delivered = 0;
+      try {
+        while (!this.closed && signal?.aborted !== true) {
+          const message = this.peek();
+          if (message === undefined) break;
+          await send(message);
+          if (this.closed) break; // redelivered after reopening
+          this.ack(message.seq);
+          delivered++;
+        }
+        return delivered;
+      } finally {
+        this.inFlight = undefined;
+        this.draining = undefined;
+      }
+    })();
+    return this.draining;
+  }
+
+  /** Messages dropped to respect the bound and not yet acknowledged as reported. */
+  dropped(): DropCounts {
+    return { ...this.droppedCounts };
+  }
+
+  /**
+   * Call after a drop notice carrying `reported` was delivered. Subtracts
+   * rather than resets, so drops that happened while the notice travelled
+   * are reported next time.
+   */
+  acknowledgeDropped(reported: DropCounts): void {
+    this.assertOpen();
+    for (const c of MESSAGE_CLASSES) this.droppedCounts[c] = Math.max(0, this.droppedCounts[c] - reported[c]);
+    this.persistIndex();
+  }
+
+  /** Bytes of the log file on disk; never above `maxBytes`. */
+  sizeBytes(): number {
+    return this.fileSize;
+  }
+
+  pendingCount(): number {
+    return this.live.size;
+  }
+
+  isEmpty(): boolean {
+    return this.live.size === 0;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new TsunaguError('OUTBOX_CLOSED');
+  }
+
+  private add(e: Entry): void {
+    if (e.cls === 'state') {
+      const older = this.stateByTopic.get(e.topic);
+      if (older !== undefined) this.remove(older); // replaying a log: the later state wins
+      this.stateByTopic.set(e.topic, e.seq);
+    }
+    this.live.set(e.seq, e);
+    this.liveBytes += e.length;
+  }
+
+  private remove(seq: number): Entry | undefined {
+    const e = this.live.get(seq);
+    if (e === undefined) return undefined;
+    this.live.delete(seq);
+    this.liveBytes -= e.length;
+    if (e.cls === 'state' && this.stateByTopic.get(e.topic) === seq) this.stateByTopic.delete(e.topic);
+    return e;
+  }
+
+  private removeUpTo(seq: number): void {
+    for (const key of [...this.live.keys()]) {
+      if (key > seq) break;
+      this.remove(key);
+    }
+  }
+
+  /** Append one frame; a failed write is cut off again so that later frames stay reachable. */
+  private append(bytes: Buffer): void {
+    if (this.fd === undefined) throw new TsunaguError('INTERNAL', 'outbox log is not open');
+    try {
+      writeAll(this.fd, bytes);
+      if (this.fsync) fsyncSync(this.fd);
+    } catch (err) {
+      try {
+        ftruncateSync(this.fd, this.fileSize);
+      } catch {
+        // The load-time scan cuts the torn frame instead.
+      }
+      throw err;
+    }
+    this.fileSize += bytes.byteLength;
+  }
+
+  /** The index is written before the log exists, so a log is never without an index naming it. */
+  private createLog(): void {
+    this.gen = ++this.lastGen;
+    this.persistIndex();
+    this.fd = openSync(this.logPath(this.gen), 'w+', 0o600);
+    this.fileSize = 0;
+    // fsync of the file alone does not make a new directory entry durable.
+    if (this.fsync) fsyncDirectory(this.dir);
+  }
+
+  /** Make room for `incoming` bytes: reclaim delivered frames, then drop by class until 3/4 of the bound is in use. */
+  private compact(incoming: number): void {
+    const target = this.lowWater - incoming;
+    for (const group of DROP_ORDER) {
+      for (const e of [...this.live.values()]) {
+        if (this.liveBytes <= target) break;
+        if (e.seq === this.inFlight || !group.includes(e.cls)) continue;
+        this.remove(e.seq);
+        this.droppedCounts[e.cls]++;
+      }
+    }
+    this.rewrite(true);
+  }
+
+  /** Copy the live frames into a new generation, commit it in the index, delete the old one. */
+  private rewrite(oldStillNamed: boolean): void {
+    const oldFd = this.fd;
+    const oldGen = this.gen;
+    if (oldFd === undefined || oldGen === null) throw new TsunaguError('INTERNAL', 'outbox log is not open');
+    const gen = ++this.lastGen;
+    const fd = openSync(this.logPath(gen), 'w+', 0o600);
+    let size = 0;
+    try {
+      for (const e of this.live.values()) {
+        const bytes = Buffer.alloc(e.length);
+        readSync(oldFd, bytes, 0, e.length, e.offset);
+        writeAll(fd, bytes);
+        e.offset = size;
+        size += e.length;
+      }
+      fsyncSync(fd);
+      fsyncDirectory(this.dir);
+    } catch (err) {
+      closeSync(fd);
+      unlinkSync(this.logPath(gen));
+      throw err;
+    }
+    this.gen = gen;
+    this.persistIndex(); // the commit point
+    closeSync(oldFd);
+    if (oldStillNamed) unlinkSync(this.logPath(oldGen));
+    this.fd = fd;
+    this.fileSize = size;
+  }
+
+  /** Everything delivered: remove the log, and the index too unless drops remain to be reported. */
+  private retire(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    const gen = this.gen;
+    this.gen = null;
+    this.fileSize = 0;
+    this.inFlight = undefined;
+    this.stateByTopic.clear();
+    // Log first: the last ack mark was never written (see ack), so a log that
+    // outlived its index would be adopted and redelivered. An index naming a
+    // missing log is simply treated as empty.
+    if (gen !== null) unlinkSync(this.logPath(gen));
+    this.persistIndex();
+  }
+
+  private persistIndex(): void {
+    const nothingToRemember = this.gen === null && MESSAGE_CLASSES.every((c) => this.droppedCounts[c] === 0);
+    if (!nothingToRemember) {
+      saveJsonState(this.indexPath, { v: 1, log: this.gen, dropped: this.droppedCounts } satisfies Index);
+      return;
+    }
+    try {
+      unlinkSync(this.indexPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
