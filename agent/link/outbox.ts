@@ -1,11 +1,10 @@
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
-import { z } from 'zod';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, unlinkSync } from 'node:fs';
 import { TsunaguError } from '../../protocol/errors.js';
 import { fsyncDirectory } from '../state/atomic-file.js';
-import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
 import { ACK_FRAME_BYTES, MESSAGE_CLASSES, encodeAck, encodeMessage, messageFrameBytes, scanFrames } from './frames.js';
 import type { MessageClass } from './frames.js';
+import { appendFrame, copyFrames, listGenerations, logPath, readIndex, writeIndex } from './outbox-files.js';
+import type { OutboxIndex } from './outbox-files.js';
 
 export type { MessageClass } from './frames.js';
 
@@ -73,14 +72,6 @@ export interface OutboxOptions {
  * otherwise it enqueues, so that order is kept behind a backlog.
  */
 
-const count = z.number().int().nonnegative();
-const IndexSchema = z.object({
-  v: z.literal(1),
-  log: z.number().int().positive().nullable(),
-  dropped: z.object({ reply: count, event: count, state: count, metrics: count }),
-});
-type Index = z.infer<typeof IndexSchema>;
-
 interface Entry {
   seq: number;
   cls: MessageClass;
@@ -96,15 +87,9 @@ interface Entry {
 
 /** Classes in the order they are sacrificed; classes in one group go oldest first. */
 const DROP_ORDER: readonly (readonly MessageClass[])[] = [['metrics'], ['state'], ['event', 'reply']];
-const LOG_NAME = /^outbox-([0-9]{1,15})\.log$/;
 
 function zeroCounts(): DropCounts {
   return { reply: 0, event: 0, state: 0, metrics: 0 };
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let offset = 0;
-  while (offset < bytes.byteLength) offset += writeSync(fd, bytes, offset, bytes.byteLength - offset);
 }
 
 /** A bounded, crash-safe, in-order on-disk queue of outgoing MQTT messages. */
@@ -143,23 +128,16 @@ export class Outbox {
     return outbox;
   }
 
-  private get indexPath(): string {
-    return join(this.dir, 'outbox.idx');
-  }
-
   private logPath(gen: number): string {
-    return join(this.dir, `outbox-${gen}.log`);
+    return logPath(this.dir, gen);
   }
 
   private load(): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const loaded = loadJsonState(this.indexPath, IndexSchema);
+    const loaded = readIndex(this.dir);
     if (loaded.status === 'corrupt') this.recovered.push(loaded.error);
-    const index: Index | undefined = loaded.status === 'ok' ? loaded.value : undefined;
-    const gens = readdirSync(this.dir).flatMap((name) => {
-      const m = LOG_NAME.exec(name);
-      return m ? [Number(m[1])] : [];
-    }).sort((a, b) => a - b);
+    const index: OutboxIndex | undefined = loaded.status === 'ok' ? loaded.value : undefined;
+    const gens = listGenerations(this.dir);
     // Without a readable index, the newest log is the best guess: redelivering beats losing.
     const current = index ? index.log : (gens.at(-1) ?? null);
     this.droppedCounts = index ? { ...index.dropped } : zeroCounts();
@@ -216,11 +194,10 @@ export class Outbox {
     const topicBytes = Buffer.byteLength(topic);
     const length = messageFrameBytes(topicBytes, payload.byteLength);
     if (topicBytes > 0xffff || length > Math.floor(this.maxBytes / 4)) throw new TsunaguError('TOO_LARGE', `a ${length}-byte message never fits an outbox of ${this.maxBytes} bytes`);
-    if (cls === 'state') {
-      const older = this.stateByTopic.get(topic);
-      // A message being sent right now is left alone; it is acked or redelivered as it is.
-      if (older !== undefined && older !== this.inFlight) this.remove(older);
-    }
+    // Superseded before any compaction, so that its bytes count as reclaimable, not as a drop.
+    // Even a state message in flight may go: if its send fails, the newer one is sent instead.
+    const older = cls === 'state' ? this.stateByTopic.get(topic) : undefined;
+    if (older !== undefined) this.remove(older);
     if (this.gen === null) this.createLog();
     else if (this.fileSize + length > this.maxBytes) this.compact(length);
     const seq = this.nextSeq++;
@@ -230,7 +207,7 @@ export class Outbox {
     this.add({ seq, cls, topic, qos, retain, offset, length, payloadStart, payloadLength: payload.byteLength });
   }
 
-  /** The oldest pending message, marked as in flight (never dropped or coalesced away until acked). */
+  /** The oldest pending message, marked as in flight: compaction never drops it until it is acked. */
   peek(): QueuedMessage | undefined {
     this.assertOpen();
     const e = this.live.values().next().value;
@@ -349,20 +326,9 @@ export class Outbox {
     }
   }
 
-  /** Append one frame; a failed write is cut off again so that later frames stay reachable. */
   private append(bytes: Buffer): void {
     if (this.fd === undefined) throw new TsunaguError('INTERNAL', 'outbox log is not open');
-    try {
-      writeAll(this.fd, bytes);
-      if (this.fsync) fsyncSync(this.fd);
-    } catch (err) {
-      try {
-        ftruncateSync(this.fd, this.fileSize);
-      } catch {
-        // The load-time scan cuts the torn frame instead.
-      }
-      throw err;
-    }
+    appendFrame(this.fd, bytes, this.fileSize, this.fsync);
     this.fileSize += bytes.byteLength;
   }
 
@@ -396,23 +362,9 @@ export class Outbox {
     const oldGen = this.gen;
     if (oldFd === undefined || oldGen === null) throw new TsunaguError('INTERNAL', 'outbox log is not open');
     const gen = ++this.lastGen;
-    const fd = openSync(this.logPath(gen), 'w+', 0o600);
-    let size = 0;
-    try {
-      for (const e of this.live.values()) {
-        const bytes = Buffer.alloc(e.length);
-        readSync(oldFd, bytes, 0, e.length, e.offset);
-        writeAll(fd, bytes);
-        e.offset = size;
-        size += e.length;
-      }
-      fsyncSync(fd);
-      fsyncDirectory(this.dir);
-    } catch (err) {
-      closeSync(fd);
-      unlinkSync(this.logPath(gen));
-      throw err;
-    }
+    const entries = [...this.live.values()];
+    const { fd, offsets, size } = copyFrames(oldFd, entries, this.dir, gen);
+    entries.forEach((e, i) => (e.offset = offsets[i] ?? 0));
     this.gen = gen;
     this.persistIndex(); // the commit point
     closeSync(oldFd);
@@ -439,14 +391,6 @@ export class Outbox {
 
   private persistIndex(): void {
     const nothingToRemember = this.gen === null && MESSAGE_CLASSES.every((c) => this.droppedCounts[c] === 0);
-    if (!nothingToRemember) {
-      saveJsonState(this.indexPath, { v: 1, log: this.gen, dropped: this.droppedCounts } satisfies Index);
-      return;
-    }
-    try {
-      unlinkSync(this.indexPath);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    writeIndex(this.dir, nothingToRemember ? undefined : { v: 1, log: this.gen, dropped: { ...this.droppedCounts } });
   }
 }
