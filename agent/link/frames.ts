@@ -3,16 +3,21 @@ import { crc32 } from './crc32.js';
 /*
  * Record framing of the outbox log. Each frame:
  *
- *   magic u8 (0xA7) | type u8 | body length u32 LE | crc32 u32 LE | body
+ *   magic u8 (0xA7) | type u8 | body length u32 LE | header check u8 | crc32 u32 LE | body
  *
- * The CRC covers type, length and body, so a flipped length is caught too.
+ * The CRC covers type, length and body. The header check (low byte of the
+ * CRC of type and length) tells a torn append from a damaged length: a frame
+ * whose header checks out but whose body runs past the end of the file was
+ * cut short while being written (the normal result of a power cut, quietly
+ * truncated), whereas a length that fails its check is damage, which makes
+ * the whole file go to `.bad` rather than silently losing what follows.
  * The magic byte is non-zero so that a region of NUL bytes (what many SD
  * cards and ext4 leave after a power cut) never parses as a frame: without
  * it, an all-zero header would claim an empty body whose CRC is also zero.
  */
 
 export const FRAME_MAGIC = 0xa7;
-export const FRAME_HEADER_BYTES = 10;
+export const FRAME_HEADER_BYTES = 11;
 
 export const FrameType = { message: 1, ack: 2 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
@@ -40,8 +45,10 @@ export function frame(type: FrameType, body: Uint8Array): Buffer {
   out[0] = FRAME_MAGIC;
   out[1] = type;
   out.writeUInt32LE(body.byteLength, 2);
+  const headerCrc = crc32(out.subarray(1, 6));
+  out[6] = headerCrc & 0xff;
   out.set(body, FRAME_HEADER_BYTES);
-  out.writeUInt32LE(crc32(out.subarray(FRAME_HEADER_BYTES), crc32(out.subarray(1, 6))), 6);
+  out.writeUInt32LE(crc32(body, headerCrc), 7);
   return out;
 }
 
@@ -96,10 +103,13 @@ export function scanFrames(buf: Buffer, maxBodyBytes: number): ScanResult {
     if (remaining < FRAME_HEADER_BYTES) return { frames, validEnd: pos, tail: 'torn' };
     const type = buf[pos + 1];
     const len = buf.readUInt32LE(pos + 2);
-    if ((type !== FrameType.message && type !== FrameType.ack) || len > maxBodyBytes) return { frames, validEnd: pos, tail: 'corrupt' };
+    const headerCrc = crc32(buf.subarray(pos + 1, pos + 6));
+    if (buf[pos + 6] !== (headerCrc & 0xff) || (type !== FrameType.message && type !== FrameType.ack) || len > maxBodyBytes) {
+      return { frames, validEnd: pos, tail: 'corrupt' };
+    }
     if (remaining < FRAME_HEADER_BYTES + len) return { frames, validEnd: pos, tail: 'torn' };
     const body = buf.subarray(pos + FRAME_HEADER_BYTES, pos + FRAME_HEADER_BYTES + len);
-    if (buf.readUInt32LE(pos + 6) !== crc32(body, crc32(buf.subarray(pos + 1, pos + 6)))) return { frames, validEnd: pos, tail: 'corrupt' };
+    if (buf.readUInt32LE(pos + 7) !== crc32(body, headerCrc)) return { frames, validEnd: pos, tail: 'corrupt' };
     const length = FRAME_HEADER_BYTES + len;
     if (type === FrameType.ack) {
       if (len !== ACK_BODY_BYTES) return { frames, validEnd: pos, tail: 'corrupt' };

@@ -126,6 +126,22 @@ export class InventoryService {
     return buildInventory(facts, this.now(), containerRuntime);
   }
 
+  /**
+   * Hot-plug check: re-list /dev only (microseconds, where a full re-read
+   * costs about a second of CPU on a Pi) and keep the new listing. True when
+   * the attached devices or accelerators changed, i.e. a new inventory
+   * should be sent.
+   */
+  async refreshDevices(): Promise<boolean> {
+    const facts = this.facts ?? (await this.read());
+    const entries = await this.probe.listDevEntries();
+    const key = (names: readonly string[]): string =>
+      JSON.stringify([classifyDevices(names), findAccelerators(facts.graphics, names)]);
+    const changed = key(entries) !== key(facts.devEntries);
+    this.facts = { ...facts, devEntries: entries };
+    return changed;
+  }
+
   async hardwareFacts(): Promise<HardwareFacts> {
     return hardwareFacts(await this.report());
   }

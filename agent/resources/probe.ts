@@ -15,6 +15,8 @@ export interface ResourceProbe {
   readStatic(): Promise<StaticFacts>;
   /** Cheap counters for one metrics report; no child processes. */
   sample(): Promise<RawSample>;
+  /** Entry names directly under /dev: a directory listing, cheap enough to poll for hot-plug. */
+  listDevEntries(): Promise<string[]>;
 }
 
 export interface StaticFacts {

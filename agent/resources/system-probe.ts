@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile, readdir, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -86,7 +86,7 @@ export class SystemProbe implements ResourceProbe {
         graphics: graphics.controllers.map((c) =>
           c.vram ? { vendor: c.vendor || 'unknown', model: c.model || 'unknown', memoryBytes: c.vram * 1024 * 1024 } : { vendor: c.vendor || 'unknown', model: c.model || 'unknown' },
         ),
-        devEntries: readdirSync(this.dev),
+        devEntries: await this.listDevEntries(),
       };
     } catch (err) {
       throw new TsunaguError('PROBE_FAILED', `static facts: ${(err as Error).message}`, undefined, { cause: err });
@@ -122,6 +122,10 @@ export class SystemProbe implements ResourceProbe {
     } catch (err) {
       throw new TsunaguError('PROBE_FAILED', `metrics sample: ${(err as Error).message}`, undefined, { cause: err });
     }
+  }
+
+  async listDevEntries(): Promise<string[]> {
+    return (await readdir(this.dev)).sort();
   }
 
   private async localFilesystems(): Promise<{ mount: string; device: string; type: string; sizeBytes: number; availableBytes: number; freeBytes: number }[]> {

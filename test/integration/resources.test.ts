@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InventoryReportSchema, MetricsReportSchema } from '../../protocol/reports.js';
 import { InventoryService } from '../../agent/resources/inventory.js';
-import { computeMetrics } from '../../agent/resources/metrics.js';
+import { MetricsSampler } from '../../agent/resources/metrics-sampler.js';
 import { SystemProbe } from '../../agent/resources/system-probe.js';
 
 // Runs against THIS machine: no fakes, so it proves the adapter's output fits the wire format.
@@ -32,23 +32,30 @@ test('a real inventory validates against the wire schema', async () => {
 test('the inventory is read once and re-read only on refresh', async () => {
   const real = new SystemProbe();
   let reads = 0;
-  const counting = { readStatic: () => { reads++; return real.readStatic(); }, sample: () => real.sample() };
+  const counting = {
+    readStatic: () => {
+      reads++;
+      return real.readStatic();
+    },
+    sample: () => real.sample(),
+    listDevEntries: () => real.listDevEntries(),
+  };
   const service = new InventoryService({ probe: counting });
   await Promise.all([service.report(), service.report()]);
   await service.report();
   assert.equal(reads, 1);
   await service.refresh();
   assert.equal(reads, 2);
+  assert.equal(await service.refreshDevices(), false, 'nothing was plugged in meanwhile');
+  assert.equal(reads, 2, 'a hot-plug check does not re-read the static facts');
 });
 
 test('real metrics validate against the wire schema, with rates from two samples', async () => {
-  const probe = new SystemProbe();
-  const first = await probe.sample();
-  await new Promise((r) => setTimeout(r, 200));
-  const second = await probe.sample();
-  const initial = MetricsReportSchema.parse(computeMetrics(undefined, first));
+  const sampler = new MetricsSampler(new SystemProbe());
+  const initial = MetricsReportSchema.parse(await sampler.next());
   assert.deepEqual(initial.network, [], 'no rates without a previous sample');
-  const report = MetricsReportSchema.parse(computeMetrics(first, second, [{ name: 'web', cpu: 0.25, memoryBytes: 1024 }]));
+  await new Promise((r) => setTimeout(r, 200));
+  const report = MetricsReportSchema.parse(await sampler.next([{ name: 'web', cpu: 0.25, memoryBytes: 1024 }]));
   assert.ok(report.memory.usedBytes > 0 && report.memory.usedBytes <= report.memory.totalBytes);
   assert.ok(report.filesystems.some((f) => f.mount === '/'));
   assert.ok(report.uptimeSec > 0);

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { normalizeArch } from '../../agent/resources/arch.js';
 import { classifyDevices, findAccelerators } from '../../agent/resources/devices.js';
-import { buildInventory, hardwareFacts } from '../../agent/resources/inventory.js';
+import { InventoryService, buildInventory, hardwareFacts } from '../../agent/resources/inventory.js';
 import { deriveLabels, memoryClass } from '../../agent/resources/labels.js';
 import { computeMetrics } from '../../agent/resources/metrics.js';
-import type { RawSample, StaticFacts } from '../../agent/resources/probe.js';
+import type { RawSample, ResourceProbe, StaticFacts } from '../../agent/resources/probe.js';
 import { parseMounts, parseNetDev, parseProcStat, selectLocalFilesystems } from '../../agent/resources/proc.js';
 import { InventoryReportSchema, MetricsReportSchema } from '../../protocol/reports.js';
 
@@ -204,4 +204,42 @@ test('metrics: counters that go backwards give no rate rather than a negative on
   const m = computeMetrics(a, b);
   assert.deepEqual(m.network, []);
   assert.ok(m.cpu.load >= 0 && m.cpu.load <= 1);
+});
+
+test('hot-plug: re-listing /dev reports a change only when devices or accelerators changed', async () => {
+  let dev = ['null', 'ttyS0'];
+  let staticReads = 0;
+  const probe: ResourceProbe = {
+    readStatic: () => {
+      staticReads++;
+      return Promise.resolve(facts({ devEntries: dev }));
+    },
+    sample: () => Promise.reject(new Error('not used')),
+    listDevEntries: () => Promise.resolve(dev),
+  };
+  const service = new InventoryService({ probe, now: () => 42 });
+  assert.equal((await service.report()).labels['device.serial'], 'false');
+  dev = ['null', 'ttyS0', 'pts'];
+  assert.equal(await service.refreshDevices(), false, 'unrelated entries are not a change');
+  dev = ['null', 'ttyS0', 'ttyUSB0', 'hailo0'];
+  assert.equal(await service.refreshDevices(), true);
+  const inv = await service.report();
+  assert.equal(inv.labels['device.serial'], 'true');
+  assert.equal(inv.labels['accelerator.npu'], 'true');
+  assert.equal(inv.at, 42);
+  assert.equal(staticReads, 1);
+});
+
+test('the wire schemas refuse what the fleet must not store', () => {
+  const inv = buildInventory(facts(), 0);
+  assert.ok(InventoryReportSchema.safeParse(inv).success);
+  assert.ok(!InventoryReportSchema.safeParse({ ...inv, v: 2 }).success);
+  assert.ok(!InventoryReportSchema.safeParse({ ...inv, labels: { 'bad key': 'x' } }).success);
+  assert.ok(!InventoryReportSchema.safeParse({ ...inv, labels: { ok: 'no spaces' } }).success);
+  assert.ok(!InventoryReportSchema.safeParse({ ...inv, devices: [{ path: '/dev/../etc/passwd x', kind: 'serial' }] }).success);
+  assert.ok(!InventoryReportSchema.safeParse({ ...inv, arch: 'ARM 64' }).success);
+  const m = computeMetrics(undefined, sample());
+  assert.ok(MetricsReportSchema.safeParse(m).success);
+  assert.ok(!MetricsReportSchema.safeParse({ ...m, cpu: { ...m.cpu, load: 1.5 } }).success);
+  assert.ok(!MetricsReportSchema.safeParse({ ...m, memory: { ...m.memory, usedBytes: -1 } }).success);
 });
