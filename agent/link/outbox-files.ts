@@ -6,9 +6,26 @@ import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
 import type { LoadResult } from '../state/json-state-file.js';
 
 /*
- * The file-level steps of the outbox (see the layout in outbox.ts): naming
- * of generations, the index, durable appends and the copy into a new
- * generation. No queue policy lives here.
+ * The file-level steps of the outbox; no queue policy lives here.
+ *
+ * Layout on disk, and why it survives a power cut at any instant:
+ *
+ *  outbox-<gen>.log  append-only frames (frames.ts): messages and "acked up to
+ *                    seq N" marks. A torn append leaves a short frame at the
+ *                    end, which the header check and length reveal; it is cut off on
+ *                    load. Anything else that does not parse moves the file
+ *                    aside to `.bad`, and the valid prefix is kept.
+ *  outbox.idx        small JSON, replaced atomically (write, fsync, rename):
+ *                    which log generation is current and the drop counts not
+ *                    yet reported. It is the commit point of a compaction:
+ *                    the new log is written and fsynced in full, then the
+ *                    index is switched to it, then the old log is deleted.
+ *                    Whichever step a crash interrupts, the index names one
+ *                    complete log and other generations are leftovers.
+ *
+ * Design alternative rejected: one file rewritten atomically per change.
+ * Simpler, but every enqueue would rewrite the whole backlog (flash wear);
+ * appends write only the new frame.
  */
 
 const count = z.number().int().nonnegative();

@@ -34,9 +34,10 @@ export interface OutboxOptions {
   /** Directory owned by the outbox; created when missing. */
   dir: string;
   /**
-   * Upper bound of the log file in bytes. One message may take at most a
-   * quarter of it, so that the message in flight plus an incoming one always
-   * fit after compaction.
+   * Upper bound of the log file in bytes (the index adds ~100). One message
+   * may take at most a quarter of it, so that the message in flight plus an
+   * incoming one always fit after compaction. Opening reads the log whole,
+   * so this is also the transient memory cost of a restart.
    */
   maxBytes: number;
   /** fsync after every append (default true). Off only where the data may be lost anyway (tests, tmpfs). */
@@ -44,20 +45,7 @@ export interface OutboxOptions {
 }
 
 /*
- * Layout on disk, and why it survives a power cut at any instant:
- *
- *  outbox-<gen>.log  append-only frames (frames.ts): messages and "acked up to
- *                    seq N" marks. A torn append leaves a short frame at the
- *                    end, which the CRC and length reveal; it is cut off on
- *                    load. Anything else that does not parse moves the file
- *                    aside to `.bad`, and the valid prefix is kept.
- *  outbox.idx        small JSON, replaced atomically (write, fsync, rename):
- *                    which log generation is current and the drop counts not
- *                    yet reported. It is the commit point of a compaction:
- *                    the new log is written and fsynced in full, then the
- *                    index is switched to it, then the old log is deleted.
- *                    Whichever step a crash interrupts, the index names one
- *                    complete log and other generations are leftovers.
+ * Files and crash safety: see outbox-files.ts.
  *
  * Drops happen only in compaction, so a dropped message disappears from disk
  * in the same atomic step that records it in the drop counts. Compaction
@@ -128,10 +116,6 @@ export class Outbox {
     return outbox;
   }
 
-  private logPath(gen: number): string {
-    return logPath(this.dir, gen);
-  }
-
   private load(): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const loaded = readIndex(this.dir);
@@ -142,8 +126,8 @@ export class Outbox {
     const current = index ? index.log : (gens.at(-1) ?? null);
     this.droppedCounts = index ? { ...index.dropped } : zeroCounts();
     this.lastGen = Math.max(current ?? 0, gens.at(-1) ?? 0);
-    for (const g of gens) if (g !== current) unlinkSync(this.logPath(g)); // an interrupted compaction or drain
-    if (current === null || !existsSync(this.logPath(current))) {
+    for (const g of gens) if (g !== current) unlinkSync(logPath(this.dir, g)); // an interrupted compaction or drain
+    if (current === null || !existsSync(logPath(this.dir, current))) {
       if (index?.log != null) this.persistIndex();
       return;
     }
@@ -154,7 +138,7 @@ export class Outbox {
   }
 
   private openLog(gen: number): void {
-    const path = this.logPath(gen);
+    const path = logPath(this.dir, gen);
     const bytes = readFileSync(path);
     const scan = scanFrames(bytes, this.maxBytes);
     this.fd = openSync(path, 'a+', 0o600);
@@ -336,7 +320,7 @@ export class Outbox {
   private createLog(): void {
     this.gen = ++this.lastGen;
     this.persistIndex();
-    this.fd = openSync(this.logPath(this.gen), 'w+', 0o600);
+    this.fd = openSync(logPath(this.dir, this.gen), 'w+', 0o600);
     this.fileSize = 0;
     // fsync of the file alone does not make a new directory entry durable.
     if (this.fsync) fsyncDirectory(this.dir);
@@ -368,7 +352,7 @@ export class Outbox {
     this.gen = gen;
     this.persistIndex(); // the commit point
     closeSync(oldFd);
-    if (oldStillNamed) unlinkSync(this.logPath(oldGen));
+    if (oldStillNamed) unlinkSync(logPath(this.dir, oldGen));
     this.fd = fd;
     this.fileSize = size;
   }
@@ -385,7 +369,7 @@ export class Outbox {
     // Log first: the last ack mark was never written (see ack), so a log that
     // outlived its index would be adopted and redelivered. An index naming a
     // missing log is simply treated as empty.
-    if (gen !== null) unlinkSync(this.logPath(gen));
+    if (gen !== null) unlinkSync(logPath(this.dir, gen));
     this.persistIndex();
   }
 
