@@ -18,6 +18,19 @@ export function parseProcStat(text: string): { busy: number; total: number } | u
   return { busy: total - idle, total };
 }
 
+/** Total and available memory from /proc/meminfo (values there are in KiB). */
+export function parseMeminfo(text: string): { totalBytes: number; availableBytes: number } | undefined {
+  const kib = (key: string): number | undefined => {
+    const m = new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text);
+    return m ? Number(m[1]) * 1024 : undefined;
+  };
+  const total = kib('MemTotal');
+  if (total === undefined) return undefined;
+  // MemAvailable exists since Linux 3.14; before it, free + page cache is the usual estimate.
+  const available = kib('MemAvailable') ?? (kib('MemFree') ?? 0) + (kib('Buffers') ?? 0) + (kib('Cached') ?? 0);
+  return { totalBytes: total, availableBytes: Math.min(available, total) };
+}
+
 export function parseLoadAvg(text: string): [number, number, number] {
   const [a, b, c] = text.trim().split(/\s+/).map(Number);
   const ok = (n: number | undefined): number => (n !== undefined && Number.isFinite(n) && n >= 0 ? n : 0);

@@ -6,7 +6,7 @@ import { InventoryService, buildInventory, hardwareFacts } from '../../agent/res
 import { deriveLabels, memoryClass } from '../../agent/resources/labels.js';
 import { computeMetrics } from '../../agent/resources/metrics.js';
 import type { RawSample, ResourceProbe, StaticFacts } from '../../agent/resources/probe.js';
-import { parseMounts, parseNetDev, parseProcStat, selectLocalFilesystems } from '../../agent/resources/proc.js';
+import { parseMeminfo, parseMounts, parseNetDev, parseProcStat, selectLocalFilesystems } from '../../agent/resources/proc.js';
 import { InventoryReportSchema, MetricsReportSchema } from '../../protocol/reports.js';
 
 const GiB = 1024 ** 3;
@@ -143,6 +143,9 @@ test('over-long strings from the machine are clipped to the wire limits', () => 
 test('/proc parsers', () => {
   assert.deepEqual(parseProcStat('cpu  100 5 50 800 20 3 2 0 7 0\ncpu0 1 2 3 4\n'), { busy: 160, total: 980 });
   assert.equal(parseProcStat('intr 1 2 3\n'), undefined);
+  assert.deepEqual(parseMeminfo('MemTotal:        3884136 kB\nMemFree:          123456 kB\nMemAvailable:    2000000 kB\nBuffers: 1 kB\n'), { totalBytes: 3884136 * 1024, availableBytes: 2000000 * 1024 });
+  assert.deepEqual(parseMeminfo('MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 50 kB\nCached: 200 kB\nSwapCached: 999 kB\n'), { totalBytes: 1024000, availableBytes: 350 * 1024 }, 'pre-3.14 kernels');
+  assert.equal(parseMeminfo('garbage'), undefined);
   const netdev = `Inter-|   Receive |  Transmit
  face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
     lo: 4384617    1163    0    0    0     0          0         0  4384617    1163    0    0    0     0       0          0
