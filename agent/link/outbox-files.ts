@@ -65,14 +65,18 @@ export function writeIndex(dir: string, index: OutboxIndex | undefined): void {
   }
 }
 
-/** Log generations present in `dir`, ascending. */
+/** Temp files of an index write that a crash interrupted (see writeFileAtomic). */
+const INDEX_TEMP = /^\.outbox\.idx\.[0-9]+\.tmp$/;
+
+/** Log generations present in `dir`, ascending; removes index temp files a crash left behind. */
 export function listGenerations(dir: string): number[] {
-  return readdirSync(dir)
-    .flatMap((name) => {
-      const m = LOG_NAME.exec(name);
-      return m ? [Number(m[1])] : [];
-    })
-    .sort((a, b) => a - b);
+  const gens: number[] = [];
+  for (const name of readdirSync(dir)) {
+    const m = LOG_NAME.exec(name);
+    if (m) gens.push(Number(m[1]));
+    else if (INDEX_TEMP.test(name)) unlinkSync(join(dir, name));
+  }
+  return gens.sort((a, b) => a - b);
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {

@@ -80,7 +80,18 @@ function zeroCounts(): DropCounts {
   return { reply: 0, event: 0, state: 0, metrics: 0 };
 }
 
-/** A bounded, crash-safe, in-order on-disk queue of outgoing MQTT messages. */
+/**
+ * A bounded, crash-safe, in-order on-disk queue of outgoing MQTT messages.
+ * How the link is meant to use it:
+ *
+ *   // producing
+ *   if (online && outbox.isEmpty()) await publish(msg); // no disk write
+ *   else outbox.enqueue(msg);
+ *   // on (re)connect
+ *   const d = outbox.dropped();
+ *   if (Object.values(d).some((n) => n > 0)) { await publish(dropNotice(d)); outbox.acknowledgeDropped(d); }
+ *   await outbox.drain(publish);
+ */
 export class Outbox {
   /** Problems found and repaired while opening (a corrupt index or log moved aside). */
   readonly recovered: TsunaguError[] = [];

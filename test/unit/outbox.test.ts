@@ -215,8 +215,11 @@ test('a crash in the middle of a compaction leaves one complete generation', asy
   outbox.close();
   // After the switch, before the old one was deleted: the index names the new one.
   copyFileSync(join(dir, log!), join(dir, 'outbox-0.log'));
+  // And an index write cut short before its rename leaves a temp file.
+  writeFileSync(join(dir, '.outbox.idx.4242.tmp'), '{"v":1,');
   outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });
   assert.deepEqual(logFiles(dir), [log]);
+  assert.ok(!existsSync(join(dir, '.outbox.idx.4242.tmp')));
   assert.deepEqual(ids(await drainAll(outbox)), ['e0', 'e1']);
   outbox.close();
 });
