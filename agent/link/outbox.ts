@@ -5,6 +5,7 @@ import { ACK_FRAME_BYTES, MESSAGE_CLASSES, encodeAck, encodeMessage, messageFram
 import type { MessageClass } from './frames.js';
 import { appendFrame, copyFrames, listGenerations, logPath, readIndex, writeIndex } from './outbox-files.js';
 import type { OutboxIndex } from './outbox-files.js';
+import { PendingSet } from './outbox-pending.js';
 
 export type { MessageClass } from './frames.js';
 
@@ -42,6 +43,13 @@ export interface OutboxOptions {
   maxBytes: number;
   /** fsync after every append (default true). Off only where the data may be lost anyway (tests, tmpfs). */
   fsync?: boolean;
+  /**
+   * Acks are marked on disk once per this many (default 32), and when a
+   * drain ends or the outbox closes: a backlog of thousands then costs tens
+   * of flash writes instead of thousands. A crash redelivers at most this
+   * many minus one messages.
+   */
+  ackBatch?: number;
 }
 
 /*
@@ -52,29 +60,14 @@ export interface OutboxOptions {
  * leaves at most 3/4 of the bound in use, so a full outbox rewrites itself
  * once per quarter-bound of new data rather than on every enqueue (flash
  * wear). Delivery is at least once: a crash between the broker's ack and the
- * ack mark redelivers that one message (MQTT QoS 1 semantics anyway).
+ * ack mark redelivers what was acked since the last mark (see ackBatch), as
+ * MQTT QoS 1 may anyway.
  *
  * Nothing touches the disk until a message is enqueued, and a fully drained
  * outbox deletes its files. The link decides what is enqueued: while online
  * and with `isEmpty()` true, it publishes directly and never calls enqueue;
  * otherwise it enqueues, so that order is kept behind a backlog.
  */
-
-interface Entry {
-  seq: number;
-  cls: MessageClass;
-  topic: string;
-  qos: 0 | 1 | 2;
-  retain: boolean;
-  /** Frame position in the current log. */
-  offset: number;
-  length: number;
-  payloadStart: number;
-  payloadLength: number;
-}
-
-/** Classes in the order they are sacrificed; classes in one group go oldest first. */
-const DROP_ORDER: readonly (readonly MessageClass[])[] = [['metrics'], ['state'], ['event', 'reply']];
 
 function zeroCounts(): DropCounts {
   return { reply: 0, event: 0, state: 0, metrics: 0 };
@@ -99,9 +92,8 @@ export class Outbox {
   private readonly maxBytes: number;
   private readonly lowWater: number;
   private readonly fsync: boolean;
-  private readonly live = new Map<number, Entry>(); // insertion order is seq order
-  private readonly stateByTopic = new Map<string, number>();
-  private liveBytes = 0;
+  private readonly ackBatch: number;
+  private readonly live = new PendingSet();
   private gen: number | null = null;
   private lastGen = 0;
   private fd: number | undefined;
@@ -109,6 +101,9 @@ export class Outbox {
   private nextSeq = 1;
   private droppedCounts = zeroCounts();
   private inFlight: number | undefined;
+  /** Highest seq acked in memory whose ack mark is not on disk yet, and how many acks that covers. */
+  private unmarkedAck: number | undefined;
+  private unmarkedCount = 0;
   private closed = false;
   private draining: Promise<number> | undefined;
 
@@ -118,6 +113,7 @@ export class Outbox {
     this.maxBytes = options.maxBytes;
     this.lowWater = Math.floor((options.maxBytes * 3) / 4);
     this.fsync = options.fsync ?? true;
+    this.ackBatch = Math.max(1, Math.floor(options.ackBatch ?? 32));
   }
 
   /** Open (and if needed repair) the outbox in `options.dir`. Writes only when there is something to repair. */
@@ -164,9 +160,9 @@ export class Outbox {
       }
       const m = f.message;
       maxSeq = Math.max(maxSeq, m.seq);
-      this.add({ seq: m.seq, cls: m.cls, topic: m.topic, qos: m.qos, retain: m.retain, offset: f.offset, length: f.length, payloadStart: m.payloadStart, payloadLength: m.payloadLength });
+      this.live.add({ seq: m.seq, cls: m.cls, topic: m.topic, qos: m.qos, retain: m.retain, offset: f.offset, length: f.length, payloadStart: m.payloadStart, payloadLength: m.payloadLength });
     }
-    this.removeUpTo(acked);
+    this.live.removeUpTo(acked);
     this.nextSeq = maxSeq + 1;
     if (scan.tail === 'torn') {
       // An append cut short by a crash: nothing after it was ever acknowledged to a producer as stored.
@@ -191,21 +187,21 @@ export class Outbox {
     if (topicBytes > 0xffff || length > Math.floor(this.maxBytes / 4)) throw new TsunaguError('TOO_LARGE', `a ${length}-byte message never fits an outbox of ${this.maxBytes} bytes`);
     // Superseded before any compaction, so that its bytes count as reclaimable, not as a drop.
     // Even a state message in flight may go: if its send fails, the newer one is sent instead.
-    const older = cls === 'state' ? this.stateByTopic.get(topic) : undefined;
-    if (older !== undefined) this.remove(older);
+    const older = cls === 'state' ? this.live.stateOn(topic) : undefined;
+    if (older !== undefined) this.live.remove(older);
     if (this.gen === null) this.createLog();
     else if (this.fileSize + length > this.maxBytes) this.compact(length);
     const seq = this.nextSeq++;
     const offset = this.fileSize;
     this.append(encodeMessage(seq, cls, qos, retain, topic, payload));
     const payloadStart = length - payload.byteLength;
-    this.add({ seq, cls, topic, qos, retain, offset, length, payloadStart, payloadLength: payload.byteLength });
+    this.live.add({ seq, cls, topic, qos, retain, offset, length, payloadStart, payloadLength: payload.byteLength });
   }
 
   /** The oldest pending message, marked as in flight: compaction never drops it until it is acked. */
   peek(): QueuedMessage | undefined {
     this.assertOpen();
-    const e = this.live.values().next().value;
+    const e = this.live.first();
     if (e === undefined || this.fd === undefined) return undefined;
     const payload = Buffer.alloc(e.payloadLength);
     if (readSync(this.fd, payload, 0, e.payloadLength, e.offset + e.payloadStart) !== e.payloadLength) {
@@ -215,17 +211,34 @@ export class Outbox {
     return { seq: e.seq, topic: e.topic, payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength), qos: e.qos, retain: e.retain, class: e.cls };
   }
 
-  /** Mark every pending message up to and including `seq` as delivered. Idempotent. */
+  /**
+   * Mark every pending message up to and including `seq` as delivered.
+   * Idempotent. The mark reaches the disk in batches (see `ackBatch`); call
+   * `flushAcks()` to force it.
+   */
   ack(seq: number): void {
     this.assertOpen();
-    const first = this.live.keys().next().value;
-    if (first === undefined || first > seq) return;
-    this.removeUpTo(seq);
+    const first = this.live.first();
+    if (first === undefined || first.seq > seq) return;
+    this.live.removeUpTo(seq);
     if (this.inFlight !== undefined && this.inFlight <= seq) this.inFlight = undefined;
-    if (this.live.size === 0) this.retire();
+    if (this.live.size === 0) {
+      this.retire();
+      return;
+    }
+    this.unmarkedAck = seq;
+    if (++this.unmarkedCount >= this.ackBatch) this.flushAcks();
+  }
+
+  /** Write the pending ack mark, if any. */
+  flushAcks(): void {
+    const seq = this.unmarkedAck;
+    if (seq === undefined || this.fd === undefined) return;
     // Rewriting drops the delivered frames, so no ack mark is needed in the new log.
-    else if (this.fileSize + ACK_FRAME_BYTES > this.maxBytes) this.rewrite(true);
+    if (this.fileSize + ACK_FRAME_BYTES > this.maxBytes) this.rewrite(true);
     else this.append(encodeAck(seq));
+    this.unmarkedAck = undefined;
+    this.unmarkedCount = 0;
   }
 
   /**
@@ -250,6 +263,7 @@ export class Outbox {
       } finally {
         this.inFlight = undefined;
         this.draining = undefined;
+        if (!this.closed) this.flushAcks();
       }
     })();
     return this.draining;
@@ -284,41 +298,20 @@ export class Outbox {
     return this.live.size === 0;
   }
 
+  /** Writes the pending ack mark and releases the file. */
   close(): void {
     if (this.closed) return;
-    this.closed = true;
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
+    try {
+      this.flushAcks();
+    } finally {
+      this.closed = true;
+      if (this.fd !== undefined) closeSync(this.fd);
+      this.fd = undefined;
+    }
   }
 
   private assertOpen(): void {
     if (this.closed) throw new TsunaguError('OUTBOX_CLOSED');
-  }
-
-  private add(e: Entry): void {
-    if (e.cls === 'state') {
-      const older = this.stateByTopic.get(e.topic);
-      if (older !== undefined) this.remove(older); // replaying a log: the later state wins
-      this.stateByTopic.set(e.topic, e.seq);
-    }
-    this.live.set(e.seq, e);
-    this.liveBytes += e.length;
-  }
-
-  private remove(seq: number): Entry | undefined {
-    const e = this.live.get(seq);
-    if (e === undefined) return undefined;
-    this.live.delete(seq);
-    this.liveBytes -= e.length;
-    if (e.cls === 'state' && this.stateByTopic.get(e.topic) === seq) this.stateByTopic.delete(e.topic);
-    return e;
-  }
-
-  private removeUpTo(seq: number): void {
-    for (const key of [...this.live.keys()]) {
-      if (key > seq) break;
-      this.remove(key);
-    }
   }
 
   private append(bytes: Buffer): void {
@@ -339,15 +332,7 @@ export class Outbox {
 
   /** Make room for `incoming` bytes: reclaim delivered frames, then drop by class until 3/4 of the bound is in use. */
   private compact(incoming: number): void {
-    const target = this.lowWater - incoming;
-    for (const group of DROP_ORDER) {
-      for (const e of [...this.live.values()]) {
-        if (this.liveBytes <= target) break;
-        if (e.seq === this.inFlight || !group.includes(e.cls)) continue;
-        this.remove(e.seq);
-        this.droppedCounts[e.cls]++;
-      }
-    }
+    for (const e of this.live.dropUntil(this.lowWater - incoming, this.inFlight)) this.droppedCounts[e.cls]++;
     this.rewrite(true);
   }
 
@@ -359,9 +344,18 @@ export class Outbox {
     const gen = ++this.lastGen;
     const entries = [...this.live.values()];
     const { fd, offsets, size } = copyFrames(oldFd, entries, this.dir, gen);
-    entries.forEach((e, i) => (e.offset = offsets[i] ?? 0));
     this.gen = gen;
-    this.persistIndex(); // the commit point
+    try {
+      this.persistIndex(); // the commit point
+    } catch (err) {
+      this.gen = oldGen;
+      closeSync(fd);
+      unlinkSync(logPath(this.dir, gen));
+      throw err;
+    }
+    entries.forEach((e, i) => (e.offset = offsets[i] ?? 0));
+    this.unmarkedAck = undefined; // delivered frames were not copied
+    this.unmarkedCount = 0;
     closeSync(oldFd);
     if (oldStillNamed) unlinkSync(logPath(this.dir, oldGen));
     this.fd = fd;
@@ -376,8 +370,10 @@ export class Outbox {
     this.gen = null;
     this.fileSize = 0;
     this.inFlight = undefined;
-    this.stateByTopic.clear();
-    // Log first: the last ack mark was never written (see ack), so a log that
+    this.unmarkedAck = undefined;
+    this.unmarkedCount = 0;
+    this.live.clear();
+    // Log first: the last ack marks were never written (see ack), so a log that
     // outlived its index would be adopted and redelivered. An index naming a
     // missing log is simply treated as empty.
     if (gen !== null) unlinkSync(logPath(this.dir, gen));

@@ -1,13 +1,13 @@
 // Child process for the outbox crash test: enqueues numbered messages as fast
 // as it can and prints each id once enqueue() has returned ("S <id>") and once
 // an ack has returned ("A <id>"), until the parent SIGKILLs it.
-// Usage: outbox-writer.ts <dir> <maxBytes> <class>
+// Usage: outbox-writer.ts <dir> <maxBytes> <class> <ackBatch>
 import { writeSync } from 'node:fs';
 import { Outbox } from '../../agent/link/outbox.js';
 import type { MessageClass } from '../../agent/link/outbox.js';
 
-const [dir, maxBytes, cls] = process.argv.slice(2);
-const outbox = Outbox.open({ dir: dir!, maxBytes: Number(maxBytes) });
+const [dir, maxBytes, cls, ackBatch] = process.argv.slice(2);
+const outbox = Outbox.open({ dir: dir!, maxBytes: Number(maxBytes), ackBatch: Number(ackBatch) });
 const first = outbox.peek();
 let id = first === undefined ? 0 : 1_000_000; // a restarted writer must not reuse ids
 writeSync(1, 'READY\n');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
@@ -302,4 +302,31 @@ test('a message in flight is not dropped by a compaction, and a superseded state
   assert.equal(sent.at(-1), 's2');
   assert.ok(outbox.sizeBytes() <= 4096);
   outbox.close();
+});
+
+test('ack marks reach the disk in batches, and whenever a drain ends', async () => {
+  const dir = tempDir();
+  // What a SIGKILL would leave: the files as they are now, opened by a new process.
+  const afterCrash = (): number => {
+    const copy = tempDir();
+    mkdirSync(copy);
+    for (const name of readdirSync(dir)) copyFileSync(join(dir, name), join(copy, name));
+    const reopened = Outbox.open({ dir: copy, maxBytes: 64 * 1024 });
+    const n = reopened.pendingCount();
+    reopened.close();
+    return n;
+  };
+  const outbox = Outbox.open({ dir, maxBytes: 64 * 1024, ackBatch: 4 });
+  for (let i = 0; i < 10; i++) outbox.enqueue(msg('event', `e${i}`));
+  for (let i = 0; i < 3; i++) outbox.ack(outbox.peek()!.seq);
+  assert.equal(outbox.pendingCount(), 7);
+  assert.equal(afterCrash(), 10, 'three acks in memory only: redelivered after a crash');
+  outbox.ack(outbox.peek()!.seq);
+  assert.equal(afterCrash(), 6, 'the fourth ack wrote the mark');
+  let n = 0;
+  await assert.rejects(outbox.drain(() => (n++ < 2 ? Promise.resolve() : Promise.reject(new Error('down')))));
+  assert.equal(afterCrash(), 4, 'a drain that stops marks what it delivered');
+  outbox.ack(outbox.peek()!.seq);
+  outbox.close();
+  assert.equal(afterCrash(), 3, 'close marks the rest');
 });
