@@ -41,6 +41,9 @@ export const ERROR_CODES = {
   TIMEOUT: 'no answer arrived in time',
   // Runtime.
   RUNTIME_UNAVAILABLE: 'the container engine cannot be reached',
+  PROBE_FAILED: 'the resources of the machine could not be read',
+  // Outbox.
+  OUTBOX_CLOSED: 'the outbox was used after close()',
   INTERNAL: 'an unexpected failure inside the agent or service',
 } as const;
 
