@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { ERROR_CODES, type ErrorCode } from './errors.js';
 import type { JsonLimits } from './json.js';
 
 /** Message types on the device's inbound topics (inside the signed payload's `typ`). */
@@ -37,16 +36,13 @@ export const CommandSchema = z.discriminatedUnion('name', [
 ]);
 export type Command = z.infer<typeof CommandSchema>;
 export type CommandName = Command['name'];
-export const COMMAND_NAMES = CommandSchema.options.map((o) => o.shape.name.value) as CommandName[];
 
 /** Upper bound on a `logs` result, whatever the line count asked. */
 export const MAX_LOG_BYTES = 32 * 1024;
 
-const errorCodes = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]];
-
 /** `data` of a reply. `re` is the id of the command it answers. */
 export const ReplyDataSchema = z.discriminatedUnion('ok', [
   z.object({ re: z.string().regex(/^[0-9a-f]{32}$/), ok: z.literal(true), result: z.unknown().optional() }).strict(),
-  z.object({ re: z.string().regex(/^[0-9a-f]{32}$/), ok: z.literal(false), code: z.enum(errorCodes), message: z.string().max(2048) }).strict(),
+  z.object({ re: z.string().regex(/^[0-9a-f]{32}$/), ok: z.literal(false), code: z.string().regex(/^[A-Z_]{1,40}$/), message: z.string().max(2048) }).strict(),
 ]);
 export type ReplyData = z.infer<typeof ReplyDataSchema>;

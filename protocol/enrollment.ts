@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { fromBase64, toBase64, utf8 } from './bytes.js';
 import type { Ed25519 } from './ed25519.js';
 import { decodeEnvelope, newMessageId, signEnvelope, verifyEnvelope, type SignedPayload } from './envelope.js';
-import { ERROR_CODES, TsunaguError, type ErrorCode } from './errors.js';
+import { TsunaguError, type ErrorCode } from './errors.js';
 import { checkSchema, parseJsonBytes, type JsonLimits } from './json.js';
 import { keyId, type KeyPairs } from './keys.js';
 import { openSealed, seal } from './seal.js';
@@ -42,11 +42,9 @@ export const EnrollGrantSchema = z.object({
 }).strict();
 export type EnrollGrant = z.infer<typeof EnrollGrantSchema>;
 
-const errorCodes = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]];
-
 const EnrollResponseDataSchema = z.discriminatedUnion('ok', [
   z.object({ ok: z.literal(true), sealed: z.string().max(8 * 1024) }).strict(),
-  z.object({ ok: z.literal(false), code: z.enum(errorCodes), message: z.string().max(1024), now: z.number().int().nonnegative() }).strict(),
+  z.object({ ok: z.literal(false), code: z.string().regex(/^[A-Z_]{1,40}$/), message: z.string().max(1024), now: z.number().int().nonnegative() }).strict(),
 ]);
 
 export interface FleetPublicKeys {
@@ -187,7 +185,8 @@ function signFleetResponse(
 
 export type EnrollResponse =
   | { ok: true; grant: EnrollGrant }
-  | { ok: false; code: ErrorCode; message: string; fleetTime: number };
+  /** `code` is a string: a newer fleet may send a code this device does not know yet. */
+  | { ok: false; code: ErrorCode | (string & {}); message: string; fleetTime: number };
 
 /**
  * Verify a reply against the fleet key from the bootstrap file. The reply's
