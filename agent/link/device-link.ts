@@ -158,8 +158,26 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
     const client = this.client;
     if (client !== undefined && this.linkState === 'online') {
       await client.publishAsync(this.topic('status'), this.statusPayload('offline', 'stopped'), { qos: 1, retain: true }).catch(() => undefined);
+      await endWithDisconnect(client, 2_000);
+    } else {
+      await client?.endAsync(true).catch(() => undefined);
     }
-    await client?.endAsync(true).catch(() => undefined);
     this.setState('closed');
   }
+}
+
+/**
+ * End with a DISCONNECT packet, which tells the broker not to publish the
+ * will: on a forced close (socket destroyed) it would, and "connection lost"
+ * would replace the "stopped" status just published. A broker that does not
+ * take the DISCONNECT in time gets the socket closed under it.
+ */
+async function endWithDisconnect(client: MqttClient, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(true), timeoutMs);
+  });
+  const ended = client.endAsync(false).then(() => false, () => false);
+  if (await Promise.race([ended, timedOut])) client.stream.destroy();
+  clearTimeout(timer);
 }
