@@ -5,7 +5,9 @@
 // Children are counted through cutime+cstime of /proc/self/stat. Those are
 // in clock ticks (usually 10 ms) and only cover children already reaped, so
 // they are read after each collection has fully resolved; a collection that
-// spawns nothing shows 0 there, which is the point.
+// spawns nothing shows 0 there, which is the point. With --compare, a child
+// of one systeminformation call can be reaped during the next measurement:
+// the medians are robust to that, the per-call totals are not.
 import { readFileSync } from 'node:fs';
 import si from 'systeminformation';
 import { computeMetrics } from '../agent/resources/metrics.js';

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, unlinkSync } from 'node:fs';
 import { TsunaguError } from '../../protocol/errors.js';
 import { fsyncDirectory } from '../state/atomic-file.js';
-import { ACK_FRAME_BYTES, MESSAGE_CLASSES, encodeAck, encodeMessage, messageFrameBytes, scanFrames } from './frames.js';
+import { ACK_FRAME_BYTES, FrameType, MESSAGE_CLASSES, encodeAck, encodeMessage, messageFrameBytes, scanFrames } from './frames.js';
 import type { MessageClass } from './frames.js';
 import { appendFrame, copyFrames, listGenerations, logPath, readIndex, writeIndex } from './outbox-files.js';
 import type { OutboxIndex } from './outbox-files.js';
@@ -153,7 +153,7 @@ export class Outbox {
     let acked = 0;
     let maxSeq = 0;
     for (const f of scan.frames) {
-      if (f.type === 2) {
+      if (f.type === FrameType.ack) {
         acked = Math.max(acked, f.seq);
         maxSeq = Math.max(maxSeq, f.seq);
         continue;

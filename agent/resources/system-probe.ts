@@ -16,7 +16,11 @@ function fact(value: string | undefined): string | undefined {
 }
 
 export interface SystemProbeOptions {
-  /** Roots of the kernel interfaces; tests of the adapter leave them alone. */
+  /**
+   * Roots of the kernel interfaces read directly (default /proc, /sys, /dev),
+   * so that the periodic sample can run against a fixture tree. Static facts
+   * from systeminformation always describe the real machine.
+   */
   proc?: string;
   sys?: string;
   dev?: string;

@@ -4,8 +4,11 @@ import { InventoryReportSchema, MetricsReportSchema } from '../../protocol/repor
 import { InventoryService } from '../../agent/resources/inventory.js';
 import { MetricsSampler } from '../../agent/resources/metrics-sampler.js';
 import { SystemProbe } from '../../agent/resources/system-probe.js';
+import { resourceProbeContract } from '../support/resource-probe-contract.js';
 
 // Runs against THIS machine: no fakes, so it proves the adapter's output fits the wire format.
+
+resourceProbeContract('SystemProbe', () => new SystemProbe());
 
 test('a real inventory validates against the wire schema', async () => {
   const service = new InventoryService({ probe: new SystemProbe() });
