@@ -27,6 +27,20 @@ export const AgentConfigSchema = z.object({
     backoffBaseMs: z.number().int().positive().default(1_000),
     backoffCapMs: z.number().int().positive().default(60_000),
   }).strict().default({ keepaliveSeconds: 30, backoffBaseMs: 1_000, backoffCapMs: 60_000 }),
+  clock: z.object({
+    /** auto: trust the clock once NTP has synchronised it (systemd-timesyncd); see docs/protocol.md. */
+    trust: z.enum(['auto', 'always', 'never']).default('auto'),
+  }).strict().default({ trust: 'auto' }),
+  reports: z.object({
+    /** A metrics report at least this often. */
+    metricsIntervalMs: z.number().int().min(1_000).default(30_000),
+    /** Sampling period for early reports on a significant change. */
+    sampleIntervalMs: z.number().int().min(500).default(10_000),
+  }).strict().default({ metricsIntervalMs: 30_000, sampleIntervalMs: 10_000 }),
+  outbox: z.object({
+    /** On-disk bound for what waits while offline; oldest metrics go first. */
+    maxBytes: z.number().int().min(16 * 1024).default(1024 * 1024),
+  }).strict().default({ maxBytes: 1024 * 1024 }),
 }).strict();
 
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;

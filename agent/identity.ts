@@ -15,6 +15,8 @@ export const IdentityFileSchema = z.object({
   grant: EnrollGrantSchema,
   fleetId: z.string(),
   enrolledAt: z.number(),
+  /** A rotated password the fleet is about to switch to (see credentials.ts). */
+  nextPassword: z.string().min(16).max(256).optional(),
 }).strict();
 export type IdentityFile = z.infer<typeof IdentityFileSchema>;
 
@@ -53,8 +55,12 @@ export function loadIdentity(stateDir: string, logger: Logger): IdentityFile | u
   return loaded.status === 'ok' ? loaded.value : undefined;
 }
 
-export function saveIdentity(stateDir: string, fleetId: string, grant: EnrollGrant, now: number): IdentityFile {
-  const identity: IdentityFile = { v: 1, grant, fleetId, enrolledAt: now };
-  saveJsonState(statePaths(stateDir).identity, identity);
+export function newIdentity(fleetId: string, grant: EnrollGrant, now: number): IdentityFile {
+  return { v: 1, grant, fleetId, enrolledAt: now };
+}
+
+export function saveIdentity(stateDir: string, identity: IdentityFile): IdentityFile {
+  const { nextPassword, ...rest } = identity;
+  saveJsonState(statePaths(stateDir).identity, nextPassword === undefined ? rest : identity);
   return identity;
 }

@@ -6,6 +6,7 @@ import { Agent, AGENT_VERSION } from './agent.js';
 import { loadAgentConfig } from './config.js';
 import { takeBootstrap } from './enrollment/bootstrap-source.js';
 import { loadOrCreateKeys } from './identity.js';
+import { SystemProbe } from './resources/system-probe.js';
 
 async function run(opts: { config?: string; stateDir?: string; bootstrap?: string; logLevel?: string; startupJitter?: string }): Promise<void> {
   const config = loadAgentConfig(opts.config, {
@@ -18,7 +19,7 @@ async function run(opts: { config?: string; stateDir?: string; bootstrap?: strin
   logger.info({ version: AGENT_VERSION, node: process.version, stateDir: config.stateDir }, 'starting');
   const { keys, created } = loadOrCreateKeys(config.stateDir, logger);
   const bootstrap = takeBootstrap(config.stateDir, config.bootstrapFile, logger);
-  const agent = new Agent({ config, bootstrap, keys, keysCreated: created, ed: defaultEd25519(), logger });
+  const agent = new Agent({ config, bootstrap, keys, keysCreated: created, ed: defaultEd25519(), logger, probe: new SystemProbe() });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createLogger } from '../common/logger.js';
 import { isTsunaguError } from '../protocol/errors.js';
 import { runBootstrap, runDevices, runApprove, runInit, runServe } from './commands.js';
+import { runSend, runStatus, runWatch } from './operator-commands.js';
 
 const program = new Command('tsunagu-fleet')
   .description('tsunagu fleet side: create a fleet, make bootstrap files, run the enrollment service, manage devices')
@@ -52,6 +53,41 @@ program.command('devices')
   .addOption(dirOption)
   .option('--json', 'machine-readable output')
   .action(runDevices);
+
+program.command('send')
+  .description('send a signed command to a device and wait for its signed reply')
+  .addOption(dirOption)
+  .argument('<device>', 'device id')
+  .argument('<command>', 'ping | report-now | restart | stop | start | logs | rotate-credentials | reread-desired')
+  .option('-s, --service <name>', 'service name (restart, stop, start, logs)')
+  .option('-n, --lines <n>', 'log lines (logs)')
+  .option('--timeout <ms>', 'how long to wait for the reply', '30000')
+  .option('--traceparent <tp>', 'W3C trace context carried into the reply, events and device logs')
+  .option('--json', 'machine-readable output')
+  .addHelpText('after', `
+Exit status: 0 the device answered ok; 2 it answered with an error (code shown); 3 no answer in time.
+Examples:
+  tsunagu-fleet send d-1234 ping
+  tsunagu-fleet send d-1234 logs --service web --lines 50
+  tsunagu-fleet send d-1234 rotate-credentials
+`)
+  .action(async (device: string, command: string, o: Parameters<typeof runSend>[2]) => {
+    process.exitCode = await runSend(device, command, o);
+  });
+
+program.command('status')
+  .description('one device: link, last seen, inventory, last metrics')
+  .addOption(dirOption)
+  .argument('<device>', 'device id')
+  .option('--json', 'machine-readable output')
+  .action(runStatus);
+
+program.command('watch')
+  .description('follow live reports and events of one device or of all (Ctrl-C to stop)')
+  .addOption(dirOption)
+  .argument('[device]', 'device id (default: every device)')
+  .option('--json', 'one JSON object per line')
+  .action(runWatch);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const logger = createLogger({ name: 'tsunagu-fleet', fd: 2 });

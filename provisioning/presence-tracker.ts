@@ -15,7 +15,13 @@ const StatusSchema = z.object({ v: z.literal(1), state: z.enum(['online', 'offli
 export class PresenceTracker {
   private readonly onMessage = (topic: string, payload: Buffer): void => {
     const parsed = parseDeviceTopic(topic);
-    if (parsed?.kind !== 'status' || payload.length === 0) return;
+    if (parsed === undefined || payload.length === 0) return;
+    if (parsed.kind === 'metrics') {
+      // Any report is a sign of life; the status topic only changes on (dis)connect.
+      this.registry.touch(parsed.deviceId, this.now());
+      return;
+    }
+    if (parsed.kind !== 'status') return;
     try {
       const status = parseJsonWith(StatusSchema, new Uint8Array(payload), 'status', { maxBytes: 4096, maxDepth: 4 });
       this.registry.setPresence(parsed.deviceId, status.state === 'online', this.now());
@@ -28,7 +34,7 @@ export class PresenceTracker {
 
   async start(): Promise<void> {
     this.client.on('message', this.onMessage);
-    await this.client.subscribeAsync(allDevicesTopic('status'), { qos: 1 });
+    await this.client.subscribeAsync([allDevicesTopic('status'), allDevicesTopic('metrics')], { qos: 1 });
   }
 
   stop(): void {

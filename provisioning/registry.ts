@@ -169,6 +169,10 @@ export class Registry {
     this.db.prepare('UPDATE devices SET online = ?, last_seen = ? WHERE device_id = ?').run(online ? 1 : 0, at, deviceId);
   }
 
+  touch(deviceId: string, at: number): void {
+    this.db.prepare('UPDATE devices SET last_seen = ? WHERE device_id = ?').run(at, deviceId);
+  }
+
   setLabels(deviceId: string, labels: Record<string, string>): void {
     this.db.prepare('UPDATE devices SET labels = ? WHERE device_id = ?').run(JSON.stringify(labels), deviceId);
   }

@@ -11,6 +11,14 @@ export interface DeviceLinkOptions {
   deviceId: string;
   clientId: string;
   endpoint: BrokerEndpoint;
+  /**
+   * Password for the next connection attempt, asked at every attempt: after
+   * a credential rotation the agent tries the new password first and falls
+   * back to the old one (see credentials.ts).
+   */
+  password?: (attempt: { authFailures: number }) => string;
+  /** Told which password a successful connection used. */
+  onConnectedWith?: (password: string) => void;
   logger: Logger;
   backoff?: BackoffPolicy;
   keepaliveSeconds?: number;
@@ -74,7 +82,8 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
   private connect(): void {
     if (this.closing) return;
     this.setState('connecting');
-    const { endpoint } = this.opts;
+    const password = this.opts.password?.({ authFailures: this.authFailures }) ?? this.opts.endpoint.password;
+    const endpoint = { ...this.opts.endpoint, password };
     const v5 = endpoint.protocolVersion === 5;
     const client = mqtt.connect(endpoint.url, mqttOptions(endpoint, {
       clientId: this.opts.clientId,
@@ -93,6 +102,7 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
     client.on('connect', (connack) => {
       this.attempt = 0;
       this.authFailures = 0;
+      this.opts.onConnectedWith?.(password);
       void this.onConnected(client, connack.sessionPresent);
     });
     client.on('message', (topic, payload) => {
@@ -146,9 +156,26 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
 
   /** Publish now; rejects when offline (the caller decides whether to queue). */
   async publish(kind: DeviceOutbound, payload: string | Buffer, options: IClientPublishOptions = { qos: 1 }): Promise<void> {
+    await this.publishTo(this.topic(kind), payload, options);
+  }
+
+  async publishTo(topic: string, payload: string | Buffer | Uint8Array, options: IClientPublishOptions): Promise<void> {
     const client = this.client;
     if (client === undefined || this.linkState !== 'online') throw new Error('link offline');
-    await client.publishAsync(this.topic(kind), payload, options);
+    await client.publishAsync(topic, Buffer.isBuffer(payload) || typeof payload === 'string' ? payload : Buffer.from(payload), options);
+  }
+
+  /** True when the current session speaks MQTT 5 (message expiry, user properties). */
+  get mqtt5(): boolean {
+    return this.opts.endpoint.protocolVersion === 5;
+  }
+
+  /** Subscribe to an inbound topic again: the broker then re-sends its retained message. */
+  async resubscribe(kind: DeviceInbound): Promise<void> {
+    const client = this.client;
+    if (client === undefined || this.linkState !== 'online') throw new Error('link offline');
+    await client.unsubscribeAsync(this.topic(kind));
+    await client.subscribeAsync(this.topic(kind), { qos: 1 });
   }
 
   /** Mark the device offline on purpose (retained) and close. */

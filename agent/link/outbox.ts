@@ -248,25 +248,28 @@ export class Outbox {
    * Resolves with the number of messages delivered.
    */
   drain(send: (message: QueuedMessage) => Promise<void>, signal?: AbortSignal): Promise<number> {
-    this.draining ??= (async () => {
-      let delivered = 0;
-      try {
-        while (!this.closed && signal?.aborted !== true) {
-          const message = this.peek();
-          if (message === undefined) break;
-          await send(message);
-          if (this.closed) break; // redelivered after reopening
-          this.ack(message.seq);
-          delivered++;
-        }
-        return delivered;
-      } finally {
-        this.inFlight = undefined;
-        this.draining = undefined;
-        if (!this.closed) this.flushAcks();
-      }
-    })();
+    // The clean-up runs as a promise reaction, so always after this
+    // assignment: an inline `finally` would run synchronously when there is
+    // nothing to send, before `draining` is set, and leave it set for good.
+    this.draining ??= this.deliver(send, signal).finally(() => {
+      this.inFlight = undefined;
+      this.draining = undefined;
+      if (!this.closed) this.flushAcks();
+    });
     return this.draining;
+  }
+
+  private async deliver(send: (message: QueuedMessage) => Promise<void>, signal?: AbortSignal): Promise<number> {
+    let delivered = 0;
+    while (!this.closed && signal?.aborted !== true) {
+      const message = this.peek();
+      if (message === undefined) break;
+      await send(message);
+      if (this.closed) break; // redelivered after reopening
+      this.ack(message.seq);
+      delivered++;
+    }
+    return delivered;
   }
 
   /** Messages dropped to respect the bound and not yet acknowledged as reported. */

@@ -1,0 +1,61 @@
+import { fromBase64, fromUtf8 } from '../../protocol/bytes.js';
+import { TsunaguError } from '../../protocol/errors.js';
+import type { KeyPairs } from '../../protocol/keys.js';
+import { openSealed } from '../../protocol/seal.js';
+import type { Credentials } from '../credentials.js';
+import type { DeviceLink } from '../link/device-link.js';
+import type { Reporter } from '../reporting/reporter.js';
+import type { CommandHandlers } from './command-channel.js';
+
+/** What the service commands need from the container supervisor. */
+export interface ServiceControl {
+  restart(service: string): Promise<void>;
+  stop(service: string): Promise<void>;
+  start(service: string): Promise<void>;
+  /** The last `lines` lines of the service's output, at most `maxBytes` in all. */
+  logs(service: string, lines: number, maxBytes: number): Promise<string>;
+}
+
+export interface HandlerDeps {
+  agentVersion: string;
+  reporter: Reporter;
+  credentials: Credentials;
+  link: DeviceLink;
+  deviceKeys: KeyPairs;
+  /** Absent on a device without a container engine: service commands answer RUNTIME_UNAVAILABLE. */
+  services: () => ServiceControl | undefined;
+  maxLogBytes: number;
+  clock?: () => number;
+}
+
+function serviceControl(deps: HandlerDeps): ServiceControl {
+  const control = deps.services();
+  if (control === undefined) throw new TsunaguError('RUNTIME_UNAVAILABLE', 'this agent runs no container engine connection');
+  return control;
+}
+
+export function commandHandlers(deps: HandlerDeps): CommandHandlers {
+  const clock = deps.clock ?? Date.now;
+  return {
+    ping: () => Promise.resolve({ pong: true, at: clock(), agentVersion: deps.agentVersion, uptimeSeconds: Math.round(process.uptime()) }),
+    'report-now': async () => {
+      const { inventory, metrics } = await deps.reporter.reportNow();
+      return { inventoryAt: inventory.at, metricsAt: metrics.at };
+    },
+    restart: async ({ service }) => { await serviceControl(deps).restart(service); return { service, restarted: true }; },
+    stop: async ({ service }) => { await serviceControl(deps).stop(service); return { service, stopped: true }; },
+    start: async ({ service }) => { await serviceControl(deps).start(service); return { service, started: true }; },
+    logs: async ({ service, lines }) => ({ service, text: await serviceControl(deps).logs(service, lines, deps.maxLogBytes) }),
+    'rotate-credentials': ({ sealed }) => {
+      const password = fromUtf8(openSealed(fromBase64(sealed, 'sealed'), deps.deviceKeys.boxSecretKey));
+      if (password.length < 16 || password.length > 256) throw new TsunaguError('SCHEMA', 'the new password must be 16 to 256 characters');
+      // Stored before the answer: the fleet switches the broker only after it.
+      deps.credentials.stageNext(password);
+      return Promise.resolve({ staged: true });
+    },
+    'reread-desired': async () => {
+      await deps.link.resubscribe('desired');
+      return { resubscribed: true };
+    },
+  };
+}

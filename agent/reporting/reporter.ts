@@ -1,0 +1,95 @@
+import type { Logger } from '../../common/logger.js';
+import { asTsunaguError } from '../../protocol/errors.js';
+import type { InventoryReport, MetricsReport, ServiceUsage } from '../../protocol/reports.js';
+import type { Outbound } from '../link/outbound.js';
+import type { InventoryService } from '../resources/inventory.js';
+import type { MetricsSampler } from '../resources/metrics-sampler.js';
+import { isSignificantChange } from '../resources/significant-change.js';
+
+export interface ReporterOptions {
+  inventory: InventoryService;
+  sampler: MetricsSampler;
+  outbound: Outbound;
+  logger: Logger;
+  /** A metrics report at least this often. */
+  intervalMs: number;
+  /** How often to sample for a significant change between reports (cheap: /proc reads only). */
+  sampleMs: number;
+  /** Container engine version and per-service usage, when a runtime is wired in. */
+  runtimeVersion?: () => string | undefined;
+  serviceUsage?: () => Promise<readonly ServiceUsage[] | undefined>;
+  clock?: () => number;
+}
+
+/**
+ * Inventory (retained) on every connection and when attached devices change;
+ * metrics (retained: the fleet's "last metrics") every interval, or sooner
+ * on a significant change.
+ */
+export class Reporter {
+  private timer: NodeJS.Timeout | undefined;
+  private lastSent: MetricsReport | undefined;
+  private lastSentAt = 0;
+  private readonly clock: () => number;
+  private busy = false;
+
+  constructor(private readonly opts: ReporterOptions) {
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.tick(), this.opts.sampleMs);
+    // The timer alone must not keep a stopping agent alive.
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** On (re)connection: the retained inventory may be gone from a restarted broker. */
+  async onOnline(): Promise<void> {
+    await this.sendInventory(await this.opts.inventory.report(this.opts.runtimeVersion?.()));
+  }
+
+  /** The `report-now` command: re-read everything, send both reports, return them. */
+  async reportNow(): Promise<{ inventory: InventoryReport; metrics: MetricsReport }> {
+    const inventory = await this.opts.inventory.refresh(this.opts.runtimeVersion?.());
+    await this.sendInventory(inventory);
+    const metrics = await this.opts.sampler.next(await this.opts.serviceUsage?.());
+    await this.sendMetrics(metrics);
+    return { inventory, metrics };
+  }
+
+  private async tick(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      if (await this.opts.inventory.refreshDevices()) {
+        this.opts.logger.info('attached devices changed; sending a new inventory');
+        await this.sendInventory(await this.opts.inventory.report(this.opts.runtimeVersion?.()));
+      }
+      const metrics = await this.opts.sampler.next(await this.opts.serviceUsage?.());
+      const due = this.clock() - this.lastSentAt >= this.opts.intervalMs;
+      if (due || isSignificantChange(this.lastSent, metrics)) await this.sendMetrics(metrics);
+    } catch (err) {
+      this.opts.logger.warn({ err: asTsunaguError(err).toJSON() }, 'resource report failed');
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async sendInventory(inventory: InventoryReport): Promise<void> {
+    await this.opts.outbound.send({ kind: 'inventory', payload: JSON.stringify(inventory), class: 'state', retain: true });
+  }
+
+  private async sendMetrics(metrics: MetricsReport): Promise<void> {
+    this.lastSent = metrics;
+    this.lastSentAt = this.clock();
+    await this.opts.outbound.send({
+      kind: 'metrics', payload: JSON.stringify(metrics), class: 'metrics', retain: true,
+      expirySeconds: Math.ceil((this.opts.intervalMs * 10) / 1000),
+    });
+  }
+}

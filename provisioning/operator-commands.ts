@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto';
+import type { MqttClient } from 'mqtt';
+import { fromBase64, toBase64, utf8 } from '../protocol/bytes.js';
+import { CommandSchema, type Command, type ReplyData } from '../protocol/commands.js';
+import { defaultEd25519 } from '../protocol/ed25519.js';
+import { isTsunaguError, TsunaguError } from '../protocol/errors.js';
+import { checkSchema } from '../protocol/json.js';
+import { InventoryReportSchema, MetricsReportSchema } from '../protocol/reports.js';
+import { seal } from '../protocol/seal.js';
+import { connectFleetClient } from './broker-setup.js';
+import { printTable } from './commands.js';
+import { DynsecClient } from './dynsec-client.js';
+import { loadFleetDir, type FleetDir } from './fleet-dir.js';
+import { FleetLink } from './fleet-link.js';
+import { FleetSigner } from './fleet-signer.js';
+import { Registry, type DeviceRecord } from './registry.js';
+
+/** Exit codes of `send`: the device's answer, not only our own success. */
+export const SEND_EXIT = { ok: 0, refused: 2, timeout: 3 } as const;
+
+interface OperatorContext {
+  fleet: FleetDir;
+  registry: Registry;
+  client: MqttClient;
+  link: FleetLink;
+  close(): Promise<void>;
+}
+
+async function operatorContext(dir: string, purpose: string): Promise<OperatorContext> {
+  const fleet = loadFleetDir(dir);
+  const registry = new Registry(fleet.registryPath);
+  const client = await connectFleetClient(fleet.config, purpose);
+  const ed = defaultEd25519();
+  const link = new FleetLink({
+    client, ed, signer: new FleetSigner(fleet, ed),
+    deviceKey: (id) => registry.byId(id)?.signPublicKey,
+  });
+  return {
+    fleet, registry, client, link,
+    close: async () => {
+      await client.endAsync();
+      registry.close();
+    },
+  };
+}
+
+function knownDevice(registry: Registry, deviceId: string): DeviceRecord {
+  const device = registry.byId(deviceId);
+  if (device === undefined || device.status !== 'active') {
+    throw new TsunaguError('CONFIG', `no enrolled device "${deviceId}" (see: tsunagu-fleet devices)`);
+  }
+  return device;
+}
+
+export function buildCommand(name: string, o: { service?: string; lines?: string }): Command {
+  const args: Record<string, unknown> = {};
+  if (o.service !== undefined) args.service = o.service;
+  if (o.lines !== undefined) args.lines = Number(o.lines);
+  try {
+    return checkSchema(CommandSchema, { name, args }, 'command');
+  } catch (err) {
+    if (isTsunaguError(err) && !CommandSchema.options.some((opt) => opt.shape.name.value === name)) {
+      // Sent anyway: the device's own refusal (UNKNOWN_COMMAND) is the answer an operator wants to see.
+      return { name, args } as unknown as Command;
+    }
+    throw new TsunaguError('CONFIG', `${(err as Error).message} (see: tsunagu-fleet send --help)`);
+  }
+}
+
+export async function runSend(deviceId: string, name: string, o: { dir: string; service?: string; lines?: string; timeout: string; traceparent?: string; json?: boolean }): Promise<number> {
+  const ctx = await operatorContext(o.dir, 'send');
+  try {
+    const device = knownDevice(ctx.registry, deviceId);
+    let command: Command;
+    let newPassword: string | undefined;
+    if (name === 'rotate-credentials') {
+      // Sealed to the device: the broker carries it but cannot read it.
+      newPassword = randomBytes(24).toString('base64url');
+      command = { name: 'rotate-credentials', args: { sealed: toBase64(seal(utf8(newPassword), fromBase64(device.boxPublicKey, 'device box key', 32))) } };
+    } else {
+      command = buildCommand(name, o);
+    }
+    let reply: { id: string; data: ReplyData };
+    try {
+      reply = await ctx.link.send(deviceId, command, { timeoutMs: Number(o.timeout), ...(o.traceparent === undefined ? {} : { traceparent: o.traceparent }) });
+    } catch (err) {
+      if (isTsunaguError(err, 'TIMEOUT')) {
+        process.stderr.write(`tsunagu-fleet: TIMEOUT: ${err.message}\n`);
+        return SEND_EXIT.timeout;
+      }
+      throw err;
+    }
+    if (reply.data.ok && newPassword !== undefined) {
+      // The device holds the new password (and still the old one): switch the broker now.
+      const dynsec = new DynsecClient(ctx.client);
+      try {
+        await dynsec.runChecked([{ command: 'setClientPassword', username: deviceId, password: newPassword }]);
+      } finally {
+        dynsec.close();
+      }
+    }
+    if (o.json) process.stdout.write(`${JSON.stringify({ command: command.name, id: reply.id, ...reply.data })}\n`);
+    else if (reply.data.ok) process.stdout.write(`${deviceId}: ${command.name} ok${reply.data.result === undefined ? '' : `\n${formatResult(reply.data.result)}`}\n`);
+    else process.stdout.write(`${deviceId}: ${command.name} failed: ${reply.data.code}: ${reply.data.message}\n`);
+    return reply.data.ok ? SEND_EXIT.ok : SEND_EXIT.refused;
+  } finally {
+    await ctx.close();
+  }
+}
+
+function formatResult(result: unknown): string {
+  if (typeof result === 'object' && result !== null && 'text' in result && typeof (result).text === 'string') {
+    return (result as { text: string }).text;
+  }
+  return JSON.stringify(result, null, 2);
+}
+
+/** Collect the retained reports of one device: status, inventory, last metrics, state. */
+async function retainedReports(ctx: OperatorContext, deviceId: string, waitMs: number): Promise<Record<string, unknown>> {
+  const reports: Record<string, unknown> = {};
+  const stop = await ctx.link.watch(deviceId, ['status', 'inventory', 'metrics', 'state'], (r) => {
+    try {
+      reports[r.kind] = JSON.parse(r.payload.toString('utf8')) as unknown;
+    } catch {
+      reports[r.kind] = { unreadable: true };
+    }
+  });
+  await new Promise((resolve) => setTimeout(resolve, waitMs));
+  await stop();
+  return reports;
+}
+
+export async function runStatus(deviceId: string, o: { dir: string; json?: boolean }): Promise<void> {
+  const ctx = await operatorContext(o.dir, 'status');
+  try {
+    const device = knownDevice(ctx.registry, deviceId);
+    const reports = await retainedReports(ctx, deviceId, 700);
+    const { signPublicKey: _s, boxPublicKey: _b, ...record } = device;
+    if (o.json) {
+      process.stdout.write(`${JSON.stringify({ device: record, ...reports }, null, 2)}\n`);
+      return;
+    }
+    const status = reports.status as { state?: string; at?: number; reason?: string } | undefined;
+    const inv = InventoryReportSchema.safeParse(reports.inventory);
+    const m = MetricsReportSchema.safeParse(reports.metrics);
+    const mib = (n: number): string => `${Math.round(n / 1048576)} MiB`;
+    const rows: string[][] = [
+      ['device', device.deviceId],
+      ['link', `${status?.state ?? (device.online ? 'online' : 'offline')}${status?.reason ? ` (${status.reason})` : ''}`],
+      ['last seen', device.lastSeen === null ? '-' : new Date(device.lastSeen).toISOString()],
+      ['serial / model', `${device.serial} / ${device.model}`],
+    ];
+    if (inv.success) {
+      const i = inv.data;
+      rows.push(['os', `${i.os.distro} ${i.os.release} (kernel ${i.os.kernel}), ${i.arch}`]);
+      rows.push(['cpu', `${i.cpu.model} × ${i.cpu.cores}`]);
+      rows.push(['memory', mib(i.memory.totalBytes)]);
+      rows.push(['devices', i.devices.map((d) => d.path).join(' ') || '-']);
+      rows.push(['runtime', i.containerRuntime ?? '-']);
+      rows.push(['labels', Object.entries(i.labels).map(([k, v]) => `${k}=${v}`).join(',')]);
+    }
+    if (m.success) {
+      const x = m.data;
+      rows.push(['metrics at', new Date(x.at).toISOString()]);
+      rows.push(['cpu load', `${Math.round(x.cpu.load * 100)} % (loadavg ${x.cpu.loadAvg.join(' ')})`]);
+      rows.push(['memory used', `${mib(x.memory.usedBytes)} of ${mib(x.memory.totalBytes)}`]);
+      for (const f of x.filesystems) rows.push([`disk ${f.mount}`, `${mib(f.usedBytes)} of ${mib(f.sizeBytes)}`]);
+      if (x.temperatureC !== undefined) rows.push(['temperature', `${x.temperatureC} °C`]);
+      rows.push(['uptime', `${Math.round(x.uptimeSec / 60)} min`]);
+    }
+    printTable(['FIELD', 'VALUE'], rows);
+  } finally {
+    await ctx.close();
+  }
+}
+
+export async function runWatch(deviceId: string | undefined, o: { dir: string; json?: boolean }): Promise<void> {
+  const ctx = await operatorContext(o.dir, 'watch');
+  await ctx.link.watch(deviceId, ['status', 'inventory', 'metrics', 'state', 'events'], (r) => {
+    const text = r.payload.toString('utf8');
+    if (o.json) {
+      let payload: unknown = text;
+      try { payload = JSON.parse(text) as unknown; } catch { /* shown as text */ }
+      process.stdout.write(`${JSON.stringify({ deviceId: r.deviceId, kind: r.kind, retained: r.retained, payload })}\n`);
+    } else {
+      process.stdout.write(`${new Date().toISOString()} ${r.deviceId} ${r.kind}${r.retained ? ' (retained)' : ''} ${text.slice(0, 300)}\n`);
+    }
+  });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await ctx.close();
+}
