@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { COMMAND_TYPE, type ReplyData } from '../../protocol/commands.js';
+import { defaultEd25519 } from '../../protocol/ed25519.js';
+import { newMessageId, signEnvelope } from '../../protocol/envelope.js';
+import { generateKeyPairs, keyId } from '../../protocol/keys.js';
+import { deviceTopic } from '../../protocol/topics.js';
+import { AgentProcess } from '../support/agent-process.js';
+import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import { fleetSession } from '../support/fleet-session.js';
+import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+
+// The signed command channel end to end: the shipped agent bundle, a real
+// Mosquitto, and the fleet library. Every refusal is sent as raw bytes on
+// the device's command topic, exactly as an attacker with publish rights
+// (a compromised fleet account or broker) could.
+const ed = defaultEd25519();
+let broker: TestBroker;
+let tf: TestFleet;
+let work: string;
+let agent: AgentProcess;
+let stateDir: string;
+let bootstrapPath: string;
+let deviceId: string;
+let fleet: Awaited<ReturnType<typeof fleetSession>>;
+const events: Record<string, unknown>[] = [];
+const replies: ReplyData[] = [];
+
+const CONFIG = `
+enrollment: { startupJitterMs: 0, backoffBaseMs: 200, backoffCapMs: 2000 }
+link: { keepaliveSeconds: 5, backoffBaseMs: 100, backoffCapMs: 1000 }
+clock: { trust: always }
+reports: { metricsIntervalMs: 60000, sampleIntervalMs: 30000 }
+`;
+
+function startAgent(): AgentProcess {
+  return new AgentProcess({ stateDir, bootstrapPath, configYaml: CONFIG });
+}
+
+function signed(payload: { id?: string; to?: string; iat?: number; exp?: number; ctr?: number; data: unknown }, secretKey = tf.fleet.keys.signSecretKey, publicKey = tf.fleet.keys.signPublicKey): { id: string; bytes: Uint8Array } {
+  const id = payload.id ?? newMessageId();
+  const now = Date.now();
+  const bytes = signEnvelope({
+    typ: COMMAND_TYPE, id, to: payload.to ?? deviceId, iat: payload.iat ?? now, exp: payload.exp ?? now + 60_000,
+    ctr: payload.ctr ?? now * 1000 + Math.floor(Math.random() * 1000), data: payload.data,
+  }, keyId(publicKey), secretKey, ed);
+  return { id, bytes };
+}
+
+async function publishRaw(bytes: Uint8Array | string): Promise<void> {
+  await fleet.client.publishAsync(deviceTopic(deviceId, 'cmd'), typeof bytes === 'string' ? bytes : Buffer.from(bytes), { qos: 1 });
+}
+
+async function waitFor<T>(probe: () => T | undefined, timeoutMs = 8000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const runs = (id: string): number => agent.lines.filter((l) => l.commandId === id && l.msg === 'running command').length;
+
+before(async () => {
+  broker = await startMosquitto();
+  tf = await createTestFleet(broker);
+  await tf.startServer();
+  work = mkdtempSync(join(tmpdir(), 'tsunagu-cmd-'));
+  stateDir = join(work, 'device');
+  bootstrapPath = join(work, 'bootstrap.json');
+  writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
+  agent = startAgent();
+  deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
+  await agent.waitForMsg(/→ online/);
+  fleet = await fleetSession(tf, broker.url);
+  await fleet.link.watch(deviceId, ['events'], (r) => events.push(JSON.parse(r.payload.toString()) as Record<string, unknown>));
+  await fleet.client.subscribeAsync(deviceTopic(deviceId, 'reply'), { qos: 1 });
+  fleet.client.on('message', (topic, payload) => {
+    if (topic === deviceTopic(deviceId, 'reply')) replies.push(fleet.link.openReply(deviceId, new Uint8Array(payload)).data);
+  });
+});
+
+after(async () => {
+  await agent.stop();
+  await fleet.close();
+  await tf.close();
+  await broker.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+test('a signed ping is answered with a reply signed by the device key, carrying the traceparent', async () => {
+  const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  const reply = await fleet.link.send(deviceId, { name: 'ping', args: {} }, { timeoutMs: 8000, traceparent: tp });
+  assert.equal(reply.data.ok, true);
+  assert.equal(reply.payload.tp, tp);
+  assert.equal(reply.payload.to, tf.fleet.config.fleetId);
+  const logged = await agent.waitForLog((l) => l.commandId === reply.id && l.msg === 'running command');
+  assert.equal(logged.traceparent, tp);
+});
+
+test('an unknown command gets an error reply with its code', async () => {
+  const { id, bytes } = signed({ data: { name: 'self-destruct', args: {} } });
+  await publishRaw(bytes);
+  const reply = await waitFor(() => replies.find((r) => r.re === id));
+  assert.equal(reply.ok, false);
+  assert.equal(!reply.ok && reply.code, 'UNKNOWN_COMMAND');
+});
+
+test('every refusal is reported with its stable code and nothing runs', async () => {
+  const other = generateKeyPairs();
+  const valid = signed({ data: { name: 'ping', args: {} } });
+  const env = JSON.parse(Buffer.from(valid.bytes).toString()) as { sig: string; body: string; kid: string; v: number };
+  // S + L: tweetnacl alone would accept this signature.
+  const sig = Buffer.from(env.sig, 'base64');
+  const L = Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex');
+  let carry = 0;
+  for (let i = 0; i < 32; i++) { const v = sig[32 + i]! + L[i]! + carry; sig[32 + i] = v & 0xff; carry = v >> 8; }
+  const flipped = Buffer.from(env.sig, 'base64');
+  flipped[5] = flipped[5]! ^ 0x40;
+  const cases: { name: string; bytes: Uint8Array | string; code: string; id?: string }[] = [
+    { name: 'unsigned', bytes: JSON.stringify({ v: 1, kid: env.kid, body: env.body }), code: 'UNSIGNED' },
+    { name: 'malformed', bytes: '{"v":1,"kid"', code: 'MALFORMED' },
+    { name: 'malleated', bytes: JSON.stringify({ ...env, sig: sig.toString('base64') }), code: 'NON_CANONICAL_SIGNATURE' },
+    { name: 'bad signature', bytes: JSON.stringify({ ...env, sig: flipped.toString('base64') }), code: 'BAD_SIGNATURE' },
+    { name: 'unknown key', ...signed({ data: { name: 'ping', args: {} } }, other.signSecretKey, other.signPublicKey), code: 'UNKNOWN_KEY' },
+    { name: 'another device', ...signed({ to: 'd-00000000000000000000', data: { name: 'ping', args: {} } }), code: 'WRONG_DEVICE' },
+    { name: 'expired', ...signed({ iat: Date.now() - 7_200_000, exp: Date.now() - 3_600_000, data: { name: 'ping', args: {} } }), code: 'EXPIRED' },
+    { name: 'deeply nested', bytes: '['.repeat(40) + ']'.repeat(40), code: 'TOO_DEEP' },
+    { name: 'oversized', bytes: JSON.stringify({ v: 1, kid: env.kid, sig: env.sig, body: 'A'.repeat(100_000) }), code: 'TOO_LARGE' },
+  ];
+  for (const c of cases) {
+    const before = events.length;
+    await publishRaw(c.bytes);
+    const event = await waitFor(() => events.slice(before).find((e) => e.type === 'message-refused'));
+    assert.equal(event.code, c.code, c.name);
+  }
+  // Verified but refused messages also get a reply naming the code.
+  for (const c of cases.filter((x) => x.id !== undefined && x.code !== 'UNKNOWN_KEY')) {
+    const reply = await waitFor(() => replies.find((r) => r.re === c.id));
+    assert.equal(!reply.ok && reply.code, c.code, c.name);
+  }
+  assert.equal(agent.lines.filter((l) => l.msg === 'running command' && cases.some((c) => c.id === l.commandId)).length, 0);
+});
+
+test('a command delivered again after a broker restart and an agent restart runs once and is answered both times', async () => {
+  const { id, bytes } = signed({ data: { name: 'report-now', args: {} } });
+  await publishRaw(bytes);
+  const first = await waitFor(() => replies.find((r) => r.re === id));
+  assert.equal(first.ok, true);
+  assert.equal(runs(id), 1);
+
+  await broker.restart(300);
+  await agent.waitForLog((l) => /→ online/.test(String(l.msg)) && agent.lines.indexOf(l) > agent.lines.findIndex((x) => x.commandId === id));
+  await waitFor(() => (fleet.client.connected ? true : undefined), 10_000);
+  const countBefore = replies.filter((r) => r.re === id).length;
+  await publishRaw(bytes);
+  await waitFor(() => (replies.filter((r) => r.re === id).length > countBefore ? true : undefined));
+  assert.equal(runs(id), 1, 'redelivery after a broker restart must not run it again');
+
+  // The replay record survives the agent's own restart.
+  await agent.stop();
+  agent = startAgent();
+  await agent.waitForMsg(/→ online/);
+  const countAfter = replies.filter((r) => r.re === id).length;
+  await publishRaw(bytes);
+  await waitFor(() => (replies.filter((r) => r.re === id).length > countAfter ? true : undefined));
+  assert.equal(runs(id), 0, 'the restarted agent answers from its record without running it');
+  const again = replies.filter((r) => r.re === id);
+  assert.ok(again.every((r) => JSON.stringify(r) === JSON.stringify(first)));
+});
+
+test('with the clock untrusted an old but valid message is accepted; a replay of it is not run', async () => {
+  await agent.stop();
+  writeFileSync(join(work, 'untrusted.yaml'), CONFIG.replace('trust: always', 'trust: never'));
+  agent = new AgentProcess({ stateDir, bootstrapPath, configYaml: CONFIG.replace('trust: always', 'trust: never') });
+  await agent.waitForMsg(/→ online/);
+  // Issued "in the future" and long expired by this device's clock: neither matters without a trusted clock.
+  const { id, bytes } = signed({ iat: Date.now() + 86_400_000 * 365, exp: Date.now() + 86_400_000 * 366, data: { name: 'ping', args: {} } });
+  await publishRaw(bytes);
+  const reply = await waitFor(() => replies.find((r) => r.re === id));
+  assert.equal(reply.ok, true);
+  await publishRaw(bytes);
+  await waitFor(() => (replies.filter((r) => r.re === id).length === 2 ? true : undefined));
+  assert.equal(runs(id), 1);
+});
