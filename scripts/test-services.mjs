@@ -23,7 +23,8 @@ export const DOCKER_SOCKET = '/run/tsunagu-test-docker.sock';
 export const DOCKER_HOST = `unix://${DOCKER_SOCKET}`;
 export const REGISTRY = '127.0.0.1:5000';
 /** Every container a test creates carries this label; cleanup goes by it, never by name. */
-export const TEST_LABEL = 'io.tsunagu.test';
+// Not under io.tsunagu.: the agent reserves that prefix and refuses it in desired states.
+export const TEST_LABEL = 'tsunagu.test';
 
 const DATA_ROOT = '/var/lib/tsunagu-test-docker';
 const EXEC_ROOT = '/run/tsunagu-test-docker';
