@@ -1,6 +1,7 @@
 import { createOptions } from './container-spec.js';
 import type { ContainerRuntime, PullProgress, RegistryAuth } from './docker-runtime.js';
-import type { Step, StepKind } from './steps.js';
+import { TsunaguError } from '../../protocol/errors.js';
+import { describeStep, type Step, type StepKind } from './steps.js';
 
 /** What every step executor may use. */
 export interface StepContext {
@@ -38,7 +39,7 @@ export const STEP_EXECUTORS: StepExecutors = {
 
 /** Run one step. Throws a TsunaguError (from the runtime) on failure. */
 export async function executeStep(step: Step, ctx: StepContext, executors: StepExecutors = STEP_EXECUTORS): Promise<void> {
-  ctx.signal.throwIfAborted();
+  if (ctx.signal.aborted) throw new TsunaguError('CANCELLED', `${describeStep(step)}: cancelled`, undefined, { cause: ctx.signal.reason });
   // TypeScript cannot correlate the key with the argument type; the table's type guarantees it.
   const run = executors[step.kind] as (s: Step, c: StepContext) => Promise<void>;
   await run(step, ctx);
