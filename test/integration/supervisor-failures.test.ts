@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { FileBackoffStore } from '../../agent/supervisor/backoff-store.js';
 import { supervisorHarness } from '../support/supervisor-harness.js';
 
 test('a crash-looping service backs off while another service updates', async (t) => {
@@ -63,4 +67,21 @@ test('a pull failure keeps the old version running and is retried with back-off'
   const fixed = await h.supervisor.apply(h.compose({ web: { image: h.images.busybox2, restart: 'always' } }), 'v3');
   assert.equal(fixed.status, 'synced');
   assert.equal(fixed.services[0]?.lastError, null);
+});
+
+test('crash-loop back-off survives a supervisor restart', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsunagu-backoff-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const h = await supervisorHarness(t, 'persist', { backoffStore: new FileBackoffStore(join(dir, 'backoff.json')) });
+  const doc = h.compose({ crasher: { image: h.images.crash, restart: 'always' } });
+  await h.supervisor.apply(doc, 'v1');
+  await h.waitFor('two counted crashes', () => (h.supervisor.state().services[0]?.restartCount ?? 0) >= 2);
+  const counted = h.supervisor.state().services[0]?.restartCount ?? 0;
+
+  await h.restartSupervisor();
+  const state = await h.supervisor.apply(doc, 'v1');
+  assert.ok((state.services[0]?.restartCount ?? 0) >= counted, 'the count was not reset');
+  await h.waitFor('the next crash', () => h.events.filter((e) => e.type === 'backoff').length > counted, 10_000);
+  const next = h.events.filter((e) => e.type === 'backoff').at(-1);
+  assert.ok(next && next.type === 'backoff' && next.restartCount > counted);
 });
