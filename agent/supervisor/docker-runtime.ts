@@ -153,7 +153,10 @@ export class DockerRuntime implements ContainerRuntime {
   async pullImage(ref: string, options: { auth?: RegistryAuth; onProgress?: (p: PullProgress) => void; signal?: AbortSignal }): Promise<void> {
     const { signal } = options;
     try {
-      const stream = (await this.docker.pull(ref, { abortSignal: signal, ...(options.auth ? { authconfig: options.auth } : {}) }));
+      // The engine takes the whole reference in fromImage. Credentials go as the
+      // first argument (the X-Registry-Auth header): dockerode's pull(ref, { authconfig })
+      // would also serialise them into the request's query string.
+      const stream = await this.docker.createImage(options.auth, { fromImage: ref, abortSignal: signal });
       const layers = new Map<string, { current: number; total: number }>();
       await new Promise<void>((resolve, reject) => {
         this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()), (event: { id?: string; status?: string; progressDetail?: { current?: number; total?: number } }) => {
