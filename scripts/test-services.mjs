@@ -51,9 +51,19 @@ function ensureDebianPackages() {
   if (process.getuid?.() !== 0) throw new Error(`missing Debian packages: ${missing.join(' ')} (run as root or install them)`);
   console.log(`installing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
-  if (r.status !== 0) throw new Error('apt-get install failed');
+  // Installing docker.io would start the system's docker.service with its
+  // default bridge and iptables rules; policy-rc.d (exit 101) is Debian's way
+  // to install a daemon without starting it. Only a file we created is removed.
+  const policy = '/usr/sbin/policy-rc.d';
+  const ownPolicy = !existsSync(policy);
+  if (ownPolicy) writeFileSync(policy, '#!/bin/sh\n# tsunagu test-services: no daemon starts during package installation\nexit 101\n', { mode: 0o755 });
+  try {
+    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+    const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+    if (r.status !== 0) throw new Error('apt-get install failed');
+  } finally {
+    if (ownPolicy) rmSync(policy, { force: true });
+  }
 }
 
 /** The image needs a busybox that runs without a libc in the rootfs. */
