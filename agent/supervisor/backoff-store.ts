@@ -1,6 +1,12 @@
 import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
 import { backoffStateSchema, type BackoffState } from './restart-backoff.js';
-import type { BackoffStore, SupervisorLogger } from './supervisor.js';
+import type { SupervisorLogger } from './supervisor.js';
+
+/** Where crash-loop state lives between agent runs (a JSON state file on the device). */
+export interface BackoffStore {
+  load(): BackoffState | undefined;
+  save(state: BackoffState): void;
+}
 
 /**
  * Crash-loop state in a JSON file, written atomically, so an agent restart

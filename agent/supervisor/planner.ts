@@ -18,6 +18,8 @@ export interface PlanFacts {
   pullBackoff: BackoffState;
   /** Labels this device carries; a service whose `x-tsunagu.requires` are not all here is not deployed. */
   deviceLabels: ReadonlySet<string>;
+  /** Images being pulled right now (pulls run beside the passes): no second pull is planned. */
+  pullsInFlight: ReadonlySet<string>;
 }
 
 const PRIORITY_RANK: Record<Priority, number> = { critical: 0, normal: 1, 'best-effort': 2 };
@@ -125,7 +127,7 @@ export function plan(actual: ActualState, desired: DesiredService[], facts: Plan
 
   const hashes = new Map(wanted.map((s) => [s.name, configHash(s)]));
   const current = new Map(wanted.map((s) => [s.name, currentContainer(actual.containers.filter((c) => c.service === s.name), hashes.get(s.name) ?? '')]));
-  const pulling = new Set<string>();
+  const pulling = new Set<string>(facts.pullsInFlight);
 
   for (const s of startOrder(wanted)) {
     const hash = hashes.get(s.name) ?? '';

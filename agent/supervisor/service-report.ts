@@ -10,10 +10,11 @@ import type { ErrorCode } from '../../protocol/errors.js';
  * - `waiting`: created, its dependencies not ready yet;
  * - `backoff`: crashed, next start after `retryAt`;
  * - `pull-failed`: the new image could not be pulled, retry at `retryAt` (an old version may still run);
- * - `pending`: nothing runs yet and nothing is wrong (pulling, about to be created);
+ * - `pulling`: its new image is being pulled (an old version may still run);
+ * - `pending`: nothing runs yet and nothing is wrong (about to be created);
  * - `not-deployed`: the device lacks a label the service requires.
  */
-export type ServiceState = 'running' | 'exited' | 'created' | 'waiting' | 'backoff' | 'pull-failed' | 'pending' | 'not-deployed';
+export type ServiceState = 'running' | 'exited' | 'created' | 'waiting' | 'backoff' | 'pulling' | 'pull-failed' | 'pending' | 'not-deployed';
 
 export interface ServiceReport {
   name: string;
@@ -47,6 +48,7 @@ export interface ReportInputs {
   pullBackoff: BackoffState;
   lastErrors: ReadonlyMap<string, { code: ErrorCode; message: string }>;
   deviceLabels: ReadonlySet<string>;
+  pullsInFlight: ReadonlySet<string>;
   now: number;
 }
 
@@ -69,6 +71,7 @@ export function serviceReports(inputs: ReportInputs): ServiceReport[] {
     if (!s.tsunagu.requires.every((l) => inputs.deviceLabels.has(l))) state = 'not-deployed';
     else if (!outdated && c?.status === 'running') state = 'running';
     else if (isBackingOff(restart, now)) { state = 'backoff'; retryAt = restart?.nextAttemptAt ?? null; }
+    else if ((outdated || c === undefined) && inputs.pullsInFlight.has(s.image)) state = 'pulling';
     else if (isBackingOff(pull, now)) { state = 'pull-failed'; retryAt = pull?.nextAttemptAt ?? null; }
     else if (!outdated && c?.status === 'created') state = s.dependsOn.length > 0 ? 'waiting' : 'created';
     else if (!outdated && c?.status === 'exited') state = 'exited';

@@ -8,10 +8,15 @@ import {
   backoffDelay, clampToClock, DEFAULT_PULL_BACKOFF, DEFAULT_RESTART_BACKOFF, recordFailure, recordSuccess,
   type BackoffPolicy, type BackoffState,
 } from './restart-backoff.js';
-import { overallStatus, serviceReports, type OverallStatus, type ServiceReport } from './service-report.js';
+import { overallStatus, serviceReports } from './service-report.js';
 import { describeStep, type Step } from './steps.js';
 
+import type { BackoffStore } from './backoff-store.js';
+import type { SupervisorEvent, SupervisorState } from './supervisor-events.js';
+
 export type { OverallStatus, ServiceReport, ServiceState } from './service-report.js';
+export type { SupervisorEvent, SupervisorState } from './supervisor-events.js';
+export type { BackoffStore } from './backoff-store.js';
 
 /** Wall clock in ms; injected so tests and a device without RTC can be reasoned about. */
 export interface Clock {
@@ -24,32 +29,6 @@ export interface SupervisorLogger {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
-}
-
-export interface SupervisorState {
-  /** Version of the desired state being applied; null before the first apply. */
-  version: string | null;
-  status: OverallStatus;
-  services: ServiceReport[];
-  /** Why the status is `failed`. */
-  error: { code: ErrorCode; message: string } | null;
-}
-
-/** Lifecycle events, for the fleet and for logs. */
-export type SupervisorEvent =
-  | { type: 'pull-progress'; service: string; image: string; currentBytes: number; totalBytes: number }
-  | { type: 'pulled'; service: string; image: string }
-  | { type: 'pull-failed'; service: string; image: string; error: string; retryAt: number }
-  | { type: 'started'; service: string; containerId: string }
-  | { type: 'exited'; service: string; containerId: string; exitCode: number | null }
-  | { type: 'healthy' | 'unhealthy'; service: string; containerId: string }
-  | { type: 'backoff'; service: string; restartCount: number; exitCode: number | null; retryAt: number }
-  | { type: 'step-failed'; service: string; step: string; error: string; retryAt: number };
-
-/** Where crash-loop state lives between agent runs (a JSON state file on the device). */
-export interface BackoffStore {
-  load(): BackoffState | undefined;
-  save(state: BackoffState): void;
 }
 
 export interface SupervisorOptions {
@@ -99,6 +78,8 @@ export class Supervisor {
   private engineError: { code: ErrorCode; message: string } | null = null;
   private lastState: SupervisorState;
   private failureSeq = 0;
+  /** Pulls run beside the passes, so that a long download neither blocks nor is cut by reconciling other services. */
+  private readonly pulls = new Map<string, { controller: AbortController; done: Promise<void> }>();
 
   private dirty = false;
   private loop: Promise<void> | undefined;
@@ -155,9 +136,12 @@ export class Supervisor {
     return this.lastState;
   }
 
-  /** Resolves when no pass runs. */
+  /** Resolves when no pass and no pull runs. */
   async idle(): Promise<void> {
-    while (this.loop) await this.loop;
+    while (this.loop || this.pulls.size > 0) {
+      await this.loop;
+      await Promise.all([...this.pulls.values()].map((p) => p.done));
+    }
   }
 
   /** Stop reconciling and following events. Containers keep running. */
@@ -166,6 +150,7 @@ export class Supervisor {
     clearTimeout(this.wake);
     this.pass?.abort();
     this.watching?.abort();
+    for (const p of this.pulls.values()) p.controller.abort();
     await this.idle();
     await this.watchLoop;
     this.watching = undefined;
@@ -212,13 +197,16 @@ export class Supervisor {
   private async reconcile(signal: AbortSignal): Promise<void> {
     const desired = this.desired;
     if (desired === undefined) return;
+    const images = new Set(desired.services.map((s) => s.image));
+    for (const [image, p] of this.pulls) if (!images.has(image)) p.controller.abort(); // no longer wanted
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const actual = await this.readActual(signal);
       this.noteExits(actual, desired);
       const steps = plan(actual, desired.services, {
         now: this.clock.now(), scope: this.scope, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff, deviceLabels: this.deviceLabels,
+        pullsInFlight: new Set(this.pulls.keys()),
       });
-      this.publish(actual, steps.length > 0);
+      this.publish(actual, steps.length > 0 || this.pulls.size > 0);
       if (steps.length === 0) return;
       const ctx: StepContext = {
         runtime: this.runtime, signal, scope: this.scope, project: desired.project, version: this.version ?? '',
@@ -227,6 +215,10 @@ export class Supervisor {
       };
       for (const step of steps) {
         this.log.debug({ step: describeStep(step) }, 'step');
+        if (step.kind === 'pull') {
+          this.startPull(step, ctx);
+          continue;
+        }
         try {
           await executeStep(step, ctx);
           this.stepSucceeded(step);
@@ -240,6 +232,23 @@ export class Supervisor {
       }
     }
     this.log.warn({ rounds: MAX_ROUNDS }, 'reconcile did not converge; waiting for the next trigger');
+  }
+
+  /** Run a pull with a signal of its own; its end, either way, triggers a pass. */
+  private startPull(step: Extract<Step, { kind: 'pull' }>, ctx: StepContext): void {
+    if (this.pulls.has(step.image)) return;
+    const controller = new AbortController();
+    const done = executeStep(step, { ...ctx, signal: controller.signal })
+      .then(() => this.stepSucceeded(step), (err: unknown) => {
+        if (controller.signal.aborted) return;
+        const e = asTsunaguError(err);
+        this.stepFailed(step, e.code, e.message);
+      })
+      .finally(() => {
+        this.pulls.delete(step.image);
+        this.requestPass();
+      });
+    this.pulls.set(step.image, { controller, done });
   }
 
   private stepSucceeded(step: Step): void {
@@ -311,7 +320,7 @@ export class Supervisor {
     const desired = this.desired?.services ?? [];
     const services = actual === undefined ? this.lastState.services : serviceReports({
       actual, desired, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff,
-      lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, now: this.clock.now(),
+      lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, pullsInFlight: new Set(this.pulls.keys()), now: this.clock.now(),
     });
     this.lastState = { version: this.version, status: overallStatus(services, desired, busy, this.engineError !== null), services, error: this.engineError };
     try {

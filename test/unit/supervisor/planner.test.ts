@@ -13,7 +13,7 @@ function services(doc: Record<string, Record<string, unknown>>): DesiredService[
 }
 
 function facts(extra: Partial<PlanFacts> = {}): PlanFacts {
-  return { now: NOW, scope: 's', restartBackoff: {}, pullBackoff: {}, deviceLabels: new Set(), ...extra };
+  return { now: NOW, scope: 's', restartBackoff: {}, pullBackoff: {}, deviceLabels: new Set(), pullsInFlight: new Set(), ...extra };
 }
 
 let nextId = 0;
@@ -37,6 +37,11 @@ describe('plan', () => {
   test('a missing image is pulled first, once per image', () => {
     const desired = services({ a: { image: 'img:1' }, b: { image: 'img:1' } });
     assert.deepEqual(plan(actual([], []), desired, facts()), [{ kind: 'pull', service: 'a', image: 'img:1' }]);
+  });
+
+  test('an image already being pulled is not pulled again', () => {
+    const desired = services({ a: { image: 'img:1' } });
+    assert.deepEqual(plan(actual([], []), desired, facts({ pullsInFlight: new Set(['img:1']) })), []);
   });
 
   test('with the image present: create then start, dependencies first', () => {
@@ -144,9 +149,10 @@ describe('plan', () => {
     const desired = services({ a: { image: 'img:2', restart: 'always' } });
     const state = actual([container(desired[0] as DesiredService, { status: 'exited', configHash: 'old' })], ['img:1']);
     const f = facts();
-    const copies = structuredClone({ desired, state, f: { ...f, deviceLabels: [...f.deviceLabels] } });
+    const plain = (x: PlanFacts): unknown => ({ ...x, deviceLabels: [...x.deviceLabels], pullsInFlight: [...x.pullsInFlight] });
+    const copies = structuredClone({ desired, state, f: plain(f) });
     plan(state, desired, f);
-    assert.deepEqual({ desired, state, f: { ...f, deviceLabels: [...f.deviceLabels] } }, copies);
+    assert.deepEqual({ desired, state, f: plain(f) }, copies);
   });
 });
 

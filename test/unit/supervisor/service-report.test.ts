@@ -20,7 +20,7 @@ function c(s: DesiredService, extra: Partial<ActualContainer>): ActualContainer 
 function inputs(containers: ActualContainer[], extra: Partial<ReportInputs> = {}): ReportInputs {
   return {
     actual: { containers, images: { 'web:2': { id: 'sha256:w', digest: 'web@sha256:abc' } } }, desired,
-    restartBackoff: {}, pullBackoff: {}, lastErrors: new Map(), deviceLabels: new Set(), now: NOW, ...extra,
+    restartBackoff: {}, pullBackoff: {}, lastErrors: new Map(), deviceLabels: new Set(), pullsInFlight: new Set(), now: NOW, ...extra,
   };
 }
 
@@ -52,4 +52,11 @@ test('crash loop and failed one-shot: degraded; unhealthy: degraded; health star
   assert.equal(overallStatus(unhealthy, desired, false, false), 'degraded');
   const starting = serviceReports(inputs([c(web, { health: 'starting' }), c(job, { status: 'exited', exitCode: 0 })]));
   assert.equal(overallStatus(starting, desired, false, false), 'applying');
+});
+
+test('a new image being pulled while the old version runs: pulling, applying', () => {
+  const old = c(web, { configHash: 'old', image: 'web:1' });
+  const reports = serviceReports(inputs([old, c(job, { status: 'exited', exitCode: 0 })], { pullsInFlight: new Set(['web:2']) }));
+  assert.deepEqual(reports.map((r) => [r.name, r.state, r.outdated]), [['job', 'exited', false], ['web', 'pulling', true]]);
+  assert.equal(overallStatus(reports, desired, false, false), 'applying');
 });

@@ -1,0 +1,25 @@
+import type { ErrorCode } from '../../protocol/errors.js';
+import type { OverallStatus, ServiceReport } from './service-report.js';
+
+/** What the supervisor tells the outside (the MQTT side): state snapshots through `onState`, lifecycle events through `onEvent`. */
+
+/** A snapshot of the whole device's workload. */
+export interface SupervisorState {
+  /** Version of the desired state being applied; null before the first apply. */
+  version: string | null;
+  status: OverallStatus;
+  services: ServiceReport[];
+  /** Why the status is `failed`. */
+  error: { code: ErrorCode; message: string } | null;
+}
+
+/** Lifecycle events, for the fleet and for logs. */
+export type SupervisorEvent =
+  | { type: 'pull-progress'; service: string; image: string; currentBytes: number; totalBytes: number }
+  | { type: 'pulled'; service: string; image: string }
+  | { type: 'pull-failed'; service: string; image: string; error: string; retryAt: number }
+  | { type: 'started'; service: string; containerId: string }
+  | { type: 'exited'; service: string; containerId: string; exitCode: number | null }
+  | { type: 'healthy' | 'unhealthy'; service: string; containerId: string }
+  | { type: 'backoff'; service: string; restartCount: number; exitCode: number | null; retryAt: number }
+  | { type: 'step-failed'; service: string; step: string; error: string; retryAt: number };
