@@ -1,4 +1,4 @@
-import { asTsunaguError, isTsunaguError, type ErrorCode } from '../../protocol/errors.js';
+import { asTsunaguError, isTsunaguError, TsunaguError, type ErrorCode } from '../../protocol/errors.js';
 import type { ActualState } from './actual-state.js';
 import { parseDesiredState, parseDesiredStateYaml, type DesiredState } from './compose-schema.js';
 import type { ContainerRuntime, PullProgress, RegistryAuth, RuntimeEvent } from './docker-runtime.js';
@@ -115,19 +115,20 @@ export class Supervisor {
   /**
    * Validate and adopt a new desired state (YAML text or a parsed object),
    * interrupt the pass in flight, and reconcile. Resolves with the state once
-   * the supervisor is idle (converged, or waiting for a back-off, a health
-   * check or a pull retry). An invalid document throws a TsunaguError and
-   * changes nothing.
+   * the passes are done: everything that can be done without waiting is done,
+   * while pulls may still run (a download can take minutes; a caller answering
+   * a request must not wait for it). Follow `onState`, or await `idle()`, for
+   * the outcome. An invalid document throws a TsunaguError and changes nothing.
    */
   async apply(doc: string | object, version: string): Promise<SupervisorState> {
     const desired = typeof doc === 'string' ? parseDesiredStateYaml(doc) : parseDesiredState(doc);
-    if (this.stopped) throw asTsunaguError(new Error('supervisor stopped'), 'CANCELLED');
+    if (this.stopped) throw new TsunaguError('CANCELLED', 'the supervisor is stopped');
     this.desired = desired;
     this.version = version;
     this.lastErrors.clear();
     this.pass?.abort();
     this.requestPass();
-    await this.idle();
+    await this.loop;
     return this.state();
   }
 
@@ -136,7 +137,7 @@ export class Supervisor {
     return this.lastState;
   }
 
-  /** Resolves when no pass and no pull runs. */
+  /** Resolves when no pass and no pull runs: converged, or waiting for a back-off, a health check or a pull retry. */
   async idle(): Promise<void> {
     while (this.loop || this.pulls.size > 0) {
       await this.loop;

@@ -9,12 +9,12 @@ test('a restarted supervisor adopts running containers without restarting any', 
     db: { image: h.images.busybox1, restart: 'always' },
     web: { image: h.images.busybox2, restart: 'unless-stopped', depends_on: ['db'] },
   });
-  assert.equal((await h.supervisor.apply(doc, 'v1')).status, 'synced');
+  assert.equal((await h.settle(doc, 'v1')).status, 'synced');
   const before = await h.containers();
 
   await h.restartSupervisor();
   const eventsBefore = h.events.length;
-  const state = await h.supervisor.apply(doc, 'v1');
+  const state = await h.settle(doc, 'v1');
   assert.equal(state.status, 'synced');
   const after = await h.containers();
   for (const service of ['db', 'web']) {
@@ -36,7 +36,7 @@ test('a container removed or stopped by hand is put back; foreign containers are
   });
   await foreign.start();
   const owned = async (): Promise<ContainerInspectInfo[]> => ((await h.containers()).get('web') ?? []).filter((c) => c.Id !== foreign.id);
-  await h.supervisor.apply(h.compose({ web: { image: h.images.busybox1, restart: 'always' } }), 'v1');
+  await h.settle(h.compose({ web: { image: h.images.busybox1, restart: 'always' } }), 'v1');
   const [original] = await owned();
   assert.ok(original);
 

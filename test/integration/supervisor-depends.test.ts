@@ -4,7 +4,7 @@ import { supervisorHarness } from '../support/supervisor-harness.js';
 
 test('depends_on service_healthy: the dependent starts only once its dependency is healthy', async (t) => {
   const h = await supervisorHarness(t, 'healthy');
-  const state = await h.supervisor.apply(h.compose({
+  const state = await h.settle(h.compose({
     db: {
       image: h.images.busybox1,
       restart: 'always',
@@ -32,7 +32,7 @@ test('depends_on service_healthy: the dependent starts only once its dependency 
 
 test('depends_on service_healthy on an unhealthy service: the dependent never starts, status is degraded', async (t) => {
   const h = await supervisorHarness(t, 'unhealthy');
-  await h.supervisor.apply(h.compose({
+  await h.settle(h.compose({
     db: { image: h.images.unhealthy, restart: 'always' },
     web: { image: h.images.busybox1, restart: 'always', depends_on: { db: { condition: 'service_healthy' } } },
   }), 'v1');
@@ -45,7 +45,7 @@ test('depends_on service_healthy on an unhealthy service: the dependent never st
 
 test('depends_on service_completed_successfully: a one-shot job runs first', async (t) => {
   const h = await supervisorHarness(t, 'completed');
-  const state = await h.supervisor.apply(h.compose({
+  const state = await h.settle(h.compose({
     migrate: { image: h.images.busybox1, command: ['sh', '-c', 'sleep 0.5; exit 0'] },
     web: { image: h.images.busybox1, restart: 'always', depends_on: { migrate: { condition: 'service_completed_successfully' } } },
   }), 'v1');

@@ -8,7 +8,7 @@ test('deploy from the registry, update the image, change config, remove a servic
   const { busybox1, busybox2 } = h.images;
 
   // Deploy: both images come from the registry.
-  const first = await h.supervisor.apply(h.compose({
+  const first = await h.settle(h.compose({
     web: { image: busybox1, restart: 'always' },
     worker: { image: busybox1, restart: 'always', environment: { MODE: 'a' } },
   }), 'v1');
@@ -27,7 +27,7 @@ test('deploy from the registry, update the image, change config, remove a servic
   const worker1 = await h.only('worker');
 
   // Update web :1 -> :2; worker is untouched.
-  const second = await h.supervisor.apply(h.compose({
+  const second = await h.settle(h.compose({
     web: { image: busybox2, restart: 'always' },
     worker: { image: busybox1, restart: 'always', environment: { MODE: 'a' } },
   }), 'v2');
@@ -42,7 +42,7 @@ test('deploy from the registry, update the image, change config, remove a servic
   assert.equal(workerAfter.State.StartedAt, worker1.State.StartedAt);
 
   // Config change: the worker is recreated with the new environment.
-  await h.supervisor.apply(h.compose({
+  await h.settle(h.compose({
     web: { image: busybox2, restart: 'always' },
     worker: { image: busybox1, restart: 'always', environment: { MODE: 'b' } },
   }), 'v3');
@@ -52,7 +52,7 @@ test('deploy from the registry, update the image, change config, remove a servic
   assert.equal((await h.only('web')).Id, web2.Id);
 
   // Remove the worker.
-  const last = await h.supervisor.apply(h.compose({ web: { image: busybox2, restart: 'always' } }), 'v4');
+  const last = await h.settle(h.compose({ web: { image: busybox2, restart: 'always' } }), 'v4');
   assert.equal(last.status, 'synced');
   const all = await h.containers();
   assert.deepEqual([...all.keys()], ['web']);

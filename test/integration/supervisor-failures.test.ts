@@ -8,7 +8,7 @@ import { supervisorHarness } from '../support/supervisor-harness.js';
 
 test('a crash-looping service backs off while another service updates', async (t) => {
   const h = await supervisorHarness(t, 'crash');
-  await h.supervisor.apply(h.compose({
+  await h.settle(h.compose({
     crasher: { image: h.images.crash, restart: 'always' },
     web: { image: h.images.busybox1, restart: 'always' },
   }), 'v1');
@@ -19,7 +19,7 @@ test('a crash-looping service backs off while another service updates', async (t
 
   // While it loops, an update of the other service goes through.
   const updating = Date.now();
-  const state = await h.supervisor.apply(h.compose({
+  const state = await h.settle(h.compose({
     crasher: { image: h.images.crash, restart: 'always' },
     web: { image: h.images.busybox2, restart: 'always' },
   }), 'v2');
@@ -44,10 +44,10 @@ test('a crash-looping service backs off while another service updates', async (t
 
 test('a pull failure keeps the old version running and is retried with back-off', async (t) => {
   const h = await supervisorHarness(t, 'pullfail');
-  await h.supervisor.apply(h.compose({ web: { image: h.images.busybox1, restart: 'always' } }), 'v1');
+  await h.settle(h.compose({ web: { image: h.images.busybox1, restart: 'always' } }), 'v1');
   const before = await h.only('web');
 
-  const state = await h.supervisor.apply(h.compose({ web: { image: h.images.missing, restart: 'always' } }), 'v2');
+  const state = await h.settle(h.compose({ web: { image: h.images.missing, restart: 'always' } }), 'v2');
   assert.equal(state.status, 'degraded');
   const web = state.services[0];
   assert.equal(web?.state, 'pull-failed');
@@ -64,7 +64,7 @@ test('a pull failure keeps the old version running and is retried with back-off'
   assert.equal(after.State.StartedAt, before.State.StartedAt);
 
   // A fixed desired state recovers.
-  const fixed = await h.supervisor.apply(h.compose({ web: { image: h.images.busybox2, restart: 'always' } }), 'v3');
+  const fixed = await h.settle(h.compose({ web: { image: h.images.busybox2, restart: 'always' } }), 'v3');
   assert.equal(fixed.status, 'synced');
   assert.equal(fixed.services[0]?.lastError, null);
 });
@@ -74,12 +74,12 @@ test('crash-loop back-off survives a supervisor restart', async (t) => {
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const h = await supervisorHarness(t, 'persist', { backoffStore: new FileBackoffStore(join(dir, 'backoff.json')) });
   const doc = h.compose({ crasher: { image: h.images.crash, restart: 'always' } });
-  await h.supervisor.apply(doc, 'v1');
+  await h.settle(doc, 'v1');
   await h.waitFor('two counted crashes', () => (h.supervisor.state().services[0]?.restartCount ?? 0) >= 2);
   const counted = h.supervisor.state().services[0]?.restartCount ?? 0;
 
   await h.restartSupervisor();
-  const state = await h.supervisor.apply(doc, 'v1');
+  const state = await h.settle(doc, 'v1');
   assert.ok((state.services[0]?.restartCount ?? 0) >= counted, 'the count was not reset');
   await h.waitFor('the next crash', () => h.events.filter((e) => e.type === 'backoff').length > counted, 10_000);
   const next = h.events.filter((e) => e.type === 'backoff').at(-1);

@@ -28,6 +28,8 @@ export interface SupervisorHarness {
   events: SupervisorEvent[];
   states: SupervisorState[];
   supervisor: Supervisor;
+  /** apply(), then wait until idle (pulls done): the state the device settles in. */
+  settle(doc: object, version: string): Promise<SupervisorState>;
   /** Stop the current supervisor (containers keep running) and start a fresh one on the same scope. */
   restartSupervisor(): Promise<Supervisor>;
   /** A desired-state document: every service gets network mode `none` and the per-test label unless given. */
@@ -75,6 +77,11 @@ export async function supervisorHarness(t: TestContext, name: string, overrides:
     events,
     states,
     supervisor: make(),
+    settle: async (doc, version) => {
+      await harness.supervisor.apply(doc, version);
+      await harness.supervisor.idle();
+      return harness.supervisor.state();
+    },
     restartSupervisor: async () => {
       await harness.supervisor.stop();
       harness.supervisor = make();
