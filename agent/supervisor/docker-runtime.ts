@@ -38,6 +38,8 @@ export interface RuntimeEvent {
 export interface ContainerRuntime {
   /** Containers carrying the ownership labels of `scope`, inspected. Others are never returned. */
   listOwnedContainers(scope: string, signal?: AbortSignal): Promise<ActualContainer[]>;
+  /** One owned container of `scope`; undefined when it does not exist or is not owned by `scope`. */
+  inspectContainer(id: string, scope: string, signal?: AbortSignal): Promise<ActualContainer | undefined>;
   /** undefined when the image is not present locally. */
   inspectImage(ref: string, signal?: AbortSignal): Promise<LocalImage | undefined>;
   pullImage(ref: string, options: { auth?: RegistryAuth; onProgress?: (p: PullProgress) => void; signal?: AbortSignal }): Promise<void>;
@@ -133,6 +135,17 @@ export class DockerRuntime implements ContainerRuntime {
       return out;
     } catch (err) {
       throw runtimeError('list containers', err, signal);
+    }
+  }
+
+  async inspectContainer(id: string, scope: string, signal?: AbortSignal): Promise<ActualContainer | undefined> {
+    try {
+      const info = await this.docker.getContainer(id).inspect({ abortSignal: signal });
+      const labels = info.Config.Labels ?? {};
+      return labels[LABELS.managed] === MANAGED_VALUE && labels[LABELS.scope] === scope ? toActual(info) : undefined;
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw runtimeError(`inspect ${id}`, err, signal);
     }
   }
 

@@ -49,6 +49,9 @@ test('DockerRuntime: pull, create, start, list owned, events, stop, remove', asy
   assert.deepEqual(listed.map((c) => c.id), [owned], 'only this scope\'s owned containers');
   assert.deepEqual(listed[0] && [listed[0].service, listed[0].configHash, listed[0].status, listed[0].exitCode, listed[0].image], ['one', 'h', 'exited', 7, ref]);
   assert.ok(listed[0]?.startedAt !== null && listed[0]?.finishedAt !== null);
+  assert.deepEqual((await runtime.inspectContainer(owned, scope))?.id, owned);
+  assert.equal(await runtime.inspectContainer(unowned, scope), undefined, 'not owned: invisible');
+  assert.equal(await runtime.inspectContainer(otherScope, scope), undefined, 'another scope: invisible');
   const die = events.find((e) => e.action === 'die');
   assert.deepEqual(die && [die.containerId, die.service, die.exitCode], [owned, 'one', 7]);
   assert.ok(events.every((e) => e.containerId === owned), 'no events of other scopes or unowned containers');
@@ -58,6 +61,7 @@ test('DockerRuntime: pull, create, start, list owned, events, stop, remove', asy
   await runtime.removeContainer(owned);
   await runtime.removeContainer(owned);
   await runtime.stopContainer(owned, 1000);
+  assert.equal(await runtime.inspectContainer(owned, scope), undefined);
   while (!events.some((e) => e.action === 'destroy') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   assert.ok(events.some((e) => e.action === 'destroy'));
   watching.abort();

@@ -9,6 +9,7 @@ import { isTsunaguError } from '../../../protocol/errors.js';
 function recordingRuntime(calls: unknown[][]): ContainerRuntime {
   return {
     listOwnedContainers: () => Promise.resolve([]),
+    inspectContainer: () => Promise.resolve(undefined),
     inspectImage: () => Promise.resolve(undefined),
     pullImage: (ref, o) => { calls.push(['pull', ref, o.auth, o.signal]); o.onProgress?.({ image: ref, currentBytes: 1, totalBytes: 2, status: 'Downloading' }); return Promise.resolve(); },
     createContainer: (name, options, signal) => { calls.push(['create', name, options.Image, options.Labels?.['io.tsunagu.version'], signal]); return Promise.resolve('new-id'); },
