@@ -118,6 +118,9 @@ function deployable(s: DesiredService, facts: PlanFacts): boolean {
  */
 export function plan(actual: ActualState, desired: DesiredService[], facts: PlanFacts): Step[] {
   const steps: Step[] = [];
+  // Old containers of desired services go down in reverse dependency order, before anything comes up.
+  const downs: Step[][] = [];
+  const ups: Step[] = [];
   const wanted = desired.filter((s) => deployable(s, facts));
   const wantedNames = new Set(wanted.map((s) => s.name));
 
@@ -130,6 +133,8 @@ export function plan(actual: ActualState, desired: DesiredService[], facts: Plan
   const pulling = new Set<string>(facts.pullsInFlight);
 
   for (const s of startOrder(wanted)) {
+    const down: Step[] = [];
+    downs.unshift(down);
     const hash = hashes.get(s.name) ?? '';
     const mine = current.get(s.name);
     const stale = actual.containers.filter((c) => c.service === s.name && c !== mine);
@@ -137,31 +142,31 @@ export function plan(actual: ActualState, desired: DesiredService[], facts: Plan
 
     if (mine !== undefined) {
       // Adoption: a container with the desired config is kept as it is, whoever started it last.
-      for (const c of stale) steps.push(...takeDown(c, s.stopGraceMs));
+      for (const c of stale) down.push(...takeDown(c, s.stopGraceMs));
       const startable = mine.status === 'created' || ((mine.status === 'exited') && wantsRestart(s, mine, facts.restartBackoff));
       if (startable && !backingOff && dependenciesReady(s, current)) {
-        steps.push({ kind: 'start', service: s.name, container: mine.id, restart: mine.status === 'exited' });
+        ups.push({ kind: 'start', service: s.name, container: mine.id, restart: mine.status === 'exited' });
       }
       continue;
     }
 
     if (actual.images[s.image] === undefined) {
       // download-then-kill: the old container keeps running until the new image is here.
-      if (s.tsunagu.update === 'kill-then-download') for (const c of stale) steps.push(...takeDown(c, s.stopGraceMs));
+      if (s.tsunagu.update === 'kill-then-download') for (const c of stale) down.push(...takeDown(c, s.stopGraceMs));
       if (!pulling.has(s.image) && !isBackingOff(facts.pullBackoff[s.image], facts.now)) {
         pulling.add(s.image);
-        steps.push({ kind: 'pull', service: s.name, image: s.image });
+        ups.push({ kind: 'pull', service: s.name, image: s.image });
       }
       continue;
     }
 
     if (backingOff) continue;
-    for (const c of stale) steps.push(...takeDown(c, s.stopGraceMs));
+    for (const c of stale) down.push(...takeDown(c, s.stopGraceMs));
     const name = containerName(facts.scope, s.name, hash);
-    steps.push({ kind: 'create', service: s.name, desired: s, configHash: hash, name });
-    if (dependenciesReady(s, current)) steps.push({ kind: 'start', service: s.name, container: name, restart: false });
+    ups.push({ kind: 'create', service: s.name, desired: s, configHash: hash, name });
+    if (dependenciesReady(s, current)) ups.push({ kind: 'start', service: s.name, container: name, restart: false });
   }
-  return steps;
+  return [...steps, ...downs.flat(), ...ups];
 }
 
 /**

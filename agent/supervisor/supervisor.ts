@@ -12,24 +12,11 @@ import { overallStatus, serviceReports } from './service-report.js';
 import { describeStep, type Step } from './steps.js';
 
 import type { BackoffStore } from './backoff-store.js';
-import type { SupervisorEvent, SupervisorState } from './supervisor-events.js';
+import type { Clock, SupervisorEvent, SupervisorLogger, SupervisorState } from './supervisor-io.js';
 
 export type { OverallStatus, ServiceReport, ServiceState } from './service-report.js';
-export type { SupervisorEvent, SupervisorState } from './supervisor-events.js';
+export type { Clock, SupervisorEvent, SupervisorLogger, SupervisorState } from './supervisor-io.js';
 export type { BackoffStore } from './backoff-store.js';
-
-/** Wall clock in ms; injected so tests and a device without RTC can be reasoned about. */
-export interface Clock {
-  now(): number;
-}
-
-/** The subset of pino the supervisor uses. */
-export interface SupervisorLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 export interface SupervisorOptions {
   runtime: ContainerRuntime;
@@ -323,7 +310,10 @@ export class Supervisor {
       actual, desired, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff,
       lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, pullsInFlight: new Set(this.pulls.keys()), now: this.clock.now(),
     });
-    this.lastState = { version: this.version, status: overallStatus(services, desired, busy, this.engineError !== null), services, error: this.engineError };
+    const next: SupervisorState = { version: this.version, status: overallStatus(services, desired, busy, this.engineError !== null), services, error: this.engineError };
+    // Every round publishes; only changes reach the callback (each may become a message to the fleet).
+    if (JSON.stringify(next) === JSON.stringify(this.lastState)) return;
+    this.lastState = next;
     try {
       this.options.onState?.(this.lastState);
     } catch (err) {

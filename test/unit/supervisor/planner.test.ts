@@ -82,6 +82,14 @@ describe('plan', () => {
     assert.deepEqual(kinds(plan(actual([container(a, { configHash: 'tampered' })], ['img:1']), [a], facts())), ['stop:a', 'remove:a', 'create:a', 'start:a']);
   });
 
+  test('an update of a service and its dependency stops the dependent first and starts the dependency first', () => {
+    const old = services({ web: { image: 'i:1', depends_on: ['db'] }, db: { image: 'i:1' } });
+    const next = services({ web: { image: 'i:2', depends_on: ['db'] }, db: { image: 'i:2' } });
+    const steps = plan(actual(old.map((s) => container(s)), ['i:1', 'i:2']), next, facts());
+    // web waits for the new db to run before it starts (next round).
+    assert.deepEqual(kinds(steps), ['stop:web', 'remove:web', 'stop:db', 'remove:db', 'create:db', 'start:db', 'create:web']);
+  });
+
   test('a removed service is stopped and removed, dependents first', () => {
     const desired = services({ web: { image: 'i', depends_on: ['db'] }, db: { image: 'i' }, cache: { image: 'i' } });
     const containers = desired.map((s) => container(s));

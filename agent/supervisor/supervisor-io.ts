@@ -1,7 +1,24 @@
 import type { ErrorCode } from '../../protocol/errors.js';
 import type { OverallStatus, ServiceReport } from './service-report.js';
 
-/** What the supervisor tells the outside (the MQTT side): state snapshots through `onState`, lifecycle events through `onEvent`. */
+/**
+ * The supervisor's exchanges with the outside: what it is given (a clock, a
+ * logger) and what it tells the MQTT side (state snapshots through `onState`,
+ * lifecycle events through `onEvent`).
+ */
+
+/** Wall clock in ms; injected so tests and a device without RTC can be reasoned about. */
+export interface Clock {
+  now(): number;
+}
+
+/** The subset of pino the supervisor uses. */
+export interface SupervisorLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
 
 /** A snapshot of the whole device's workload. */
 export interface SupervisorState {
