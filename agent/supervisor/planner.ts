@@ -79,7 +79,10 @@ function currentContainer(containers: ActualContainer[], hash: string): ActualCo
     .sort((a, b) => Number(isLive(b)) - Number(isLive(a)) || (b.startedAt ?? 0) - (a.startedAt ?? 0))[0];
 }
 
-/** Whether an exited container of `s` should run again under its restart policy, ignoring back-off. */
+/**
+ * Whether an exited container of `s` should run again under its restart
+ * policy, ignoring back-off. `on-failure:N` allows N restarts in a row.
+ */
 function wantsRestart(s: DesiredService, c: ActualContainer, backoff: BackoffState): boolean {
   switch (s.restart.name) {
     case 'no': return false;
@@ -87,7 +90,8 @@ function wantsRestart(s: DesiredService, c: ActualContainer, backoff: BackoffSta
     case 'unless-stopped': return true;
     case 'on-failure': {
       if (c.exitCode === 0) return false;
-      const restarts = backoff[s.name]?.total ?? 0;
+      const entry = backoff[s.name];
+      const restarts = entry !== undefined && entry.configHash === c.configHash ? entry.failures : 0;
       return s.restart.maxRetries === undefined || restarts <= s.restart.maxRetries;
     }
   }
@@ -138,7 +142,7 @@ export function plan(actual: ActualState, desired: DesiredService[], facts: Plan
     const hash = hashes.get(s.name) ?? '';
     const mine = current.get(s.name);
     const stale = actual.containers.filter((c) => c.service === s.name && c !== mine);
-    const backingOff = isBackingOff(facts.restartBackoff[s.name], facts.now);
+    const backingOff = isBackingOff(facts.restartBackoff[s.name], facts.now, hash);
 
     if (mine !== undefined) {
       // Adoption: a container with the desired config is kept as it is, whoever started it last.
@@ -179,11 +183,12 @@ export function plan(actual: ActualState, desired: DesiredService[], facts: Plan
 export function recordExits(actual: ActualState, desired: DesiredService[], backoff: BackoffState, now: number, policy: BackoffPolicy): BackoffState {
   let next = backoff;
   for (const s of desired) {
-    const mine = currentContainer(actual.containers.filter((c) => c.service === s.name), configHash(s));
+    const hash = configHash(s);
+    const mine = currentContainer(actual.containers.filter((c) => c.service === s.name), hash);
     if (mine === undefined || mine.status !== 'exited' || mine.startedAt === null || mine.finishedAt === null) continue;
     if (!wantsRestart(s, mine, backoff)) continue;
     const entry = recordFailure(next[s.name], {
-      at: now, key: `${mine.id}@${mine.finishedAt}`, exitCode: mine.exitCode, ranForMs: Math.max(0, mine.finishedAt - mine.startedAt),
+      at: now, key: `${mine.id}@${mine.finishedAt}`, exitCode: mine.exitCode, ranForMs: Math.max(0, mine.finishedAt - mine.startedAt), configHash: hash,
     }, policy);
     if (entry !== next[s.name]) next = { ...next, [s.name]: entry };
   }

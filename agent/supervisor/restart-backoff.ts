@@ -34,6 +34,11 @@ export const backoffEntrySchema = z.object({
   lastExitCode: z.number().int().nullable(),
   /** Identifies the failure already counted (container id and finish time), so one exit is never counted twice. */
   lastFailureKey: z.string().nullable(),
+  /**
+   * The configuration that failed. A back-off holds only that configuration
+   * back: a new one (the operator's fix) starts at once, with a fresh count.
+   */
+  configHash: z.string().nullable().default(null),
 });
 
 export type BackoffEntry = z.infer<typeof backoffEntrySchema>;
@@ -56,25 +61,31 @@ export interface Failure {
   exitCode?: number | null;
   /** How long the container had run; long runs reset the count first. */
   ranForMs?: number;
+  /** The configuration that failed; a failure of another configuration than the last starts a fresh count. */
+  configHash?: string | null;
 }
 
 /** Record one failure and return the new entry; `entry` is not modified. */
 export function recordFailure(entry: BackoffEntry | undefined, failure: Failure, policy: BackoffPolicy): BackoffEntry {
   if (entry !== undefined && entry.lastFailureKey === failure.key) return entry;
   const stable = failure.ranForMs !== undefined && policy.resetAfterMs > 0 && failure.ranForMs >= policy.resetAfterMs;
-  const failures = (stable ? 0 : (entry?.failures ?? 0)) + 1;
+  const configHash = failure.configHash ?? null;
+  const sameConfig = entry !== undefined && entry.configHash === configHash;
+  const failures = (stable || !sameConfig ? 0 : entry.failures) + 1;
   return {
     failures,
     total: (entry?.total ?? 0) + 1,
     nextAttemptAt: failure.at + backoffDelay(failures, policy),
     lastExitCode: failure.exitCode ?? entry?.lastExitCode ?? null,
     lastFailureKey: failure.key,
+    configHash,
   };
 }
 
-/** True while a retry must wait. */
-export function isBackingOff(entry: BackoffEntry | undefined, now: number): boolean {
-  return entry !== undefined && now < entry.nextAttemptAt;
+/** True while a retry must wait; with `configHash`, only if that configuration is the one that failed. */
+export function isBackingOff(entry: BackoffEntry | undefined, now: number, configHash?: string): boolean {
+  if (entry === undefined || now >= entry.nextAttemptAt) return false;
+  return configHash === undefined || entry.configHash === null || entry.configHash === configHash;
 }
 
 /** After a success (a pull that worked): forget the count but keep the totals for reports. */

@@ -63,14 +63,15 @@ function pick(containers: ActualContainer[], hash: string): { container: ActualC
 export function serviceReports(inputs: ReportInputs): ServiceReport[] {
   const { actual, now } = inputs;
   return inputs.desired.map((s): ServiceReport => {
-    const { container: c, outdated } = pick(actual.containers.filter((x) => x.service === s.name), configHash(s));
+    const hash = configHash(s);
+    const { container: c, outdated } = pick(actual.containers.filter((x) => x.service === s.name), hash);
     const restart = inputs.restartBackoff[s.name];
     const pull = inputs.pullBackoff[s.image];
     let state: ServiceState;
     let retryAt: number | null = null;
     if (!s.tsunagu.requires.every((l) => inputs.deviceLabels.has(l))) state = 'not-deployed';
     else if (!outdated && c?.status === 'running') state = 'running';
-    else if (isBackingOff(restart, now)) { state = 'backoff'; retryAt = restart?.nextAttemptAt ?? null; }
+    else if (isBackingOff(restart, now, hash)) { state = 'backoff'; retryAt = restart?.nextAttemptAt ?? null; }
     else if ((outdated || c === undefined) && inputs.pullsInFlight.has(s.image)) state = 'pulling';
     else if (isBackingOff(pull, now)) { state = 'pull-failed'; retryAt = pull?.nextAttemptAt ?? null; }
     else if (!outdated && c?.status === 'created') state = s.dependsOn.length > 0 ? 'waiting' : 'created';

@@ -2,6 +2,7 @@ import { asTsunaguError, isTsunaguError, TsunaguError, type ErrorCode } from '..
 import type { ActualState } from './actual-state.js';
 import { parseDesiredState, parseDesiredStateYaml, type DesiredState } from './compose-schema.js';
 import type { ContainerRuntime, PullProgress, RegistryAuth, RuntimeEvent } from './docker-runtime.js';
+import { configHash } from './config-hash.js';
 import { executeStep, type StepContext } from './executor.js';
 import { plan, recordExits } from './planner.js';
 import {
@@ -113,6 +114,7 @@ export class Supervisor {
     this.desired = desired;
     this.version = version;
     this.lastErrors.clear();
+    this.pullBackoff = {}; // a new desired state is a reason to try a failed pull again now
     this.pass?.abort();
     this.requestPass();
     await this.loop;
@@ -264,7 +266,9 @@ export class Supervisor {
       this.emit({ type: 'pull-failed', service: step.service, image: step.image, error: message, retryAt: entry.nextAttemptAt });
       return;
     }
-    const entry = recordFailure(this.restartBackoff[step.service], { at: now, key }, this.restartPolicy);
+    const service = this.desired?.services.find((s) => s.name === step.service);
+    const hash = step.kind === 'create' ? step.configHash : service ? configHash(service) : null;
+    const entry = recordFailure(this.restartBackoff[step.service], { at: now, key, configHash: hash }, this.restartPolicy);
     this.setRestartBackoff({ ...this.restartBackoff, [step.service]: entry });
     this.log.warn({ step: describeStep(step), err: message, retryAt: entry.nextAttemptAt }, 'step failed');
     this.emit({ type: 'step-failed', service: step.service, step: describeStep(step), error: message, retryAt: entry.nextAttemptAt });

@@ -40,6 +40,14 @@ test('a crash-looping service backs off while another service updates', async (t
   assert.ok(gaps.every((g) => g >= 1000), `retry gaps grow: ${gaps.join(', ')}`);
   const restartCount = h.supervisor.state().services.find((s) => s.name === 'crasher')?.restartCount ?? 0;
   assert.ok(restartCount >= 2, `restart count ${restartCount}`);
+
+  // The operator's fix is a new configuration: it starts at once, not when the back-off ends.
+  const fixed = await h.settle(h.compose({
+    crasher: { image: h.images.busybox1, restart: 'always' },
+    web: { image: h.images.busybox2, restart: 'always' },
+  }), 'v3');
+  assert.equal(fixed.services.find((s) => s.name === 'crasher')?.state, 'running', JSON.stringify(fixed.services));
+  assert.equal(fixed.status, 'synced');
 });
 
 test('a pull failure keeps the old version running and is retried with back-off', async (t) => {

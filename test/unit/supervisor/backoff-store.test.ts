@@ -11,7 +11,7 @@ test('back-off state round-trips through its file; a corrupt file is moved aside
   const path = join(dir, 'backoff.json');
   const store = new FileBackoffStore(path);
   assert.equal(store.load(), undefined);
-  const state = { web: { failures: 3, total: 7, nextAttemptAt: 123, lastExitCode: 3, lastFailureKey: 'abc@1' } };
+  const state = { web: { failures: 3, total: 7, nextAttemptAt: 123, lastExitCode: 3, lastFailureKey: 'abc@1', configHash: null } };
   store.save(state);
   assert.deepEqual(new FileBackoffStore(path).load(), state);
 

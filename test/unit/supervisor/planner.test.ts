@@ -102,9 +102,19 @@ describe('plan', () => {
     assert.ok(a);
     const exited = container(a, { status: 'exited', exitCode: 3, finishedAt: NOW - 1000 });
     assert.deepEqual(plan(actual([exited], []), [a], facts()), [{ kind: 'start', service: 'a', container: exited.id, restart: true }]);
-    const backoff = { a: { failures: 2, total: 2, nextAttemptAt: NOW + 5000, lastExitCode: 3, lastFailureKey: 'k' } };
+    const backoff = { a: { failures: 2, total: 2, nextAttemptAt: NOW + 5000, lastExitCode: 3, lastFailureKey: 'k', configHash: null } };
     assert.deepEqual(plan(actual([exited], []), [a], facts({ restartBackoff: backoff })), []);
     assert.equal(plan(actual([exited], []), [a], facts({ restartBackoff: backoff, now: NOW + 5000 })).length, 1);
+  });
+
+  test('a back-off holds back only the configuration that failed: a new one starts at once', () => {
+    const [v1] = services({ a: { image: 'i:1', restart: 'always' } });
+    const [v2] = services({ a: { image: 'i:2', restart: 'always' } });
+    assert.ok(v1 && v2);
+    const crashed = container(v1, { status: 'exited', exitCode: 3 });
+    const backoff = { a: { failures: 5, total: 5, nextAttemptAt: NOW + 60_000, lastExitCode: 3, lastFailureKey: 'k', configHash: configHash(v1) } };
+    assert.deepEqual(plan(actual([crashed], ['i:1', 'i:2']), [v1], facts({ restartBackoff: backoff })), []);
+    assert.deepEqual(kinds(plan(actual([crashed], ['i:1', 'i:2']), [v2], facts({ restartBackoff: backoff }))), ['remove:a', 'create:a', 'start:a']);
   });
 
   test('restart policies: no, on-failure with retries', () => {
@@ -113,7 +123,7 @@ describe('plan', () => {
     assert.deepEqual(plan(actual([container(no, { status: 'exited', exitCode: 1 })], []), [no], facts()), []);
     assert.deepEqual(plan(actual([container(onFailure, { status: 'exited', exitCode: 0 })], []), [onFailure], facts()), []);
     assert.equal(plan(actual([container(onFailure, { status: 'exited', exitCode: 1 })], []), [onFailure], facts()).length, 1);
-    const spent = { b: { failures: 2, total: 2, nextAttemptAt: 0, lastExitCode: 1, lastFailureKey: 'k' } };
+    const spent = { b: { failures: 2, total: 2, nextAttemptAt: 0, lastExitCode: 1, lastFailureKey: 'k', configHash: configHash(onFailure) } };
     assert.deepEqual(plan(actual([container(onFailure, { status: 'exited', exitCode: 1 })], []), [onFailure], facts({ restartBackoff: spent })), []);
   });
 
@@ -144,7 +154,7 @@ describe('plan', () => {
   test('a pull in back-off is not retried before its time', () => {
     const [a] = services({ a: { image: 'img:2' } });
     assert.ok(a);
-    const pullBackoff = { 'img:2': { failures: 1, total: 1, nextAttemptAt: NOW + 1, lastExitCode: null, lastFailureKey: 'p' } };
+    const pullBackoff = { 'img:2': { failures: 1, total: 1, nextAttemptAt: NOW + 1, lastExitCode: null, lastFailureKey: 'p', configHash: null } };
     assert.deepEqual(plan(actual([], []), [a], facts({ pullBackoff })), []);
   });
 
@@ -173,7 +183,7 @@ describe('recordExits', () => {
       container(b, { status: 'exited', exitCode: 2, startedAt: NOW - 3000, finishedAt: NOW - 1000 }),
     ], []);
     const once = recordExits(state, [a, b], {}, NOW, DEFAULT_RESTART_BACKOFF);
-    assert.deepEqual(once, { a: { failures: 1, total: 1, nextAttemptAt: NOW + 2000, lastExitCode: 2, lastFailureKey: `x@${NOW - 1000}` } });
+    assert.deepEqual(once, { a: { failures: 1, total: 1, nextAttemptAt: NOW + 2000, lastExitCode: 2, lastFailureKey: `x@${NOW - 1000}`, configHash: configHash(a) } });
     assert.equal(recordExits(state, [a, b], once, NOW + 10, DEFAULT_RESTART_BACKOFF), once);
   });
 });

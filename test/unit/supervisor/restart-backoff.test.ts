@@ -13,17 +13,28 @@ test('delays double from the initial delay up to the cap', () => {
 test('failures accumulate; a duplicate key counts once; a long run resets the count', () => {
   let e = recordFailure(undefined, { at: 0, key: 'a', exitCode: 1, ranForMs: 10 }, policy);
   e = recordFailure(e, { at: 100, key: 'b', exitCode: 2, ranForMs: 10 }, policy);
-  assert.deepEqual(e, { failures: 2, total: 2, nextAttemptAt: 2100, lastExitCode: 2, lastFailureKey: 'b' });
+  assert.deepEqual(e, { failures: 2, total: 2, nextAttemptAt: 2100, lastExitCode: 2, lastFailureKey: 'b', configHash: null });
   assert.equal(recordFailure(e, { at: 200, key: 'b' }, policy), e);
   assert.equal(isBackingOff(e, 2099), true);
   assert.equal(isBackingOff(e, 2100), false);
   const reset = recordFailure(e, { at: 5000, key: 'c', exitCode: 9, ranForMs: 60_000 }, policy);
-  assert.deepEqual(reset, { failures: 1, total: 3, nextAttemptAt: 6000, lastExitCode: 9, lastFailureKey: 'c' });
+  assert.deepEqual(reset, { failures: 1, total: 3, nextAttemptAt: 6000, lastExitCode: 9, lastFailureKey: 'c', configHash: null });
+});
+
+test('a failure of another configuration starts a fresh count; the back-off holds only its own configuration', () => {
+  let e = recordFailure(undefined, { at: 0, key: 'a', configHash: 'v1' }, policy);
+  e = recordFailure(e, { at: 0, key: 'b', configHash: 'v1' }, policy);
+  assert.equal(e.failures, 2);
+  assert.equal(isBackingOff(e, 100, 'v1'), true);
+  assert.equal(isBackingOff(e, 100, 'v2'), false);
+  assert.equal(isBackingOff(e, 100), true);
+  e = recordFailure(e, { at: 0, key: 'c', configHash: 'v2' }, policy);
+  assert.deepEqual([e.failures, e.total, e.configHash], [1, 3, 'v2']);
 });
 
 test('success forgets the count but keeps the total', () => {
   const e = recordFailure(undefined, { at: 0, key: 'a' }, policy);
-  assert.deepEqual(recordSuccess(e), { failures: 0, total: 1, nextAttemptAt: 0, lastExitCode: null, lastFailureKey: 'a' });
+  assert.deepEqual(recordSuccess(e), { failures: 0, total: 1, nextAttemptAt: 0, lastExitCode: null, lastFailureKey: 'a', configHash: null });
   assert.equal(recordSuccess(undefined), undefined);
 });
 

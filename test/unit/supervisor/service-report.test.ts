@@ -34,7 +34,7 @@ test('all running and a one-shot job done: synced', () => {
 
 test('an old version still running while the new image cannot be pulled: degraded, outdated, retry time', () => {
   const old = c(web, { configHash: 'old', image: 'web:1' });
-  const pullBackoff = { 'web:2': { failures: 1, total: 1, nextAttemptAt: NOW + 500, lastExitCode: null, lastFailureKey: 'p' } };
+  const pullBackoff = { 'web:2': { failures: 1, total: 1, nextAttemptAt: NOW + 500, lastExitCode: null, lastFailureKey: 'p', configHash: null } };
   const lastErrors = new Map([['web', { code: 'PULL_FAILED' as const, message: 'manifest unknown' }]]);
   const [, r] = serviceReports(inputs([old, c(job, { status: 'exited', exitCode: 0 })], { pullBackoff, lastErrors }));
   assert.deepEqual(r && [r.state, r.outdated, r.image, r.retryAt, r.lastError?.code], ['pull-failed', true, 'web:1', NOW + 500, 'PULL_FAILED']);
@@ -42,7 +42,7 @@ test('an old version still running while the new image cannot be pulled: degrade
 });
 
 test('crash loop and failed one-shot: degraded; unhealthy: degraded; health starting: applying', () => {
-  const restartBackoff = { web: { failures: 2, total: 5, nextAttemptAt: NOW + 2000, lastExitCode: 3, lastFailureKey: 'k' } };
+  const restartBackoff = { web: { failures: 2, total: 5, nextAttemptAt: NOW + 2000, lastExitCode: 3, lastFailureKey: 'k', configHash: null } };
   const looping = serviceReports(inputs([c(web, { status: 'exited', exitCode: 3 }), c(job, { status: 'exited', exitCode: 0 })], { restartBackoff }));
   assert.deepEqual(looping.find((r) => r.name === 'web') && [looping[1]?.state, looping[1]?.restartCount, looping[1]?.lastExitCode], ['backoff', 5, 3]);
   assert.equal(overallStatus(looping, desired, false, false), 'degraded');
