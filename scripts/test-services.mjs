@@ -225,6 +225,9 @@ function ensureImage(spec, busyboxHash, stateDir) {
 function removeTestContainers() {
   const ids = docker(['ps', '-aq', '--filter', `label=${TEST_LABEL}`]).stdout.split('\n').filter(Boolean);
   if (ids.length > 0) docker(['rm', '-f', '-v', ...ids], { allowFail: true });
+  // Named volumes the supervisor created in tests carry its ownership label; prune
+  // removes only those no container uses. This daemon exists for tests only.
+  docker(['volume', 'prune', '-f', '--filter', 'label=io.tsunagu.managed=true'], { allowFail: true });
 }
 
 async function stopChild(started, name) {
