@@ -1,39 +1,14 @@
 import assert from 'node:assert/strict';
-import { createServer, request, type Server } from 'node:http';
 import { test } from 'node:test';
+import { startRegistryFront } from '../support/registry-front.js';
 import { supervisorHarness } from '../support/supervisor-harness.js';
-
-/**
- * A registry front on loopback that holds every manifest request for
- * `delayMs` before passing it to the real registry: a slow pull, for real.
- */
-async function slowRegistry(upstream: string, delayMs: number): Promise<{ host: string; server: Server }> {
-  const [upHost = '', upPort = ''] = upstream.split(':');
-  const server = createServer((req, res) => {
-    const forward = (): void => {
-      const up = request({ host: upHost, port: Number(upPort), method: req.method, path: req.url, headers: req.headers }, (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        upRes.pipe(res);
-      });
-      up.on('error', () => res.destroy());
-      req.pipe(up);
-    };
-    if (process.env.TSUNAGU_TEST_VERBOSE) console.log(Date.now(), req.method, req.url);
-    if (req.url?.includes('/manifests/')) setTimeout(forward, delayMs);
-    else forward();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return { host: `127.0.0.1:${port}`, server };
-}
 
 test('a slow pull neither delays apply() nor blocks restoring another service', async (t) => {
   // A hand-removed container's kill counts as a crash: keep that back-off short here.
   const h = await supervisorHarness(t, 'slowpull', { restartBackoff: { initialDelayMs: 200, maxDelayMs: 1000, resetAfterMs: 60_000 } });
-  const { host, server } = await slowRegistry(h.images.busybox2.split('/')[0] ?? '', 4000);
-  t.after(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
-  const slowRef = h.images.busybox2.replace(/^[^/]+/, host);
+  const front = await startRegistryFront(h.images.busybox2.split('/')[0] ?? '', { manifestDelayMs: 4000 });
+  t.after(() => front.close());
+  const slowRef = h.images.busybox2.replace(/^[^/]+/, front.host);
   t.after(() => h.docker.getImage(slowRef).remove({ noprune: true }).catch(() => undefined));
 
   await h.settle(h.compose({ a: { image: h.images.busybox1, restart: 'always' }, b: { image: h.images.busybox1, restart: 'always' } }), 'v1');
@@ -58,4 +33,26 @@ test('a slow pull neither delays apply() nor blocks restoring another service', 
   assert.notEqual(newA.Id, oldA.Id);
   assert.equal(newA.Config.Image, slowRef);
   assert.equal(h.supervisor.state().status, 'synced');
+});
+
+test('registry credentials reach a registry that demands them; wrong ones fail the pull', async (t) => {
+  const credentials = { username: 'device-7', password: `pw-${Math.random().toString(36).slice(2)}` };
+  const front = await startRegistryFront(process.env.TSUNAGU_TEST_REGISTRY ?? '', { basicAuth: credentials });
+  t.after(() => front.close());
+  let password = 'wrong';
+  const h = await supervisorHarness(t, 'auth', {
+    registryAuth: (image) => (image.startsWith(`${front.host}/`) ? { ...credentials, password, serveraddress: front.host } : undefined),
+  });
+  const ref = h.images.busybox1.replace(/^[^/]+/, front.host);
+  t.after(() => h.docker.getImage(ref).remove({ noprune: true }).catch(() => undefined));
+
+  const refused = await h.settle(h.compose({ web: { image: ref, restart: 'always' } }), 'v1');
+  assert.equal(refused.services[0]?.state, 'pull-failed');
+  assert.equal(refused.services[0]?.lastError?.code, 'PULL_FAILED');
+  assert.equal(front.authorized, 0);
+
+  password = credentials.password;
+  const state = await h.settle(h.compose({ web: { image: ref, restart: 'always' } }), 'v2');
+  assert.equal(state.services[0]?.state, 'running', JSON.stringify(state.services));
+  assert.ok(front.authorized > 0, 'the registry saw the credentials');
 });
