@@ -1,4 +1,7 @@
 import type { ErrorCode } from '../../protocol/errors.js';
+import type { BackoffStore } from './backoff-store.js';
+import type { ContainerRuntime, RegistryAuth } from './docker-runtime.js';
+import type { BackoffPolicy } from './restart-backoff.js';
 import type { OverallStatus, ServiceReport } from './service-report.js';
 
 /**
@@ -40,3 +43,26 @@ export type SupervisorEvent =
   | { type: 'healthy' | 'unhealthy'; service: string; containerId: string }
   | { type: 'backoff'; service: string; restartCount: number; exitCode: number | null; retryAt: number }
   | { type: 'step-failed'; service: string; step: string; error: string; retryAt: number };
+
+/** Everything a supervisor needs, in one object; only `runtime` is required. */
+export interface SupervisorOptions {
+  runtime: ContainerRuntime;
+  logger?: SupervisorLogger;
+  /** Default: Date.now. */
+  clock?: Clock;
+  /** Only containers labelled with this scope are seen and touched. Default `default`. */
+  scope?: string;
+  /** Lifecycle events; pull progress at most once a second per image. Must not throw (a throw is logged and ignored). */
+  onEvent?: (event: SupervisorEvent) => void;
+  /** Called when the state changes, not on every pass. */
+  onState?: (state: SupervisorState) => void;
+  /** Default DEFAULT_RESTART_BACKOFF (2 s doubling to 5 min, reset after 10 min up). */
+  restartBackoff?: BackoffPolicy;
+  /** Default DEFAULT_PULL_BACKOFF (500 ms doubling to 5 min). */
+  pullBackoff?: BackoffPolicy;
+  /** Keeps crash-loop back-off across agent restarts; without it a restart forgets it. */
+  backoffStore?: BackoffStore;
+  /** Labels this device carries, matched against `x-tsunagu.requires`. */
+  deviceLabels?: Iterable<string>;
+  registryAuth?: (image: string) => RegistryAuth | undefined;
+}

@@ -1,8 +1,9 @@
 import { asTsunaguError, isTsunaguError, TsunaguError, type ErrorCode } from '../../protocol/errors.js';
 import type { ActualState } from './actual-state.js';
 import { parseDesiredState, parseDesiredStateYaml, type DesiredState } from './compose-schema.js';
-import type { ContainerRuntime, PullProgress, RegistryAuth, RuntimeEvent } from './docker-runtime.js';
+import type { ContainerRuntime, RuntimeEvent } from './docker-runtime.js';
 import { configHash } from './config-hash.js';
+import { BackgroundPulls } from './background-pulls.js';
 import { executeStep, type StepContext } from './executor.js';
 import { plan, recordExits } from './planner.js';
 import {
@@ -11,29 +12,11 @@ import {
 } from './restart-backoff.js';
 import { overallStatus, serviceReports } from './service-report.js';
 import { describeStep, type Step } from './steps.js';
-
-import type { BackoffStore } from './backoff-store.js';
-import type { Clock, SupervisorEvent, SupervisorLogger, SupervisorState } from './supervisor-io.js';
+import type { Clock, SupervisorEvent, SupervisorLogger, SupervisorOptions, SupervisorState } from './supervisor-io.js';
 
 export type { OverallStatus, ServiceReport, ServiceState } from './service-report.js';
-export type { Clock, SupervisorEvent, SupervisorLogger, SupervisorState } from './supervisor-io.js';
+export type { Clock, SupervisorEvent, SupervisorLogger, SupervisorOptions, SupervisorState } from './supervisor-io.js';
 export type { BackoffStore } from './backoff-store.js';
-
-export interface SupervisorOptions {
-  runtime: ContainerRuntime;
-  logger?: SupervisorLogger;
-  clock?: Clock;
-  /** Only containers labelled with this scope are seen and touched. Default `default`. */
-  scope?: string;
-  onEvent?: (event: SupervisorEvent) => void;
-  onState?: (state: SupervisorState) => void;
-  restartBackoff?: BackoffPolicy;
-  pullBackoff?: BackoffPolicy;
-  backoffStore?: BackoffStore;
-  /** Labels this device carries, matched against `x-tsunagu.requires`. */
-  deviceLabels?: Iterable<string>;
-  registryAuth?: (image: string) => RegistryAuth | undefined;
-}
 
 const silent: SupervisorLogger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 /** Rounds of read-plan-execute per pass; a plan that never converges is cut here and retried on the next trigger. */
@@ -67,7 +50,7 @@ export class Supervisor {
   private lastState: SupervisorState;
   private failureSeq = 0;
   /** Pulls run beside the passes, so that a long download neither blocks nor is cut by reconciling other services. */
-  private readonly pulls = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  private readonly pulls: BackgroundPulls;
 
   private dirty = false;
   private loop: Promise<void> | undefined;
@@ -90,6 +73,15 @@ export class Supervisor {
     const now = this.clock.now();
     this.restartBackoff = Object.fromEntries(Object.entries(loaded).map(([k, e]) => [k, clampToClock(e, now, this.restartPolicy)]));
     this.lastState = { version: null, status: 'applying', services: [], error: null };
+    this.pulls = new BackgroundPulls({
+      now: () => this.clock.now(),
+      onProgress: (service, p) => this.emit({ type: 'pull-progress', service, image: p.image, currentBytes: p.currentBytes, totalBytes: p.totalBytes }),
+      onDone: (step, error) => {
+        if (error === undefined) this.stepSucceeded(step);
+        else this.stepFailed(step, error.code, error.message);
+        this.requestPass(); // either way the plan changes
+      },
+    });
   }
 
   /** Start following the engine's events. Nothing is reconciled before the first `apply`. */
@@ -130,7 +122,7 @@ export class Supervisor {
   async idle(): Promise<void> {
     while (this.loop || this.pulls.size > 0) {
       await this.loop;
-      await Promise.all([...this.pulls.values()].map((p) => p.done));
+      await this.pulls.settled();
     }
   }
 
@@ -140,7 +132,7 @@ export class Supervisor {
     clearTimeout(this.wake);
     this.pass?.abort();
     this.watching?.abort();
-    for (const p of this.pulls.values()) p.controller.abort();
+    this.pulls.abortAll();
     await this.idle();
     await this.watchLoop;
     this.watching = undefined;
@@ -187,26 +179,24 @@ export class Supervisor {
   private async reconcile(signal: AbortSignal): Promise<void> {
     const desired = this.desired;
     if (desired === undefined) return;
-    const images = new Set(desired.services.map((s) => s.image));
-    for (const [image, p] of this.pulls) if (!images.has(image)) p.controller.abort(); // no longer wanted
+    this.pulls.keepOnly(new Set(desired.services.map((s) => s.image)));
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const actual = await this.readActual(signal);
       this.noteExits(actual, desired);
       const steps = plan(actual, desired.services, {
         now: this.clock.now(), scope: this.scope, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff, deviceLabels: this.deviceLabels,
-        pullsInFlight: new Set(this.pulls.keys()),
+        pullsInFlight: this.pulls.images(),
       });
       this.publish(actual, steps.length > 0 || this.pulls.size > 0);
       if (steps.length === 0) return;
       const ctx: StepContext = {
         runtime: this.runtime, signal, scope: this.scope, project: desired.project, version: this.version ?? '',
         ...(this.options.registryAuth ? { registryAuth: this.options.registryAuth } : {}),
-        onPullProgress: (service: string, p: PullProgress) => this.emit({ type: 'pull-progress', service, image: p.image, currentBytes: p.currentBytes, totalBytes: p.totalBytes }),
       };
       for (const step of steps) {
         this.log.debug({ step: describeStep(step) }, 'step');
         if (step.kind === 'pull') {
-          this.startPull(step, ctx);
+          this.pulls.start(step, ctx);
           continue;
         }
         try {
@@ -222,23 +212,6 @@ export class Supervisor {
       }
     }
     this.log.warn({ rounds: MAX_ROUNDS }, 'reconcile did not converge; waiting for the next trigger');
-  }
-
-  /** Run a pull with a signal of its own; its end, either way, triggers a pass. */
-  private startPull(step: Extract<Step, { kind: 'pull' }>, ctx: StepContext): void {
-    if (this.pulls.has(step.image)) return;
-    const controller = new AbortController();
-    const done = executeStep(step, { ...ctx, signal: controller.signal })
-      .then(() => this.stepSucceeded(step), (err: unknown) => {
-        if (controller.signal.aborted) return;
-        const e = asTsunaguError(err);
-        this.stepFailed(step, e.code, e.message);
-      })
-      .finally(() => {
-        this.pulls.delete(step.image);
-        this.requestPass();
-      });
-    this.pulls.set(step.image, { controller, done });
   }
 
   private stepSucceeded(step: Step): void {
@@ -312,7 +285,7 @@ export class Supervisor {
     const desired = this.desired?.services ?? [];
     const services = actual === undefined ? this.lastState.services : serviceReports({
       actual, desired, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff,
-      lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, pullsInFlight: new Set(this.pulls.keys()), now: this.clock.now(),
+      lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, pullsInFlight: this.pulls.images(), now: this.clock.now(),
     });
     const next: SupervisorState = { version: this.version, status: overallStatus(services, desired, busy, this.engineError !== null), services, error: this.engineError };
     // Every round publishes; only changes reach the callback (each may become a message to the fleet).
