@@ -261,6 +261,8 @@ export async function startDockerServices() {
     const images = {};
     for (const [key, spec] of Object.entries(IMAGE_SPECS)) images[key] = ensureImage(spec, busyboxHash, stateDir);
     images.missing = `${REGISTRY}/tsunagu-test/busybox:does-not-exist`;
+    // Present in the engine only, never in the registry: for helper containers of the tests themselves.
+    images.local = 'tsunagu-test-build/busybox:1';
     log(`ready in ${Date.now() - started} ms`);
     return {
       dockerSocket: DOCKER_SOCKET,

@@ -31,7 +31,7 @@ test('a container removed or stopped by hand is put back; foreign containers are
   const h = await supervisorHarness(t, 'restore');
   // A container of the test's own, without the ownership labels: the supervisor must leave it alone.
   const foreign = await h.docker.createContainer({
-    Image: 'tsunagu-test-build/busybox:1', name: `${h.scope}-foreign`, Labels: { 'tsunagu.test': h.scope, 'io.tsunagu.service': 'web' },
+    Image: h.images.local, name: `${h.scope}-foreign`, Labels: { 'tsunagu.test': h.scope, 'io.tsunagu.service': 'web' },
     HostConfig: { NetworkMode: 'none' },
   });
   await foreign.start();

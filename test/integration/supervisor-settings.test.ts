@@ -54,7 +54,7 @@ test('engine settings reach the container, and a named volume keeps its data acr
   assert.notEqual(second.Id, first.Id);
   // The volume outlived the first container: read it through a throw-away container.
   const reader = await h.docker.createContainer({
-    Image: 'tsunagu-test-build/busybox:1', Cmd: ['cat', '/data/starts'], Labels: { 'tsunagu.test': h.scope },
+    Image: h.images.local, Cmd: ['cat', '/data/starts'], Labels: { 'tsunagu.test': h.scope },
     HostConfig: { NetworkMode: 'none', Mounts: [{ Type: 'volume', Source: 'proj_store', Target: '/data' }] },
   });
   await reader.start();

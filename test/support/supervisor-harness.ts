@@ -9,8 +9,11 @@ import { Supervisor, type SupervisorEvent, type SupervisorOptions, type Supervis
 /** The label scripts/test-services.mjs cleans up by; every test container carries it. */
 export const TEST_LABEL = 'tsunagu.test';
 
-/** busybox1/2: idle, printing /VERSION (1 or 2); crash: exits 3 after 0.2 s; unhealthy: its healthcheck fails; missing: a tag the registry lacks. */
-export type TestImages = Record<'busybox1' | 'busybox2' | 'crash' | 'unhealthy' | 'missing', string>;
+/**
+ * busybox1/2: idle, printing /VERSION (1 or 2); crash: exits 3 after 0.2 s; unhealthy: its healthcheck
+ * fails; missing: a tag the registry lacks; local: busybox1's content under a tag only the engine has.
+ */
+export type TestImages = Record<'busybox1' | 'busybox2' | 'crash' | 'unhealthy' | 'missing' | 'local', string>;
 
 /** The dockerd, registry and images started by `npm test` (scripts/test-services.mjs). */
 export function dockerTestEnv(): { dockerHost: string; registry: string; images: TestImages } {
@@ -52,7 +55,7 @@ export async function supervisorHarness(t: TestContext, name: string, overrides:
   const docker = new Docker({ socketPath: env.dockerHost.slice('unix://'.length) });
   const scope = `t-${name}-${randomBytes(3).toString('hex')}`;
   // Each test pulls for real: drop the registry tags a previous test pulled (the layers stay, so it is quick).
-  for (const ref of Object.values(env.images)) {
+  for (const ref of Object.values(env.images).filter((r) => r.startsWith(`${env.registry}/`))) {
     await docker.getImage(ref).remove({ noprune: true }).catch(() => undefined);
   }
   const events: SupervisorEvent[] = [];
