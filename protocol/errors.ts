@@ -39,6 +39,11 @@ export const ERROR_CODES = {
   COMMAND_FAILED: 'the command ran and failed',
   UNKNOWN_SERVICE: 'the service named is not part of the desired state',
   TIMEOUT: 'no answer arrived in time',
+  // Desired state and container supervision.
+  UNSUPPORTED: 'the desired state uses a Compose feature this agent does not support',
+  PULL_FAILED: 'an image could not be pulled; the running version is kept',
+  RUNTIME_FAILED: 'the container engine refused or failed an operation',
+  CANCELLED: 'the operation was cancelled by shutdown or by a newer desired state',
   // Runtime.
   RUNTIME_UNAVAILABLE: 'the container engine cannot be reached',
   PROBE_FAILED: 'the resources of the machine could not be read',

@@ -1,10 +1,13 @@
 // `npm test`: installs the real services the tests need when missing, runs
 // every test file on Node's test runner, and leaves nothing running after.
-// Each integration test file starts its own Mosquitto (see test/support).
-import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+// Each integration test file starts its own Mosquitto (see test/support);
+// the full run also starts one private dockerd and a local registry for all
+// files (scripts/test-services.mjs) and passes them on through the environment.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleAll } from './bundle.mjs';
+import { startDockerServices } from './test-services.mjs';
 
 const unitOnly = process.argv.includes('--unit');
 
@@ -38,9 +41,23 @@ function findTests(dir) {
 }
 
 const files = unitOnly ? findTests('test/unit') : findTests('test');
+const env = { ...process.env };
+let services;
 if (!unitOnly) {
   ensureDebianPackages();
-  await bundleAll();
+  // The bundles serve the end-to-end tests of the binaries; a tree without
+  // their entry points yet (early branches) has nothing to bundle.
+  if (existsSync('agent/main.ts') && existsSync('provisioning/main.ts')) await bundleAll();
+  services = await startDockerServices();
+  env.DOCKER_HOST = services.dockerHost;
+  env.TSUNAGU_TEST_REGISTRY = services.registry;
+  env.TSUNAGU_TEST_IMAGES = JSON.stringify(services.images);
 }
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
-process.exit(result.status ?? 1);
+// Async spawn, not spawnSync: a Ctrl-C must still reach the cleanup below.
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit', env });
+const forward = (signal) => child.kill(signal);
+process.on('SIGINT', forward);
+process.on('SIGTERM', forward);
+const status = await new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+await services?.stop();
+process.exit(status);

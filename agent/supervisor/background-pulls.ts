@@ -1,0 +1,72 @@
+import { asTsunaguError, type TsunaguError } from '../../protocol/errors.js';
+import type { PullProgress } from './docker-runtime.js';
+import { executeStep, type StepContext } from './executor.js';
+import type { Step } from './steps.js';
+
+type PullStep = Extract<Step, { kind: 'pull' }>;
+
+/** Pull progress arrives per chunk; a report per second is plenty for a fleet dashboard. */
+export const PROGRESS_INTERVAL_MS = 1000;
+
+export interface BackgroundPullsOptions {
+  now: () => number;
+  /** Called once per pull when it ends, with the error unless it succeeded; not called for an aborted pull. */
+  onDone: (step: PullStep, error: TsunaguError | undefined) => void;
+  /** Throttled to one call per PROGRESS_INTERVAL_MS per image. */
+  onProgress: (service: string, progress: PullProgress) => void;
+}
+
+/**
+ * Pulls that run beside the reconcile passes, one per image, each with its
+ * own AbortSignal: a download of minutes must neither hold up restarts of
+ * other services nor be cut short by a newer desired state that still wants
+ * the image.
+ */
+export class BackgroundPulls {
+  private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+
+  constructor(private readonly options: BackgroundPullsOptions) {}
+
+  /** Images being pulled now. */
+  images(): ReadonlySet<string> {
+    return new Set(this.running.keys());
+  }
+
+  get size(): number {
+    return this.running.size;
+  }
+
+  /** Start `step` unless its image is already being pulled. `ctx.signal` is replaced by the pull's own. */
+  start(step: PullStep, ctx: StepContext): void {
+    if (this.running.has(step.image)) return;
+    const controller = new AbortController();
+    let reportedAt = 0;
+    const onPullProgress = (service: string, p: PullProgress): void => {
+      const now = this.options.now();
+      if (now - reportedAt < PROGRESS_INTERVAL_MS) return;
+      reportedAt = now;
+      this.options.onProgress(service, p);
+    };
+    const done = executeStep(step, { ...ctx, signal: controller.signal, onPullProgress })
+      .then(() => undefined, (err: unknown) => asTsunaguError(err))
+      .then((error) => {
+        this.running.delete(step.image);
+        if (!controller.signal.aborted) this.options.onDone(step, error);
+      });
+    this.running.set(step.image, { controller, done });
+  }
+
+  /** Abort the pulls of images not in `wanted`. */
+  keepOnly(wanted: ReadonlySet<string>): void {
+    for (const [image, p] of this.running) if (!wanted.has(image)) p.controller.abort();
+  }
+
+  abortAll(): void {
+    for (const p of this.running.values()) p.controller.abort();
+  }
+
+  /** Resolves when the pulls running now have ended. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.running.values()].map((p) => p.done));
+  }
+}

@@ -1,0 +1,317 @@
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { TsunaguError } from '../../protocol/errors.js';
+import {
+  parseBytes, parseCommand, parseDevice, parseDuration, parsePortShort, parseVolumeShort, volumeMount,
+  type DeviceMapping, type Parsed, type PortMapping, type VolumeMount,
+} from './compose-values.js';
+
+export type { DeviceMapping, PortMapping, VolumeMount } from './compose-values.js';
+
+/**
+ * The desired-state document: a subset of the Compose Specification plus
+ * tsunagu's own settings under `x-tsunagu`. Every object is strict: a field
+ * this agent does not implement is refused with its path rather than ignored,
+ * because silently dropping, say, `privileged` or `cap_add` would run a
+ * workload differently from what the operator reviewed.
+ */
+
+const stringOrList = z.union([z.string(), z.array(z.string())]);
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+const mapOrList = z.union([z.record(z.string(), scalar.nullable()), z.array(z.string())]);
+const duration = z.union([z.string(), z.number()]);
+const byteSize = z.union([z.string(), z.number()]);
+
+const dependsOnCondition = z.enum(['service_started', 'service_healthy', 'service_completed_successfully']);
+const priority = z.enum(['critical', 'normal', 'best-effort']);
+const updateStrategy = z.enum(['download-then-kill', 'kill-then-download']);
+
+const tsunaguServiceSchema = z.strictObject({
+  requires: z.array(z.string()).optional(),
+  priority: priority.optional(),
+  update: updateStrategy.optional(),
+});
+
+const serviceSchema = z.strictObject({
+  image: z.string().min(1),
+  command: stringOrList.optional(),
+  entrypoint: stringOrList.optional(),
+  environment: mapOrList.optional(),
+  ports: z.array(z.union([
+    z.string(), z.number(),
+    z.strictObject({
+      target: z.number().int(), published: z.union([z.string(), z.number()]).optional(),
+      host_ip: z.string().optional(), protocol: z.enum(['tcp', 'udp']).optional(),
+    }),
+  ])).optional(),
+  volumes: z.array(z.union([
+    z.string(),
+    z.strictObject({ type: z.enum(['volume', 'bind']), source: z.string(), target: z.string(), read_only: z.boolean().optional() }),
+  ])).optional(),
+  restart: z.string().optional(),
+  healthcheck: z.strictObject({
+    test: stringOrList.optional(), interval: duration.optional(), timeout: duration.optional(),
+    retries: z.number().int().min(0).optional(), start_period: duration.optional(), disable: z.boolean().optional(),
+  }).optional(),
+  depends_on: z.union([z.array(z.string()), z.record(z.string(), z.strictObject({ condition: dependsOnCondition.optional() }))]).optional(),
+  network_mode: z.string().optional(),
+  devices: z.array(z.string()).optional(),
+  labels: mapOrList.optional(),
+  mem_limit: byteSize.optional(),
+  stop_grace_period: duration.optional(),
+  deploy: z.strictObject({
+    resources: z.strictObject({
+      limits: z.strictObject({ cpus: z.union([z.string(), z.number()]).optional(), memory: byteSize.optional(), pids: z.number().int().positive().optional() }).optional(),
+    }).optional(),
+  }).optional(),
+  logging: z.strictObject({ driver: z.string().optional(), options: z.record(z.string(), z.union([z.string(), z.number()])).optional() }).optional(),
+  'x-tsunagu': tsunaguServiceSchema.optional(),
+});
+
+const documentSchema = z.strictObject({
+  version: z.string().optional(), // obsolete in the Compose Specification; accepted and ignored
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lowercase letters, digits, _ and -').optional(),
+  services: z.record(z.string(), serviceSchema),
+  volumes: z.record(z.string(), z.strictObject({}).nullable()).optional(),
+  'x-tsunagu': z.strictObject({ priority: priority.optional(), update: updateStrategy.optional() }).optional(),
+});
+
+type RawService = z.infer<typeof serviceSchema>;
+
+export type DependsOnCondition = z.infer<typeof dependsOnCondition>;
+export type Priority = z.infer<typeof priority>;
+export type UpdateStrategy = z.infer<typeof updateStrategy>;
+export type RestartPolicy = { name: 'no' | 'always' | 'unless-stopped' } | { name: 'on-failure'; maxRetries?: number };
+
+export interface Healthcheck {
+  /** Docker's form: ["CMD", ...], ["CMD-SHELL", "..."], or ["NONE"] to disable the image's own. */
+  test: string[] | null;
+  intervalMs: number | null;
+  timeoutMs: number | null;
+  retries: number | null;
+  startPeriodMs: number | null;
+}
+
+/** One service, normalised: every optional field has its default, lists are sorted where order carries no meaning. */
+export interface DesiredService {
+  name: string;
+  image: string;
+  /** null: the image's own. */
+  command: string[] | null;
+  entrypoint: string[] | null;
+  environment: Record<string, string>;
+  ports: PortMapping[];
+  volumes: VolumeMount[];
+  restart: RestartPolicy;
+  /** null: the image's own healthcheck, if any. */
+  healthcheck: Healthcheck | null;
+  dependsOn: { service: string; condition: DependsOnCondition }[];
+  networkMode: 'bridge' | 'host' | 'none';
+  devices: DeviceMapping[];
+  labels: Record<string, string>;
+  limits: { memoryBytes: number | null; nanoCpus: number | null; pids: number | null };
+  logging: { driver: string; options: Record<string, string> };
+  stopGraceMs: number;
+  tsunagu: { requires: string[]; priority: Priority; update: UpdateStrategy };
+}
+
+export interface DesiredState {
+  /** Prefix of named volumes, like Compose's project name. */
+  project: string;
+  /** In dependency order: every service comes after the services it depends on. */
+  services: DesiredService[];
+  volumes: string[];
+}
+
+/**
+ * Docker's json-file default keeps logs forever and fills SD cards; kubelet
+ * keeps 10 MiB × 5. Three files of 10 MB are enough to read a crash.
+ */
+export const DEFAULT_LOGGING = { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } } as const;
+export const DEFAULT_STOP_GRACE_MS = 10_000;
+const RESERVED_LABEL_PREFIX = 'io.tsunagu.';
+const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const MAX_DOCUMENT_BYTES = 256 * 1024;
+
+function refuse(path: (string | number)[], message: string): never {
+  throw new TsunaguError('SCHEMA', `${path.join('.')}: ${message}`, { field: path.join('.') });
+}
+
+function need<T>(parsed: Parsed<T>, path: (string | number)[]): T {
+  if (!parsed.ok) refuse(path, parsed.reason);
+  return parsed.value;
+}
+
+/** Compose allows `x-*` extension fields anywhere; this agent reads only `x-tsunagu` and drops the rest. */
+function dropExtensions(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value).filter(([k]) => !k.startsWith('x-') || k === 'x-tsunagu'));
+}
+
+function checkStructure(doc: unknown): z.infer<typeof documentSchema> {
+  const top = dropExtensions(doc);
+  if (typeof top === 'object' && top !== null && 'services' in top && typeof top.services === 'object' && top.services !== null && !Array.isArray(top.services)) {
+    top.services = Object.fromEntries(Object.entries(top.services).map(([k, v]) => [k, dropExtensions(v)]));
+  }
+  const result = documentSchema.safeParse(top);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (issue === undefined) refuse(['(root)'], 'invalid');
+  if (issue.code === 'unrecognized_keys') {
+    const path = [...issue.path.map(String), issue.keys[0] ?? '?'];
+    throw new TsunaguError('UNSUPPORTED', `${path.join('.')}: not supported`, { field: path.join('.') });
+  }
+  refuse(issue.path.length > 0 ? issue.path.map(String) : ['(root)'], issue.message);
+}
+
+function stringMap(input: Record<string, string | number | boolean | null> | string[] | undefined, path: string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (Array.isArray(input)) {
+    input.forEach((entry, i) => {
+      const eq = entry.indexOf('=');
+      if (eq <= 0) refuse([...path, i], `"${entry}" is not KEY=VALUE (values taken from the agent's own environment are not supported)`);
+      out[entry.slice(0, eq)] = entry.slice(eq + 1);
+    });
+  } else if (input !== undefined) {
+    for (const [k, v] of Object.entries(input)) {
+      if (v === null) refuse([...path, k], `${what} without a value is not supported (the agent's own environment is not passed through)`);
+      out[k] = String(v);
+    }
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function restartPolicy(input: string | undefined, path: string[]): RestartPolicy {
+  if (input === undefined || input === 'no') return { name: 'no' };
+  if (input === 'always' || input === 'unless-stopped') return { name: input };
+  const m = /^on-failure(?::(\d+))?$/.exec(input);
+  if (m) return m[1] === undefined ? { name: 'on-failure' } : { name: 'on-failure', maxRetries: Number(m[1]) };
+  refuse(path, `"${input}" is not one of no, always, on-failure[:N], unless-stopped`);
+}
+
+function healthcheck(input: RawService['healthcheck'], path: string[]): Healthcheck | null {
+  if (input === undefined) return null;
+  const ms = (v: string | number | undefined, key: string): number | null => (v === undefined ? null : need(parseDuration(v), [...path, key]));
+  if (input.disable === true) return { test: ['NONE'], intervalMs: null, timeoutMs: null, retries: null, startPeriodMs: null };
+  let test: string[] | null = null;
+  if (typeof input.test === 'string') test = ['CMD-SHELL', input.test];
+  else if (input.test !== undefined) {
+    if (!['CMD', 'CMD-SHELL', 'NONE'].includes(input.test[0] ?? '')) refuse([...path, 'test'], 'must start with CMD, CMD-SHELL or NONE');
+    test = input.test;
+  }
+  return {
+    test,
+    intervalMs: ms(input.interval, 'interval'),
+    timeoutMs: ms(input.timeout, 'timeout'),
+    retries: input.retries ?? null,
+    startPeriodMs: ms(input.start_period, 'start_period'),
+  };
+}
+
+function limits(raw: RawService, path: string[]): DesiredService['limits'] {
+  const l = raw.deploy?.resources?.limits;
+  const memA = raw.mem_limit === undefined ? null : need(parseBytes(raw.mem_limit), [...path, 'mem_limit']);
+  const memB = l?.memory === undefined ? null : need(parseBytes(l.memory), [...path, 'deploy', 'resources', 'limits', 'memory']);
+  if (memA !== null && memB !== null && memA !== memB) refuse([...path, 'mem_limit'], 'conflicts with deploy.resources.limits.memory');
+  let nanoCpus: number | null = null;
+  if (l?.cpus !== undefined) {
+    const cpus = Number(l.cpus);
+    if (!Number.isFinite(cpus) || cpus <= 0) refuse([...path, 'deploy', 'resources', 'limits', 'cpus'], 'must be a positive number');
+    nanoCpus = Math.round(cpus * 1e9);
+  }
+  return { memoryBytes: memA ?? memB, nanoCpus, pids: l?.pids ?? null };
+}
+
+function normaliseService(name: string, raw: RawService, declaredVolumes: Set<string>, defaults: { priority?: Priority; update?: UpdateStrategy }): DesiredService {
+  const path = ['services', name];
+  if (!SERVICE_NAME.test(name)) refuse(path, 'service names are letters, digits, _ . - and start with a letter or digit');
+  const networkMode = raw.network_mode ?? 'bridge';
+  if (networkMode !== 'bridge' && networkMode !== 'host' && networkMode !== 'none') refuse([...path, 'network_mode'], `"${networkMode}" is not supported (bridge, host, none)`);
+  const labels = stringMap(raw.labels, [...path, 'labels'], 'a label');
+  for (const key of Object.keys(labels)) if (key.startsWith(RESERVED_LABEL_PREFIX)) refuse([...path, 'labels', key], `the prefix ${RESERVED_LABEL_PREFIX} is reserved for the agent`);
+  const volumes = (raw.volumes ?? []).map((v, i) => {
+    const vpath = [...path, 'volumes', i];
+    const mount = typeof v === 'string'
+      ? need(parseVolumeShort(v), vpath)
+      : need(volumeMount(v.type, v.source, v.target, v.read_only ?? false, v.source), vpath);
+    if (mount.type === 'volume' && !declaredVolumes.has(mount.source)) refuse(vpath, `volume "${mount.source}" is not declared under top-level volumes`);
+    return mount;
+  });
+  const ports = (raw.ports ?? []).map((p, i): PortMapping => {
+    if (typeof p !== 'object') return need(parsePortShort(p), [...path, 'ports', i]);
+    const mapping: PortMapping = { containerPort: p.target, protocol: p.protocol ?? 'tcp' };
+    if (p.published !== undefined) mapping.hostPort = need(parsePortShort(String(p.published)), [...path, 'ports', i, 'published']).containerPort;
+    if (p.host_ip !== undefined) mapping.hostIp = p.host_ip;
+    return mapping;
+  });
+  const dependsOn = Array.isArray(raw.depends_on)
+    ? raw.depends_on.map((service) => ({ service, condition: 'service_started' as const }))
+    : Object.entries(raw.depends_on ?? {}).map(([service, d]) => ({ service, condition: d.condition ?? 'service_started' }));
+  return {
+    name,
+    image: raw.image,
+    command: raw.command === undefined ? null : need(parseCommand(raw.command), [...path, 'command']),
+    entrypoint: raw.entrypoint === undefined ? null : need(parseCommand(raw.entrypoint), [...path, 'entrypoint']),
+    environment: stringMap(raw.environment, [...path, 'environment'], 'a variable'),
+    ports,
+    volumes,
+    restart: restartPolicy(raw.restart, [...path, 'restart']),
+    healthcheck: healthcheck(raw.healthcheck, [...path, 'healthcheck']),
+    dependsOn: dependsOn.sort((a, b) => (a.service < b.service ? -1 : 1)),
+    networkMode,
+    devices: (raw.devices ?? []).map((d, i) => need(parseDevice(d), [...path, 'devices', i])),
+    labels,
+    limits: limits(raw, path),
+    logging: raw.logging === undefined
+      ? { driver: DEFAULT_LOGGING.driver, options: { ...DEFAULT_LOGGING.options } }
+      : { driver: raw.logging.driver ?? DEFAULT_LOGGING.driver, options: stringMap(raw.logging.options, [...path, 'logging', 'options'], 'an option') },
+    stopGraceMs: raw.stop_grace_period === undefined ? DEFAULT_STOP_GRACE_MS : need(parseDuration(raw.stop_grace_period), [...path, 'stop_grace_period']),
+    tsunagu: {
+      requires: [...(raw['x-tsunagu']?.requires ?? [])].sort(),
+      priority: raw['x-tsunagu']?.priority ?? defaults.priority ?? 'normal',
+      update: raw['x-tsunagu']?.update ?? defaults.update ?? 'download-then-kill',
+    },
+  };
+}
+
+/** Order services so that each follows its dependencies; refuse unknown dependencies and cycles. */
+function dependencyOrder(services: Map<string, DesiredService>): DesiredService[] {
+  const ordered: DesiredService[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (s: DesiredService, chain: string[]): void => {
+    if (state.get(s.name) === 'done') return;
+    if (state.get(s.name) === 'visiting') refuse(['services', s.name, 'depends_on'], `dependency cycle: ${[...chain, s.name].join(' -> ')}`);
+    state.set(s.name, 'visiting');
+    for (const d of s.dependsOn) {
+      const dep = services.get(d.service);
+      if (dep === undefined) refuse(['services', s.name, 'depends_on', d.service], 'no such service');
+      visit(dep, [...chain, s.name]);
+    }
+    state.set(s.name, 'done');
+    ordered.push(s);
+  };
+  for (const name of [...services.keys()].sort()) visit(services.get(name) as DesiredService, []);
+  return ordered;
+}
+
+/** Validate and normalise a desired-state document given as a JS value (parsed JSON or YAML). */
+export function parseDesiredState(doc: unknown): DesiredState {
+  const raw = checkStructure(doc);
+  const declared = new Set(Object.keys(raw.volumes ?? {}));
+  for (const v of declared) if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(v)) refuse(['volumes', v], 'not a valid volume name');
+  const defaults = raw['x-tsunagu'] ?? {};
+  const services = new Map(Object.entries(raw.services).map(([name, s]) => [name, normaliseService(name, s, declared, defaults)]));
+  return { project: raw.name ?? 'tsunagu', services: dependencyOrder(services), volumes: [...declared].sort() };
+}
+
+/** Parse YAML text (anchors and merge keys allowed, alias expansion bounded) and normalise it. */
+export function parseDesiredStateYaml(text: string): DesiredState {
+  if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES) throw new TsunaguError('TOO_LARGE', `desired state exceeds ${MAX_DOCUMENT_BYTES} bytes`);
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { merge: true, maxAliasCount: 100, uniqueKeys: true });
+  } catch (err) {
+    throw new TsunaguError('MALFORMED', `desired state is not valid YAML: ${(err as Error).message}`);
+  }
+  return parseDesiredState(doc);
+}

@@ -1,0 +1,275 @@
+import Docker from 'dockerode';
+import type { ContainerCreateOptions, ContainerInspectInfo } from 'dockerode';
+import { TsunaguError } from '../../protocol/errors.js';
+import type { ActualContainer, ContainerStatus, HealthStatus, LocalImage } from './actual-state.js';
+import { LABELS, MANAGED_VALUE } from './labels.js';
+
+/** Credentials for one registry, as the engine takes them. */
+export interface RegistryAuth {
+  username: string;
+  password: string;
+  serveraddress: string;
+}
+
+/** Progress of one pull, summed over its layers. */
+export interface PullProgress {
+  image: string;
+  /** Bytes downloaded so far over the layers the engine reported sizes for. */
+  currentBytes: number;
+  totalBytes: number;
+  status: string;
+}
+
+/** A change of one owned container, from the engine's event stream. */
+export interface RuntimeEvent {
+  action: 'create' | 'start' | 'die' | 'stop' | 'kill' | 'destroy' | 'oom' | 'health_status' | 'other';
+  containerId: string;
+  service: string;
+  exitCode: number | null;
+  health: HealthStatus | null;
+}
+
+/**
+ * The container engine, as the supervisor needs it. One real adapter
+ * (dockerode, below); everything above it is testable without an engine.
+ * Every call takes an AbortSignal: shutdown and a newer desired state
+ * interrupt work in flight.
+ */
+export interface ContainerRuntime {
+  /** Containers carrying the ownership labels of `scope`, inspected. Others are never returned. */
+  listOwnedContainers(scope: string, signal?: AbortSignal): Promise<ActualContainer[]>;
+  /** One owned container of `scope`; undefined when it does not exist or is not owned by `scope`. */
+  inspectContainer(id: string, scope: string, signal?: AbortSignal): Promise<ActualContainer | undefined>;
+  /** undefined when the image is not present locally. */
+  inspectImage(ref: string, signal?: AbortSignal): Promise<LocalImage | undefined>;
+  pullImage(ref: string, options: { auth?: RegistryAuth; onProgress?: (p: PullProgress) => void; signal?: AbortSignal }): Promise<void>;
+  /** Returns the new container's id. */
+  createContainer(name: string, options: ContainerCreateOptions, signal?: AbortSignal): Promise<string>;
+  startContainer(idOrName: string, signal?: AbortSignal): Promise<void>;
+  stopContainer(id: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  removeContainer(id: string, signal?: AbortSignal): Promise<void>;
+  /** Follow events of owned containers until `signal` aborts or the stream ends (engine restart): then it resolves. */
+  watchEvents(scope: string, onEvent: (e: RuntimeEvent) => void, signal: AbortSignal): Promise<void>;
+}
+
+export interface DockerRuntimeOptions {
+  /** Unix socket of the engine; default: DOCKER_HOST when it names a unix socket, else /var/run/docker.sock. */
+  socketPath?: string;
+}
+
+function defaultSocket(): string {
+  const host = process.env.DOCKER_HOST;
+  return host?.startsWith('unix://') ? host.slice('unix://'.length) : '/var/run/docker.sock';
+}
+
+/** Docker reports "0001-01-01T00:00:00Z" for never. */
+function time(text: string | undefined): number | null {
+  if (text === undefined || text.startsWith('0001-')) return null;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+function statusCode(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null && 'statusCode' in err && typeof err.statusCode === 'number' ? err.statusCode : undefined;
+}
+
+/** Engine failures become RUNTIME_FAILED, an unreachable engine RUNTIME_UNAVAILABLE, an abort CANCELLED. */
+function runtimeError(what: string, err: unknown, signal?: AbortSignal): TsunaguError {
+  if (signal?.aborted) return new TsunaguError('CANCELLED', `${what}: cancelled`, undefined, { cause: err });
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES') {
+    return new TsunaguError('RUNTIME_UNAVAILABLE', `${what}: ${(err as Error).message}`, undefined, { cause: err });
+  }
+  const json = (err as { json?: { message?: string } } | undefined)?.json;
+  const message = json?.message ?? (err instanceof Error ? err.message : String(err));
+  return new TsunaguError('RUNTIME_FAILED', `${what}: ${message}`, { status: statusCode(err) }, { cause: err });
+}
+
+function toActual(info: ContainerInspectInfo): ActualContainer {
+  const labels = info.Config.Labels ?? {};
+  const state = info.State;
+  const health = (state.Health?.Status ?? 'none') as HealthStatus;
+  const status = state.Status as ContainerStatus;
+  return {
+    id: info.Id,
+    name: info.Name.replace(/^\//, ''),
+    service: labels[LABELS.service] ?? '',
+    configHash: labels[LABELS.configHash] ?? null,
+    dependsOn: (labels[LABELS.dependsOn] ?? '').split(',').filter(Boolean),
+    version: labels[LABELS.version] ?? null,
+    image: info.Config.Image,
+    imageId: info.Image,
+    status,
+    health,
+    exitCode: status === 'exited' || status === 'dead' ? state.ExitCode : null,
+    startedAt: time(state.StartedAt),
+    finishedAt: time(state.FinishedAt),
+  };
+}
+
+const EVENT_ACTIONS = new Set<RuntimeEvent['action']>(['create', 'start', 'die', 'stop', 'kill', 'destroy', 'oom']);
+
+/** The dockerode adapter. Thin on purpose: translation of types and errors only. */
+export class DockerRuntime implements ContainerRuntime {
+  private readonly docker: Docker;
+
+  constructor(options: DockerRuntimeOptions = {}) {
+    this.docker = new Docker({ socketPath: options.socketPath ?? defaultSocket() });
+  }
+
+  async listOwnedContainers(scope: string, signal?: AbortSignal): Promise<ActualContainer[]> {
+    try {
+      const list = await this.docker.listContainers({
+        all: true,
+        filters: { label: [`${LABELS.managed}=${MANAGED_VALUE}`, `${LABELS.scope}=${scope}`] },
+        abortSignal: signal,
+      });
+      const out: ActualContainer[] = [];
+      for (const c of list) {
+        try {
+          out.push(toActual(await this.docker.getContainer(c.Id).inspect({ abortSignal: signal })));
+        } catch (err) {
+          if (statusCode(err) !== 404) throw err; // removed between list and inspect
+        }
+      }
+      return out;
+    } catch (err) {
+      throw runtimeError('list containers', err, signal);
+    }
+  }
+
+  async inspectContainer(id: string, scope: string, signal?: AbortSignal): Promise<ActualContainer | undefined> {
+    try {
+      const info = await this.docker.getContainer(id).inspect({ abortSignal: signal });
+      const labels = info.Config.Labels ?? {};
+      return labels[LABELS.managed] === MANAGED_VALUE && labels[LABELS.scope] === scope ? toActual(info) : undefined;
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw runtimeError(`inspect ${id}`, err, signal);
+    }
+  }
+
+  async inspectImage(ref: string, signal?: AbortSignal): Promise<LocalImage | undefined> {
+    try {
+      // dockerode's image inspect takes no signal; it is one short local request.
+      signal?.throwIfAborted();
+      const info = await this.docker.getImage(ref).inspect();
+      const repo = ref.replace(/@.*$/, '').replace(/:[^/:]+$/, '');
+      const digest = info.RepoDigests?.find((d) => d.startsWith(`${repo}@`)) ?? info.RepoDigests?.[0] ?? null;
+      return { id: info.Id, digest };
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw runtimeError(`inspect image ${ref}`, err, signal);
+    }
+  }
+
+  async pullImage(ref: string, options: { auth?: RegistryAuth; onProgress?: (p: PullProgress) => void; signal?: AbortSignal }): Promise<void> {
+    const { signal } = options;
+    try {
+      // The engine takes the whole reference in fromImage. Credentials go as the
+      // first argument (the X-Registry-Auth header): dockerode's pull(ref, { authconfig })
+      // would also serialise them into the request's query string.
+      const stream = await this.docker.createImage(options.auth, { fromImage: ref, abortSignal: signal });
+      const layers = new Map<string, { current: number; total: number }>();
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()), (event: { id?: string; status?: string; progressDetail?: { current?: number; total?: number } }) => {
+          if (event.id && event.progressDetail?.total) layers.set(event.id, { current: event.progressDetail.current ?? 0, total: event.progressDetail.total });
+          let currentBytes = 0;
+          let totalBytes = 0;
+          for (const l of layers.values()) { currentBytes += l.current; totalBytes += l.total; }
+          options.onProgress?.({ image: ref, currentBytes, totalBytes, status: event.status ?? '' });
+        });
+      });
+    } catch (err) {
+      const e = runtimeError(`pull ${ref}`, err, signal);
+      throw e.code === 'RUNTIME_FAILED' ? new TsunaguError('PULL_FAILED', e.message, e.details, { cause: err }) : e;
+    }
+  }
+
+  async createContainer(name: string, options: ContainerCreateOptions, signal?: AbortSignal): Promise<string> {
+    try {
+      const c = await this.docker.createContainer({ ...options, name, abortSignal: signal });
+      return c.id;
+    } catch (err) {
+      throw runtimeError(`create ${name}`, err, signal);
+    }
+  }
+
+  async startContainer(idOrName: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.docker.getContainer(idOrName).start({ abortSignal: signal });
+    } catch (err) {
+      if (statusCode(err) === 304) return; // already running
+      throw runtimeError(`start ${idOrName}`, err, signal);
+    }
+  }
+
+  async stopContainer(id: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: Math.ceil(timeoutMs / 1000), abortSignal: signal });
+    } catch (err) {
+      if (statusCode(err) === 304 || statusCode(err) === 404) return; // already stopped or gone
+      throw runtimeError(`stop ${id}`, err, signal);
+    }
+  }
+
+  async removeContainer(id: string, signal?: AbortSignal): Promise<void> {
+    try {
+      // Anonymous volumes go with the container; named volumes stay (they hold data).
+      await this.docker.getContainer(id).remove({ v: true, force: true, abortSignal: signal });
+    } catch (err) {
+      if (statusCode(err) === 404) return;
+      if (statusCode(err) === 409 && /already in progress/.test(String((err as Error).message))) return;
+      throw runtimeError(`remove ${id}`, err, signal);
+    }
+  }
+
+  async watchEvents(scope: string, onEvent: (e: RuntimeEvent) => void, signal: AbortSignal): Promise<void> {
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = (await this.docker.getEvents({
+        filters: { type: ['container'], label: [`${LABELS.managed}=${MANAGED_VALUE}`, `${LABELS.scope}=${scope}`] },
+        abortSignal: signal,
+      }));
+    } catch (err) {
+      if (signal.aborted) return;
+      throw runtimeError('follow events', err, signal);
+    }
+    let buffered = '';
+    await new Promise<void>((resolve) => {
+      stream.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('utf8');
+        let nl: number;
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, nl).trim();
+          buffered = buffered.slice(nl + 1);
+          if (line !== '') this.dispatch(line, onEvent);
+        }
+      });
+      stream.on('end', () => resolve());
+      stream.on('close', () => resolve());
+      stream.on('error', () => resolve());
+    });
+  }
+
+  private dispatch(line: string, onEvent: (e: RuntimeEvent) => void): void {
+    let raw: { Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+    try {
+      raw = JSON.parse(line) as typeof raw;
+    } catch {
+      return; // a torn line from an engine that died mid-write; the next read of the state covers it
+    }
+    const attrs = raw.Actor?.Attributes ?? {};
+    const action = raw.Action ?? '';
+    // health_status arrives as "health_status: healthy".
+    const health = action.startsWith('health_status') ? (action.split(':')[1]?.trim() as HealthStatus | undefined) ?? null : null;
+    const base = health !== null ? 'health_status' : action;
+    onEvent({
+      action: EVENT_ACTIONS.has(base as RuntimeEvent['action']) || base === 'health_status' ? (base as RuntimeEvent['action']) : 'other',
+      containerId: raw.Actor?.ID ?? '',
+      service: attrs[LABELS.service] ?? '',
+      exitCode: attrs.exitCode === undefined ? null : Number(attrs.exitCode),
+      health,
+    });
+  }
+}

@@ -1,0 +1,46 @@
+import { createOptions } from './container-spec.js';
+import type { ContainerRuntime, PullProgress, RegistryAuth } from './docker-runtime.js';
+import { TsunaguError } from '../../protocol/errors.js';
+import { describeStep, type Step, type StepKind } from './steps.js';
+
+/** What every step executor may use. */
+export interface StepContext {
+  runtime: ContainerRuntime;
+  /** Aborted by shutdown or by a newer desired state; every engine call receives it. */
+  signal: AbortSignal;
+  scope: string;
+  project: string;
+  /** The desired-state version being applied; written on created containers. */
+  version: string;
+  registryAuth?: (image: string) => RegistryAuth | undefined;
+  onPullProgress?: (service: string, progress: PullProgress) => void;
+}
+
+/** One executor per step kind; a kind missing here is a compile error. */
+export type StepExecutors = { [K in StepKind]: (step: Extract<Step, { kind: K }>, ctx: StepContext) => Promise<void> };
+
+export const STEP_EXECUTORS: StepExecutors = {
+  pull: async (step, ctx) => {
+    const auth = ctx.registryAuth?.(step.image);
+    await ctx.runtime.pullImage(step.image, {
+      signal: ctx.signal,
+      ...(auth ? { auth } : {}),
+      onProgress: (p) => ctx.onPullProgress?.(step.service, p),
+    });
+  },
+  create: async (step, ctx) => {
+    const options = createOptions(step.desired, { scope: ctx.scope, project: ctx.project, configHash: step.configHash, version: ctx.version });
+    await ctx.runtime.createContainer(step.name, options, ctx.signal);
+  },
+  start: (step, ctx) => ctx.runtime.startContainer(step.container, ctx.signal),
+  stop: (step, ctx) => ctx.runtime.stopContainer(step.containerId, step.timeoutMs, ctx.signal),
+  remove: (step, ctx) => ctx.runtime.removeContainer(step.containerId, ctx.signal),
+};
+
+/** Run one step. Throws a TsunaguError (from the runtime) on failure. */
+export async function executeStep(step: Step, ctx: StepContext, executors: StepExecutors = STEP_EXECUTORS): Promise<void> {
+  if (ctx.signal.aborted) throw new TsunaguError('CANCELLED', `${describeStep(step)}: cancelled`, undefined, { cause: ctx.signal.reason });
+  // TypeScript cannot correlate the key with the argument type; the table's type guarantees it.
+  const run = executors[step.kind] as (s: Step, c: StepContext) => Promise<void>;
+  await run(step, ctx);
+}

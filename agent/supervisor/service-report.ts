@@ -1,0 +1,118 @@
+import { isLive, type ActualContainer, type ActualState, type HealthStatus } from './actual-state.js';
+import type { DesiredService } from './compose-schema.js';
+import { configHash } from './config-hash.js';
+import { isBackingOff, type BackoffState } from './restart-backoff.js';
+import type { ErrorCode } from '../../protocol/errors.js';
+
+/**
+ * Where one service stands:
+ * - `running`, `exited` (by its own choice: restart policy `no` or `on-failure` after success), `created`;
+ * - `waiting`: created, its dependencies not ready yet;
+ * - `backoff`: crashed, next start after `retryAt`;
+ * - `pull-failed`: the new image could not be pulled, retry at `retryAt` (an old version may still run);
+ * - `pulling`: its new image is being pulled (an old version may still run);
+ * - `pending`: nothing runs yet and nothing is wrong (about to be created);
+ * - `not-deployed`: the device lacks a label the service requires.
+ */
+export type ServiceState = 'running' | 'exited' | 'created' | 'waiting' | 'backoff' | 'pulling' | 'pull-failed' | 'pending' | 'not-deployed';
+
+export interface ServiceReport {
+  name: string;
+  /** The image the service's container runs, or the desired one when no container exists. */
+  image: string;
+  /** `repo@sha256:…` of that image when known. */
+  imageDigest: string | null;
+  containerId: string | null;
+  /** True when the container runs an older configuration than desired (an update has not happened yet). */
+  outdated: boolean;
+  state: ServiceState;
+  health: HealthStatus;
+  restartCount: number;
+  lastExitCode: number | null;
+  retryAt: number | null;
+  lastError: { code: ErrorCode; message: string } | null;
+}
+
+/**
+ * - `synced`: every service is where the desired state wants it;
+ * - `applying`: work is in progress or waiting for something expected (a healthcheck, a dependency);
+ * - `degraded`: something is wrong with a service (back-off, failed pull, unhealthy, a failed step), the rest runs;
+ * - `failed`: the desired state cannot be applied at all (engine unreachable).
+ */
+export type OverallStatus = 'synced' | 'applying' | 'degraded' | 'failed';
+
+export interface ReportInputs {
+  actual: ActualState;
+  desired: DesiredService[];
+  restartBackoff: BackoffState;
+  pullBackoff: BackoffState;
+  lastErrors: ReadonlyMap<string, { code: ErrorCode; message: string }>;
+  deviceLabels: ReadonlySet<string>;
+  pullsInFlight: ReadonlySet<string>;
+  now: number;
+}
+
+function pick(containers: ActualContainer[], hash: string): { container: ActualContainer | undefined; outdated: boolean } {
+  const current = containers.filter((c) => c.configHash === hash && c.status !== 'dead').sort((a, b) => Number(isLive(b)) - Number(isLive(a)))[0];
+  if (current) return { container: current, outdated: false };
+  const old = containers.filter(isLive)[0];
+  return { container: old, outdated: old !== undefined };
+}
+
+/** Pure: the report of every desired service. */
+export function serviceReports(inputs: ReportInputs): ServiceReport[] {
+  const { actual, now } = inputs;
+  return inputs.desired.map((s): ServiceReport => {
+    const hash = configHash(s);
+    const { container: c, outdated } = pick(actual.containers.filter((x) => x.service === s.name), hash);
+    const restart = inputs.restartBackoff[s.name];
+    const pull = inputs.pullBackoff[s.image];
+    let state: ServiceState;
+    let retryAt: number | null = null;
+    if (!s.tsunagu.requires.every((l) => inputs.deviceLabels.has(l))) state = 'not-deployed';
+    else if (!outdated && c?.status === 'running') state = 'running';
+    else if (isBackingOff(restart, now, hash)) { state = 'backoff'; retryAt = restart?.nextAttemptAt ?? null; }
+    else if ((outdated || c === undefined) && inputs.pullsInFlight.has(s.image)) state = 'pulling';
+    else if (isBackingOff(pull, now)) { state = 'pull-failed'; retryAt = pull?.nextAttemptAt ?? null; }
+    else if (!outdated && c?.status === 'created') state = s.dependsOn.length > 0 ? 'waiting' : 'created';
+    else if (!outdated && c?.status === 'exited') state = 'exited';
+    else state = 'pending';
+    const image = c?.image ?? s.image;
+    return {
+      name: s.name,
+      image,
+      imageDigest: actual.images[image]?.digest ?? null,
+      containerId: c?.id ?? null,
+      outdated,
+      state,
+      health: c?.health ?? 'none',
+      restartCount: restart?.total ?? 0,
+      lastExitCode: c?.exitCode ?? restart?.lastExitCode ?? null,
+      retryAt,
+      lastError: inputs.lastErrors.get(s.name) ?? null,
+    };
+  });
+}
+
+/** A service needs attention when it is stuck, crashing, unhealthy, or its last step failed. */
+function troubled(r: ServiceReport, s: DesiredService): boolean {
+  if (r.state === 'backoff' || r.state === 'pull-failed' || r.health === 'unhealthy' || r.lastError !== null) return true;
+  // An exit the restart policy does not answer is only fine when it was a success.
+  return r.state === 'exited' && r.lastExitCode !== 0 && s.restart.name !== 'always' && s.restart.name !== 'unless-stopped';
+}
+
+function settled(r: ServiceReport, s: DesiredService): boolean {
+  if (r.state === 'not-deployed') return true;
+  if (r.state === 'exited') return r.lastExitCode === 0 && s.restart.name !== 'always' && s.restart.name !== 'unless-stopped';
+  return r.state === 'running' && r.health !== 'starting';
+}
+
+/** Pure: the overall status from the reports; `busy` while steps are being executed. */
+export function overallStatus(reports: ServiceReport[], desired: DesiredService[], busy: boolean, engineFailed: boolean): OverallStatus {
+  if (engineFailed) return 'failed';
+  const byName = new Map(desired.map((s) => [s.name, s]));
+  const pairs = reports.flatMap((r) => { const s = byName.get(r.name); return s ? [[r, s] as const] : []; });
+  if (pairs.some(([r, s]) => troubled(r, s))) return 'degraded';
+  if (busy || !pairs.every(([r, s]) => settled(r, s))) return 'applying';
+  return 'synced';
+}

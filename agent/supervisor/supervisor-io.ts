@@ -1,0 +1,68 @@
+import type { ErrorCode } from '../../protocol/errors.js';
+import type { BackoffStore } from './backoff-store.js';
+import type { ContainerRuntime, RegistryAuth } from './docker-runtime.js';
+import type { BackoffPolicy } from './restart-backoff.js';
+import type { OverallStatus, ServiceReport } from './service-report.js';
+
+/**
+ * The supervisor's exchanges with the outside: what it is given (a clock, a
+ * logger) and what it tells the MQTT side (state snapshots through `onState`,
+ * lifecycle events through `onEvent`).
+ */
+
+/** Wall clock in ms; injected so tests and a device without RTC can be reasoned about. */
+export interface Clock {
+  now(): number;
+}
+
+/** The subset of pino the supervisor uses. */
+export interface SupervisorLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** A snapshot of the whole device's workload. */
+export interface SupervisorState {
+  /** Version of the desired state being applied; null before the first apply. */
+  version: string | null;
+  status: OverallStatus;
+  services: ServiceReport[];
+  /** Why the status is `failed`. */
+  error: { code: ErrorCode; message: string } | null;
+}
+
+/** Lifecycle events, for the fleet and for logs. */
+export type SupervisorEvent =
+  | { type: 'pull-progress'; service: string; image: string; currentBytes: number; totalBytes: number }
+  | { type: 'pulled'; service: string; image: string }
+  | { type: 'pull-failed'; service: string; image: string; error: string; retryAt: number }
+  | { type: 'started'; service: string; containerId: string }
+  | { type: 'exited'; service: string; containerId: string; exitCode: number | null }
+  | { type: 'healthy' | 'unhealthy'; service: string; containerId: string }
+  | { type: 'backoff'; service: string; restartCount: number; exitCode: number | null; retryAt: number }
+  | { type: 'step-failed'; service: string; step: string; error: string; retryAt: number };
+
+/** Everything a supervisor needs, in one object; only `runtime` is required. */
+export interface SupervisorOptions {
+  runtime: ContainerRuntime;
+  logger?: SupervisorLogger;
+  /** Default: Date.now. */
+  clock?: Clock;
+  /** Only containers labelled with this scope are seen and touched. Default `default`. */
+  scope?: string;
+  /** Lifecycle events; pull progress at most once a second per image. Must not throw (a throw is logged and ignored). */
+  onEvent?: (event: SupervisorEvent) => void;
+  /** Called when the state changes, not on every pass. */
+  onState?: (state: SupervisorState) => void;
+  /** Default DEFAULT_RESTART_BACKOFF (2 s doubling to 5 min, reset after 10 min up). */
+  restartBackoff?: BackoffPolicy;
+  /** Default DEFAULT_PULL_BACKOFF (500 ms doubling to 5 min). */
+  pullBackoff?: BackoffPolicy;
+  /** Keeps crash-loop back-off across agent restarts; without it a restart forgets it. */
+  backoffStore?: BackoffStore;
+  /** Labels this device carries, matched against `x-tsunagu.requires`. */
+  deviceLabels?: Iterable<string>;
+  registryAuth?: (image: string) => RegistryAuth | undefined;
+}

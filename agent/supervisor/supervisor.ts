@@ -1,0 +1,341 @@
+import { asTsunaguError, isTsunaguError, TsunaguError, type ErrorCode } from '../../protocol/errors.js';
+import type { ActualState } from './actual-state.js';
+import { parseDesiredState, parseDesiredStateYaml, type DesiredState } from './compose-schema.js';
+import type { ContainerRuntime, RuntimeEvent } from './docker-runtime.js';
+import { configHash } from './config-hash.js';
+import { BackgroundPulls } from './background-pulls.js';
+import { executeStep, type StepContext } from './executor.js';
+import { plan, recordExits } from './planner.js';
+import {
+  backoffDelay, clampToClock, DEFAULT_PULL_BACKOFF, DEFAULT_RESTART_BACKOFF, recordFailure, recordSuccess,
+  type BackoffPolicy, type BackoffState,
+} from './restart-backoff.js';
+import { overallStatus, serviceReports } from './service-report.js';
+import { describeStep, type Step } from './steps.js';
+import type { Clock, SupervisorEvent, SupervisorLogger, SupervisorOptions, SupervisorState } from './supervisor-io.js';
+
+export type { OverallStatus, ServiceReport, ServiceState } from './service-report.js';
+export type { Clock, SupervisorEvent, SupervisorLogger, SupervisorOptions, SupervisorState } from './supervisor-io.js';
+export type { BackoffStore } from './backoff-store.js';
+
+const silent: SupervisorLogger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+/** Rounds of read-plan-execute per pass; a plan that never converges is cut here and retried on the next trigger. */
+const MAX_ROUNDS = 25;
+const ENGINE_RETRY: BackoffPolicy = { initialDelayMs: 1000, maxDelayMs: 30_000, resetAfterMs: 0 };
+
+/**
+ * Keeps the engine's containers in line with the desired state: reads the
+ * actual state, plans, executes, and repeats until the plan is empty. Between
+ * passes it follows the engine's event stream (no polling): an exit, a
+ * removal or a health change triggers a new pass, and a timer wakes it when a
+ * back-off ends.
+ */
+export class Supervisor {
+  private readonly runtime: ContainerRuntime;
+  private readonly log: SupervisorLogger;
+  private readonly clock: Clock;
+  private readonly scope: string;
+  private readonly options: SupervisorOptions;
+  private readonly restartPolicy: BackoffPolicy;
+  private readonly pullPolicy: BackoffPolicy;
+  private readonly deviceLabels: ReadonlySet<string>;
+
+  private desired: DesiredState | undefined;
+  private version: string | null = null;
+  private restartBackoff: BackoffState;
+  private pullBackoff: BackoffState = {};
+  private readonly lastErrors = new Map<string, { code: ErrorCode; message: string }>();
+  private engineFailures = 0;
+  private engineError: { code: ErrorCode; message: string } | null = null;
+  private lastState: SupervisorState;
+  private failureSeq = 0;
+  /** Pulls run beside the passes, so that a long download neither blocks nor is cut by reconciling other services. */
+  private readonly pulls: BackgroundPulls;
+
+  private dirty = false;
+  private loop: Promise<void> | undefined;
+  private pass: AbortController | undefined;
+  private wake: NodeJS.Timeout | undefined;
+  private watching: AbortController | undefined;
+  private watchLoop: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(options: SupervisorOptions) {
+    this.options = options;
+    this.runtime = options.runtime;
+    this.log = options.logger ?? silent;
+    this.clock = options.clock ?? { now: () => Date.now() };
+    this.scope = options.scope ?? 'default';
+    this.restartPolicy = options.restartBackoff ?? DEFAULT_RESTART_BACKOFF;
+    this.pullPolicy = options.pullBackoff ?? DEFAULT_PULL_BACKOFF;
+    this.deviceLabels = new Set(options.deviceLabels ?? []);
+    const loaded = options.backoffStore?.load() ?? {};
+    const now = this.clock.now();
+    this.restartBackoff = Object.fromEntries(Object.entries(loaded).map(([k, e]) => [k, clampToClock(e, now, this.restartPolicy)]));
+    this.lastState = { version: null, status: 'applying', services: [], error: null };
+    this.pulls = new BackgroundPulls({
+      now: () => this.clock.now(),
+      onProgress: (service, p) => this.emit({ type: 'pull-progress', service, image: p.image, currentBytes: p.currentBytes, totalBytes: p.totalBytes }),
+      onDone: (step, error) => {
+        if (error === undefined) this.stepSucceeded(step);
+        else this.stepFailed(step, error.code, error.message);
+        this.requestPass(); // either way the plan changes
+      },
+    });
+  }
+
+  /** Start following the engine's events. Nothing is reconciled before the first `apply`. */
+  start(): void {
+    if (this.watching) return;
+    this.stopped = false;
+    this.watching = new AbortController();
+    this.watchLoop = this.follow(this.watching.signal);
+  }
+
+  /**
+   * Validate and adopt a new desired state (YAML text or a parsed object),
+   * interrupt the pass in flight, and reconcile. Resolves with the state once
+   * the passes are done: everything that can be done without waiting is done,
+   * while pulls may still run (a download can take minutes; a caller answering
+   * a request must not wait for it). Follow `onState`, or await `idle()`, for
+   * the outcome. An invalid document throws a TsunaguError and changes nothing.
+   */
+  async apply(doc: string | object, version: string): Promise<SupervisorState> {
+    const desired = typeof doc === 'string' ? parseDesiredStateYaml(doc) : parseDesiredState(doc);
+    if (this.stopped) throw new TsunaguError('CANCELLED', 'the supervisor is stopped');
+    this.desired = desired;
+    this.version = version;
+    this.lastErrors.clear();
+    this.pullBackoff = {}; // a new desired state is a reason to try a failed pull again now
+    this.pass?.abort();
+    this.requestPass();
+    await this.loop;
+    return this.state();
+  }
+
+  /** The latest state, as last reported. */
+  state(): SupervisorState {
+    return this.lastState;
+  }
+
+  /** Resolves when no pass and no pull runs: converged, or waiting for a back-off, a health check or a pull retry. */
+  async idle(): Promise<void> {
+    while (this.loop || this.pulls.size > 0) {
+      await this.loop;
+      await this.pulls.settled();
+    }
+  }
+
+  /** Stop reconciling and following events. Containers keep running. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.wake);
+    this.pass?.abort();
+    this.watching?.abort();
+    this.pulls.abortAll();
+    await this.idle();
+    await this.watchLoop;
+    this.watching = undefined;
+  }
+
+  private requestPass(): void {
+    if (this.desired === undefined || this.stopped) return;
+    this.dirty = true;
+    this.loop ??= this.runPasses().finally(() => { this.loop = undefined; });
+  }
+
+  private async runPasses(): Promise<void> {
+    while (this.dirty && !this.stopped) {
+      this.dirty = false;
+      const pass = new AbortController();
+      this.pass = pass;
+      try {
+        await this.reconcile(pass.signal);
+        this.engineFailures = 0;
+        this.engineError = null;
+      } catch (err) {
+        if (pass.signal.aborted) continue; // a newer desired state or shutdown
+        const e = asTsunaguError(err);
+        this.engineFailures += 1;
+        this.engineError = { code: e.code, message: e.message };
+        this.log.error({ err: e.toJSON() }, 'reconcile failed');
+        this.publish(undefined, false);
+      }
+    }
+    this.scheduleWake();
+  }
+
+  private async readActual(signal: AbortSignal): Promise<ActualState> {
+    const containers = await this.runtime.listOwnedContainers(this.scope, signal);
+    const refs = new Set([...(this.desired?.services ?? []).map((s) => s.image), ...containers.map((c) => c.image)]);
+    const images: ActualState['images'] = {};
+    for (const ref of refs) {
+      const info = await this.runtime.inspectImage(ref, signal);
+      if (info) images[ref] = info;
+    }
+    return { containers, images };
+  }
+
+  private async reconcile(signal: AbortSignal): Promise<void> {
+    const desired = this.desired;
+    if (desired === undefined) return;
+    this.pulls.keepOnly(new Set(desired.services.map((s) => s.image)));
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const actual = await this.readActual(signal);
+      this.noteExits(actual, desired);
+      const steps = plan(actual, desired.services, {
+        now: this.clock.now(), scope: this.scope, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff, deviceLabels: this.deviceLabels,
+        pullsInFlight: this.pulls.images(),
+      });
+      this.publish(actual, steps.length > 0 || this.pulls.size > 0);
+      if (steps.length === 0) return;
+      const ctx: StepContext = {
+        runtime: this.runtime, signal, scope: this.scope, project: desired.project, version: this.version ?? '',
+        ...(this.options.registryAuth ? { registryAuth: this.options.registryAuth } : {}),
+      };
+      for (const step of steps) {
+        this.log.debug({ step: describeStep(step) }, 'step');
+        if (step.kind === 'pull') {
+          this.pulls.start(step, ctx);
+          continue;
+        }
+        try {
+          await executeStep(step, ctx);
+          this.stepSucceeded(step);
+        } catch (err) {
+          if (signal.aborted) throw err;
+          const e = asTsunaguError(err);
+          if (e.code === 'RUNTIME_UNAVAILABLE') throw e;
+          this.stepFailed(step, e.code, e.message);
+          break; // the world differs from what the plan assumed: read it again
+        }
+      }
+    }
+    this.log.warn({ rounds: MAX_ROUNDS }, 'reconcile did not converge; waiting for the next trigger');
+  }
+
+  private stepSucceeded(step: Step): void {
+    if (step.kind === 'pull') {
+      const entry = recordSuccess(this.pullBackoff[step.image]);
+      if (entry) this.pullBackoff = { ...this.pullBackoff, [step.image]: entry };
+      this.emit({ type: 'pulled', service: step.service, image: step.image });
+    }
+    if (step.kind === 'pull' || step.kind === 'create' || step.kind === 'start') this.lastErrors.delete(step.service);
+  }
+
+  /**
+   * A failed pull keeps whatever runs now and retries with the pull back-off;
+   * any other failed step puts the service into crash-loop back-off, so one
+   * broken service cannot block the others.
+   */
+  private stepFailed(step: Step, code: ErrorCode, message: string): void {
+    const now = this.clock.now();
+    this.lastErrors.set(step.service, { code, message });
+    const key = `${step.kind}#${++this.failureSeq}`;
+    if (step.kind === 'pull') {
+      const entry = recordFailure(this.pullBackoff[step.image], { at: now, key }, this.pullPolicy);
+      this.pullBackoff = { ...this.pullBackoff, [step.image]: entry };
+      this.log.warn({ image: step.image, err: message, retryAt: entry.nextAttemptAt }, 'pull failed');
+      this.emit({ type: 'pull-failed', service: step.service, image: step.image, error: message, retryAt: entry.nextAttemptAt });
+      return;
+    }
+    const service = this.desired?.services.find((s) => s.name === step.service);
+    const hash = step.kind === 'create' ? step.configHash : service ? configHash(service) : null;
+    const entry = recordFailure(this.restartBackoff[step.service], { at: now, key, configHash: hash }, this.restartPolicy);
+    this.setRestartBackoff({ ...this.restartBackoff, [step.service]: entry });
+    this.log.warn({ step: describeStep(step), err: message, retryAt: entry.nextAttemptAt }, 'step failed');
+    this.emit({ type: 'step-failed', service: step.service, step: describeStep(step), error: message, retryAt: entry.nextAttemptAt });
+  }
+
+  private noteExits(actual: ActualState, desired: DesiredState): void {
+    const next = recordExits(actual, desired.services, this.restartBackoff, this.clock.now(), this.restartPolicy);
+    if (next === this.restartBackoff) return;
+    for (const [service, entry] of Object.entries(next)) {
+      if (entry === this.restartBackoff[service]) continue;
+      this.emit({ type: 'backoff', service, restartCount: entry.total, exitCode: entry.lastExitCode, retryAt: entry.nextAttemptAt });
+    }
+    this.setRestartBackoff(next);
+  }
+
+  private setRestartBackoff(next: BackoffState): void {
+    this.restartBackoff = next;
+    try {
+      this.options.backoffStore?.save(next);
+    } catch (err) {
+      this.log.warn({ err: asTsunaguError(err).toJSON() }, 'could not save back-off state');
+    }
+  }
+
+  /** Wake up when the earliest back-off of a desired service or image ends, or to retry an unreachable engine. */
+  private scheduleWake(): void {
+    clearTimeout(this.wake);
+    if (this.stopped || this.desired === undefined) return;
+    const now = this.clock.now();
+    const times = [
+      ...this.desired.services.map((s) => this.restartBackoff[s.name]?.nextAttemptAt ?? 0),
+      ...this.desired.services.map((s) => this.pullBackoff[s.image]?.nextAttemptAt ?? 0),
+    ].filter((t) => t > now);
+    if (this.engineFailures > 0) times.push(now + backoffDelay(this.engineFailures, ENGINE_RETRY));
+    if (times.length === 0) return;
+    this.wake = setTimeout(() => this.requestPass(), Math.min(...times) - now + 5);
+    this.wake.unref();
+  }
+
+  private publish(actual: ActualState | undefined, busy: boolean): void {
+    const desired = this.desired?.services ?? [];
+    const services = actual === undefined ? this.lastState.services : serviceReports({
+      actual, desired, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff,
+      lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, pullsInFlight: this.pulls.images(), now: this.clock.now(),
+    });
+    const next: SupervisorState = { version: this.version, status: overallStatus(services, desired, busy, this.engineError !== null), services, error: this.engineError };
+    // Every round publishes; only changes reach the callback (each may become a message to the fleet).
+    if (JSON.stringify(next) === JSON.stringify(this.lastState)) return;
+    this.lastState = next;
+    try {
+      this.options.onState?.(this.lastState);
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'onState callback threw');
+    }
+  }
+
+  private emit(event: SupervisorEvent): void {
+    try {
+      this.options.onEvent?.(event);
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'onEvent callback threw');
+    }
+  }
+
+  private onRuntimeEvent(e: RuntimeEvent): void {
+    switch (e.action) {
+      case 'start': this.emit({ type: 'started', service: e.service, containerId: e.containerId }); return;
+      case 'die':
+        this.emit({ type: 'exited', service: e.service, containerId: e.containerId, exitCode: e.exitCode });
+        this.requestPass();
+        return;
+      case 'health_status':
+        if (e.health === 'healthy' || e.health === 'unhealthy') this.emit({ type: e.health, service: e.service, containerId: e.containerId });
+        this.requestPass();
+        return;
+      case 'destroy': this.requestPass(); return;
+      default: return;
+    }
+  }
+
+  /** Follow events until stopped; when the stream breaks (engine restart), reconnect and re-read the state. */
+  private async follow(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      const began = this.clock.now();
+      try {
+        await this.runtime.watchEvents(this.scope, (e) => this.onRuntimeEvent(e), signal);
+      } catch (err) {
+        if (!isTsunaguError(err, 'CANCELLED')) this.log.warn({ err: asTsunaguError(err).toJSON() }, 'event stream failed');
+      }
+      if (signal.aborted) return;
+      failures = this.clock.now() - began > 10_000 ? 1 : failures + 1;
+      await new Promise((r) => setTimeout(r, backoffDelay(failures, ENGINE_RETRY)).unref());
+      this.requestPass(); // events may have been missed while disconnected
+    }
+  }
+}

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { DockerRuntime } from '../../agent/supervisor/docker-runtime.js';
+import { dockerTestEnv, supervisorHarness } from '../support/supervisor-harness.js';
+
+/**
+ * A unix socket in front of the test engine's socket that can be taken away
+ * and brought back: the engine "restarting" as the supervisor sees it,
+ * without touching the engine the other tests share.
+ */
+function engineLink(target: string): { path: string; up(): Promise<void>; down(): Promise<void>; close(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'tsunagu-engine-link-'));
+  const path = join(dir, 'docker.sock');
+  let server: Server | undefined;
+  const sockets = new Set<Socket>();
+  return {
+    path,
+    up: () => new Promise<void>((resolve) => {
+      server = createServer((client) => {
+        const upstream = connect(target);
+        for (const s of [client, upstream]) { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => s.destroy()); }
+        client.pipe(upstream).pipe(client);
+      });
+      server.listen(path, resolve);
+    }),
+    down: () => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      if (server) server.close(() => resolve());
+      else resolve();
+      server = undefined;
+    }),
+    close: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+test('an unreachable engine is reported as failed; when it comes back, the supervisor recovers and follows events again', async (t) => {
+  const link = engineLink(dockerTestEnv().dockerHost.slice('unix://'.length));
+  t.after(async () => { await link.down(); link.close(); });
+  const h = await supervisorHarness(t, 'engine', { runtime: new DockerRuntime({ socketPath: link.path }) });
+  const doc = h.compose({ web: { image: h.images.busybox1, restart: 'always' } });
+
+  const down = await h.settle(doc, 'v1');
+  assert.equal(down.status, 'failed');
+  assert.equal(down.error?.code, 'RUNTIME_UNAVAILABLE');
+
+  // Back up: the retry timer (1 s) brings the deployment without a new apply().
+  await link.up();
+  await h.waitFor('web to run', () => h.supervisor.state().services[0]?.state === 'running', 10_000);
+  await h.supervisor.idle();
+  assert.equal(h.supervisor.state().status, 'synced');
+  assert.equal(h.supervisor.state().error, null);
+
+  // The link drops (the event stream with it) and returns; a removal made meanwhile is noticed.
+  const first = await h.only('web');
+  await link.down();
+  await h.docker.getContainer(first.Id).remove({ force: true });
+  await link.up();
+  await h.waitFor('web to be restored after the event stream reconnected', async () => {
+    const web = (await h.containers()).get('web') ?? [];
+    return web.length === 1 && web[0]?.Id !== first.Id && web[0]?.State.Running === true;
+  }, 10_000);
+});

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
+import { createOptions } from '../../../agent/supervisor/container-spec.js';
+
+const identity = { scope: 'prod', project: 'demo', configHash: 'h1', version: 'v7' };
+
+test('a full service maps onto the engine create request', () => {
+  const state = parseDesiredState({
+    volumes: { data: null },
+    services: {
+      db: { image: 'db:1' },
+      web: {
+        image: 'web:1', command: ['run'], entrypoint: ['/init'], environment: { B: '2', A: '1' },
+        ports: ['127.0.0.1:8080:80', '53/udp'], volumes: ['data:/data:ro', '/etc/hosts:/etc/hosts'],
+        healthcheck: { test: ['CMD', 'true'], interval: '2s', timeout: '1s', retries: 2, start_period: '5s' },
+        depends_on: ['db'], network_mode: 'host', devices: ['/dev/ttyUSB0:/dev/ttyS0:rw'], labels: { team: 'a' },
+        mem_limit: '64m', deploy: { resources: { limits: { cpus: 1.5, pids: 50 } } }, stop_grace_period: '2500ms',
+      },
+    },
+  });
+  const web = state.services.find((s) => s.name === 'web');
+  assert.ok(web);
+  assert.deepEqual(createOptions(web, identity), {
+    Image: 'web:1',
+    Cmd: ['run'],
+    Entrypoint: ['/init'],
+    Env: ['A=1', 'B=2'],
+    Labels: {
+      team: 'a', 'io.tsunagu.managed': 'true', 'io.tsunagu.scope': 'prod', 'io.tsunagu.service': 'web',
+      'io.tsunagu.config-hash': 'h1', 'io.tsunagu.version': 'v7', 'io.tsunagu.depends-on': 'db',
+    },
+    ExposedPorts: { '80/tcp': {}, '53/udp': {} },
+    StopTimeout: 3,
+    Healthcheck: { Test: ['CMD', 'true'], Interval: 2e9, Timeout: 1e9, Retries: 2, StartPeriod: 5e9 },
+    HostConfig: {
+      NetworkMode: 'host',
+      PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }], '53/udp': [{ HostIp: '', HostPort: '' }] },
+      Mounts: [
+        { Type: 'volume', Source: 'demo_data', Target: '/data', ReadOnly: true, VolumeOptions: { NoCopy: false, Labels: { 'io.tsunagu.managed': 'true', 'io.tsunagu.scope': 'prod' }, DriverConfig: { Name: 'local', Options: {} } } },
+        { Type: 'bind', Source: '/etc/hosts', Target: '/etc/hosts', ReadOnly: false },
+      ],
+      Devices: [{ PathOnHost: '/dev/ttyUSB0', PathInContainer: '/dev/ttyS0', CgroupPermissions: 'rw' }],
+      RestartPolicy: { Name: 'no' },
+      Memory: 64 * 1024 * 1024,
+      NanoCpus: 1_500_000_000,
+      PidsLimit: 50,
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+    },
+  });
+});
+
+test('defaults leave the image\'s command and healthcheck alone and cap logs', () => {
+  const [s] = parseDesiredState({ services: { a: { image: 'a:1' } } }).services;
+  assert.ok(s);
+  const o = createOptions(s, identity);
+  assert.equal('Cmd' in o, false);
+  assert.equal('Entrypoint' in o, false);
+  assert.equal('Healthcheck' in o, false);
+  assert.equal(o.HostConfig?.NetworkMode, 'default');
+  assert.deepEqual(o.HostConfig?.LogConfig, { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } });
+});
+
+test('user labels cannot override ownership labels', () => {
+  assert.throws(() => parseDesiredState({ services: { a: { image: 'a', labels: { 'io.tsunagu.scope': 'other' } } } }));
+});

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
+import type { ContainerRuntime } from '../../../agent/supervisor/docker-runtime.js';
+import { executeStep, type StepContext } from '../../../agent/supervisor/executor.js';
+import { isTsunaguError } from '../../../protocol/errors.js';
+
+/** Records calls; the executor's only job is to route steps to the right call with the right arguments. */
+function recordingRuntime(calls: unknown[][]): ContainerRuntime {
+  return {
+    listOwnedContainers: () => Promise.resolve([]),
+    inspectContainer: () => Promise.resolve(undefined),
+    inspectImage: () => Promise.resolve(undefined),
+    pullImage: (ref, o) => { calls.push(['pull', ref, o.auth, o.signal]); o.onProgress?.({ image: ref, currentBytes: 1, totalBytes: 2, status: 'Downloading' }); return Promise.resolve(); },
+    createContainer: (name, options, signal) => { calls.push(['create', name, options.Image, options.Labels?.['io.tsunagu.version'], signal]); return Promise.resolve('new-id'); },
+    startContainer: (id, signal) => { calls.push(['start', id, signal]); return Promise.resolve(); },
+    stopContainer: (id, ms, signal) => { calls.push(['stop', id, ms, signal]); return Promise.resolve(); },
+    removeContainer: (id, signal) => { calls.push(['remove', id, signal]); return Promise.resolve(); },
+    watchEvents: () => Promise.resolve(),
+  };
+}
+
+test('each step kind reaches its runtime call with the pass\'s signal', async () => {
+  const calls: unknown[][] = [];
+  const progress: unknown[] = [];
+  const signal = new AbortController().signal;
+  const auth = { username: 'u', password: 'p', serveraddress: 'r' };
+  const ctx: StepContext = {
+    runtime: recordingRuntime(calls), signal, scope: 's', project: 'p', version: 'v9',
+    registryAuth: (image) => (image.startsWith('r/') ? auth : undefined),
+    onPullProgress: (service, p) => progress.push([service, p.currentBytes, p.totalBytes]),
+  };
+  const [desired] = parseDesiredState({ services: { a: { image: 'r/a:1' } } }).services;
+  assert.ok(desired);
+  await executeStep({ kind: 'pull', service: 'a', image: 'r/a:1' }, ctx);
+  await executeStep({ kind: 'create', service: 'a', desired, configHash: 'h', name: 's-a-h' }, ctx);
+  await executeStep({ kind: 'start', service: 'a', container: 's-a-h', restart: false }, ctx);
+  await executeStep({ kind: 'stop', service: 'a', containerId: 'c1', timeoutMs: 3000 }, ctx);
+  await executeStep({ kind: 'remove', service: 'a', containerId: 'c1' }, ctx);
+  assert.deepEqual(calls, [
+    ['pull', 'r/a:1', auth, signal],
+    ['create', 's-a-h', 'r/a:1', 'v9', signal],
+    ['start', 's-a-h', signal],
+    ['stop', 'c1', 3000, signal],
+    ['remove', 'c1', signal],
+  ]);
+  assert.deepEqual(progress, [['a', 1, 2]]);
+});
+
+test('an aborted pass runs no further step', async () => {
+  const calls: unknown[][] = [];
+  const ac = new AbortController();
+  ac.abort(new Error('newer desired state'));
+  const ctx: StepContext = { runtime: recordingRuntime(calls), signal: ac.signal, scope: 's', project: 'p', version: 'v' };
+  await assert.rejects(executeStep({ kind: 'remove', service: 'a', containerId: 'c1' }, ctx), (e) => isTsunaguError(e, 'CANCELLED'));
+  assert.deepEqual(calls, []);
+});

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ActualContainer } from '../../../agent/supervisor/actual-state.js';
+import { parseDesiredState, type DesiredService } from '../../../agent/supervisor/compose-schema.js';
+import { configHash } from '../../../agent/supervisor/config-hash.js';
+import { overallStatus, serviceReports, type ReportInputs } from '../../../agent/supervisor/service-report.js';
+
+const NOW = 1_800_000_000_000;
+const desired = parseDesiredState({ services: { web: { image: 'web:2', restart: 'always' }, job: { image: 'job:1' } } }).services;
+const web = desired.find((s) => s.name === 'web') as DesiredService;
+const job = desired.find((s) => s.name === 'job') as DesiredService;
+
+function c(s: DesiredService, extra: Partial<ActualContainer>): ActualContainer {
+  return {
+    id: `${s.name}-id`, name: s.name, service: s.name, configHash: configHash(s), dependsOn: [], version: '1', image: s.image,
+    imageId: 'sha256:x', status: 'running', health: 'none', exitCode: null, startedAt: NOW - 1000, finishedAt: null, ...extra,
+  };
+}
+
+function inputs(containers: ActualContainer[], extra: Partial<ReportInputs> = {}): ReportInputs {
+  return {
+    actual: { containers, images: { 'web:2': { id: 'sha256:w', digest: 'web@sha256:abc' } } }, desired,
+    restartBackoff: {}, pullBackoff: {}, lastErrors: new Map(), deviceLabels: new Set(), pullsInFlight: new Set(), now: NOW, ...extra,
+  };
+}
+
+test('all running and a one-shot job done: synced', () => {
+  const reports = serviceReports(inputs([c(web, {}), c(job, { status: 'exited', exitCode: 0 })]));
+  assert.deepEqual(reports.map((r) => [r.name, r.state, r.imageDigest]), [['job', 'exited', null], ['web', 'running', 'web@sha256:abc']]);
+  assert.equal(overallStatus(reports, desired, false, false), 'synced');
+  assert.equal(overallStatus(reports, desired, true, false), 'applying');
+  assert.equal(overallStatus(reports, desired, false, true), 'failed');
+});
+
+test('an old version still running while the new image cannot be pulled: degraded, outdated, retry time', () => {
+  const old = c(web, { configHash: 'old', image: 'web:1' });
+  const pullBackoff = { 'web:2': { failures: 1, total: 1, nextAttemptAt: NOW + 500, lastExitCode: null, lastFailureKey: 'p', configHash: null } };
+  const lastErrors = new Map([['web', { code: 'PULL_FAILED' as const, message: 'manifest unknown' }]]);
+  const [, r] = serviceReports(inputs([old, c(job, { status: 'exited', exitCode: 0 })], { pullBackoff, lastErrors }));
+  assert.deepEqual(r && [r.state, r.outdated, r.image, r.retryAt, r.lastError?.code], ['pull-failed', true, 'web:1', NOW + 500, 'PULL_FAILED']);
+  assert.equal(overallStatus(serviceReports(inputs([old], { pullBackoff, lastErrors })), desired, false, false), 'degraded');
+});
+
+test('crash loop and failed one-shot: degraded; unhealthy: degraded; health starting: applying', () => {
+  const restartBackoff = { web: { failures: 2, total: 5, nextAttemptAt: NOW + 2000, lastExitCode: 3, lastFailureKey: 'k', configHash: null } };
+  const looping = serviceReports(inputs([c(web, { status: 'exited', exitCode: 3 }), c(job, { status: 'exited', exitCode: 0 })], { restartBackoff }));
+  assert.deepEqual(looping.find((r) => r.name === 'web') && [looping[1]?.state, looping[1]?.restartCount, looping[1]?.lastExitCode], ['backoff', 5, 3]);
+  assert.equal(overallStatus(looping, desired, false, false), 'degraded');
+  const failedJob = serviceReports(inputs([c(web, {}), c(job, { status: 'exited', exitCode: 1 })]));
+  assert.equal(overallStatus(failedJob, desired, false, false), 'degraded');
+  const unhealthy = serviceReports(inputs([c(web, { health: 'unhealthy' }), c(job, { status: 'exited', exitCode: 0 })]));
+  assert.equal(overallStatus(unhealthy, desired, false, false), 'degraded');
+  const starting = serviceReports(inputs([c(web, { health: 'starting' }), c(job, { status: 'exited', exitCode: 0 })]));
+  assert.equal(overallStatus(starting, desired, false, false), 'applying');
+});
+
+test('a new image being pulled while the old version runs: pulling, applying', () => {
+  const old = c(web, { configHash: 'old', image: 'web:1' });
+  const reports = serviceReports(inputs([old, c(job, { status: 'exited', exitCode: 0 })], { pullsInFlight: new Set(['web:2']) }));
+  assert.deepEqual(reports.map((r) => [r.name, r.state, r.outdated]), [['job', 'exited', false], ['web', 'pulling', true]]);
+  assert.equal(overallStatus(reports, desired, false, false), 'applying');
+});
