@@ -39,7 +39,7 @@ export const AgentConfigSchema = z.object({
   }).strict().default({ metricsIntervalMs: 30_000, sampleIntervalMs: 10_000 }),
   outbox: z.object({
     /** On-disk bound for what waits while offline; oldest metrics go first. */
-    maxBytes: z.number().int().min(16 * 1024).default(1024 * 1024),
+    maxBytes: z.number().int().min(8 * 1024).default(1024 * 1024),
   }).strict().default({ maxBytes: 1024 * 1024 }),
 }).strict();
 

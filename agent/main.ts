@@ -8,13 +8,14 @@ import { takeBootstrap } from './enrollment/bootstrap-source.js';
 import { loadOrCreateKeys } from './identity.js';
 import { SystemProbe } from './resources/system-probe.js';
 
-async function run(opts: { config?: string; stateDir?: string; bootstrap?: string; logLevel?: string; startupJitter?: string }): Promise<void> {
+async function run(opts: { config?: string; stateDir?: string; bootstrap?: string; logLevel?: string; startupJitter?: string; serial?: string }): Promise<void> {
   const config = loadAgentConfig(opts.config, {
     stateDir: opts.stateDir,
     bootstrapFile: opts.bootstrap,
     logLevel: opts.logLevel as never,
   });
   if (opts.startupJitter !== undefined) config.enrollment.startupJitterMs = Number(opts.startupJitter);
+  if (opts.serial !== undefined) config.enrollment.serial = opts.serial;
   const logger = createLogger({ name: 'tsunagu-agent', level: config.logLevel });
   logger.info({ version: AGENT_VERSION, node: process.version, stateDir: config.stateDir }, 'starting');
   const { keys, created } = loadOrCreateKeys(config.stateDir, logger);
@@ -48,6 +49,7 @@ program.command('run', { isDefault: true })
   .option('--bootstrap <file>', 'bootstrap file (default: searched on the boot partition and in /etc/tsunagu)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace')
   .option('--startup-jitter <ms>', 'random wait before the first enrollment attempt')
+  .option('--serial <serial>', 'serial to present at enrollment, for boards that have none')
   .addHelpText('after', '\nExamples:\n  tsunagu-agent run --bootstrap /boot/firmware/tsunagu.json\n  tsunagu-agent run --state-dir /tmp/dev1 --bootstrap ./bootstrap.json --startup-jitter 0\n')
   .action(run);
 

@@ -99,6 +99,8 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
       },
     }));
     this.client = client;
+    // One 'close' listener per message in flight (see publishTo).
+    client.setMaxListeners(0);
     client.on('connect', (connack) => {
       this.attempt = 0;
       this.authFailures = 0;
@@ -159,10 +161,25 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
     await this.publishTo(this.topic(kind), payload, options);
   }
 
-  async publishTo(topic: string, payload: string | Buffer | Uint8Array, options: IClientPublishOptions): Promise<void> {
+  /**
+   * Publish on this connection. Settles when the broker acknowledges, or
+   * rejects when the connection closes first: MQTT.js would otherwise keep
+   * the promise of a message in flight on a dead connection pending forever
+   * (each reconnect is a new client), and its sender with it.
+   */
+  publishTo(topic: string, payload: string | Buffer | Uint8Array, options: IClientPublishOptions): Promise<void> {
     const client = this.client;
-    if (client === undefined || this.linkState !== 'online') throw new Error('link offline');
-    await client.publishAsync(topic, Buffer.isBuffer(payload) || typeof payload === 'string' ? payload : Buffer.from(payload), options);
+    if (client === undefined || this.linkState !== 'online') return Promise.reject(new Error('link offline'));
+    const body = Buffer.isBuffer(payload) || typeof payload === 'string' ? payload : Buffer.from(payload);
+    return new Promise<void>((resolve, reject) => {
+      const onClose = (): void => reject(new Error('the connection closed before the broker acknowledged'));
+      client.once('close', onClose);
+      client.publish(topic, body, options, (err) => {
+        client.removeListener('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      });
+    });
   }
 
   /** True when the current session speaks MQTT 5 (message expiry, user properties). */

@@ -71,7 +71,9 @@ export class Reporter {
         await this.sendInventory(await this.opts.inventory.report(this.opts.runtimeVersion?.()));
       }
       const metrics = await this.opts.sampler.next(await this.opts.serviceUsage?.());
-      const due = this.clock() - this.lastSentAt >= this.opts.intervalMs;
+      // Half a sampling period of slack: timers fire a little early or late,
+      // and a report due 1 ms from now must not wait a whole period more.
+      const due = this.clock() - this.lastSentAt + this.opts.sampleMs / 2 >= this.opts.intervalMs;
       if (due || isSignificantChange(this.lastSent, metrics)) await this.sendMetrics(metrics);
     } catch (err) {
       this.opts.logger.warn({ err: asTsunaguError(err).toJSON() }, 'resource report failed');

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,7 +19,10 @@ export class AgentProcess {
   constructor(args: { stateDir: string; bootstrapPath?: string; configYaml?: string; extraArgs?: string[]; env?: NodeJS.ProcessEnv }) {
     const configPath = join(args.stateDir, '..', `agent-${Math.random().toString(36).slice(2)}.yaml`);
     writeFileSync(configPath, args.configYaml ?? FAST_TEST_CONFIG);
-    const argv = [AGENT_BUNDLE, 'run', '--state-dir', args.stateDir, '--config', configPath, '--startup-jitter', '0', '--log-level', 'debug',
+    // Every test device is its own board: a serial derived from its state dir,
+    // stable across restarts of the same device.
+    const serial = `test-${createHash('sha256').update(resolve(args.stateDir)).digest('hex').slice(0, 16)}`;
+    const argv = [AGENT_BUNDLE, 'run', '--state-dir', args.stateDir, '--config', configPath, '--startup-jitter', '0', '--log-level', 'debug', '--serial', serial,
       ...(args.bootstrapPath === undefined ? [] : ['--bootstrap', args.bootstrapPath]), ...(args.extraArgs ?? [])];
     this.child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...args.env } });
     const rl = createInterface({ input: this.child.stdout! });

@@ -1,15 +1,21 @@
-import type { MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import { defaultEd25519 } from '../../protocol/ed25519.js';
 import { FleetLink } from '../../provisioning/fleet-link.js';
 import { FleetSigner } from '../../provisioning/fleet-signer.js';
 import type { TestFleet } from './fleet.js';
-import { connectAs } from './mqtt-probe.js';
 
-/** The fleet side of a test, through the public library: a FleetLink on the fleet's own broker account. */
+/**
+ * The fleet side of a test, through the public library: a FleetLink on the
+ * fleet's own broker account. A persistent session (clean=false, QoS 1) so
+ * that what devices publish while a test restarts the broker is queued for
+ * it and not lost to the observer.
+ */
 export async function fleetSession(tf: TestFleet, url: string): Promise<{ client: MqttClient; link: FleetLink; signer: FleetSigner; close(): Promise<void> }> {
-  const client = await connectAs(url, tf.fleet.config.broker.username, tf.fleet.config.broker.password);
-  // Survives broker restarts in tests that restart it; MQTT.js re-subscribes on reconnect.
-  client.options.reconnectPeriod = 300;
+  const client = await mqtt.connectAsync(url, {
+    username: tf.fleet.config.broker.username, password: tf.fleet.config.broker.password, protocolVersion: 5,
+    clientId: `fleet-test-${Math.random().toString(36).slice(2, 10)}`, clean: false,
+    properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 300, connectTimeout: 5000,
+  });
   client.setMaxListeners(50);
   const ed = defaultEd25519();
   const signer = new FleetSigner(tf.fleet, ed);
