@@ -54,7 +54,7 @@ if (!unitOnly) {
   env.TSUNAGU_TEST_IMAGES = JSON.stringify(services.images);
 }
 // Async spawn, not spawnSync: a Ctrl-C must still reach the cleanup below.
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit', env });
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=180000', ...files], { stdio: 'inherit', env });
 const forward = (signal) => child.kill(signal);
 process.on('SIGINT', forward);
 process.on('SIGTERM', forward);
