@@ -174,6 +174,28 @@ test('a command delivered again after a broker restart and an agent restart runs
   assert.ok(again.every((r) => JSON.stringify(r) === JSON.stringify(first)));
 });
 
+test('rotate-credentials through the fleet CLI: the device switches to the new password and the old one stops working', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { readFileSync } = await import('node:fs');
+  const { FLEET_BUNDLE } = await import('../support/agent-process.js');
+  const { connectAs } = await import('../support/mqtt-probe.js');
+  const identityPath = join(stateDir, 'identity.json');
+  const before = JSON.parse(readFileSync(identityPath, 'utf8')) as { grant: { password: string; username: string; clientId: string } };
+  const r = spawnSync(process.execPath, [FLEET_BUNDLE, 'send', '--dir', tf.fleet.dir, deviceId, 'rotate-credentials', '--timeout', '10000'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  // Force a new connection: the device tries the staged password first.
+  await broker.restart(200);
+  await waitFor(() => {
+    const now = JSON.parse(readFileSync(identityPath, 'utf8')) as { grant: { password: string }; nextPassword?: string };
+    return now.grant.password !== before.grant.password && now.nextPassword === undefined ? true : undefined;
+  }, 15_000);
+  await waitFor(() => (fleet.client.connected ? true : undefined), 10_000);
+  const reply = await fleet.link.send(deviceId, { name: 'ping', args: {} }, { timeoutMs: 8000 });
+  assert.equal(reply.data.ok, true);
+  await assert.rejects(connectAs(broker.url, before.grant.username, before.grant.password, `${before.grant.clientId}`));
+});
+
+// Last: it moves the device's fleet time a year ahead (a device clock a year behind).
 test('with the clock untrusted an old but valid message is accepted; a replay of it is not run', async () => {
   await agent.stop();
   writeFileSync(join(work, 'untrusted.yaml'), CONFIG.replace('trust: always', 'trust: never'));
