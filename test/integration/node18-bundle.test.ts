@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { InventoryReportSchema } from '../../protocol/reports.js';
+import { AgentProcess } from '../support/agent-process.js';
+import { debianNode18 } from '../support/debian-node18.js';
+import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import { fleetSession } from '../support/fleet-session.js';
+import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+
+// The agent bundle on the Node.js a Debian 12 / Raspberry Pi OS 12 device
+// has out of the box: nodejs 18 from Debian's own packages.
+let broker: TestBroker;
+let tf: TestFleet;
+let work: string;
+
+before(async () => {
+  broker = await startMosquitto();
+  tf = await createTestFleet(broker);
+  await tf.startServer();
+  work = mkdtempSync(join(tmpdir(), 'tsunagu-node18-'));
+});
+
+after(async () => {
+  await tf.close();
+  await broker.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+test('the agent bundle enrolls, answers a signed command and reports on Debian 12\'s nodejs 18', async () => {
+  const node = debianNode18();
+  const bootstrapPath = join(work, 'bootstrap.json');
+  writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
+  const agent = new AgentProcess({ stateDir: join(work, 'device'), bootstrapPath, node });
+  try {
+    const starting = await agent.waitForMsg('starting', 20_000);
+    assert.match(String(starting.node), /^v18\./);
+    const deviceId = String((await agent.waitForMsg('enrolled', 20_000)).deviceId);
+    await agent.waitForMsg(/→ online/);
+    const fleet = await fleetSession(tf, broker.url);
+    try {
+      let inventory: unknown;
+      await fleet.link.watch(deviceId, ['inventory'], (r) => { inventory = JSON.parse(r.payload.toString()); });
+      const reply = await fleet.link.send(deviceId, { name: 'ping', args: {} }, { timeoutMs: 10_000 });
+      assert.equal(reply.data.ok, true);
+      const deadline = Date.now() + 10_000;
+      while (inventory === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(InventoryReportSchema.parse(inventory).arch, 'amd64');
+    } finally {
+      await fleet.close();
+    }
+  } finally {
+    await agent.stop();
+  }
+});
