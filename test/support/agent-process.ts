@@ -15,9 +15,14 @@ export class AgentProcess {
   private readonly waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   readonly exited: Promise<number | null>;
 
-  constructor(args: { stateDir: string; bootstrapPath?: string; configYaml?: string; extraArgs?: string[]; env?: NodeJS.ProcessEnv }) {
+  /**
+   * `serial` sets `enrollment.serial` in the default test config. Agents on one
+   * machine otherwise all present the machine's serial, and the fleet takes a
+   * second device with an active device's serial for a re-key request.
+   */
+  constructor(args: { stateDir: string; bootstrapPath?: string; configYaml?: string; serial?: string; extraArgs?: string[]; env?: NodeJS.ProcessEnv }) {
     const configPath = join(args.stateDir, '..', `agent-${Math.random().toString(36).slice(2)}.yaml`);
-    writeFileSync(configPath, args.configYaml ?? FAST_TEST_CONFIG);
+    writeFileSync(configPath, args.configYaml ?? fastTestConfig(args.serial));
     const argv = [AGENT_BUNDLE, 'run', '--state-dir', args.stateDir, '--config', configPath, '--startup-jitter', '0', '--log-level', 'debug',
       ...(args.bootstrapPath === undefined ? [] : ['--bootstrap', args.bootstrapPath]), ...(args.extraArgs ?? [])];
     this.child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...args.env } });
@@ -79,3 +84,8 @@ link:
   backoffBaseMs: 100
   backoffCapMs: 1000
 `;
+
+/** FAST_TEST_CONFIG, presenting `serial` when given. */
+export function fastTestConfig(serial?: string): string {
+  return serial === undefined ? FAST_TEST_CONFIG : FAST_TEST_CONFIG.replace('enrollment:\n', `enrollment:\n  serial: ${JSON.stringify(serial)}\n`);
+}
