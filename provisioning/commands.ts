@@ -9,7 +9,7 @@ import { hashClaimToken, type ClaimPolicy } from './claim-policy.js';
 import { DynsecClient } from './dynsec-client.js';
 import { startEnrollmentServer } from './enrollment-server.js';
 import { createFleetDir, fleetPaths, loadFleetDir } from './fleet-dir.js';
-import { Registry } from './registry.js';
+import { Registry, type DeviceRecord } from './registry.js';
 
 export async function runInit(o: {
   dir: string; fleetId: string; broker: string; deviceBroker?: string; ca?: string; adminUser: string; adminPassword: string;
@@ -92,10 +92,16 @@ export function runApprove(device: string, o: { dir: string }): void {
   const fleet = loadFleetDir(o.dir);
   const registry = new Registry(fleet.registryPath);
   try {
-    const ids = registry.approve(device, Date.now());
-    if (ids.length === 0) throw new TsunaguError('CONFIG', `no pending device with id or serial "${device}" (see: tsunagu-fleet devices)`);
-    for (const id of ids) registry.audit({ event: 'approved', code: null, requestId: null, deviceId: id, serial: null, message: 'approved by operator' });
-    process.stdout.write(`approved ${ids.join(', ')}: the device joins at its next attempt\n`);
+    const approved = registry.approve(device, Date.now());
+    if (approved === undefined) throw new TsunaguError('CONFIG', `no pending device with id or serial "${device}" (see: tsunagu-fleet devices)`);
+    const { deviceId, replaces, serial } = approved;
+    registry.audit({
+      event: 'approved', code: null, requestId: null, deviceId, serial,
+      message: replaces === null ? 'approved by operator' : `re-key of ${replaces} approved by operator`,
+    });
+    process.stdout.write(replaces === null
+      ? `approved ${deviceId}: the device joins at its next attempt\n`
+      : `approved ${deviceId}: re-key of ${replaces}; at its next attempt the device gets the id ${replaces} with its new keys\n`);
   } finally {
     registry.close();
   }
@@ -114,12 +120,19 @@ export function runDevices(o: { dir: string; json?: boolean }): void {
       process.stdout.write('no devices yet\n');
       return;
     }
-    const rows = devices.map((d) => [d.deviceId, d.status + (d.status === 'pending' && d.approved ? ' (approved)' : ''), d.online ? 'online' : 'offline',
+    const rows = devices.map((d) => [d.deviceId, statusText(d), d.online ? 'online' : 'offline',
       d.lastSeen === null ? '-' : new Date(d.lastSeen).toISOString(), d.serial, d.arch, d.model]);
     printTable(['DEVICE', 'STATUS', 'LINK', 'LAST SEEN', 'SERIAL', 'ARCH', 'MODEL'], rows);
   } finally {
     registry.close();
   }
+}
+
+/** `pending`, `pending (approved)`, `pending (re-key of d-…)`, `pending (re-key of d-…, approved)`, `active`, … */
+function statusText(d: DeviceRecord): string {
+  if (d.status !== 'pending') return d.status;
+  const notes = [...(d.replaces === null ? [] : [`re-key of ${d.replaces}`]), ...(d.approved ? ['approved'] : [])];
+  return notes.length === 0 ? d.status : `${d.status} (${notes.join(', ')})`;
 }
 
 export function printTable(header: string[], rows: string[][]): void {

@@ -9,13 +9,14 @@ import {
 } from '../protocol/enrollment.js';
 import { decodeEnvelope, verifySignatureBytes } from '../protocol/envelope.js';
 import { keyId } from '../protocol/keys.js';
-import { asTsunaguError, type TsunaguError } from '../protocol/errors.js';
+import { asTsunaguError, TsunaguError } from '../protocol/errors.js';
 import { parseJsonBytes } from '../protocol/json.js';
 import { seal } from '../protocol/seal.js';
 import { enrollTopics, REQUEST_ID_PATTERN } from '../protocol/topics.js';
 import { deviceRole, deviceRoleName } from './broker-roles.js';
-import { decideClaim, type ClaimPolicy } from './claim-policy.js';
+import type { ClaimPolicy } from './claim-policy.js';
 import type { DynsecClient } from './dynsec-client.js';
+import { decideEnrollment } from './enrollment-decision.js';
 import { deriveDeviceId, type Registry } from './registry.js';
 
 /** The broker-side account of one device, whatever the broker. */
@@ -146,52 +147,71 @@ export class EnrollmentService {
     const { registry } = this.opts;
     const { requestId, claim } = request;
     const signPk = toBase64(request.signPublicKey);
-    const boxPk = toBase64(request.boxPublicKey);
     const known = registry.byKey(signPk);
-    // A device that lost its keys (state moved aside after corruption) comes
-    // back with new keys and the same serial; the claim policy decides again.
-    const previous = known ?? registry.activeBySerial(claim.serial);
-    const deviceId = previous?.deviceId ?? deriveDeviceId(signPk);
-
-    if (known?.status === 'revoked') {
-      this.refuse('CLAIM_REFUSED', 'device is revoked', { requestId, deviceId, serial: claim.serial });
-      return { response: this.respond(requestId, { ok: false, code: 'CLAIM_REFUSED', message: 'this device is revoked' }, request.boxPublicKey), deviceId };
-    }
-    const decision = known?.status === 'active'
-      ? { verdict: 'accept' as const }
-      : decideClaim(this.opts.policy(), claim, known?.approved ?? false);
-
-    const base = {
-      deviceId, signPublicKey: signPk, boxPublicKey: boxPk, serial: claim.serial, model: claim.model, arch: claim.arch,
+    const sameSerial = registry.activeBySerial(claim.serial);
+    const decision = decideEnrollment({
+      known, sameSerial: sameSerial?.deviceId === known?.deviceId ? undefined : sameSerial,
+      derivedId: deriveDeviceId(signPk), policy: this.opts.policy(), claim,
+    });
+    const facts = {
+      signPublicKey: signPk, boxPublicKey: toBase64(request.boxPublicKey), serial: claim.serial, model: claim.model, arch: claim.arch,
       macs: claim.macs, hostname: claim.hostname, now,
     };
-    if (decision.verdict === 'refuse') {
-      this.refuse(decision.code, decision.reason, { requestId, serial: claim.serial });
-      return { response: this.respond(requestId, { ok: false, code: decision.code, message: decision.reason }, request.boxPublicKey), deviceId: null };
-    }
-    if (decision.verdict === 'pending') {
-      if (known === undefined) registry.upsertDevice({ ...base, status: 'pending', enrolledAt: null });
-      registry.audit({ event: 'pending', code: 'CLAIM_PENDING', requestId, deviceId, serial: claim.serial, message: 'waiting for approval' });
-      this.opts.logger.info({ deviceId, requestId }, 'device waits for approval (tsunagu-fleet approve)');
-      return { response: this.respond(requestId, { ok: false, code: 'CLAIM_PENDING', message: `waiting for an operator: tsunagu-fleet approve ${deviceId}` }, request.boxPublicKey), deviceId };
-    }
+    const refusal = (code: TsunaguError['code'], message: string): Uint8Array =>
+      this.respond(requestId, { ok: false, code, message }, request.boxPublicKey);
 
-    // Accept. A retry shortly after a grant gets the same sealed grant, so two
-    // instances or a quick retry never leave the device with a stale password.
-    const rekey = previous !== undefined && previous.signPublicKey !== signPk;
-    const reused = known !== undefined ? registry.recentGrant(deviceId, now, this.opts.grantReuseMs ?? 60_000) : undefined;
-    let sealedGrant = reused;
-    if (sealedGrant === undefined) {
-      const grant: EnrollGrant = { deviceId, username: deviceId, clientId: deviceId, password: randomBytes(24).toString('base64url') };
-      await this.opts.accounts.grant(deviceId, grant.password);
-      sealedGrant = toBase64(seal(utf8(JSON.stringify(grant)), request.boxPublicKey));
+    switch (decision.kind) {
+      case 'refuse':
+        this.refuse(decision.code, decision.reason, { requestId, serial: claim.serial, ...(decision.deviceId === null ? {} : { deviceId: decision.deviceId }) });
+        return { response: refusal(decision.code, decision.reason), deviceId: decision.deviceId };
+      case 'pending': {
+        const { deviceId } = decision;
+        registry.upsertDevice({ ...facts, deviceId, status: 'pending', enrolledAt: null, replaces: null });
+        registry.audit({ event: 'pending', code: 'CLAIM_PENDING', requestId, deviceId, serial: claim.serial, message: 'waiting for approval' });
+        this.opts.logger.info({ deviceId, requestId }, 'device waits for approval (tsunagu-fleet approve)');
+        return { response: refusal('CLAIM_PENDING', `waiting for an operator: tsunagu-fleet approve ${deviceId}`), deviceId };
+      }
+      case 'rekey-pending': {
+        // The active device's record, account and password stay as they are.
+        const { deviceId, replaces } = decision;
+        registry.upsertDevice({ ...facts, deviceId, status: 'pending', enrolledAt: null, replaces });
+        const message = `a new key presents the serial of active device ${replaces}: an operator must approve the re-key: tsunagu-fleet approve ${deviceId}`;
+        registry.audit({ event: 'rekey-requested', code: 'CLAIM_PENDING', requestId, deviceId, serial: claim.serial, message });
+        this.opts.logger.warn({ deviceId, replaces, requestId }, 're-key request waits for approval (tsunagu-fleet approve)');
+        return { response: refusal('CLAIM_PENDING', message), deviceId };
+      }
+      case 'accept': {
+        const { deviceId, event } = decision;
+        // A retry shortly after a grant gets the same sealed grant, so two
+        // instances or a quick retry never leave the device with a stale password.
+        const sealedGrant = (known === undefined ? undefined : registry.recentGrant(deviceId, now, this.opts.grantReuseMs ?? 60_000))
+          ?? await this.newGrant(deviceId, request.boxPublicKey);
+        registry.upsertDevice({ ...facts, deviceId, status: 'active', enrolledAt: now, replaces: null });
+        registry.recordGrant(deviceId, sealedGrant, now);
+        registry.audit({ event, code: null, requestId, deviceId, serial: claim.serial, message: `${event} (${claim.model}, ${claim.arch})` });
+        this.opts.logger.info({ deviceId, requestId, event }, `device ${event}`);
+        return { response: this.responseWithSealedGrant(requestId, sealedGrant), deviceId };
+      }
+      case 'rekey': {
+        const { deviceId, requestDeviceId } = decision;
+        const sealedGrant = await this.newGrant(deviceId, request.boxPublicKey);
+        if (!registry.completeRekey({ ...facts, requestDeviceId, deviceId, sealedGrant })) {
+          // The registry changed under us (another instance, or the device was
+          // revoked): let the device's next attempt be decided afresh.
+          throw new TsunaguError('INTERNAL', `re-key of ${deviceId} by ${requestDeviceId} no longer applies`);
+        }
+        registry.audit({ event: 'rekeyed', code: null, requestId, deviceId, serial: claim.serial, message: `rekeyed: the keys of approved request ${requestDeviceId} replace the keys of ${deviceId}` });
+        this.opts.logger.info({ deviceId, requestDeviceId, requestId }, 'device rekeyed');
+        return { response: this.responseWithSealedGrant(requestId, sealedGrant), deviceId };
+      }
     }
-    registry.upsertDevice({ ...base, status: 'active', enrolledAt: now });
-    registry.recordGrant(deviceId, sealedGrant, now);
-    const event = rekey ? 'rekeyed' : known?.status === 'active' ? 're-enrolled' : 'enrolled';
-    registry.audit({ event, code: null, requestId, deviceId, serial: claim.serial, message: `${event} (${claim.model}, ${claim.arch})` });
-    this.opts.logger.info({ deviceId, requestId, event }, `device ${event}`);
-    return { response: this.responseWithSealedGrant(requestId, sealedGrant), deviceId };
+  }
+
+  /** Create or reset the device's broker account with a new password, and seal the grant to the device. */
+  private async newGrant(deviceId: string, deviceBoxPublicKey: Uint8Array): Promise<string> {
+    const grant: EnrollGrant = { deviceId, username: deviceId, clientId: deviceId, password: randomBytes(24).toString('base64url') };
+    await this.opts.accounts.grant(deviceId, grant.password);
+    return toBase64(seal(utf8(JSON.stringify(grant)), deviceBoxPublicKey));
   }
 
   private responseWithSealedGrant(requestId: string, sealedGrant: string): Uint8Array {

@@ -43,9 +43,9 @@ program.command('serve')
   .action(runServe);
 
 program.command('approve')
-  .description('approve a pending device (approve claim mode)')
+  .description('approve a pending device (approve claim mode) or a re-key request (any mode)')
   .addOption(dirOption)
-  .argument('<device>', 'device id or serial')
+  .argument('<device>', 'device id, or the serial of one pending device that is not a re-key request')
   .action(runApprove);
 
 program.command('devices')

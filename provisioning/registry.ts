@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
+import { TsunaguError } from '../protocol/errors.js';
 
 export type DeviceStatus = 'active' | 'pending' | 'revoked';
 
@@ -14,6 +15,11 @@ export interface DeviceRecord {
   hostname: string;
   status: DeviceStatus;
   approved: boolean;
+  /**
+   * On a pending row only: the id of the active device this row asks to
+   * replace (a re-key request: a new key presenting that device's serial).
+   */
+  replaces: string | null;
   enrolledAt: number | null;
   updatedAt: number;
   lastSeen: number | null;
@@ -39,7 +45,7 @@ export function deriveDeviceId(signPublicKeyB64: string): string {
 interface DeviceRow {
   device_id: string; sign_pk: string; box_pk: string; serial: string; model: string; arch: string; macs: string;
   hostname: string; status: DeviceStatus; approved: number; enrolled_at: number | null; updated_at: number;
-  last_seen: number | null; online: number; labels: string;
+  last_seen: number | null; online: number; labels: string; replaces: string | null;
 }
 
 function toRecord(row: DeviceRow): DeviceRecord {
@@ -47,8 +53,12 @@ function toRecord(row: DeviceRow): DeviceRecord {
     deviceId: row.device_id, signPublicKey: row.sign_pk, boxPublicKey: row.box_pk, serial: row.serial, model: row.model,
     arch: row.arch, macs: JSON.parse(row.macs) as string[], hostname: row.hostname, status: row.status,
     approved: row.approved === 1, enrolledAt: row.enrolled_at, updatedAt: row.updated_at, lastSeen: row.last_seen,
-    online: row.online === 1, labels: JSON.parse(row.labels) as Record<string, string>,
+    online: row.online === 1, labels: JSON.parse(row.labels) as Record<string, string>, replaces: row.replaces,
   };
+}
+
+function describePending(row: DeviceRow): string {
+  return row.replaces === null ? row.device_id : `${row.device_id} (re-key of ${row.replaces})`;
 }
 
 /**
@@ -69,7 +79,7 @@ export class Registry {
         model TEXT NOT NULL, arch TEXT NOT NULL, macs TEXT NOT NULL, hostname TEXT NOT NULL,
         status TEXT NOT NULL, approved INTEGER NOT NULL DEFAULT 0, enrolled_at INTEGER, updated_at INTEGER NOT NULL,
         last_seen INTEGER, online INTEGER NOT NULL DEFAULT 0, labels TEXT NOT NULL DEFAULT '{}',
-        last_grant TEXT, last_grant_at INTEGER
+        last_grant TEXT, last_grant_at INTEGER, replaces TEXT
       );
       CREATE INDEX IF NOT EXISTS devices_serial ON devices(serial);
       CREATE TABLE IF NOT EXISTS enroll_requests (
@@ -80,6 +90,9 @@ export class Registry {
         request_id TEXT, device_id TEXT, serial TEXT, message TEXT NOT NULL
       );
     `);
+    // Registries made before re-key requests existed lack the column.
+    const columns = this.db.prepare('PRAGMA table_info(devices)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'replaces')) this.db.exec('ALTER TABLE devices ADD COLUMN replaces TEXT');
   }
 
   /**
@@ -134,15 +147,48 @@ export class Registry {
     return (this.db.prepare('SELECT * FROM devices ORDER BY device_id').all() as DeviceRow[]).map(toRecord);
   }
 
-  /** Insert or update a device. `rekey` replaces the keys of an existing id (a device that lost its keys). */
-  upsertDevice(d: Omit<DeviceRecord, 'updatedAt' | 'lastSeen' | 'online' | 'labels' | 'approved'> & { now: number }): void {
+  /**
+   * Insert or update a device under its own id. An operator's approval is
+   * kept only while the row asks for the same thing: when `replaces` changes
+   * (a plain request becomes a re-key request, or the other way round), the
+   * approval is dropped, since it was given for something else.
+   */
+  upsertDevice(d: Omit<DeviceRecord, 'updatedAt' | 'lastSeen' | 'online' | 'labels' | 'approved' | 'replaces'> & { now: number; replaces?: string | null }): void {
     this.db.prepare(`
-      INSERT INTO devices (device_id, sign_pk, box_pk, serial, model, arch, macs, hostname, status, enrolled_at, updated_at)
-      VALUES (@deviceId, @signPublicKey, @boxPublicKey, @serial, @model, @arch, @macs, @hostname, @status, @enrolledAt, @now)
+      INSERT INTO devices (device_id, sign_pk, box_pk, serial, model, arch, macs, hostname, status, enrolled_at, updated_at, replaces)
+      VALUES (@deviceId, @signPublicKey, @boxPublicKey, @serial, @model, @arch, @macs, @hostname, @status, @enrolledAt, @now, @replaces)
       ON CONFLICT(device_id) DO UPDATE SET sign_pk = excluded.sign_pk, box_pk = excluded.box_pk, serial = excluded.serial,
         model = excluded.model, arch = excluded.arch, macs = excluded.macs, hostname = excluded.hostname,
-        status = excluded.status, enrolled_at = COALESCE(devices.enrolled_at, excluded.enrolled_at), updated_at = excluded.updated_at
-    `).run({ ...d, macs: JSON.stringify(d.macs) });
+        status = excluded.status, enrolled_at = COALESCE(devices.enrolled_at, excluded.enrolled_at), updated_at = excluded.updated_at,
+        approved = CASE WHEN devices.replaces IS excluded.replaces THEN devices.approved ELSE 0 END, replaces = excluded.replaces
+    `).run({ ...d, macs: JSON.stringify(d.macs), replaces: d.replaces ?? null });
+  }
+
+  /**
+   * Complete an approved re-key request in one transaction: the active device
+   * `deviceId` takes the request's keys and facts, and the request's own row
+   * (`requestDeviceId`) is removed. Returns false, changing nothing, unless
+   * the request row is still pending, approved and names `deviceId`, and
+   * `deviceId` is still active.
+   */
+  completeRekey(r: {
+    requestDeviceId: string; deviceId: string; signPublicKey: string; boxPublicKey: string; serial: string; model: string;
+    arch: string; macs: string[]; hostname: string; sealedGrant: string; now: number;
+  }): boolean {
+    return this.db.transaction(() => {
+      const request = this.db.prepare("SELECT 1 FROM devices WHERE device_id = ? AND sign_pk = ? AND status = 'pending' AND approved = 1 AND replaces = ?")
+        .get(r.requestDeviceId, r.signPublicKey, r.deviceId);
+      const target = this.db.prepare("SELECT 1 FROM devices WHERE device_id = ? AND status = 'active'").get(r.deviceId);
+      if (request === undefined || target === undefined) return false;
+      // First, so that the new key (UNIQUE) is free for the old id.
+      this.db.prepare('DELETE FROM devices WHERE device_id = ?').run(r.requestDeviceId);
+      this.db.prepare(`
+        UPDATE devices SET sign_pk = @signPublicKey, box_pk = @boxPublicKey, serial = @serial, model = @model, arch = @arch,
+          macs = @macs, hostname = @hostname, updated_at = @now, last_grant = @sealedGrant, last_grant_at = @now
+        WHERE device_id = @deviceId
+      `).run({ ...r, macs: JSON.stringify(r.macs) });
+      return true;
+    }).immediate();
   }
 
   /** Remember the sealed grant last sent, so a retry within a short window gets the same credential. */
@@ -157,12 +203,31 @@ export class Registry {
     return row.last_grant;
   }
 
-  /** Approve a pending device by id or serial; returns the ids approved. */
-  approve(idOrSerial: string, now: number): string[] {
-    const rows = this.db.prepare("SELECT device_id FROM devices WHERE (device_id = ? OR serial = ?) AND status = 'pending'").all(idOrSerial, idOrSerial) as { device_id: string }[];
-    const stmt = this.db.prepare('UPDATE devices SET approved = 1, updated_at = ? WHERE device_id = ?');
-    for (const r of rows) stmt.run(now, r.device_id);
-    return rows.map((r) => r.device_id);
+  /**
+   * Approve one pending device, by device id or by serial; returns the
+   * record approved, or undefined when nothing pending matches. By serial it
+   * refuses (`CONFIG`) when several pending rows match, and when the match is
+   * a re-key request: the serial is only what a device claims, so a re-key
+   * is approved by the id of the request, after looking at it.
+   */
+  approve(idOrSerial: string, now: number): DeviceRecord | undefined {
+    return this.db.transaction(() => {
+      const byId = this.db.prepare("SELECT * FROM devices WHERE device_id = ? AND status = 'pending'").get(idOrSerial) as DeviceRow | undefined;
+      let row = byId;
+      if (row === undefined) {
+        const bySerial = this.db.prepare("SELECT * FROM devices WHERE serial = ? AND status = 'pending' ORDER BY device_id").all(idOrSerial) as DeviceRow[];
+        if (bySerial.length > 1) {
+          throw new TsunaguError('CONFIG', `serial "${idOrSerial}" matches ${bySerial.length} pending devices: ${bySerial.map(describePending).join(', ')}; approve one by its device id`);
+        }
+        row = bySerial[0];
+        if (row?.replaces != null) {
+          throw new TsunaguError('CONFIG', `serial "${idOrSerial}" matches a re-key request, ${describePending(row)}; check it with 'tsunagu-fleet devices' and approve it by its device id`);
+        }
+      }
+      if (row === undefined) return undefined;
+      this.db.prepare('UPDATE devices SET approved = 1, updated_at = ? WHERE device_id = ?').run(now, row.device_id);
+      return toRecord({ ...row, approved: 1, updated_at: now });
+    }).immediate();
   }
 
   setPresence(deviceId: string, online: boolean, at: number): void {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { AgentProcess, FLEET_BUNDLE } from '../support/agent-process.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
@@ -21,11 +21,16 @@ function fleet(...args: string[]): { status: number | null; stdout: string; stde
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-interface DeviceRow { deviceId: string; status: string; online: boolean; serial: string }
+interface DeviceRow { deviceId: string; status: string; online: boolean; serial: string; replaces: string | null }
 function devices(): DeviceRow[] {
   const r = fleet('devices', '--dir', fleetDir, '--json');
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout) as DeviceRow[];
+}
+
+/** An agent for the device whose state lives in `stateDir`; each device presents its own serial. */
+function agentAt(stateDir: string): AgentProcess {
+  return new AgentProcess({ stateDir, bootstrapPath, serial: `e2e-${basename(stateDir)}` });
 }
 
 async function eventually<T>(probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
@@ -62,7 +67,7 @@ after(async () => {
 
 test('a device with only a bootstrap file enrolls, comes online, and a restart skips enrollment', async () => {
   const stateDir = join(work, 'dev-a');
-  const agent = new AgentProcess({ stateDir, bootstrapPath, extraArgs: [] });
+  const agent = agentAt(stateDir);
   const enrolled = await agent.waitForMsg('enrolled');
   await agent.waitForMsg(/link connecting → online/);
   const deviceId = String(enrolled.deviceId);
@@ -77,7 +82,7 @@ test('a device with only a bootstrap file enrolls, comes online, and a restart s
   assert.equal(await agent.stop(), 0);
   await eventually(() => devices().find((d) => d.deviceId === deviceId && !d.online));
 
-  const again = new AgentProcess({ stateDir, bootstrapPath });
+  const again = agentAt(stateDir);
   await again.waitForMsg('identity found; skipping enrollment');
   await again.waitForMsg(/→ online/);
   assert.equal(again.lines.some((l) => l.msg === 'enrolled'), false);
@@ -90,12 +95,12 @@ test('a device with only a bootstrap file enrolls, comes online, and a restart s
 
 test('power lost after the reply but before it was stored: the device enrolls again to the same id', async () => {
   const stateDir = join(work, 'dev-b');
-  const first = new AgentProcess({ stateDir, bootstrapPath });
+  const first = agentAt(stateDir);
   const enrolled = await first.waitForMsg('enrolled');
   await first.stop('SIGKILL');
   // Equivalent on disk to a cut between receiving the grant and storing it: keys exist, identity does not.
   rmSync(join(stateDir, 'identity.json'), { force: true });
-  const second = new AgentProcess({ stateDir, bootstrapPath });
+  const second = agentAt(stateDir);
   const reenrolled = await second.waitForMsg('enrolled');
   assert.equal(reenrolled.deviceId, enrolled.deviceId);
   await second.waitForMsg(/→ online/);
@@ -105,12 +110,12 @@ test('power lost after the reply but before it was stored: the device enrolls ag
 
 test('a corrupt identity file is moved aside and the device recovers without a crash loop', async () => {
   const stateDir = join(work, 'dev-c');
-  const first = new AgentProcess({ stateDir, bootstrapPath });
+  const first = agentAt(stateDir);
   const enrolled = await first.waitForMsg('enrolled');
   await first.waitForMsg(/→ online/);
   await first.stop();
   writeFileSync(join(stateDir, 'identity.json'), Buffer.alloc(512));
-  const second = new AgentProcess({ stateDir, bootstrapPath });
+  const second = agentAt(stateDir);
   await second.waitForLog((l) => l.code === 'STATE_CORRUPT');
   const reenrolled = await second.waitForMsg('enrolled');
   assert.equal(reenrolled.deviceId, enrolled.deviceId);
@@ -119,27 +124,42 @@ test('a corrupt identity file is moved aside and the device recovers without a c
   assert.ok(existsSync(join(stateDir, 'identity.json.bad')));
 });
 
-test('corrupt keys: new keys, same serial, the fleet re-keys the same device id', async () => {
+test('corrupt keys: new keys, same serial: the device waits until an operator approves the re-key, then gets its old id back', async () => {
   const stateDir = join(work, 'dev-d');
-  const first = new AgentProcess({ stateDir, bootstrapPath });
+  const first = agentAt(stateDir);
   const enrolled = await first.waitForMsg('enrolled');
   await first.stop();
   writeFileSync(join(stateDir, 'keys.json'), '{"v":1,"signPub');
-  const second = new AgentProcess({ stateDir, bootstrapPath });
+  const second = agentAt(stateDir);
   await second.waitForMsg('created device key pairs');
   // The stored identity was granted to the old keys: it is dropped and the device enrolls again.
+  // The fleet cannot tell a device that lost its keys from another holder of the bootstrap
+  // file presenting its serial, so the new keys wait for an operator.
+  const waiting = await second.waitForMsg('waiting for an operator to approve this device');
+  const requestId = /tsunagu-fleet approve (d-[0-9a-f]{20})/.exec(String(waiting.message))?.[1];
+  assert.ok(requestId, String(waiting.message));
+  const listed = devices();
+  assert.deepEqual(listed.find((d) => d.deviceId === requestId), { ...listed.find((d) => d.deviceId === requestId), status: 'pending', replaces: enrolled.deviceId });
+  assert.equal(listed.find((d) => d.deviceId === enrolled.deviceId)?.status, 'active');
+  const table = fleet('devices', '--dir', fleetDir);
+  assert.match(table.stdout, new RegExp(`${requestId}\\s+pending \\(re-key of ${String(enrolled.deviceId)}\\)`));
+  assert.equal(second.lines.some((l) => l.msg === 'enrolled'), false);
+
+  const approved = fleet('approve', requestId, '--dir', fleetDir);
+  assert.equal(approved.status, 0, approved.stderr);
   const rekeyed = await second.waitForMsg('enrolled');
   assert.equal(rekeyed.deviceId, enrolled.deviceId);
   await second.waitForMsg(/→ online/);
   await second.stop();
   assert.ok(readdirSync(stateDir).includes('keys.json.bad'));
   assert.equal(devices().filter((d) => d.deviceId === enrolled.deviceId).length, 1);
+  assert.equal(devices().some((d) => d.deviceId === requestId), false);
 });
 
 test('with the broker down the device retries with back-off and enrolls once it returns', async () => {
   await broker.stop();
   const stateDir = join(work, 'dev-e');
-  const agent = new AgentProcess({ stateDir, bootstrapPath });
+  const agent = agentAt(stateDir);
   try {
     await agent.waitForLog((l) => l.msg === 'next enrollment attempt' && Number(l.attempt) >= 3);
     const delays = agent.lines.filter((l) => l.msg === 'next enrollment attempt').map((l) => Number(l.delayMs));

@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import type { MqttClient } from 'mqtt';
 import { after, before, test } from 'node:test';
 import { toBase64 } from '../../protocol/bytes.js';
 import { defaultEd25519 } from '../../protocol/ed25519.js';
 import { buildEnrollRequest, newRequestId, openEnrollResponse, type DeviceClaim, type EnrollResponse } from '../../protocol/enrollment.js';
 import { generateKeyPairs, type KeyPairs } from '../../protocol/keys.js';
+import { deriveDeviceId } from '../../provisioning/registry.js';
 import { enrollTopics } from '../../protocol/topics.js';
 import { fleetKeysOf } from '../../agent/enrollment/enroller.js';
+import type { DeviceRecord } from '../../provisioning/registry.js';
+import { FLEET_BUNDLE } from '../support/agent-process.js';
 import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { connectAs } from '../support/mqtt-probe.js';
@@ -153,11 +157,138 @@ test('approve mode: pending until an operator approves', async () => {
     assert.equal(pending.code, 'CLAIM_PENDING');
     const listed = tf.server!.registry.list().find((d) => d.serial === 'pending-1');
     assert.equal(listed?.status, 'pending');
-    assert.deepEqual(tf.server!.registry.approve('pending-1', Date.now()), [listed.deviceId]);
+    assert.equal(tf.server!.registry.approve('pending-1', Date.now())?.deviceId, listed.deviceId);
     const again = request(keys, claimFor('pending-1'));
     const [granted] = await send(again.bytes, again.requestId, keys);
     assert.ok(granted?.ok);
     assert.equal(granted.grant.deviceId, listed.deviceId);
+  } finally {
+    tf.fleet.config.claim = saved;
+  }
+});
+
+/** Enroll a device and return its grant. */
+async function enroll(keys: KeyPairs, serial: string, token?: string): Promise<{ deviceId: string; password: string }> {
+  const r = request(keys, claimFor(serial, token));
+  const [answer] = await send(r.bytes, r.requestId, keys);
+  assert.ok(answer?.ok, JSON.stringify(answer));
+  return answer.grant;
+}
+
+/** The registry facts a takeover attempt must leave alone (presence may change meanwhile). */
+function identityOf(deviceId: string): Partial<DeviceRecord> | undefined {
+  const d = tf.server!.registry.byId(deviceId);
+  return d && { deviceId: d.deviceId, signPublicKey: d.signPublicKey, boxPublicKey: d.boxPublicKey, status: d.status, serial: d.serial, replaces: d.replaces };
+}
+
+async function canConnect(deviceId: string, password: string): Promise<boolean> {
+  try {
+    const c = await connectAs(broker.url, deviceId, password, deviceId);
+    await c.endAsync();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function fleetCli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [FLEET_BUNDLE, ...args, '--dir', tf.fleet.dir], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('token mode: a new key presenting an active device\'s serial waits as a re-key request; the device keeps its record and password', async () => {
+  const victim = generateKeyPairs();
+  const granted = await enroll(victim, 'victim-1', tf.claimToken);
+  const before = identityOf(granted.deviceId);
+  const intruder = generateKeyPairs();
+  const intruderId = deriveDeviceId(toBase64(intruder.signPublicKey));
+  for (let i = 0; i < 2; i++) {
+    const r = request(intruder, claimFor('victim-1', tf.claimToken));
+    const [answer] = await send(r.bytes, r.requestId, intruder);
+    assert.ok(answer && !answer.ok);
+    assert.equal(answer.code, 'CLAIM_PENDING');
+    assert.ok(answer.message.includes(`tsunagu-fleet approve ${intruderId}`), answer.message);
+    assert.equal(lastAudit().event, 'rekey-requested');
+  }
+  assert.deepEqual(identityOf(granted.deviceId), before);
+  assert.deepEqual(identityOf(intruderId), { ...before, deviceId: intruderId, signPublicKey: toBase64(intruder.signPublicKey), boxPublicKey: toBase64(intruder.boxPublicKey), status: 'pending', replaces: granted.deviceId });
+  assert.equal(await canConnect(granted.deviceId, granted.password), true);
+  // Approved by its id, the request takes over the id at its next attempt, and the old credential stops working.
+  const approved = fleetCli('approve', intruderId);
+  assert.equal(approved.status, 0, approved.stderr);
+  assert.match(approved.stdout, new RegExp(`re-key of ${granted.deviceId}`));
+  const rekeyed = await enroll(intruder, 'victim-1', tf.claimToken);
+  assert.equal(rekeyed.deviceId, granted.deviceId);
+  assert.equal(lastAudit().event, 'rekeyed');
+  assert.equal(identityOf(intruderId), undefined);
+  assert.equal(tf.server!.registry.byId(granted.deviceId)?.signPublicKey, toBase64(intruder.signPublicKey));
+  assert.equal(await canConnect(granted.deviceId, rekeyed.password), true);
+  assert.equal(await canConnect(granted.deviceId, granted.password), false);
+});
+
+test('token mode: a re-key attempt with a wrong token is refused before anything else', async () => {
+  const victim = generateKeyPairs();
+  const granted = await enroll(victim, 'victim-2', tf.claimToken);
+  const intruder = generateKeyPairs();
+  const r = request(intruder, claimFor('victim-2', 'not-the-token'));
+  const [answer] = await send(r.bytes, r.requestId, intruder);
+  assert.ok(answer && !answer.ok);
+  assert.equal(answer.code, 'BAD_CLAIM_TOKEN');
+  assert.equal(tf.server!.registry.byKey(toBase64(intruder.signPublicKey)), undefined);
+  assert.equal(await canConnect(granted.deviceId, granted.password), true);
+});
+
+test('approve mode: a takeover attempt leaves the active device active, and approving it by serial is refused', async () => {
+  const saved = tf.fleet.config.claim;
+  tf.fleet.config.claim = { mode: 'approve' };
+  try {
+    const victim = generateKeyPairs();
+    const victimId = deriveDeviceId(toBase64(victim.signPublicKey));
+    const r = request(victim, claimFor('victim-3'));
+    assert.equal((await send(r.bytes, r.requestId, victim))[0]?.ok, false);
+    assert.equal(fleetCli('approve', victimId).status, 0);
+    const granted = await enroll(victim, 'victim-3');
+    const before = identityOf(victimId);
+    const intruder = generateKeyPairs();
+    const intruderId = deriveDeviceId(toBase64(intruder.signPublicKey));
+    const ir = request(intruder, claimFor('victim-3'));
+    const [answer] = await send(ir.bytes, ir.requestId, intruder);
+    assert.ok(answer && !answer.ok);
+    assert.equal(answer.code, 'CLAIM_PENDING');
+    assert.equal(lastAudit().event, 'rekey-requested');
+    assert.deepEqual(identityOf(victimId), before);
+    const bySerial = fleetCli('approve', 'victim-3');
+    assert.equal(bySerial.status, 78, bySerial.stdout);
+    assert.match(bySerial.stderr, new RegExp(`CONFIG: .*${intruderId} \\(re-key of ${victimId}\\)`));
+    assert.equal(tf.server!.registry.byId(intruderId)?.approved, false);
+    const listed = fleetCli('devices');
+    assert.match(listed.stdout, new RegExp(`${intruderId}\\s+pending \\(re-key of ${victimId}\\)`));
+    const again = request(intruder, claimFor('victim-3'));
+    assert.equal((await send(again.bytes, again.requestId, intruder))[0]?.ok, false);
+    assert.deepEqual(identityOf(victimId), before);
+    assert.equal(await canConnect(victimId, granted.password), true);
+  } finally {
+    tf.fleet.config.claim = saved;
+  }
+});
+
+test('approve by a serial that several pending devices present is refused and lists their ids', async () => {
+  const saved = tf.fleet.config.claim;
+  tf.fleet.config.claim = { mode: 'approve' };
+  try {
+    const twins = [generateKeyPairs(), generateKeyPairs()];
+    for (const keys of twins) {
+      const r = request(keys, claimFor('twin-1'));
+      assert.equal((await send(r.bytes, r.requestId, keys))[0]?.ok, false);
+    }
+    const ids = twins.map((k) => deriveDeviceId(toBase64(k.signPublicKey)));
+    const refused = fleetCli('approve', 'twin-1');
+    assert.equal(refused.status, 78);
+    for (const id of ids) assert.ok(refused.stderr.includes(id), refused.stderr);
+    assert.equal(tf.server!.registry.list().filter((d) => d.serial === 'twin-1' && d.approved).length, 0);
+    assert.equal(fleetCli('approve', ids[0]!).status, 0);
+    const granted = await enroll(twins[0]!, 'twin-1');
+    assert.equal(granted.deviceId, ids[0]);
   } finally {
     tf.fleet.config.claim = saved;
   }

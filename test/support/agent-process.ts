@@ -16,12 +16,13 @@ export class AgentProcess {
   private readonly waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   readonly exited: Promise<number | null>;
 
-  constructor(args: { stateDir: string; bootstrapPath?: string; configYaml?: string; extraArgs?: string[]; env?: NodeJS.ProcessEnv; node?: string }) {
+  /** `serial`: the serial the device presents; by default one derived from its state dir. */
+  constructor(args: { stateDir: string; bootstrapPath?: string; configYaml?: string; serial?: string; extraArgs?: string[]; env?: NodeJS.ProcessEnv; node?: string }) {
     const configPath = join(args.stateDir, '..', `agent-${Math.random().toString(36).slice(2)}.yaml`);
     writeFileSync(configPath, args.configYaml ?? FAST_TEST_CONFIG);
     // Every test device is its own board: a serial derived from its state dir,
     // stable across restarts of the same device.
-    const serial = `test-${createHash('sha256').update(resolve(args.stateDir)).digest('hex').slice(0, 16)}`;
+    const serial = args.serial ?? `test-${createHash('sha256').update(resolve(args.stateDir)).digest('hex').slice(0, 16)}`;
     const argv = [AGENT_BUNDLE, 'run', '--state-dir', args.stateDir, '--config', configPath, '--startup-jitter', '0', '--log-level', 'debug', '--serial', serial,
       ...(args.bootstrapPath === undefined ? [] : ['--bootstrap', args.bootstrapPath]), ...(args.extraArgs ?? [])];
     this.child = spawn(args.node ?? process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...args.env } });

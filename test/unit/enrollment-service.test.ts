@@ -143,7 +143,7 @@ test('approve mode: CLAIM_PENDING until an operator approves, then a grant', asy
   assert.equal(pending !== undefined && !pending.ok && pending.code, 'CLAIM_PENDING');
   const id = deriveDeviceId(toBase64(device.signPublicKey));
   assert.equal(s.registry.byId(id)?.status, 'pending');
-  assert.deepEqual(s.registry.approve('SN-1', s.now()), [id]);
+  assert.equal(s.registry.approve('SN-1', s.now())?.deviceId, id);
   const granted = (await s.ask(device, rid(2))).answer;
   assert.ok(granted?.ok);
   assert.equal(granted.grant.deviceId, id);
@@ -168,4 +168,113 @@ test('a request for another fleet, validly signed, is answered with WRONG_DEVICE
   assert.equal(s.client.published.length, 1);
   const answer = openEnrollResponse(new Uint8Array(s.client.published[0]!.payload), { requestId: rid(1), fleet, device, ed });
   assert.equal(!answer.ok && answer.code, 'WRONG_DEVICE');
+});
+
+test('a new key with the serial of an active device becomes a re-key request; the device is untouched', async () => {
+  const s = setup(tokenPolicy);
+  const victim = keysFrom(0x20);
+  const enrolled = (await s.ask(victim, rid(1))).answer;
+  assert.ok(enrolled?.ok);
+  const victimId = enrolled.grant.deviceId;
+  const before = s.registry.byId(victimId);
+  s.advance(120_000);
+  const intruder = keysFrom(0x40);
+  const answer = (await s.ask(intruder, rid(2))).answer;
+  assert.ok(answer !== undefined && !answer.ok);
+  assert.equal(answer.code, 'CLAIM_PENDING');
+  const requestId = deriveDeviceId(toBase64(intruder.signPublicKey));
+  assert.match(answer.message, new RegExp(`re-key.*tsunagu-fleet approve ${requestId}`));
+  assert.deepEqual(s.registry.byId(victimId), before);
+  assert.deepEqual(s.grants.map((g) => g.deviceId), [victimId]);
+  const request = s.registry.byId(requestId);
+  assert.equal(request?.status, 'pending');
+  assert.equal(request.replaces, victimId);
+  assert.equal(s.registry.auditLog(1)[0]?.event, 'rekey-requested');
+  // Asking again changes nothing either.
+  assert.equal((await s.ask(intruder, rid(3))).answer?.ok, false);
+  assert.deepEqual(s.registry.byId(victimId), before);
+  assert.equal(s.grants.length, 1);
+});
+
+test('the claim policy applies to a re-key request first: a wrong token is refused and leaves no row', async () => {
+  const s = setup(tokenPolicy);
+  assert.ok((await s.ask(keysFrom(0x20), rid(1))).answer?.ok);
+  const intruder = keysFrom(0x40);
+  const { answer } = await s.ask(intruder, rid(2), undefined, { ...claim, claimToken: 'wrong' });
+  assert.equal(answer !== undefined && !answer.ok && answer.code, 'BAD_CLAIM_TOKEN');
+  assert.equal(s.registry.byKey(toBase64(intruder.signPublicKey)), undefined);
+});
+
+test('an approved re-key moves the new keys onto the old id, resets its password, and removes the request', async () => {
+  const s = setup(tokenPolicy);
+  const old = keysFrom(0x20);
+  const first = (await s.ask(old, rid(1))).answer;
+  assert.ok(first?.ok);
+  const oldId = first.grant.deviceId;
+  const fresh = keysFrom(0x40);
+  assert.equal((await s.ask(fresh, rid(2))).answer?.ok, false);
+  const requestId = deriveDeviceId(toBase64(fresh.signPublicKey));
+  assert.equal(s.registry.approve(requestId, s.now())?.replaces, oldId);
+  const granted = (await s.ask(fresh, rid(3))).answer;
+  assert.ok(granted?.ok);
+  assert.equal(granted.grant.deviceId, oldId);
+  assert.notEqual(granted.grant.password, first.grant.password);
+  assert.deepEqual(s.grants.at(-1), { deviceId: oldId, password: granted.grant.password });
+  assert.equal(s.registry.byId(requestId), undefined);
+  assert.equal(s.registry.byKey(toBase64(fresh.signPublicKey))?.deviceId, oldId);
+  assert.equal(s.registry.byKey(toBase64(old.signPublicKey)), undefined);
+  assert.equal(s.registry.byId(oldId)?.status, 'active');
+  assert.equal(s.registry.auditLog(1)[0]?.event, 'rekeyed');
+  // A quick retry is now an ordinary re-enrollment with the same credential.
+  const retry = (await s.ask(fresh, rid(4))).answer;
+  assert.ok(retry?.ok);
+  assert.equal(retry.grant.password, granted.grant.password);
+});
+
+test('approve mode: a re-key request leaves the active device active; approving by serial is refused', async () => {
+  const s = setup({ mode: 'approve' });
+  const victim = keysFrom(0x20);
+  await s.ask(victim, rid(1));
+  const victimId = deriveDeviceId(toBase64(victim.signPublicKey));
+  assert.equal(s.registry.approve('SN-1', s.now())?.deviceId, victimId);
+  assert.ok((await s.ask(victim, rid(2))).answer?.ok);
+  const intruder = keysFrom(0x40);
+  const answer = (await s.ask(intruder, rid(3))).answer;
+  assert.equal(answer !== undefined && !answer.ok && answer.code, 'CLAIM_PENDING');
+  assert.equal(s.registry.byId(victimId)?.status, 'active');
+  assert.equal(s.registry.byId(victimId)?.signPublicKey, toBase64(victim.signPublicKey));
+  assert.throws(() => s.registry.approve('SN-1', s.now()), (e: Error & { code?: string }) => e.code === 'CONFIG' && /re-key/.test(e.message));
+  assert.equal(s.registry.byKey(toBase64(intruder.signPublicKey))?.approved, false);
+});
+
+test('approving by a serial that several pending devices present is refused, naming them', async () => {
+  const s = setup({ mode: 'approve' });
+  const a = keysFrom(0x20);
+  const b = keysFrom(0x40);
+  await s.ask(a, rid(1));
+  await s.ask(b, rid(2));
+  const ids = [a, b].map((k) => deriveDeviceId(toBase64(k.signPublicKey)));
+  assert.throws(() => s.registry.approve('SN-1', s.now()), (e: Error & { code?: string }) => e.code === 'CONFIG' && ids.every((id) => e.message.includes(id)));
+  assert.equal(s.registry.list().some((d) => d.approved), false);
+  assert.equal(s.registry.approve(ids[1]!, s.now())?.deviceId, ids[1]);
+});
+
+test('an approval given to a new device does not carry over once the request turns into a re-key', async () => {
+  const s = setup({ mode: 'approve' });
+  const late = keysFrom(0x40);
+  await s.ask(late, rid(1));
+  const lateId = deriveDeviceId(toBase64(late.signPublicKey));
+  assert.equal(s.registry.approve(lateId, s.now())?.deviceId, lateId);
+  // Meanwhile another device with the same serial became active.
+  const other = keysFrom(0x20);
+  s.registry.upsertDevice({
+    deviceId: deriveDeviceId(toBase64(other.signPublicKey)), signPublicKey: toBase64(other.signPublicKey), boxPublicKey: toBase64(other.boxPublicKey),
+    serial: 'SN-1', model: 'board', arch: 'arm64', macs: [], hostname: 'edge-0', status: 'active', enrolledAt: s.now(), now: s.now(),
+  });
+  const answer = (await s.ask(late, rid(2))).answer;
+  assert.equal(answer !== undefined && !answer.ok && answer.code, 'CLAIM_PENDING');
+  const row = s.registry.byId(lateId);
+  assert.equal(row?.approved, false);
+  assert.equal(row.replaces, deriveDeviceId(toBase64(other.signPublicKey)));
+  assert.equal(s.grants.length, 0);
 });
