@@ -11,6 +11,7 @@ import { deviceTopic } from '../../protocol/topics.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
+import { malleate } from '../support/malleate.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 
 // The signed command channel end to end: the shipped agent bundle, a real
@@ -116,10 +117,7 @@ test('every refusal is reported with its stable code and nothing runs', async ()
   const valid = signed({ data: { name: 'ping', args: {} } });
   const env = JSON.parse(Buffer.from(valid.bytes).toString()) as { sig: string; body: string; kid: string; v: number };
   // S + L: tweetnacl alone would accept this signature.
-  const sig = Buffer.from(env.sig, 'base64');
-  const L = Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex');
-  let carry = 0;
-  for (let i = 0; i < 32; i++) { const v = sig[32 + i]! + L[i]! + carry; sig[32 + i] = v & 0xff; carry = v >> 8; }
+  const sig = malleate(Buffer.from(env.sig, 'base64'));
   const flipped = Buffer.from(env.sig, 'base64');
   flipped[5] = flipped[5]! ^ 0x40;
   const cases: { name: string; bytes: Uint8Array | string; code: string; id?: string }[] = [

@@ -13,6 +13,7 @@ import type { DeviceRecord } from '../../provisioning/registry.js';
 import { FLEET_BUNDLE } from '../support/agent-process.js';
 import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import { malleate } from '../support/malleate.js';
 import { connectAs } from '../support/mqtt-probe.js';
 
 // Every bad request a holder of the bootstrap credential can send, against
@@ -93,14 +94,7 @@ test('a bad or malleated signature is refused without an answer', async () => {
   assert.deepEqual(await send(JSON.stringify({ ...env, sig: sig.toString('base64') }), requestId, keys, 300), []);
   assert.equal(lastAudit().code, 'BAD_SIGNATURE');
   // S + L: the same signature, malleated; tweetnacl alone would accept it.
-  const orig = Buffer.from(env.sig, 'base64');
-  const L = Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex');
-  let carry = 0;
-  for (let i = 0; i < 32; i++) {
-    const v = orig[32 + i]! + L[i]! + carry;
-    orig[32 + i] = v & 0xff;
-    carry = v >> 8;
-  }
+  const orig = malleate(Buffer.from(env.sig, 'base64'));
   assert.deepEqual(await send(JSON.stringify({ ...env, sig: orig.toString('base64') }), requestId, keys, 300), []);
   assert.equal(lastAudit().code, 'NON_CANONICAL_SIGNATURE');
 });
