@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { InventoryReportSchema } from '../../protocol/reports.js';
-import { AgentProcess } from '../support/agent-process.js';
+import { AGENT_BUNDLE, AgentProcess } from '../support/agent-process.js';
 import { debianNode18 } from '../support/debian-node18.js';
 import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
@@ -29,11 +29,14 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-test('the agent bundle enrolls, answers a signed command and reports on Debian 12\'s nodejs 18', async () => {
+test('the agent bundle, alone in a directory, enrolls, answers a signed command and reports on Debian 12\'s nodejs 18', async () => {
   const node = debianNode18();
   const bootstrapPath = join(work, 'bootstrap.json');
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
-  const agent = new AgentProcess({ stateDir: join(work, 'device'), bootstrapPath, node });
+  // One file and nothing beside it: no node_modules up the tree from here.
+  const bundle = join(work, 'tsunagu-agent.js');
+  copyFileSync(AGENT_BUNDLE, bundle);
+  const agent = new AgentProcess({ stateDir: join(work, 'device'), bootstrapPath, node, bundle });
   try {
     const starting = await agent.waitForMsg('starting', 20_000);
     assert.match(String(starting.node), /^v18\./);
