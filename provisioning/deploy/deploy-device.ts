@@ -73,6 +73,8 @@ export async function deployToDevice(
   let latest: ReportedState | null = null;
   let version: number | undefined;
   let retainedDesired: number | undefined;
+  // The device may answer before our PUBACK arrives: an outcome found before the wait begins is kept here.
+  let early: Exclude<RolloutOutcome, { kind: 'timeout' }> | undefined;
   let settle: ((o: Exclude<RolloutOutcome, { kind: 'timeout' }>) => void) | undefined;
   // The desired topic is fleet → device; FleetLink.watch follows device reports only, so read it directly.
   const desiredTopic = deviceTopic(deviceId, 'desired');
@@ -93,7 +95,9 @@ export async function deployToDevice(
     if (version === undefined) return;
     options.observer?.state?.(deviceId, state);
     const outcome = judgeState(state, version);
-    if (outcome !== null) settle?.(outcome);
+    if (outcome === null) return;
+    if (settle === undefined) early ??= outcome;
+    else settle(outcome);
   });
   try {
     await client.subscribeAsync(desiredTopic, { qos: 1 });
@@ -108,6 +112,7 @@ export async function deployToDevice(
     options.observer?.published?.(deviceId, version);
     if (!options.wait) return { deviceId, version, outcome: { kind: 'published' } };
     const v = version;
+    if (early !== undefined) return { deviceId, version: v, outcome: early };
     const outcome = await new Promise<RolloutOutcome>((resolve) => {
       const timer = setTimeout(() => resolve({ kind: 'timeout', state: latest }), options.timeoutMs);
       const abort = (): void => resolve({ kind: 'timeout', state: latest });
