@@ -74,6 +74,7 @@ export async function deployToDevice(
   let version: number | undefined;
   let retainedDesired: number | undefined;
   // The device may answer before our PUBACK arrives: an outcome found before the wait begins is kept here.
+  let announced = false;
   let early: Exclude<RolloutOutcome, { kind: 'timeout' }> | undefined;
   let settle: ((o: Exclude<RolloutOutcome, { kind: 'timeout' }>) => void) | undefined;
   // The desired topic is fleet → device; FleetLink.watch follows device reports only, so read it directly.
@@ -86,14 +87,15 @@ export async function deployToDevice(
   const stop = await deps.link.watch(deviceId, ['state', 'events'], (r) => {
     if (r.kind === 'events') {
       const event = parseEvent(r.payload);
-      if (event !== undefined && !r.retained && version !== undefined) options.observer?.event?.(deviceId, event);
+      if (event !== undefined && !r.retained && announced) options.observer?.event?.(deviceId, event);
       return;
     }
     const state = parseState(r.payload);
     if (state === undefined) return;
     latest = state;
     if (version === undefined) return;
-    options.observer?.state?.(deviceId, state);
+    // Shown only once "published" is: a fast device can answer before our PUBACK.
+    if (announced) options.observer?.state?.(deviceId, state);
     const outcome = judgeState(state, version);
     if (outcome === null) return;
     if (settle === undefined) early ??= outcome;
@@ -110,6 +112,7 @@ export async function deployToDevice(
     const data = desiredDataFor(prepared, version, target.boxPublicKey);
     await deps.link.publishSigned(deviceId, DESIRED_TYPE, data, { lifetimeMs: DESIRED_LIFETIME_MS, retain: true });
     options.observer?.published?.(deviceId, version);
+    announced = true;
     if (!options.wait) return { deviceId, version, outcome: { kind: 'published' } };
     const v = version;
     if (early !== undefined) return { deviceId, version: v, outcome: early };

@@ -96,7 +96,7 @@ function reported(over: Partial<ReportedState>): string {
  * The device's side of one rollout, with its own credential: on the desired
  * message it receives, run `script` with the version it carries.
  */
-async function onDesired(device: Device, script: (version: number) => Promise<void>): Promise<() => void> {
+async function onDesired(device: Device, script: (version: number) => Promise<void>): Promise<() => Promise<void>> {
   const topic = deviceTopic(device.grant.deviceId, 'desired');
   const handler = (t: string, payload: Buffer): void => {
     if (t !== topic || payload.length === 0) return;
@@ -105,7 +105,10 @@ async function onDesired(device: Device, script: (version: number) => Promise<vo
   };
   device.client.on('message', handler);
   await device.client.subscribeAsync(topic, { qos: 1 });
-  return () => { device.client.removeListener('message', handler); void device.client.unsubscribeAsync(topic); };
+  return async () => {
+    device.client.removeListener('message', handler);
+    await device.client.unsubscribeAsync(topic);
+  };
 }
 
 async function publishFrom(device: Device, kind: 'state' | 'events' | 'inventory', payload: string, retain: boolean): Promise<void> {
@@ -238,7 +241,7 @@ test('following the rollout: progress and events shown, exit 0 once the device a
     assert.match(text.stdout, /applied \(synced\)/);
     assert.ok(!text.stdout.includes('\r'), 'no progress bar when stdout is not a terminal');
   } finally {
-    stop();
+    await stop();
   }
 });
 
@@ -258,7 +261,7 @@ test('exit 2 with the device\'s reasons when it refuses this version; an old fai
     assert.match(r.stdout, /failed \(refused\)\n\s+UNSUPPORTED: services\.web: device lacks \/dev\/ttyUSB0\n\s+web: requires \/dev\/ttyUSB0/);
     assert.ok(!r.stdout.includes('old failure'));
   } finally {
-    stop();
+    await stop();
   }
 });
 
@@ -276,7 +279,7 @@ test('exit 3 when the device does not finish within --timeout', async () => {
     assert.equal(result.result, 'timeout');
     assert.equal(result.status, 'applying');
   } finally {
-    stop();
+    await stop();
   }
 });
 
@@ -305,7 +308,7 @@ test('--selector deploys to exactly the matching devices, with labels from serve
   try {
     const r = await fleetCli(['deploy', '--selector', 'gpu=true,arch=arm64', file('gpu.yaml', 'services:\n  infer:\n    image: infer:1\n'), '--dir', tf.fleet.dir, '--timeout', '20']);
     assert.equal(r.status, 2, r.stderr + r.stdout);
-    const rows = r.stdout.trim().split('\n').filter((l) => l.startsWith('d-') && /\s(applied|failed|timeout)\s/.test(l)).map((l) => l.split(/\s{2,}/).slice(0, 4));
+    const rows = r.stdout.trim().split('\n').filter((l) => /^d-\S+\s{2,}\d+\s{2,}/.test(l)).map((l) => l.split(/\s{2,}/).slice(0, 4));
     const versionA = DesiredDataSchema.parse(verifiedDesired((await retainedDesired(a.grant.deviceId))!).data).version;
     const versionC = DesiredDataSchema.parse(verifiedDesired((await retainedDesired(c.grant.deviceId))!).data).version;
     assert.deepEqual(rows.sort(), [
@@ -319,7 +322,7 @@ test('--selector deploys to exactly the matching devices, with labels from serve
     assert.equal(none.status, 78);
     assert.match(none.stderr, /no active device has the labels gpu=maybe/);
   } finally {
-    stopA();
-    stopC();
+    await stopA();
+    await stopC();
   }
 });
