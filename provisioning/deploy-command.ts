@@ -68,12 +68,16 @@ export async function runDeploy(first: string, second: string | undefined, o: De
     const abort = new AbortController();
     const onSignal = (): void => abort.abort();
     process.once('SIGINT', onSignal);
-    const results: DeviceResult[] = await Promise.all(targets.map(async (t) => {
+    // allSettled: one device's failure to publish must not close the connection under the others.
+    const settled = await Promise.allSettled(targets.map(async (t) => {
       const r = await deployToDevice(deps, t, prepared, { wait: o.wait, timeoutMs: timeoutSec * 1000, observer: reporter, signal: abort.signal });
       reporter.result(r);
       return r;
     }));
     process.removeListener('SIGINT', onSignal);
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failure !== undefined) throw failure.reason;
+    const results: DeviceResult[] = settled.map((s) => (s as PromiseFulfilledResult<DeviceResult>).value);
     reporter.summary(results);
     return Math.max(0, ...results.map((r) => (r.outcome.kind === 'published' ? DEPLOY_EXIT.applied : exitCodeFor(r.outcome))));
   } finally {

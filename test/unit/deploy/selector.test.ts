@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isTsunaguError } from '../../../protocol/errors.js';
+import type { DeviceRecord } from '../../../provisioning/registry.js';
+import { selectTargets } from '../../../provisioning/deploy/targets.js';
 import { formatSelector, matchesSelector, parseSelector } from '../../../provisioning/deploy/selector.js';
 
 test('a selector parses into its pairs, spaces around pairs allowed, values may hold /', () => {
@@ -38,4 +40,24 @@ test('a device matches only when every pair equals its label', () => {
   assert.equal(matchesSelector({ toString: 'x' }, {}), false, 'inherited properties are not labels');
   assert.equal(matchesSelector({ empty: '' }, {}), false, 'an absent label does not equal the empty value');
   assert.equal(matchesSelector({ empty: '' }, { empty: '' }), true);
+});
+
+test('targets: active devices only; registry labels first, the retained inventory only for devices without them', () => {
+  const device = (deviceId: string, status: DeviceRecord['status'], labels: Record<string, string>): DeviceRecord => ({
+    deviceId, signPublicKey: `sk-${deviceId}`, boxPublicKey: `bk-${deviceId}`, serial: deviceId, model: 'm', arch: 'arm64', macs: [], hostname: 'h',
+    status, approved: true, enrolledAt: 1, updatedAt: 1, lastSeen: null, online: true, labels,
+  });
+  const devices = [
+    device('d-reg', 'active', { gpu: 'true' }),
+    device('d-stale', 'active', { gpu: 'false' }),
+    device('d-inv', 'active', {}),
+    device('d-none', 'active', {}),
+    device('d-revoked', 'revoked', { gpu: 'true' }),
+    device('d-pending', 'pending', { gpu: 'true' }),
+  ];
+  const inventories = new Map([['d-inv', { gpu: 'true' }], ['d-stale', { gpu: 'true' }]]);
+  assert.deepEqual(selectTargets(devices, { gpu: 'true' }, inventories).map((t) => [t.deviceId, t.boxPublicKey, t.labelsFrom]), [
+    ['d-reg', 'bk-d-reg', 'registry'],
+    ['d-inv', 'bk-d-inv', 'inventory'],
+  ]);
 });
