@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +8,7 @@ import { deviceFacts } from '../../agent/enrollment/device-facts.js';
 import { enroll } from '../../agent/enrollment/enroller.js';
 import { silentLogger } from '../../common/logger.js';
 import { fromBase64, fromUtf8 } from '../../protocol/bytes.js';
-import { DesiredDataSchema, RegistryCredentialsSchema, type ReportedState } from '../../protocol/desired.js';
+import { DesiredDataSchema, RegistryCredentialsSchema } from '../../protocol/desired.js';
 import { defaultEd25519 } from '../../protocol/ed25519.js';
 import type { EnrollGrant } from '../../protocol/enrollment.js';
 import { decodeEnvelope, verifyEnvelope } from '../../protocol/envelope.js';
@@ -17,7 +16,7 @@ import { generateKeyPairs, keyId, type KeyPairs } from '../../protocol/keys.js';
 import { openSealed } from '../../protocol/seal.js';
 import { deviceTopic } from '../../protocol/topics.js';
 import { Registry } from '../../provisioning/registry.js';
-import { FLEET_BUNDLE } from '../support/agent-process.js';
+import { fleetCli, inventory, jsonLines, reported } from '../support/deploy-cli.js';
 import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { connectAs } from '../support/mqtt-probe.js';
@@ -46,21 +45,6 @@ async function enrollDevice(name: string): Promise<Device> {
   return { grant, keys, client };
 }
 
-interface CliResult { status: number | null; stdout: string; stderr: string }
-
-function fleetCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [FLEET_BUNDLE, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
-const jsonLines = (text: string): Record<string, unknown>[] => text.trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
-
 function file(name: string, text: string): string {
   const path = join(work, name);
   writeFileSync(path, text);
@@ -87,11 +71,6 @@ function verifiedDesired(bytes: Buffer): ReturnType<typeof verifyEnvelope> {
   return verifyEnvelope(decodeEnvelope(new Uint8Array(bytes), limits), (kid) => (kid === keyId(pk) ? pk : undefined), ed, limits);
 }
 
-function reported(over: Partial<ReportedState>): string {
-  const s: ReportedState = { v: 1, at: Date.now(), desiredVersion: null, appliedVersion: null, status: 'applying', error: null, services: [], ...over };
-  return JSON.stringify(s);
-}
-
 /**
  * The device's side of one rollout, with its own credential: on the desired
  * message it receives, run `script` with the version it carries.
@@ -113,14 +92,6 @@ async function onDesired(device: Device, script: (version: number) => Promise<vo
 
 async function publishFrom(device: Device, kind: 'state' | 'events' | 'inventory', payload: string, retain: boolean): Promise<void> {
   await device.client.publishAsync(deviceTopic(device.grant.deviceId, kind), payload, { qos: 1, retain });
-}
-
-function inventory(labels: Record<string, string>): string {
-  return JSON.stringify({
-    v: 1, at: Date.now(), hardware: {}, os: { platform: 'linux', distro: 'debian', release: '12', kernel: '6.1' }, arch: 'arm64',
-    cpu: { model: 'cortex-a72', cores: 4, physicalCores: 4 }, memory: { totalBytes: 4e9 }, disks: [], filesystems: [], network: [],
-    accelerators: [], devices: [], labels,
-  });
 }
 
 const COMPOSE = `
