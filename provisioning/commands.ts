@@ -107,7 +107,7 @@ export function runApprove(device: string, o: { dir: string }): void {
   }
 }
 
-export function runDevices(o: { dir: string; json?: boolean }): void {
+export function runDevices(o: { dir: string; json?: boolean; labels?: boolean }): void {
   const fleet = loadFleetDir(o.dir);
   const registry = new Registry(fleet.registryPath);
   try {
@@ -121,8 +121,9 @@ export function runDevices(o: { dir: string; json?: boolean }): void {
       return;
     }
     const rows = devices.map((d) => [d.deviceId, statusText(d), d.online ? 'online' : 'offline',
-      d.lastSeen === null ? '-' : new Date(d.lastSeen).toISOString(), d.serial, d.arch, d.model]);
-    printTable(['DEVICE', 'STATUS', 'LINK', 'LAST SEEN', 'SERIAL', 'ARCH', 'MODEL'], rows);
+      d.lastSeen === null ? '-' : new Date(d.lastSeen).toISOString(), d.serial, d.arch, d.model,
+      ...(o.labels ? [Object.entries(d.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-'] : [])]);
+    printTable(['DEVICE', 'STATUS', 'LINK', 'LAST SEEN', 'SERIAL', 'ARCH', 'MODEL', ...(o.labels ? ['LABELS'] : [])], rows);
   } finally {
     registry.close();
   }

@@ -33,6 +33,14 @@ export class FleetSigner {
     return this.last;
   }
 
+  /**
+   * Take one counter value for the caller's own use (the version of a
+   * desired state): no later message or reservation gets it or anything below.
+   */
+  reserveCounter(): number {
+    return this.nextCounter();
+  }
+
   /** Sign `data` of type `typ` for one device. Returns the message id and the wire bytes. */
   sign(args: { to: string; typ: string; data: unknown; lifetimeMs: number; traceparent?: string | undefined }): { id: string; bytes: Uint8Array } {
     if (args.traceparent !== undefined && !TRACEPARENT_PATTERN.test(args.traceparent)) {

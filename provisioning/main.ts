@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createLogger } from '../common/logger.js';
 import { isTsunaguError } from '../protocol/errors.js';
 import { runBootstrap, runDevices, runApprove, runInit, runServe } from './commands.js';
+import { runDeploy, type DeployOptions } from './deploy-command.js';
 import { runSend, runStatus, runWatch } from './operator-commands.js';
 
 const program = new Command('tsunagu-fleet')
@@ -51,8 +52,37 @@ program.command('approve')
 program.command('devices')
   .description('list enrolled and pending devices')
   .addOption(dirOption)
+  .option('--labels', 'show the capability labels (from the inventories `serve` has seen)')
   .option('--json', 'machine-readable output')
   .action(runDevices);
+
+program.command('deploy')
+  .description('validate a compose file, publish it as the signed desired state of one device or of every device matching --selector, and follow the rollout')
+  .addOption(dirOption)
+  .argument('<device|compose>', 'device id, or the compose file when --selector is given')
+  .argument('[compose]', 'compose file (YAML, the Compose subset the agent supports)')
+  .option('-l, --selector <labels>', 'deploy to every active device whose labels match all pairs, e.g. arch=arm64,gpu=true')
+  .option('--env-file <file>', 'dotenv file holding the values of the variables listed in x-tsunagu.secrets')
+  .option('--registry-auth <host=user:password>', 'registry credentials, sealed to each device (repeatable; default: $TSUNAGU_REGISTRY_AUTH, entries separated by spaces)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--timeout <seconds>', 'how long to follow the rollout', '300')
+  .option('--no-wait', 'only publish; do not follow the rollout')
+  .option('--json', 'one JSON object per line (published, event, state, result)')
+  .addHelpText('after', `
+Secrets: a service lists variables under x-tsunagu.secrets; their values (from its environment
+or --env-file) are removed from the document and sealed to the device's key. The document is
+checked with the agent's own validation first: nothing is sent if any field is refused.
+Exit status: 0 every device applied the version (synced or degraded); 1 the document or an option
+was refused (nothing sent; 78 for configuration errors); 2 a device reported the version failed
+or refused; 3 a device did not finish within --timeout (3 wins over 2 when both happen).
+Examples:
+  tsunagu-fleet deploy d-1234 compose.yaml
+  tsunagu-fleet deploy d-1234 compose.yaml --env-file prod.env --registry-auth registry.example.com=ci:s3cret
+  tsunagu-fleet deploy --selector arch=arm64,gpu=true compose.yaml --json
+  tsunagu-fleet deploy d-1234 compose.yaml --no-wait
+`)
+  .action(async (first: string, second: string | undefined, o: DeployOptions) => {
+    process.exitCode = await runDeploy(first, second, o);
+  });
 
 program.command('send')
   .description('send a signed command to a device and wait for its signed reply')

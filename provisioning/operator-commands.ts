@@ -18,25 +18,28 @@ import { Registry, type DeviceRecord } from './registry.js';
 /** Exit codes of `send`: the device's answer, not only our own success. */
 export const SEND_EXIT = { ok: 0, refused: 2, timeout: 3 } as const;
 
-interface OperatorContext {
+export interface OperatorContext {
   fleet: FleetDir;
   registry: Registry;
   client: MqttClient;
   link: FleetLink;
+  /** The one signer of this process: a second instance would read a stale counter. */
+  signer: FleetSigner;
   close(): Promise<void>;
 }
 
-async function operatorContext(dir: string, purpose: string): Promise<OperatorContext> {
+export async function operatorContext(dir: string, purpose: string): Promise<OperatorContext> {
   const fleet = loadFleetDir(dir);
   const registry = new Registry(fleet.registryPath);
   const client = await connectFleetClient(fleet.config, purpose);
   const ed = defaultEd25519();
+  const signer = new FleetSigner(fleet, ed);
   const link = new FleetLink({
-    client, ed, signer: new FleetSigner(fleet, ed),
+    client, ed, signer,
     deviceKey: (id) => registry.byId(id)?.signPublicKey,
   });
   return {
-    fleet, registry, client, link,
+    fleet, registry, client, link, signer,
     close: async () => {
       await client.endAsync();
       registry.close();

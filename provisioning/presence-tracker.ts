@@ -2,6 +2,7 @@ import type { MqttClient } from 'mqtt';
 import { z } from 'zod';
 import type { Logger } from '../common/logger.js';
 import { parseJsonWith } from '../protocol/json.js';
+import { InventoryReportSchema } from '../protocol/reports.js';
 import { allDevicesTopic, parseDeviceTopic } from '../protocol/topics.js';
 import type { Registry } from './registry.js';
 
@@ -9,7 +10,8 @@ const StatusSchema = z.object({ v: z.literal(1), state: z.enum(['online', 'offli
 
 /**
  * Keeps the registry's online state and last-seen time from the devices'
- * retained status topics. The broker's ACLs guarantee only the device itself
+ * retained status topics, and their capability labels from their retained
+ * inventories. The broker's ACLs guarantee only the device itself
  * (or its last will) can publish there.
  */
 export class PresenceTracker {
@@ -21,6 +23,10 @@ export class PresenceTracker {
       this.registry.touch(parsed.deviceId, this.now());
       return;
     }
+    if (parsed.kind === 'inventory') {
+      this.recordLabels(parsed.deviceId, payload);
+      return;
+    }
     if (parsed.kind !== 'status') return;
     try {
       const status = parseJsonWith(StatusSchema, new Uint8Array(payload), 'status', { maxBytes: 4096, maxDepth: 4 });
@@ -30,11 +36,21 @@ export class PresenceTracker {
     }
   };
 
+  /** The capability labels of the inventory, for `deploy --selector`. */
+  private recordLabels(deviceId: string, payload: Buffer): void {
+    try {
+      const inventory = parseJsonWith(InventoryReportSchema, new Uint8Array(payload), 'inventory', { maxBytes: 256 * 1024, maxDepth: 16 });
+      this.registry.setLabels(deviceId, inventory.labels);
+    } catch (err) {
+      this.logger.warn({ deviceId, err: (err as Error).message }, 'ignored a malformed inventory');
+    }
+  }
+
   constructor(private readonly client: MqttClient, private readonly registry: Registry, private readonly logger: Logger, private readonly now: () => number = Date.now) {}
 
   async start(): Promise<void> {
     this.client.on('message', this.onMessage);
-    await this.client.subscribeAsync([allDevicesTopic('status'), allDevicesTopic('metrics')], { qos: 1 });
+    await this.client.subscribeAsync([allDevicesTopic('status'), allDevicesTopic('metrics'), allDevicesTopic('inventory')], { qos: 1 });
   }
 
   stop(): void {

@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { defaultEd25519 } from '../protocol/ed25519.js';
+import { TsunaguError } from '../protocol/errors.js';
+import { prepareDeployment } from './deploy/compose-document.js';
+import { deployToDevice, type DeviceResult } from './deploy/deploy-device.js';
+import { parseEnvFile } from './deploy/env-file.js';
+import { jsonReporter, textReporter } from './deploy/reporter.js';
+import { DEPLOY_EXIT, exitCodeFor } from './deploy/rollout.js';
+import { parseRegistryAuth, registryAuthFromEnv } from './deploy/secrets.js';
+import { formatSelector, parseSelector } from './deploy/selector.js';
+import { retainedInventoryLabels, selectTargets, type Target } from './deploy/targets.js';
+import { operatorContext } from './operator-commands.js';
+
+export interface DeployOptions {
+  dir: string;
+  selector?: string;
+  envFile?: string;
+  registryAuth?: string[];
+  timeout: string;
+  /** commander's `--no-wait` sets wait to false. */
+  wait: boolean;
+  json?: boolean;
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new TsunaguError('CONFIG', `cannot read ${what} ${path}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * `tsunagu-fleet deploy`: validate, then publish to one device or to every
+ * device a selector matches, and follow the rollouts. Returns the exit status.
+ * Nothing is sent unless the whole document validates.
+ */
+export async function runDeploy(first: string, second: string | undefined, o: DeployOptions): Promise<number> {
+  if (o.selector !== undefined && second !== undefined) throw new TsunaguError('CONFIG', 'with --selector, give only the compose file (no device id)');
+  if (o.selector === undefined && second === undefined) throw new TsunaguError('CONFIG', 'give a device id and a compose file, or --selector and a compose file');
+  const selector = o.selector === undefined ? undefined : parseSelector(o.selector);
+  const composePath = second ?? first;
+  const timeoutSec = Number(o.timeout);
+  if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new TsunaguError('CONFIG', `--timeout must be a positive number of seconds, not "${o.timeout}"`);
+  const envFile = o.envFile === undefined ? {} : parseEnvFile(readText(o.envFile, 'env file'), o.envFile);
+  const authEntries = o.registryAuth !== undefined && o.registryAuth.length > 0 ? o.registryAuth : registryAuthFromEnv(process.env.TSUNAGU_REGISTRY_AUTH);
+  const prepared = prepareDeployment(readText(composePath, 'compose file'), { envFile, registries: parseRegistryAuth(authEntries) });
+
+  const ctx = await operatorContext(o.dir, 'deploy');
+  try {
+    ctx.client.setMaxListeners(0);
+    let targets: Target[];
+    if (selector === undefined) {
+      const device = ctx.registry.byId(first);
+      if (device?.status !== 'active') throw new TsunaguError('CONFIG', `no enrolled device "${first}" (see: tsunagu-fleet devices)`);
+      targets = [{ deviceId: device.deviceId, boxPublicKey: device.boxPublicKey, labels: device.labels, labelsFrom: 'registry' }];
+    } else {
+      const devices = ctx.registry.list();
+      const unlabelled = devices.filter((d) => d.status === 'active' && Object.keys(d.labels).length === 0).map((d) => d.deviceId);
+      targets = selectTargets(devices, selector, await retainedInventoryLabels(ctx.link, unlabelled));
+      if (targets.length === 0) throw new TsunaguError('CONFIG', `no active device has the labels ${formatSelector(selector)} (see: tsunagu-fleet devices --labels)`);
+    }
+    const ed = defaultEd25519();
+    const deps = { client: ctx.client, link: ctx.link, signer: ctx.signer, ed, fleetSignPublicKey: ctx.fleet.keys.signPublicKey };
+    const reporter = o.json
+      ? jsonReporter((t) => process.stdout.write(t))
+      : textReporter((t) => process.stdout.write(t), { tty: process.stdout.isTTY, multi: selector !== undefined });
+    const abort = new AbortController();
+    const onSignal = (): void => abort.abort();
+    process.once('SIGINT', onSignal);
+    // allSettled: one device's failure to publish must not close the connection under the others.
+    const settled = await Promise.allSettled(targets.map(async (t) => {
+      const r = await deployToDevice(deps, t, prepared, { wait: o.wait, timeoutMs: timeoutSec * 1000, observer: reporter, signal: abort.signal });
+      reporter.result(r);
+      return r;
+    }));
+    process.removeListener('SIGINT', onSignal);
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failure !== undefined) throw failure.reason;
+    const results: DeviceResult[] = settled.map((s) => (s as PromiseFulfilledResult<DeviceResult>).value);
+    reporter.summary(results);
+    return Math.max(0, ...results.map((r) => (r.outcome.kind === 'published' ? DEPLOY_EXIT.applied : exitCodeFor(r.outcome))));
+  } finally {
+    await ctx.close();
+  }
+}
