@@ -65,4 +65,8 @@ export interface SupervisorOptions {
   /** Labels this device carries, matched against `x-tsunagu.requires`. */
   deviceLabels?: Iterable<string>;
   registryAuth?: (image: string) => RegistryAuth | undefined;
+  /** Services an operator stopped before this start (persisted by the caller): they stay down. */
+  held?: Iterable<string>;
+  /** Called when the set of operator-stopped services changes, so the caller can persist it. */
+  onHeldChange?: (held: string[]) => void;
 }
