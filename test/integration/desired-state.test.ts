@@ -236,11 +236,15 @@ test('service commands: stop sticks across a reconcile, start, restart, logs', a
   assert.equal(!unknown.data.ok && unknown.data.code, 'UNKNOWN_SERVICE');
 });
 
-test('an agent restart with the same retained version leaves the containers alone', async () => {
+test('an agent restart and the same retained version delivered again leave the containers alone', async () => {
   const before = await only('web');
   await agent.stop();
   agent = startAgent();
+  await agent.waitForLog((l) => l.msg === 'applying desired state' && l.source === 'disk' && l.desiredVersion === 5);
   await agent.waitForMsg(/→ online/);
+  // The persistent session does not resend retained messages; a resubscription does.
+  const reread = await fleet.link.send(deviceId, { name: 'reread-desired', args: {} }, { timeoutMs: 20_000 });
+  assert.equal(reread.data.ok, true, JSON.stringify(reread.data));
   await agent.waitForMsg('desired state redelivered with the version held; ignored');
   await new Promise((r) => setTimeout(r, 1000));
   const after = await only('web');
@@ -254,7 +258,7 @@ test('offline reboot: no broker, agent killed, container removed by hand — the
   const old = await only('web');
   await docker.getContainer(old.Id).remove({ force: true });
   agent = startAgent();
-  await agent.waitForMsg('applying the desired state held again');
+  await agent.waitForLog((l) => l.msg === 'applying desired state' && l.source === 'disk');
   const web = await waitFor('web restored', async () => {
     const found = await containers('web');
     return found.length === 1 && found[0]?.State.Running === true ? found[0] : undefined;
