@@ -40,5 +40,9 @@ export function lastBytes(text: Buffer, maxBytes: number): string {
   if (text.length <= maxBytes) return text.toString('utf8');
   const tail = text.subarray(text.length - maxBytes);
   const nl = tail.indexOf(0x0a);
-  return (nl >= 0 && nl < tail.length - 1 ? tail.subarray(nl + 1) : tail).toString('utf8');
+  if (nl >= 0 && nl < tail.length - 1) return tail.subarray(nl + 1).toString('utf8');
+  // One line longer than the bound: cut at a character boundary (skip UTF-8 continuation bytes).
+  let start = 0;
+  while (start < tail.length && ((tail[start] ?? 0) & 0xc0) === 0x80) start += 1;
+  return tail.subarray(start).toString('utf8');
 }
