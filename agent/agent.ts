@@ -125,8 +125,8 @@ export class Agent {
       runtime, logger: logger.child({ component: 'supervisor' }), scope: config.runtime.scope, deviceLabels: labels,
       backoffStore: new FileBackoffStore(join(config.stateDir, 'backoff.json'), logger),
       registryAuth: (image) => registryAuthFor(secrets.registries, image),
-      held: holds.services,
-      onHeldChange: (services) => store.saveHolds({ v: 1, version: this.session?.desired.acceptedVersion ?? holds.version, services }),
+      ...(holds.version === null ? {} : { held: { version: String(holds.version), services: holds.services } }),
+      onHeldChange: ({ version, services }) => store.saveHolds({ v: 1, version: version === null ? null : Number(version), services }),
       onState: (state) => this.session?.desired.onSupervisorState(state),
       onEvent: (event) => this.onSupervisorEvent(event),
     });

@@ -41,6 +41,8 @@ export class Supervisor {
   private readonly deviceLabels: ReadonlySet<string>;
   /** Stopped by an operator: kept down by the planner until `startService` or a new version. */
   private readonly held: Set<string>;
+  /** The version the holds were made under; a different version releases them. */
+  private heldVersion: string | null;
   /** An operator action runs on these services: the planner leaves them alone meanwhile. */
   private readonly busy = new Set<string>();
 
@@ -73,7 +75,8 @@ export class Supervisor {
     this.restartPolicy = options.restartBackoff ?? DEFAULT_RESTART_BACKOFF;
     this.pullPolicy = options.pullBackoff ?? DEFAULT_PULL_BACKOFF;
     this.deviceLabels = new Set(options.deviceLabels ?? []);
-    this.held = new Set(options.held ?? []);
+    this.held = new Set(options.held?.services ?? []);
+    this.heldVersion = options.held?.version ?? null;
     const loaded = options.backoffStore?.load() ?? {};
     const now = this.clock.now();
     this.restartBackoff = Object.fromEntries(Object.entries(loaded).map(([k, e]) => [k, clampToClock(e, now, this.restartPolicy)]));
@@ -108,8 +111,8 @@ export class Supervisor {
   async apply(doc: string | object, version: string): Promise<SupervisorState> {
     const desired = typeof doc === 'string' ? parseDesiredStateYaml(doc) : parseDesiredState(doc);
     if (this.stopped) throw new TsunaguError('CANCELLED', 'the supervisor is stopped');
-    // An operator's stop lasts until a new version; the first apply after a start restores the same one.
-    if (this.version !== null && version !== this.version && this.held.size > 0) {
+    // An operator's stop lasts until a new version (the first apply after a restart is usually the same one).
+    if (this.held.size > 0 && version !== this.heldVersion) {
       this.held.clear();
       this.heldChanged();
     }
@@ -131,6 +134,7 @@ export class Supervisor {
     this.desiredService(service);
     if (!this.held.has(service)) {
       this.held.add(service);
+      this.heldVersion = this.version;
       this.heldChanged();
     }
     this.requestPass();
@@ -189,7 +193,7 @@ export class Supervisor {
 
   private heldChanged(): void {
     try {
-      this.options.onHeldChange?.(this.heldServices());
+      this.options.onHeldChange?.({ version: this.heldVersion, services: this.heldServices() });
     } catch (err) {
       this.log.warn({ err: String(err) }, 'onHeldChange callback threw');
     }

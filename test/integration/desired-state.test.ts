@@ -215,6 +215,14 @@ test('service commands: stop sticks across a reconcile, start, restart, logs', a
   assert.equal(reread.data.ok, true, JSON.stringify(reread.data));
   await new Promise((r) => setTimeout(r, 2500));
   assert.equal((await only('web')).State.Running, false, 'a stopped service stays down');
+  // ... and across an agent restart: the hold is persisted with its version.
+  assert.deepEqual(JSON.parse(readFileSync(join(stateDir, 'service-holds.json'), 'utf8')), { v: 1, version: 5, services: ['web'] });
+  await agent.stop();
+  agent = startAgent();
+  await agent.waitForLog((l) => l.msg === 'applying desired state' && l.source === 'disk');
+  await agent.waitForMsg(/→ online/);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal((await only('web')).State.Running, false, 'still down after the agent restarted');
 
   const start = await fleet.link.send(deviceId, { name: 'start', args: { service: 'web' } }, { timeoutMs: 20_000 });
   assert.equal(start.data.ok, true, JSON.stringify(start.data));
