@@ -93,8 +93,10 @@ export class Agent {
 
   async start(): Promise<void> {
     const { config, logger } = this.deps;
-    // Containers first: they run from the persisted desired state even when no broker answers.
-    this.workload = await this.startWorkload();
+    // The supervisor starts at once, beside enrollment: containers run from the persisted
+    // desired state even when no broker answers, and enrolling does not wait for the inventory.
+    const workload = this.startWorkload();
+    workload.catch(() => undefined); // awaited below; a failed enrollment must not leave it unhandled
     this.identity = loadIdentity(config.stateDir, logger);
     if (this.identity !== undefined && this.deps.keysCreated === true) {
       logger.warn({ deviceId: this.identity.grant.deviceId }, 'stored identity belongs to lost keys; enrolling again');
@@ -106,14 +108,17 @@ export class Agent {
     }
     if (this.identity === undefined) this.identity = await this.enroll();
     else logger.info({ deviceId: this.identity.grant.deviceId }, 'identity found; skipping enrollment');
+    this.workload = await workload;
     this.session = this.openSession(this.identity);
   }
 
   private async startWorkload(): Promise<Workload> {
     const { config, logger } = this.deps;
     let labels: ReadonlySet<string> = new Set();
+    const began = this.clock();
     try {
       labels = deviceLabelSet((await this.inventory.report()).labels);
+      logger.debug({ ms: this.clock() - began, labels: labels.size }, 'device labels read');
     } catch (err) {
       logger.warn({ err: asTsunaguError(err).toJSON() }, 'could not read the inventory; services that require labels are not deployed');
     }
