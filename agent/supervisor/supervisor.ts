@@ -267,11 +267,15 @@ export class Supervisor {
     if (desired === undefined) return;
     this.pulls.keepOnly(new Set(desired.services.map((s) => s.image)));
     for (let round = 0; round < MAX_ROUNDS; round++) {
+      // A service that an operator action touched while the state was being read is
+      // skipped this round: what was read may show the action half done (a restart's stop).
+      const busy = new Set(this.busy);
       const actual = await this.readActual(signal);
-      this.noteExits(actual, desired);
+      for (const service of this.busy) busy.add(service);
+      this.noteExits(actual, desired, busy);
       const steps = plan(actual, desired.services, {
         now: this.clock.now(), scope: this.scope, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff, deviceLabels: this.deviceLabels,
-        pullsInFlight: this.pulls.images(), held: this.held, busy: this.busy,
+        pullsInFlight: this.pulls.images(), held: this.held, busy,
       });
       this.publish(actual, steps.length > 0 || this.pulls.size > 0);
       if (steps.length === 0) return;
@@ -333,9 +337,9 @@ export class Supervisor {
     this.emit({ type: 'step-failed', service: step.service, step: describeStep(step), error: message, retryAt: entry.nextAttemptAt });
   }
 
-  private noteExits(actual: ActualState, desired: DesiredState): void {
+  private noteExits(actual: ActualState, desired: DesiredState, busy: ReadonlySet<string>): void {
     // An exit an operator caused (stop, restart) is not a crash.
-    const watched = desired.services.filter((s) => !this.held.has(s.name) && !this.busy.has(s.name));
+    const watched = desired.services.filter((s) => !this.held.has(s.name) && !busy.has(s.name));
     const next = recordExits(actual, watched, this.restartBackoff, this.clock.now(), this.restartPolicy);
     if (next === this.restartBackoff) return;
     for (const [service, entry] of Object.entries(next)) {

@@ -130,8 +130,10 @@ test('deploy from the registry: running, reported synced with the version applie
   const web = await only('web');
   assert.equal(web.State.Running, true);
   assert.equal(web.Config.Labels[LABELS.version], '1');
-  const pulled = await waitFor('pulled event', () => events.find((e) => e.type === 'service-pulled'));
-  assert.equal(pulled.traceparent, TP);
+  // (Not the pull event: other test runs on a shared engine may have pulled the image already.)
+  const started = await waitFor('started event', () => events.find((e) => e.type === 'service-started'));
+  assert.equal(started.traceparent, TP);
+  assert.equal((await waitFor('accepted event', () => events.find((e) => e.type === 'desired-accepted'))).traceparent, TP);
   const logged = await agent.waitForMsg('applying desired state');
   assert.equal(logged.traceparent, TP);
   // The inventory names the engine; metrics carry the service's usage from its cgroup.
