@@ -16,6 +16,7 @@ import { AgentProcess } from '../support/agent-process.js';
 import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import { startRegistryFront } from '../support/registry-front.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
 
 // Desired state end to end: the shipped agent bundle, a real Mosquitto, the
@@ -188,13 +189,27 @@ test('a service requiring a label the device lacks is not deployed, with the lab
 
 test('a sealed secret reaches the container environment, never the logs nor the broker', async () => {
   const secret = `s3cret-${randomBytes(8).toString('hex')}`;
+  const registryPassword = `regpw-${randomBytes(8).toString('hex')}`;
+  // A private registry (a front on loopback demanding Basic credentials), reached with sealed credentials.
+  const front = await startRegistryFront(process.env.TSUNAGU_TEST_REGISTRY ?? '', { basicAuth: { username: 'device', password: registryPassword } });
+  const privateRef = images.busybox1.replace(/^[^/]+/, front.host);
   const boxPublicKey = fromBase64(tf.server?.registry.byId(deviceId)?.boxPublicKey ?? '', 'box key', 32);
-  await publishDesired({
-    version: 5,
-    compose: compose({ web: { image: images.busybox2, environment: { MODE: 'plain' } } }),
-    sealed: { environment: { web: { API_TOKEN: toBase64(seal(Buffer.from(secret), boxPublicKey)) } } },
-  });
-  await waitState('v5 synced', (s) => s.appliedVersion === 5 && s.status === 'synced');
+  try {
+    await publishDesired({
+      version: 5,
+      compose: compose({ web: { image: images.busybox2, environment: { MODE: 'plain' } }, private: { image: privateRef } }),
+      sealed: {
+        environment: { web: { API_TOKEN: toBase64(seal(Buffer.from(secret), boxPublicKey)) } },
+        registries: toBase64(seal(Buffer.from(JSON.stringify({ [front.host]: { username: 'device', password: registryPassword } })), boxPublicKey)),
+      },
+    });
+    await waitState('v5 synced', (s) => s.appliedVersion === 5 && s.status === 'synced');
+    assert.ok(front.authorized > 0, 'the private registry saw the sealed credentials');
+    assert.equal((await only('private')).State.Running, true);
+  } finally {
+    await front.close();
+    await docker.getImage(privateRef).remove({ noprune: true, force: true }).catch(() => undefined);
+  }
   const web = await only('web');
   assert.ok(web.Config.Env.includes(`API_TOKEN=${secret}`));
   assert.ok(web.Config.Env.includes('MODE=plain'));
@@ -203,8 +218,12 @@ test('a sealed secret reaches the container environment, never the logs nor the 
   const body = Buffer.from((JSON.parse(retainedDesired.at(-1)?.toString() ?? '{}') as { body: string }).body, 'base64').toString();
   assert.ok(!body.includes(secret), 'the signed payload carries it sealed only');
   assert.ok(!readFileSync(join(stateDir, 'desired.msg')).toString().includes(secret));
-  assert.ok(!agent.lines.some((l) => JSON.stringify(l).includes(secret)), 'no log line carries the secret');
-  assert.ok(!events.some((e) => JSON.stringify(e).includes(secret)));
+  for (const value of [secret, registryPassword]) {
+    assert.ok(!agent.lines.some((l) => JSON.stringify(l).includes(value)), 'no log line carries a secret');
+    assert.ok(!events.some((e) => JSON.stringify(e).includes(value)));
+    assert.ok(!states.some((e) => JSON.stringify(e).includes(value)));
+    assert.ok(!readFileSync(join(stateDir, 'desired.msg')).toString().includes(value));
+  }
 });
 
 test('service commands: stop sticks across a reconcile, start, restart, logs', async () => {
