@@ -1,8 +1,11 @@
 import { join } from 'node:path';
 import type { Logger } from '../common/logger.js';
 import type { BootstrapFile } from '../protocol/bootstrap.js';
-import { MAX_LOG_BYTES } from '../protocol/commands.js';
+import { DESIRED_LIMITS, DESIRED_TYPE, MAX_LOG_BYTES } from '../protocol/commands.js';
+import type { RegistryCredentials } from '../protocol/desired.js';
+import { asTsunaguError } from '../protocol/errors.js';
 import type { Ed25519 } from '../protocol/ed25519.js';
+import type { SignedPayload } from '../protocol/envelope.js';
 import { keyId, type KeyPairs } from '../protocol/keys.js';
 import { clockTrust } from './clock-trust.js';
 import { CommandChannel } from './commands/command-channel.js';
@@ -20,6 +23,15 @@ import { Reporter } from './reporting/reporter.js';
 import type { ResourceProbe } from './resources/probe.js';
 import { InventoryService } from './resources/inventory.js';
 import { MetricsSampler } from './resources/metrics-sampler.js';
+import { ContainerUsage } from './desired/container-usage.js';
+import { DesiredChannel } from './desired/desired-channel.js';
+import { DesiredStore } from './desired/desired-store.js';
+import { deviceLabelSet } from './desired/device-labels.js';
+import { supervisorServiceControl } from './desired/service-control.js';
+import { registryAuthFor } from './desired/unseal.js';
+import { FileBackoffStore } from './supervisor/backoff-store.js';
+import { DockerRuntime } from './supervisor/docker-runtime.js';
+import { Supervisor, type SupervisorEvent } from './supervisor/supervisor.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -32,7 +44,7 @@ export interface AgentDeps {
   ed: Ed25519;
   logger: Logger;
   probe: ResourceProbe;
-  /** The container supervisor's controls, once one runs. */
+  /** The container supervisor's controls; default: the supervisor this agent runs. */
   services?: () => ServiceControl | undefined;
   clock?: () => number;
 }
@@ -42,6 +54,20 @@ interface Session {
   link: DeviceLink;
   outbox: Outbox;
   reporter: Reporter;
+  desired: DesiredChannel;
+  emitEvent: (event: Record<string, unknown>) => void;
+}
+
+/** What runs whether or not the device has an identity or a broker: the containers. */
+interface Workload {
+  runtime: DockerRuntime;
+  supervisor: Supervisor;
+  store: DesiredStore;
+  labels: ReadonlySet<string>;
+  usage: ContainerUsage;
+  /** Registry credentials of the accepted desired state; in memory only. */
+  secrets: { registries: RegistryCredentials };
+  engineVersion: string | undefined;
 }
 
 /**
@@ -50,12 +76,15 @@ interface Session {
  */
 export class Agent {
   private session: Session | undefined;
+  private workload: Workload | undefined;
+  private readonly inventory: InventoryService;
   private readonly abort = new AbortController();
   private readonly clock: () => number;
   identity: IdentityFile | undefined;
 
   constructor(private readonly deps: AgentDeps) {
     this.clock = deps.clock ?? Date.now;
+    this.inventory = new InventoryService({ probe: deps.probe });
   }
 
   get linkState(): string {
@@ -64,6 +93,10 @@ export class Agent {
 
   async start(): Promise<void> {
     const { config, logger } = this.deps;
+    // The supervisor starts at once, beside enrollment: containers run from the persisted
+    // desired state even when no broker answers, and enrolling does not wait for the inventory.
+    const workload = this.startWorkload();
+    workload.catch(() => undefined); // awaited below; a failed enrollment must not leave it unhandled
     this.identity = loadIdentity(config.stateDir, logger);
     if (this.identity !== undefined && this.deps.keysCreated === true) {
       logger.warn({ deviceId: this.identity.grant.deviceId }, 'stored identity belongs to lost keys; enrolling again');
@@ -75,7 +108,56 @@ export class Agent {
     }
     if (this.identity === undefined) this.identity = await this.enroll();
     else logger.info({ deviceId: this.identity.grant.deviceId }, 'identity found; skipping enrollment');
+    this.workload = await workload;
     this.session = this.openSession(this.identity);
+  }
+
+  private async startWorkload(): Promise<Workload> {
+    const { config, logger } = this.deps;
+    let labels: ReadonlySet<string> = new Set();
+    const began = this.clock();
+    try {
+      labels = deviceLabelSet((await this.inventory.report()).labels);
+      logger.debug({ ms: this.clock() - began, labels: labels.size }, 'device labels read');
+    } catch (err) {
+      logger.warn({ err: asTsunaguError(err).toJSON() }, 'could not read the inventory; services that require labels are not deployed');
+    }
+    const runtime = new DockerRuntime(config.runtime.socket === undefined ? {} : { socketPath: config.runtime.socket });
+    const store = new DesiredStore(config.stateDir, logger);
+    const holds = store.loadHolds();
+    const secrets: { registries: RegistryCredentials } = { registries: {} };
+    const supervisor = new Supervisor({
+      runtime, logger: logger.child({ component: 'supervisor' }), scope: config.runtime.scope, deviceLabels: labels,
+      backoffStore: new FileBackoffStore(join(config.stateDir, 'backoff.json'), logger),
+      registryAuth: (image) => registryAuthFor(secrets.registries, image),
+      ...(holds.version === null ? {} : { held: { version: String(holds.version), services: holds.services } }),
+      onHeldChange: ({ version, services }) => store.saveHolds({ v: 1, version: version === null ? null : Number(version), services }),
+      onState: (state) => this.session?.desired.onSupervisorState(state),
+      onEvent: (event) => this.onSupervisorEvent(event),
+    });
+    supervisor.start();
+    const workload: Workload = { runtime, supervisor, store, labels, usage: new ContainerUsage(), secrets, engineVersion: undefined };
+    void this.readEngineVersion(workload);
+    return workload;
+  }
+
+  private async readEngineVersion(workload: Workload): Promise<string | undefined> {
+    if (workload.engineVersion !== undefined) return workload.engineVersion;
+    try {
+      workload.engineVersion = `docker ${await workload.runtime.engineVersion()}`;
+    } catch (err) {
+      this.deps.logger.warn({ err: asTsunaguError(err).toJSON() }, 'container engine not reachable yet');
+    }
+    return workload.engineVersion;
+  }
+
+  private onSupervisorEvent(event: SupervisorEvent): void {
+    const session = this.session;
+    if (session === undefined) return;
+    const traceparent = session.desired.traceparent;
+    // Pull progress is frequent and says nothing a log needs.
+    if (event.type !== 'pull-progress') this.deps.logger.info({ ...event, ...(traceparent === undefined ? {} : { traceparent }) }, `service ${event.service}: ${event.type}`);
+    session.emitEvent({ ...event, type: `service-${event.type}`, ...(traceparent === undefined ? {} : { traceparent }) });
   }
 
   private async enroll(): Promise<IdentityFile> {
@@ -110,15 +192,25 @@ export class Agent {
       const traceparent = typeof event.traceparent === 'string' ? event.traceparent : undefined;
       void outbound.send({ kind: 'events', class: 'event', payload: JSON.stringify({ v: 1, at: this.clock(), ...event }), traceparent });
     };
+    const workload = this.workload;
     const reporter = new Reporter({
-      inventory: new InventoryService({ probe: this.deps.probe }),
+      inventory: this.inventory,
       sampler: new MetricsSampler(this.deps.probe),
       outbound, logger,
       intervalMs: config.reports.metricsIntervalMs,
       sampleMs: config.reports.sampleIntervalMs,
+      ...(workload === undefined ? {} : {
+        runtimeVersion: () => {
+          if (workload.engineVersion === undefined) void this.readEngineVersion(workload);
+          return workload.engineVersion;
+        },
+        serviceUsage: () => Promise.resolve(workload.usage.sample(workload.supervisor.state().services)),
+      }),
     });
     const fleet = fleetKeysOf(bootstrap);
-    const channel = new CommandChannel({
+    const services = this.deps.services ?? (() => (workload === undefined ? undefined
+      : supervisorServiceControl(workload.supervisor, (id, tail) => workload.runtime.containerLogs(id, tail))));
+    const channel: CommandChannel = new CommandChannel({
       deviceId: identity.grant.deviceId,
       fleetId: bootstrap.fleetId,
       fleetKeys: new Map([[keyId(fleet.signPublicKey), fleet.signPublicKey]]),
@@ -128,11 +220,26 @@ export class Agent {
       sendReply: (reply) => outbound.send({ kind: 'reply', class: 'reply', payload: reply }),
       handlers: commandHandlers({
         agentVersion: AGENT_VERSION, reporter, credentials, link, deviceKeys: keys,
-        services: this.deps.services ?? (() => undefined), maxLogBytes: MAX_LOG_BYTES,
+        services, maxLogBytes: MAX_LOG_BYTES,
+        // desiredChannel is defined below; commands arrive only after link.start().
+        rereadDesired: (): Promise<number | null> => desiredChannel.restore(),
       }),
+    });
+    // The command channel's verify() checks fleet signatures for both channels.
+    const desiredChannel: DesiredChannel = new DesiredChannel({
+      deviceId: identity.grant.deviceId,
+      verify: (bytes): SignedPayload => channel.verify(bytes, DESIRED_TYPE, DESIRED_LIMITS).payload,
+      boxSecretKey: keys.boxSecretKey,
+      store: workload?.store ?? new DesiredStore(config.stateDir, logger),
+      supervisor: workload?.supervisor ?? { apply: () => Promise.reject(new Error('no container engine')), state: () => ({ version: null, status: 'failed', services: [], error: null }) },
+      deviceLabels: workload?.labels ?? new Set(),
+      setRegistries: (registries) => { if (workload !== undefined) workload.secrets.registries = registries; },
+      publishState: (state, traceparent) => void outbound.send({ kind: 'state', class: 'state', retain: true, payload: JSON.stringify(state), traceparent }),
+      emitEvent, logger,
     });
     link.on('message', (kind, payload) => {
       if (kind === 'cmd') void channel.deliver(new Uint8Array(payload));
+      if (kind === 'desired' && payload.length > 0) void desiredChannel.deliver(new Uint8Array(payload));
     });
     link.on('state', (state) => {
       if (state === 'online') void reporter.onOnline().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'inventory report failed'));
@@ -144,7 +251,9 @@ export class Agent {
     });
     reporter.start();
     link.start();
-    return { link, outbox, reporter };
+    // Autonomy: the persisted desired state is re-verified and applied with or without a broker.
+    void desiredChannel.restore();
+    return { link, outbox, reporter, desired: desiredChannel, emitEvent };
   }
 
   private async reenroll(): Promise<void> {
@@ -169,5 +278,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.abort.abort(new Error('agent stopping'));
     await this.closeSession();
+    // Containers keep running: the agent's own restart must not take the workload down.
+    await this.workload?.supervisor.stop();
   }
 }

@@ -37,6 +37,12 @@ export const AgentConfigSchema = z.object({
     /** Sampling period for early reports on a significant change. */
     sampleIntervalMs: z.number().int().min(500).default(10_000),
   }).strict().default({ metricsIntervalMs: 30_000, sampleIntervalMs: 10_000 }),
+  runtime: z.object({
+    /** Unix socket of the container engine; default DOCKER_HOST when it names a unix socket, else /var/run/docker.sock. */
+    socket: z.string().optional(),
+    /** Ownership scope of the agent's containers (their `io.tsunagu.scope` label); one agent per engine needs no other. */
+    scope: z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/).default('tsunagu'),
+  }).strict().default({ scope: 'tsunagu' }),
   outbox: z.object({
     /** On-disk bound for what waits while offline; oldest metrics go first. */
     maxBytes: z.number().int().min(8 * 1024).default(1024 * 1024),

@@ -44,6 +44,8 @@ export const ERROR_CODES = {
   PULL_FAILED: 'an image could not be pulled; the running version is kept',
   RUNTIME_FAILED: 'the container engine refused or failed an operation',
   CANCELLED: 'the operation was cancelled by shutdown or by a newer desired state',
+  OLD_VERSION: 'the desired state is older than the one the device holds (no downgrade)',
+  MISSING_LABEL: 'a service requires a capability label this device lacks; it is not deployed',
   // Runtime.
   RUNTIME_UNAVAILABLE: 'the container engine cannot be reached',
   PROBE_FAILED: 'the resources of the machine could not be read',

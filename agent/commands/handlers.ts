@@ -25,6 +25,8 @@ export interface HandlerDeps {
   /** Absent on a device without a container engine: service commands answer RUNTIME_UNAVAILABLE. */
   services: () => ServiceControl | undefined;
   maxLogBytes: number;
+  /** Apply the persisted desired state again; resolves with its version, null when there is none. */
+  rereadDesired?: () => Promise<number | null>;
   clock?: () => number;
 }
 
@@ -55,7 +57,10 @@ export function commandHandlers(deps: HandlerDeps): CommandHandlers {
     },
     'reread-desired': async () => {
       await deps.link.resubscribe('desired');
-      return { resubscribed: true };
+      // A retained message, if the broker has one, arrives through the subscription;
+      // the persisted one is applied again either way (a broker that lost it, a container removed by hand).
+      const reapplied = deps.rereadDesired === undefined ? null : await deps.rereadDesired();
+      return { resubscribed: true, reapplied };
     },
   };
 }

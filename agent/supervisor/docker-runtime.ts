@@ -252,6 +252,31 @@ export class DockerRuntime implements ContainerRuntime {
     });
   }
 
+  /** The engine's version (`docker version`), for the inventory. */
+  async engineVersion(signal?: AbortSignal): Promise<string> {
+    try {
+      signal?.throwIfAborted();
+      const v = await this.docker.version();
+      return v.Version;
+    } catch (err) {
+      throw runtimeError('engine version', err, signal);
+    }
+  }
+
+  /**
+   * The last `tail` lines of a container's output, stdout and stderr
+   * interleaved as the engine stored them. Containers run without a TTY, so
+   * the engine sends its multiplexed framing; it is taken apart here.
+   */
+  async containerLogs(id: string, tail: number, signal?: AbortSignal): Promise<Buffer> {
+    try {
+      const raw = await this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false, tail, abortSignal: signal });
+      return demultiplex(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
+    } catch (err) {
+      throw runtimeError(`logs ${id}`, err, signal);
+    }
+  }
+
   private dispatch(line: string, onEvent: (e: RuntimeEvent) => void): void {
     let raw: { Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
     try {
@@ -272,4 +297,24 @@ export class DockerRuntime implements ContainerRuntime {
       health,
     });
   }
+}
+
+/**
+ * Docker's stream framing for non-TTY containers: an 8-byte header (stream
+ * type, three zero bytes, big-endian payload length) before each chunk. A
+ * buffer that does not start with a valid header is returned as it is.
+ */
+export function demultiplex(raw: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  while (offset + 8 <= raw.length) {
+    const type = raw[offset];
+    if ((type !== 0 && type !== 1 && type !== 2) || raw[offset + 1] !== 0 || raw[offset + 2] !== 0 || raw[offset + 3] !== 0) {
+      return offset === 0 ? raw : Buffer.concat(parts);
+    }
+    const length = raw.readUInt32BE(offset + 4);
+    parts.push(raw.subarray(offset + 8, Math.min(raw.length, offset + 8 + length)));
+    offset += 8 + length;
+  }
+  return offset === 0 && raw.length > 0 ? raw : Buffer.concat(parts);
 }

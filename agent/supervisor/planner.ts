@@ -20,6 +20,10 @@ export interface PlanFacts {
   deviceLabels: ReadonlySet<string>;
   /** Images being pulled right now (pulls run beside the passes): no second pull is planned. */
   pullsInFlight: ReadonlySet<string>;
+  /** Services an operator stopped: their live containers are stopped and nothing brings them up again. */
+  held?: ReadonlySet<string>;
+  /** Services an operator command is acting on right now (a restart): the plan leaves them alone. */
+  busy?: ReadonlySet<string>;
 }
 
 const PRIORITY_RANK: Record<Priority, number> = { critical: 0, normal: 1, 'best-effort': 2 };
@@ -139,6 +143,11 @@ export function plan(actual: ActualState, desired: DesiredService[], facts: Plan
   for (const s of startOrder(wanted)) {
     const down: Step[] = [];
     downs.unshift(down);
+    if (facts.busy?.has(s.name)) continue;
+    if (facts.held?.has(s.name)) {
+      for (const c of actual.containers) if (c.service === s.name && isLive(c)) down.push({ kind: 'stop', service: s.name, containerId: c.id, timeoutMs: s.stopGraceMs });
+      continue;
+    }
     const hash = hashes.get(s.name) ?? '';
     const mine = current.get(s.name);
     const stale = actual.containers.filter((c) => c.service === s.name && c !== mine);

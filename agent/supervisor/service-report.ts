@@ -12,9 +12,10 @@ import type { ErrorCode } from '../../protocol/errors.js';
  * - `pull-failed`: the new image could not be pulled, retry at `retryAt` (an old version may still run);
  * - `pulling`: its new image is being pulled (an old version may still run);
  * - `pending`: nothing runs yet and nothing is wrong (about to be created);
- * - `not-deployed`: the device lacks a label the service requires.
+ * - `not-deployed`: the device lacks a label the service requires;
+ * - `stopped`: an operator stopped it (the `stop` command); it stays down until `start` or a new version.
  */
-export type ServiceState = 'running' | 'exited' | 'created' | 'waiting' | 'backoff' | 'pulling' | 'pull-failed' | 'pending' | 'not-deployed';
+export type ServiceState = 'stopped' | 'running' | 'exited' | 'created' | 'waiting' | 'backoff' | 'pulling' | 'pull-failed' | 'pending' | 'not-deployed';
 
 export interface ServiceReport {
   name: string;
@@ -49,6 +50,8 @@ export interface ReportInputs {
   lastErrors: ReadonlyMap<string, { code: ErrorCode; message: string }>;
   deviceLabels: ReadonlySet<string>;
   pullsInFlight: ReadonlySet<string>;
+  /** Services an operator stopped. */
+  held?: ReadonlySet<string>;
   now: number;
 }
 
@@ -70,6 +73,7 @@ export function serviceReports(inputs: ReportInputs): ServiceReport[] {
     let state: ServiceState;
     let retryAt: number | null = null;
     if (!s.tsunagu.requires.every((l) => inputs.deviceLabels.has(l))) state = 'not-deployed';
+    else if (inputs.held?.has(s.name) === true && !outdated && c?.status !== 'running') state = 'stopped';
     else if (!outdated && c?.status === 'running') state = 'running';
     else if (isBackingOff(restart, now, hash)) { state = 'backoff'; retryAt = restart?.nextAttemptAt ?? null; }
     else if ((outdated || c === undefined) && inputs.pullsInFlight.has(s.image)) state = 'pulling';
@@ -102,7 +106,7 @@ function troubled(r: ServiceReport, s: DesiredService): boolean {
 }
 
 function settled(r: ServiceReport, s: DesiredService): boolean {
-  if (r.state === 'not-deployed') return true;
+  if (r.state === 'not-deployed' || r.state === 'stopped') return true;
   if (r.state === 'exited') return r.lastExitCode === 0 && s.restart.name !== 'always' && s.restart.name !== 'unless-stopped';
   return r.state === 'running' && r.health !== 'starting';
 }

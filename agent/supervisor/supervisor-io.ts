@@ -65,4 +65,8 @@ export interface SupervisorOptions {
   /** Labels this device carries, matched against `x-tsunagu.requires`. */
   deviceLabels?: Iterable<string>;
   registryAuth?: (image: string) => RegistryAuth | undefined;
+  /** Services an operator stopped under `version` before this start (persisted by the caller): they stay down while that version is applied. */
+  held?: { version: string; services: Iterable<string> };
+  /** Called when the set of operator-stopped services changes, so the caller can persist it with the version it holds for. */
+  onHeldChange?: (held: { version: string | null; services: string[] }) => void;
 }

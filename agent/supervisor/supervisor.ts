@@ -1,6 +1,6 @@
 import { asTsunaguError, isTsunaguError, TsunaguError, type ErrorCode } from '../../protocol/errors.js';
 import type { ActualState } from './actual-state.js';
-import { parseDesiredState, parseDesiredStateYaml, type DesiredState } from './compose-schema.js';
+import { parseDesiredState, parseDesiredStateYaml, type DesiredService, type DesiredState } from './compose-schema.js';
 import type { ContainerRuntime, RuntimeEvent } from './docker-runtime.js';
 import { configHash } from './config-hash.js';
 import { BackgroundPulls } from './background-pulls.js';
@@ -39,6 +39,12 @@ export class Supervisor {
   private readonly restartPolicy: BackoffPolicy;
   private readonly pullPolicy: BackoffPolicy;
   private readonly deviceLabels: ReadonlySet<string>;
+  /** Stopped by an operator: kept down by the planner until `startService` or a new version. */
+  private readonly held: Set<string>;
+  /** The version the holds were made under; a different version releases them. */
+  private heldVersion: string | null;
+  /** An operator action runs on these services: the planner leaves them alone meanwhile. */
+  private readonly busy = new Set<string>();
 
   private desired: DesiredState | undefined;
   private version: string | null = null;
@@ -69,6 +75,8 @@ export class Supervisor {
     this.restartPolicy = options.restartBackoff ?? DEFAULT_RESTART_BACKOFF;
     this.pullPolicy = options.pullBackoff ?? DEFAULT_PULL_BACKOFF;
     this.deviceLabels = new Set(options.deviceLabels ?? []);
+    this.held = new Set(options.held?.services ?? []);
+    this.heldVersion = options.held?.version ?? null;
     const loaded = options.backoffStore?.load() ?? {};
     const now = this.clock.now();
     this.restartBackoff = Object.fromEntries(Object.entries(loaded).map(([k, e]) => [k, clampToClock(e, now, this.restartPolicy)]));
@@ -103,6 +111,11 @@ export class Supervisor {
   async apply(doc: string | object, version: string): Promise<SupervisorState> {
     const desired = typeof doc === 'string' ? parseDesiredStateYaml(doc) : parseDesiredState(doc);
     if (this.stopped) throw new TsunaguError('CANCELLED', 'the supervisor is stopped');
+    // An operator's stop lasts until a new version (the first apply after a restart is usually the same one).
+    if (this.held.size > 0 && version !== this.heldVersion) {
+      this.held.clear();
+      this.heldChanged();
+    }
     this.desired = desired;
     this.version = version;
     this.lastErrors.clear();
@@ -111,6 +124,79 @@ export class Supervisor {
     this.requestPass();
     await this.loop;
     return this.state();
+  }
+
+  /**
+   * Stop a service and keep it stopped (an operator's `stop`): the reconcile
+   * loop does not bring it back until `startService` or a new version.
+   */
+  async stopService(service: string): Promise<void> {
+    this.desiredService(service);
+    if (!this.held.has(service)) {
+      this.held.add(service);
+      this.heldVersion = this.version;
+      this.heldChanged();
+    }
+    this.requestPass();
+    await this.loop;
+  }
+
+  /** Undo `stopService`: start the service's container (or let the plan create it). */
+  async startService(service: string): Promise<void> {
+    this.desiredService(service);
+    if (this.held.delete(service)) this.heldChanged();
+    const current = this.currentContainer(service);
+    if (current !== null) {
+      // Started here: a restart policy of `no` alone would leave an exited container down.
+      this.busy.add(service);
+      try {
+        await this.runtime.startContainer(current);
+      } finally {
+        this.busy.delete(service);
+      }
+    }
+    this.requestPass();
+    await this.loop;
+  }
+
+  /** Stop and start the service's container, without counting the stop as a crash. */
+  async restartService(service: string): Promise<void> {
+    const s = this.desiredService(service);
+    const current = this.currentContainer(service);
+    if (current === null) throw new TsunaguError('UNKNOWN_SERVICE', `service ${service} has no container to restart`);
+    if (this.held.delete(service)) this.heldChanged();
+    this.busy.add(service);
+    try {
+      await this.runtime.stopContainer(current, s.stopGraceMs);
+      await this.runtime.startContainer(current);
+    } finally {
+      this.busy.delete(service);
+    }
+    this.requestPass();
+    await this.loop;
+  }
+
+  /** The operator-stopped services. */
+  heldServices(): string[] {
+    return [...this.held].sort();
+  }
+
+  private desiredService(service: string): DesiredService {
+    const s = this.desired?.services.find((x) => x.name === service);
+    if (s === undefined) throw new TsunaguError('UNKNOWN_SERVICE', `service ${service} is not part of the desired state`);
+    return s;
+  }
+
+  private currentContainer(service: string): string | null {
+    return this.lastState.services.find((r) => r.name === service)?.containerId ?? null;
+  }
+
+  private heldChanged(): void {
+    try {
+      this.options.onHeldChange?.({ version: this.heldVersion, services: this.heldServices() });
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'onHeldChange callback threw');
+    }
   }
 
   /** The latest state, as last reported. */
@@ -181,11 +267,15 @@ export class Supervisor {
     if (desired === undefined) return;
     this.pulls.keepOnly(new Set(desired.services.map((s) => s.image)));
     for (let round = 0; round < MAX_ROUNDS; round++) {
+      // A service that an operator action touched while the state was being read is
+      // skipped this round: what was read may show the action half done (a restart's stop).
+      const busy = new Set(this.busy);
       const actual = await this.readActual(signal);
-      this.noteExits(actual, desired);
+      for (const service of this.busy) busy.add(service);
+      this.noteExits(actual, desired, busy);
       const steps = plan(actual, desired.services, {
         now: this.clock.now(), scope: this.scope, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff, deviceLabels: this.deviceLabels,
-        pullsInFlight: this.pulls.images(),
+        pullsInFlight: this.pulls.images(), held: this.held, busy,
       });
       this.publish(actual, steps.length > 0 || this.pulls.size > 0);
       if (steps.length === 0) return;
@@ -247,8 +337,10 @@ export class Supervisor {
     this.emit({ type: 'step-failed', service: step.service, step: describeStep(step), error: message, retryAt: entry.nextAttemptAt });
   }
 
-  private noteExits(actual: ActualState, desired: DesiredState): void {
-    const next = recordExits(actual, desired.services, this.restartBackoff, this.clock.now(), this.restartPolicy);
+  private noteExits(actual: ActualState, desired: DesiredState, busy: ReadonlySet<string>): void {
+    // An exit an operator caused (stop, restart) is not a crash.
+    const watched = desired.services.filter((s) => !this.held.has(s.name) && !busy.has(s.name));
+    const next = recordExits(actual, watched, this.restartBackoff, this.clock.now(), this.restartPolicy);
     if (next === this.restartBackoff) return;
     for (const [service, entry] of Object.entries(next)) {
       if (entry === this.restartBackoff[service]) continue;
@@ -285,7 +377,7 @@ export class Supervisor {
     const desired = this.desired?.services ?? [];
     const services = actual === undefined ? this.lastState.services : serviceReports({
       actual, desired, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff,
-      lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, pullsInFlight: this.pulls.images(), now: this.clock.now(),
+      lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, pullsInFlight: this.pulls.images(), held: this.held, now: this.clock.now(),
     });
     const next: SupervisorState = { version: this.version, status: overallStatus(services, desired, busy, this.engineError !== null), services, error: this.engineError };
     // Every round publishes; only changes reach the callback (each may become a message to the fleet).

@@ -199,3 +199,21 @@ describe('configHash', () => {
     assert.match(configHash(base), /^[0-9a-f]{32}$/);
   });
 });
+
+describe('plan with operator holds', () => {
+  test('a held service has its live container stopped, not removed, and nothing brings it up', () => {
+    const [a] = services({ a: { image: 'img:1', restart: 'always' } });
+    const live = container(a!);
+    assert.deepEqual(kinds(plan(actual([live], ['img:1']), [a!], facts({ held: new Set(['a']) }))), ['stop:a']);
+    const exited = container(a!, { status: 'exited', exitCode: 143, finishedAt: NOW - 1000 });
+    assert.deepEqual(plan(actual([exited], ['img:1']), [a!], facts({ held: new Set(['a']) })), []);
+    // No container and no image: still nothing (no pull, no create) while held.
+    assert.deepEqual(plan(actual([], []), [a!], facts({ held: new Set(['a']) })), []);
+  });
+
+  test('a busy service is left alone; others are planned as usual', () => {
+    const desired = services({ a: { image: 'img:1', restart: 'always' }, b: { image: 'img:1', restart: 'always' } });
+    const exited = container(desired[0]!, { status: 'exited', exitCode: 0, finishedAt: NOW - 1000 });
+    assert.deepEqual(kinds(plan(actual([exited], ['img:1']), desired, facts({ busy: new Set(['a']) }))), ['create:b', 'start:b']);
+  });
+});

@@ -1,0 +1,192 @@
+import type { Logger } from '../../common/logger.js';
+import { DesiredDataSchema, type DesiredData, type RegistryCredentials, type ReportedState } from '../../protocol/desired.js';
+import type { SignedPayload } from '../../protocol/envelope.js';
+import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
+import { checkSchema } from '../../protocol/json.js';
+import { parseDesiredState, type DesiredState } from '../supervisor/compose-schema.js';
+import type { SupervisorState } from '../supervisor/supervisor.js';
+import type { DesiredStore } from './desired-store.js';
+import { reportedState, type Refusal } from './state-report.js';
+import { unsealDesired } from './unseal.js';
+
+/** The supervisor, as the desired channel drives it. */
+export interface DesiredTarget {
+  apply(doc: object, version: string): Promise<SupervisorState>;
+  state(): SupervisorState;
+}
+
+export interface DesiredChannelOptions {
+  deviceId: string;
+  /** Fleet signature and message type (CommandChannel.verify with typ `desired` and DESIRED_LIMITS). */
+  verify: (bytes: Uint8Array) => SignedPayload;
+  /** The device's box secret key, to open `sealed`. */
+  boxSecretKey: Uint8Array;
+  store: DesiredStore;
+  supervisor: DesiredTarget;
+  /** Labels this device carries, as the supervisor matches them against `x-tsunagu.requires`. */
+  deviceLabels: ReadonlySet<string>;
+  /** The registry credentials of the accepted version, for the supervisor's `registryAuth` hook. */
+  setRegistries: (registries: RegistryCredentials) => void;
+  /** The retained `state` message. */
+  publishState: (state: ReportedState, traceparent: string | undefined) => void;
+  emitEvent: (event: Record<string, unknown>) => void;
+  logger: Logger;
+  clock?: () => number;
+}
+
+type Source = 'broker' | 'disk';
+
+interface Accepted {
+  version: number;
+  traceparent: string | undefined;
+  desired: DesiredState;
+}
+
+/**
+ * The device end of the desired state: verify a message, keep versions
+ * rising (a redelivery of the version held is ignored, an older one
+ * refused), open the secrets, persist the signed bytes, hand the document to
+ * the supervisor, and turn the supervisor's snapshots into the retained
+ * `state` message. Deliveries are handled one at a time, in arrival order.
+ */
+export class DesiredChannel {
+  private readonly clock: () => number;
+  private queue: Promise<void> = Promise.resolve();
+  private accepted: Accepted | undefined;
+  private applied: number | null = null;
+  private refusal: Refusal | undefined;
+
+  constructor(private readonly opts: DesiredChannelOptions) {
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  /** The traceparent of the desired state being applied, for events and log lines. */
+  get traceparent(): string | undefined {
+    return this.accepted?.traceparent;
+  }
+
+  get acceptedVersion(): number | null {
+    return this.accepted?.version ?? null;
+  }
+
+  /** A message on the device's `desired` topic. */
+  deliver(bytes: Uint8Array): Promise<void> {
+    return this.enqueue(() => this.handle(bytes, 'broker'));
+  }
+
+  /**
+   * Apply the persisted desired state again (at boot, and for `reread-desired`):
+   * re-verified first, so that nothing on disk is trusted blindly. Resolves
+   * with the version applied, or null when there is none.
+   */
+  restore(): Promise<number | null> {
+    let version: number | null = null;
+    return this.enqueue(async () => {
+      const bytes = this.opts.store.loadMessage();
+      if (bytes === undefined) return;
+      if (await this.handle(bytes, 'disk')) version = this.accepted?.version ?? null;
+    }).then(() => version);
+  }
+
+  /** Map a supervisor snapshot to the retained state message. */
+  onSupervisorState(state: SupervisorState): void {
+    const accepted = this.accepted;
+    if (accepted !== undefined && state.status === 'synced' && state.version === String(accepted.version)) this.applied = accepted.version;
+    this.publish(state);
+  }
+
+  private enqueue(work: () => Promise<unknown>): Promise<void> {
+    const run = this.queue.then(work);
+    this.queue = run.then(() => undefined, (err: unknown) => {
+      this.opts.logger.error({ err: asTsunaguError(err).toJSON() }, 'desired state handling failed');
+    });
+    return this.queue;
+  }
+
+  /** True when the message was accepted and handed to the supervisor. */
+  private async handle(bytes: Uint8Array, source: Source): Promise<boolean> {
+    const { logger } = this.opts;
+    let payload: SignedPayload;
+    let data: DesiredData;
+    try {
+      payload = this.opts.verify(bytes);
+      if (payload.to !== this.opts.deviceId) throw new TsunaguError('WRONG_DEVICE', `addressed to ${payload.to}`);
+      data = checkSchema(DesiredDataSchema, payload.data, 'desired');
+    } catch (err) {
+      const e = asTsunaguError(err, 'MALFORMED');
+      logger.warn({ code: e.code, source }, `refused a desired-state message: ${e.message}`);
+      this.opts.emitEvent({ type: 'message-refused', topic: 'desired', source, code: e.code, message: e.message });
+      return false;
+    }
+    const tp = payload.tp;
+    const log = logger.child({ desiredVersion: data.version, ...(tp === undefined ? {} : { traceparent: tp }) });
+    const held = this.accepted?.version;
+    if (source === 'broker' && held !== undefined && data.version <= held) {
+      if (data.version === held) {
+        // A retained redelivery (reconnect, resubscribe, agent restart): nothing to do.
+        log.debug('desired state redelivered with the version held; ignored');
+        return false;
+      }
+      const message = `version ${data.version} is older than version ${held}, which this device holds`;
+      log.warn({ code: 'OLD_VERSION', held }, `refused desired state: ${message}`);
+      this.opts.emitEvent({ type: 'desired-refused', version: data.version, code: 'OLD_VERSION', message, ...(tp === undefined ? {} : { traceparent: tp }) });
+      return false;
+    }
+
+    let desired: DesiredState;
+    let compose: Record<string, unknown>;
+    let registries: RegistryCredentials;
+    try {
+      ({ compose, registries } = unsealDesired(data, this.opts.boxSecretKey));
+      desired = parseDesiredState(compose);
+    } catch (err) {
+      const e = asTsunaguError(err, 'SCHEMA');
+      const field = typeof e.details?.field === 'string' ? e.details.field : undefined;
+      log.warn({ code: e.code, field, source }, `refused desired state: ${e.message}`);
+      this.opts.emitEvent({
+        type: 'desired-refused', version: data.version, code: e.code, message: e.message,
+        ...(field === undefined ? {} : { field }), ...(tp === undefined ? {} : { traceparent: tp }),
+      });
+      if (source === 'broker') {
+        this.refusal = { version: data.version, code: e.code, message: e.message, ...serviceReasons(field, e.message) };
+        this.publish(this.opts.supervisor.state());
+      }
+      return false;
+    }
+
+    if (source === 'broker') this.opts.store.saveMessage(bytes);
+    const isNew = this.accepted?.version !== data.version;
+    this.accepted = { version: data.version, traceparent: tp, desired };
+    this.refusal = undefined;
+    this.opts.setRegistries(registries);
+    log.info({ source, services: desired.services.map((s) => s.name) }, isNew ? 'applying desired state' : 'applying the desired state held again');
+    this.opts.emitEvent({ type: 'desired-accepted', version: data.version, source, ...(tp === undefined ? {} : { traceparent: tp }) });
+    try {
+      await this.opts.supervisor.apply(compose, String(data.version));
+    } catch (err) {
+      const e = asTsunaguError(err);
+      log.error({ err: e.toJSON() }, 'applying the desired state failed');
+    }
+    return true;
+  }
+
+  private publish(state: SupervisorState): void {
+    const accepted = this.accepted;
+    const missingLabels: Record<string, string[]> = {};
+    for (const s of accepted?.desired.services ?? []) {
+      const missing = s.tsunagu.requires.filter((l) => !this.opts.deviceLabels.has(l));
+      if (missing.length > 0) missingLabels[s.name] = missing;
+    }
+    const report = reportedState({
+      supervisor: state, acceptedVersion: accepted?.version ?? null, appliedVersion: this.applied,
+      refusal: this.refusal, missingLabels, at: this.clock(),
+    });
+    this.opts.publishState(report, this.refusal === undefined ? accepted?.traceparent : undefined);
+  }
+}
+
+/** `services.web.build` names the service `web`: the refusal carries it per service too. */
+function serviceReasons(field: string | undefined, message: string): { services?: Record<string, string> } {
+  const m = field === undefined ? null : /^(?:services|sealed\.environment)\.([^.]+)/.exec(field);
+  return m?.[1] === undefined ? {} : { services: { [m[1]]: message } };
+}

@@ -1,0 +1,63 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { Logger } from '../../common/logger.js';
+import { readFileIfExists, writeFileAtomic } from '../state/atomic-file.js';
+import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
+
+/**
+ * The accepted desired state, kept as the fleet-signed bytes exactly as they
+ * arrived (`desired.msg`): at boot, with or without a broker, the agent
+ * verifies them again with the fleet key before acting on them, so a file
+ * changed on the card is refused like a forged message. The secrets in it
+ * stay sealed to the device key on disk.
+ *
+ * Beside it, `service-holds.json`: the services an operator stopped, with
+ * the version they were stopped under (a stop lasts until `start` or a new
+ * version).
+ */
+const HoldsSchema = z.object({
+  v: z.literal(1),
+  version: z.number().int().positive().nullable(),
+  services: z.array(z.string().max(128)).max(256),
+}).strict();
+export type ServiceHolds = z.infer<typeof HoldsSchema>;
+
+export class DesiredStore {
+  private readonly messagePath: string;
+  private readonly holdsPath: string;
+  private lastHolds: string | undefined;
+
+  constructor(stateDir: string, private readonly logger: Logger) {
+    this.messagePath = join(stateDir, 'desired.msg');
+    this.holdsPath = join(stateDir, 'service-holds.json');
+  }
+
+  /** The signed message last accepted, or undefined before the first one. */
+  loadMessage(): Uint8Array | undefined {
+    const bytes = readFileIfExists(this.messagePath);
+    return bytes === undefined ? undefined : new Uint8Array(bytes);
+  }
+
+  /** Atomic replace: a power cut leaves the old message or the new one, never a mix. */
+  saveMessage(bytes: Uint8Array): void {
+    const old = readFileIfExists(this.messagePath);
+    if (old !== undefined && Buffer.compare(old, bytes) === 0) return;
+    writeFileAtomic(this.messagePath, bytes);
+  }
+
+  loadHolds(): ServiceHolds {
+    const loaded = loadJsonState(this.holdsPath, HoldsSchema);
+    if (loaded.status === 'corrupt') this.logger.error({ code: loaded.error.code }, loaded.error.message);
+    const holds = loaded.status === 'ok' ? loaded.value : { v: 1 as const, version: null, services: [] };
+    this.lastHolds = JSON.stringify(holds);
+    return holds;
+  }
+
+  /** Written only when it changes (SD cards wear). */
+  saveHolds(holds: ServiceHolds): void {
+    const text = JSON.stringify(holds);
+    if (text === this.lastHolds) return;
+    saveJsonState(this.holdsPath, holds);
+    this.lastHolds = text;
+  }
+}

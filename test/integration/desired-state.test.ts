@@ -1,0 +1,298 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import Docker from 'dockerode';
+import type { ContainerInspectInfo } from 'dockerode';
+import { LABELS } from '../../agent/supervisor/labels.js';
+import { fromBase64, toBase64 } from '../../protocol/bytes.js';
+import { DESIRED_TYPE } from '../../protocol/commands.js';
+import { ReportedStateSchema, type DesiredData, type ReportedState } from '../../protocol/desired.js';
+import { seal } from '../../protocol/seal.js';
+import { deviceTopic } from '../../protocol/topics.js';
+import { AgentProcess } from '../support/agent-process.js';
+import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import { fleetSession } from '../support/fleet-session.js';
+import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import { startRegistryFront } from '../support/registry-front.js';
+import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+
+// Desired state end to end: the shipped agent bundle, a real Mosquitto, the
+// test dockerd and the local registry. The fleet publishes signed desired
+// states, retained, exactly as `tsunagu-fleet deploy` does; the test reads
+// the device's retained `state`, its `events`, and the engine itself.
+let broker: TestBroker;
+let tf: TestFleet;
+let work: string;
+let agent: AgentProcess;
+let stateDir: string;
+let bootstrapPath: string;
+let deviceId: string;
+let fleet: Awaited<ReturnType<typeof fleetSession>>;
+let docker: Docker;
+let images: TestImages;
+const scope = `e2e-${randomBytes(3).toString('hex')}`;
+const states: ReportedState[] = [];
+const events: Record<string, unknown>[] = [];
+const retainedDesired: Buffer[] = [];
+const reports: { kind: string; body: Record<string, unknown> }[] = [];
+const TP = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
+const CONFIG = `
+enrollment: { startupJitterMs: 0, backoffBaseMs: 200, backoffCapMs: 2000 }
+link: { keepaliveSeconds: 5, backoffBaseMs: 100, backoffCapMs: 1000 }
+clock: { trust: always }
+reports: { metricsIntervalMs: 60000, sampleIntervalMs: 30000 }
+runtime: { scope: ${scope} }
+`;
+
+function startAgent(): AgentProcess {
+  return new AgentProcess({ stateDir, bootstrapPath, configYaml: CONFIG });
+}
+
+function compose(services: Record<string, Record<string, unknown>>): Record<string, unknown> {
+  return {
+    services: Object.fromEntries(Object.entries(services).map(([k, v]) => [k, { network_mode: 'none', restart: 'always', ...v, labels: { [TEST_LABEL]: scope } }])),
+  };
+}
+
+async function publishDesired(data: DesiredData, traceparent = TP): Promise<void> {
+  await fleet.link.publishSigned(deviceId, DESIRED_TYPE, data, { lifetimeMs: 365 * 86_400_000, retain: true, traceparent });
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last state: ${JSON.stringify(states.at(-1))}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const waitState = (what: string, match: (s: ReportedState) => boolean, timeoutMs?: number): Promise<ReportedState> =>
+  waitFor(what, () => { const s = states.at(-1); return s !== undefined && match(s) ? s : undefined; }, timeoutMs);
+
+async function containers(service?: string): Promise<ContainerInspectInfo[]> {
+  const label = [`${LABELS.scope}=${scope}`, ...(service === undefined ? [] : [`${LABELS.service}=${service}`])];
+  const list = await docker.listContainers({ all: true, filters: { label } });
+  return Promise.all(list.map((c) => docker.getContainer(c.Id).inspect()));
+}
+
+async function only(service: string): Promise<ContainerInspectInfo> {
+  const found = await containers(service);
+  assert.equal(found.length, 1, `one container of ${service}`);
+  return found[0] as ContainerInspectInfo;
+}
+
+before(async () => {
+  const env = dockerTestEnv();
+  images = env.images;
+  docker = new Docker({ socketPath: env.dockerHost.slice('unix://'.length) });
+  // The registry tags are pulled for real by the agent.
+  for (const ref of [images.busybox1, images.busybox2]) await docker.getImage(ref).remove({ noprune: true }).catch(() => undefined);
+  broker = await startMosquitto();
+  tf = await createTestFleet(broker);
+  await tf.startServer();
+  work = mkdtempSync(join(tmpdir(), 'tsunagu-desired-'));
+  stateDir = join(work, 'device');
+  bootstrapPath = join(work, 'bootstrap.json');
+  writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
+  agent = startAgent();
+  deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
+  await agent.waitForMsg(/→ online/);
+  fleet = await fleetSession(tf, broker.url);
+  await fleet.link.watch(deviceId, ['events'], (r) => events.push(JSON.parse(r.payload.toString()) as Record<string, unknown>));
+  await fleet.link.watch(deviceId, ['state'], (r) => states.push(ReportedStateSchema.parse(JSON.parse(r.payload.toString()))));
+  await fleet.link.watch(deviceId, ['inventory', 'metrics'], (r) => reports.push({ kind: r.kind, body: JSON.parse(r.payload.toString()) as Record<string, unknown> }));
+  await fleet.client.subscribeAsync(deviceTopic(deviceId, 'desired'), { qos: 1 });
+  fleet.client.on('message', (topic, payload) => {
+    if (topic === deviceTopic(deviceId, 'desired')) retainedDesired.push(payload);
+  });
+});
+
+after(async () => {
+  await agent.stop();
+  await fleet.close();
+  await tf.close();
+  await broker.close();
+  const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${scope}`] } });
+  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+  rmSync(work, { recursive: true, force: true });
+});
+
+test('deploy from the registry: running, reported synced with the version applied, events carry the traceparent', async () => {
+  await publishDesired({ version: 1, compose: compose({ web: { image: images.busybox1 } }) });
+  const state = await waitState('v1 synced', (s) => s.appliedVersion === 1 && s.status === 'synced');
+  assert.equal(state.desiredVersion, 1);
+  assert.deepEqual(state.services.map((s) => [s.name, s.state, s.image]), [['web', 'running', images.busybox1]]);
+  const web = await only('web');
+  assert.equal(web.State.Running, true);
+  assert.equal(web.Config.Labels[LABELS.version], '1');
+  // (Not the pull event: other test runs on a shared engine may have pulled the image already.)
+  const started = await waitFor('started event', () => events.find((e) => e.type === 'service-started'));
+  assert.equal(started.traceparent, TP);
+  assert.equal((await waitFor('accepted event', () => events.find((e) => e.type === 'desired-accepted'))).traceparent, TP);
+  const logged = await agent.waitForMsg('applying desired state');
+  assert.equal(logged.traceparent, TP);
+  // The inventory names the engine; metrics carry the service's usage from its cgroup.
+  const sent = reports.length;
+  const now = await fleet.link.send(deviceId, { name: 'report-now', args: {} }, { timeoutMs: 8000 });
+  assert.equal(now.data.ok, true);
+  const inventory = await waitFor('inventory', () => reports.slice(sent).find((r) => r.kind === 'inventory'));
+  assert.match(String(inventory.body.containerRuntime), /^docker \d+\./);
+  const metrics = await waitFor('metrics', () => reports.slice(sent).find((r) => r.kind === 'metrics'));
+  const usage = (metrics.body.services as { name: string; cpu: number; memoryBytes: number }[] | undefined)?.find((u) => u.name === 'web');
+  assert.ok(usage !== undefined && usage.memoryBytes > 0, JSON.stringify(metrics.body.services));
+});
+
+test('an update to a new image replaces the container; a lower version is refused and the running one kept', async () => {
+  await publishDesired({ version: 2, compose: compose({ web: { image: images.busybox2 } }) });
+  await waitState('v2 synced', (s) => s.appliedVersion === 2 && s.status === 'synced' && s.services[0]?.image === images.busybox2);
+  const web2 = await only('web');
+  assert.equal(web2.Config.Image, images.busybox2);
+
+  await publishDesired({ version: 1, compose: compose({ web: { image: images.busybox1 } }) });
+  const refused = await waitFor('OLD_VERSION event', () => events.find((e) => e.type === 'desired-refused' && e.code === 'OLD_VERSION'));
+  assert.equal(refused.version, 1);
+  await new Promise((r) => setTimeout(r, 500));
+  const after = await only('web');
+  assert.equal(after.Id, web2.Id);
+  assert.equal(after.Config.Image, images.busybox2);
+  assert.equal(states.at(-1)?.appliedVersion, 2);
+});
+
+test('a refused compose field is reported with its path and nothing changes', async () => {
+  const before = await only('web');
+  await publishDesired({ version: 3, compose: compose({ web: { image: images.busybox1, build: '.' } }) });
+  const state = await waitState('v3 refused', (s) => s.status === 'refused' && s.desiredVersion === 3);
+  assert.equal(state.appliedVersion, 2);
+  assert.match(state.error?.message ?? '', /services\.web\.build/);
+  assert.ok(state.error?.services?.web !== undefined, JSON.stringify(state.error));
+  const event = events.find((e) => e.type === 'desired-refused' && e.version === 3);
+  assert.equal(event?.field, 'services.web.build');
+  const after = await only('web');
+  assert.equal(after.Id, before.Id);
+  assert.equal(after.State.StartedAt, before.State.StartedAt);
+});
+
+test('a service requiring a label the device lacks is not deployed, with the label named', async () => {
+  await publishDesired({ version: 4, compose: compose({ web: { image: images.busybox2 }, accel: { image: images.busybox2, 'x-tsunagu': { requires: ['gpu'] } } }) });
+  const state = await waitState('v4 settled', (s) => s.desiredVersion === 4 && s.status === 'synced');
+  assert.equal(state.error?.code, 'MISSING_LABEL');
+  assert.match(state.error?.services?.accel ?? '', /requires gpu/);
+  assert.equal(state.services.find((s) => s.name === 'accel')?.state, 'not-deployed');
+  assert.equal((await containers('accel')).length, 0);
+});
+
+test('a sealed secret reaches the container environment, never the logs nor the broker', async () => {
+  const secret = `s3cret-${randomBytes(8).toString('hex')}`;
+  const registryPassword = `regpw-${randomBytes(8).toString('hex')}`;
+  // A private registry (a front on loopback demanding Basic credentials), reached with sealed credentials.
+  const front = await startRegistryFront(process.env.TSUNAGU_TEST_REGISTRY ?? '', { basicAuth: { username: 'device', password: registryPassword } });
+  const privateRef = images.busybox1.replace(/^[^/]+/, front.host);
+  const boxPublicKey = fromBase64(tf.server?.registry.byId(deviceId)?.boxPublicKey ?? '', 'box key', 32);
+  try {
+    await publishDesired({
+      version: 5,
+      compose: compose({ web: { image: images.busybox2, environment: { MODE: 'plain' } }, private: { image: privateRef } }),
+      sealed: {
+        environment: { web: { API_TOKEN: toBase64(seal(Buffer.from(secret), boxPublicKey)) } },
+        registries: toBase64(seal(Buffer.from(JSON.stringify({ [front.host]: { username: 'device', password: registryPassword } })), boxPublicKey)),
+      },
+    });
+    await waitState('v5 synced', (s) => s.appliedVersion === 5 && s.status === 'synced');
+    assert.ok(front.authorized > 0, 'the private registry saw the sealed credentials');
+    assert.equal((await only('private')).State.Running, true);
+  } finally {
+    await front.close();
+    await docker.getImage(privateRef).remove({ noprune: true, force: true }).catch(() => undefined);
+  }
+  const web = await only('web');
+  assert.ok(web.Config.Env.includes(`API_TOKEN=${secret}`));
+  assert.ok(web.Config.Env.includes('MODE=plain'));
+  await waitFor('retained desired seen', () => retainedDesired.length > 0);
+  for (const bytes of retainedDesired) assert.ok(!bytes.toString().includes(secret) && !Buffer.from(bytes.toString(), 'utf8').toString('base64').includes(secret));
+  const body = Buffer.from((JSON.parse(retainedDesired.at(-1)?.toString() ?? '{}') as { body: string }).body, 'base64').toString();
+  assert.ok(!body.includes(secret), 'the signed payload carries it sealed only');
+  assert.ok(!readFileSync(join(stateDir, 'desired.msg')).toString().includes(secret));
+  for (const value of [secret, registryPassword]) {
+    assert.ok(!agent.lines.some((l) => JSON.stringify(l).includes(value)), 'no log line carries a secret');
+    assert.ok(!events.some((e) => JSON.stringify(e).includes(value)));
+    assert.ok(!states.some((e) => JSON.stringify(e).includes(value)));
+    assert.ok(!readFileSync(join(stateDir, 'desired.msg')).toString().includes(value));
+  }
+});
+
+test('service commands: stop sticks across a reconcile, start, restart, logs', async () => {
+  const stop = await fleet.link.send(deviceId, { name: 'stop', args: { service: 'web' } }, { timeoutMs: 20_000 });
+  assert.equal(stop.data.ok, true, JSON.stringify(stop.data));
+  assert.equal((await only('web')).State.Running, false);
+  await waitState('web stopped', (s) => s.services.find((x) => x.name === 'web')?.state === 'stopped');
+  // Re-applying the desired state runs a full reconcile; the operator's stop holds.
+  const reread = await fleet.link.send(deviceId, { name: 'reread-desired', args: {} }, { timeoutMs: 20_000 });
+  assert.equal(reread.data.ok, true, JSON.stringify(reread.data));
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal((await only('web')).State.Running, false, 'a stopped service stays down');
+  // ... and across an agent restart: the hold is persisted with its version.
+  assert.deepEqual(JSON.parse(readFileSync(join(stateDir, 'service-holds.json'), 'utf8')), { v: 1, version: 5, services: ['web'] });
+  await agent.stop();
+  agent = startAgent();
+  await agent.waitForLog((l) => l.msg === 'applying desired state' && l.source === 'disk');
+  await agent.waitForMsg(/→ online/);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal((await only('web')).State.Running, false, 'still down after the agent restarted');
+
+  const start = await fleet.link.send(deviceId, { name: 'start', args: { service: 'web' } }, { timeoutMs: 20_000 });
+  assert.equal(start.data.ok, true, JSON.stringify(start.data));
+  const started = await only('web');
+  assert.equal(started.State.Running, true);
+
+  const restart = await fleet.link.send(deviceId, { name: 'restart', args: { service: 'web' } }, { timeoutMs: 30_000 });
+  assert.equal(restart.data.ok, true, JSON.stringify(restart.data));
+  const restarted = await only('web');
+  assert.equal(restarted.Id, started.Id);
+  assert.equal(restarted.State.Running, true);
+  assert.notEqual(restarted.State.StartedAt, started.State.StartedAt);
+  await waitState('synced after restart', (s) => s.status === 'synced' && s.services.find((x) => x.name === 'web')?.restartCount === 0);
+
+  const logs = await fleet.link.send(deviceId, { name: 'logs', args: { service: 'web', lines: 5 } }, { timeoutMs: 8000 });
+  assert.equal(logs.data.ok, true, JSON.stringify(logs.data));
+  assert.match(String((logs.data.ok && (logs.data.result as { text: string }).text) || ''), /^2$/m);
+  const unknown = await fleet.link.send(deviceId, { name: 'stop', args: { service: 'nope' } }, { timeoutMs: 8000 });
+  assert.equal(!unknown.data.ok && unknown.data.code, 'UNKNOWN_SERVICE');
+});
+
+test('an agent restart and the same retained version delivered again leave the containers alone', async () => {
+  const before = await only('web');
+  await agent.stop();
+  agent = startAgent();
+  await agent.waitForLog((l) => l.msg === 'applying desired state' && l.source === 'disk' && l.desiredVersion === 5);
+  await agent.waitForMsg(/→ online/);
+  // The persistent session does not resend retained messages; a resubscription does.
+  const reread = await fleet.link.send(deviceId, { name: 'reread-desired', args: {} }, { timeoutMs: 20_000 });
+  assert.equal(reread.data.ok, true, JSON.stringify(reread.data));
+  await agent.waitForMsg('desired state redelivered with the version held; ignored');
+  await new Promise((r) => setTimeout(r, 1000));
+  const after = await only('web');
+  assert.equal(after.Id, before.Id);
+  assert.equal(after.State.StartedAt, before.State.StartedAt);
+});
+
+test('offline reboot: no broker, agent killed, container removed by hand — the agent restores it from its persisted state', async () => {
+  await broker.stop();
+  await agent.stop('SIGKILL');
+  const old = await only('web');
+  await docker.getContainer(old.Id).remove({ force: true });
+  agent = startAgent();
+  await agent.waitForLog((l) => l.msg === 'applying desired state' && l.source === 'disk');
+  const web = await waitFor('web restored', async () => {
+    const found = await containers('web');
+    return found.length === 1 && found[0]?.State.Running === true ? found[0] : undefined;
+  });
+  assert.notEqual(web.Id, old.Id);
+  assert.ok(web.Config.Env.some((e) => e.startsWith('API_TOKEN=')), 'the sealed secret was opened again from disk');
+  await broker.start();
+});

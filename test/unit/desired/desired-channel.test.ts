@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, test } from 'node:test';
+import { silentLogger } from '../../../common/logger.js';
+import { DesiredChannel } from '../../../agent/desired/desired-channel.js';
+import { DesiredStore } from '../../../agent/desired/desired-store.js';
+import type { SupervisorState } from '../../../agent/supervisor/supervisor.js';
+import { utf8 } from '../../../protocol/bytes.js';
+import type { ReportedState } from '../../../protocol/desired.js';
+import type { SignedPayload } from '../../../protocol/envelope.js';
+import { TsunaguError } from '../../../protocol/errors.js';
+import { generateKeyPairs } from '../../../protocol/keys.js';
+
+// The channel's version rules with a fake verifier and a fake supervisor:
+// signatures and the engine are covered by the integration tests.
+const device = generateKeyPairs();
+let dir: string;
+let applied: string[];
+let states: ReportedState[];
+let events: Record<string, unknown>[];
+let channel: DesiredChannel;
+let store: DesiredStore;
+
+/** The fake "signature": the bytes are the payload's JSON; `bad` fails verification. */
+function message(version: number, compose: Record<string, unknown> = { services: { a: { image: 'img:1' } } }, to = 'dev-1'): Uint8Array {
+  const payload: SignedPayload = { typ: 'desired', id: '0'.repeat(32), to, iat: 0, exp: 0, ctr: version, data: { version, compose } };
+  return utf8(JSON.stringify(payload));
+}
+
+const idle: SupervisorState = { version: null, status: 'applying', services: [], error: null };
+
+function makeChannel(): DesiredChannel {
+  return new DesiredChannel({
+    deviceId: 'dev-1',
+    verify: (bytes) => {
+      const text = Buffer.from(bytes).toString();
+      if (text === 'bad') throw new TsunaguError('BAD_SIGNATURE');
+      return JSON.parse(text) as SignedPayload;
+    },
+    boxSecretKey: device.boxSecretKey,
+    store,
+    supervisor: {
+      apply: (_doc, version) => { applied.push(version); return Promise.resolve({ ...idle, version }); },
+      state: () => idle,
+    },
+    deviceLabels: new Set(),
+    setRegistries: () => undefined,
+    publishState: (s) => states.push(s),
+    emitEvent: (e) => events.push(e),
+    logger: silentLogger(),
+    clock: () => 42,
+  });
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'desired-'));
+  applied = [];
+  states = [];
+  events = [];
+  store = new DesiredStore(dir, silentLogger());
+  channel = makeChannel();
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+test('a higher version is applied and persisted; the same again is ignored; a lower one refused', async () => {
+  await channel.deliver(message(2));
+  await channel.deliver(message(2));
+  await channel.deliver(message(1));
+  assert.deepEqual(applied, ['2']);
+  assert.deepEqual(Buffer.from(store.loadMessage() ?? []), Buffer.from(message(2)));
+  assert.deepEqual(events.filter((e) => e.type === 'desired-refused').map((e) => [e.version, e.code]), [[1, 'OLD_VERSION']]);
+  await channel.deliver(message(3));
+  assert.deepEqual(applied, ['2', '3']);
+});
+
+test('a refused document is reported as refused, not persisted, not applied', async () => {
+  await channel.deliver(message(1));
+  await channel.deliver(message(2, { services: { a: { image: 'img:1', build: '.' } } }));
+  assert.deepEqual(applied, ['1']);
+  assert.deepEqual(Buffer.from(store.loadMessage() ?? []), Buffer.from(message(1)));
+  const last = states.at(-1);
+  assert.equal(last?.status, 'refused');
+  assert.equal(last?.desiredVersion, 2);
+  assert.match(last?.error?.message ?? '', /services\.a\.build/);
+  assert.ok(last?.error?.services?.a !== undefined);
+});
+
+test('unverifiable or misaddressed messages change nothing', async () => {
+  await channel.deliver(utf8('bad'));
+  await channel.deliver(message(5, undefined, 'dev-2'));
+  assert.deepEqual(applied, []);
+  assert.equal(store.loadMessage(), undefined);
+  assert.deepEqual(events.map((e) => e.code), ['BAD_SIGNATURE', 'WRONG_DEVICE']);
+});
+
+test('restore applies the persisted message again; a new channel (a reboot) does too, and then ignores its redelivery', async () => {
+  assert.equal(await channel.restore(), null);
+  await channel.deliver(message(4));
+  assert.equal(await channel.restore(), 4);
+  const rebooted = makeChannel();
+  assert.equal(await rebooted.restore(), 4);
+  await rebooted.deliver(message(4));
+  assert.deepEqual(applied, ['4', '4', '4']);
+});
+
+test('the applied version follows the supervisor reaching synced on the accepted version', async () => {
+  await channel.deliver(message(7));
+  channel.onSupervisorState({ version: '7', status: 'applying', services: [], error: null });
+  assert.equal(states.at(-1)?.appliedVersion, null);
+  channel.onSupervisorState({ version: '7', status: 'synced', services: [], error: null });
+  assert.deepEqual([states.at(-1)?.desiredVersion, states.at(-1)?.appliedVersion, states.at(-1)?.status], [7, 7, 'synced']);
+});
