@@ -40,7 +40,9 @@ function findTests(dir) {
   return out;
 }
 
-const files = unitOnly ? findTests('test/unit') : findTests('test');
+// Named test files run alone (with the services), e.g. `npm test -- test/integration/deploy-e2e.test.ts`.
+const named = process.argv.slice(2).filter((a) => a.endsWith('.test.ts'));
+const files = named.length > 0 ? named : unitOnly ? findTests('test/unit') : findTests('test');
 const env = { ...process.env };
 let services;
 if (!unitOnly) {
