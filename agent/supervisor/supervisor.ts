@@ -1,7 +1,9 @@
-import { asTsunaguError, isTsunaguError, TsunaguError, type ErrorCode } from '../../protocol/errors.js';
+import { asTsunaguError, TsunaguError, type ErrorCode } from '../../protocol/errors.js';
 import type { ActualState } from './actual-state.js';
 import { parseDesiredState, parseDesiredStateYaml, type DesiredService, type DesiredState } from './compose-schema.js';
-import type { ContainerRuntime, RuntimeEvent } from './docker-runtime.js';
+import type { ContainerRuntime } from './docker-runtime.js';
+import { followEngineEvents, interpretRuntimeEvent } from './engine-events.js';
+import { OperatorHolds } from './operator-holds.js';
 import { configHash } from './config-hash.js';
 import { BackgroundPulls } from './background-pulls.js';
 import { executeStep, type StepContext } from './executor.js';
@@ -40,9 +42,8 @@ export class Supervisor {
   private readonly pullPolicy: BackoffPolicy;
   private readonly deviceLabels: ReadonlySet<string>;
   /** Stopped by an operator: kept down by the planner until `startService` or a new version. */
-  private readonly held: Set<string>;
+  private readonly holds: OperatorHolds;
   /** The version the holds were made under; a different version releases them. */
-  private heldVersion: string | null;
   /** An operator action runs on these services: the planner leaves them alone meanwhile. */
   private readonly busy = new Set<string>();
 
@@ -75,8 +76,7 @@ export class Supervisor {
     this.restartPolicy = options.restartBackoff ?? DEFAULT_RESTART_BACKOFF;
     this.pullPolicy = options.pullBackoff ?? DEFAULT_PULL_BACKOFF;
     this.deviceLabels = new Set(options.deviceLabels ?? []);
-    this.held = new Set(options.held?.services ?? []);
-    this.heldVersion = options.held?.version ?? null;
+    this.holds = new OperatorHolds(options.held, options.onHeldChange, this.log);
     const loaded = options.backoffStore?.load() ?? {};
     const now = this.clock.now();
     this.restartBackoff = Object.fromEntries(Object.entries(loaded).map(([k, e]) => [k, clampToClock(e, now, this.restartPolicy)]));
@@ -97,7 +97,15 @@ export class Supervisor {
     if (this.watching) return;
     this.stopped = false;
     this.watching = new AbortController();
-    this.watchLoop = this.follow(this.watching.signal);
+    this.watchLoop = followEngineEvents({
+      runtime: this.runtime, scope: this.scope, clock: this.clock, log: this.log, retry: ENGINE_RETRY, signal: this.watching.signal,
+      onEvent: (e) => {
+        const { event, reconcile } = interpretRuntimeEvent(e);
+        if (event !== undefined) this.emit(event);
+        if (reconcile) this.requestPass();
+      },
+      onReconnect: () => this.requestPass(),
+    });
   }
 
   /**
@@ -111,11 +119,7 @@ export class Supervisor {
   async apply(doc: string | object, version: string): Promise<SupervisorState> {
     const desired = typeof doc === 'string' ? parseDesiredStateYaml(doc) : parseDesiredState(doc);
     if (this.stopped) throw new TsunaguError('CANCELLED', 'the supervisor is stopped');
-    // An operator's stop lasts until a new version (the first apply after a restart is usually the same one).
-    if (this.held.size > 0 && version !== this.heldVersion) {
-      this.held.clear();
-      this.heldChanged();
-    }
+    this.holds.releaseAllUnless(version);
     this.desired = desired;
     this.version = version;
     this.lastErrors.clear();
@@ -132,11 +136,7 @@ export class Supervisor {
    */
   async stopService(service: string): Promise<void> {
     this.desiredService(service);
-    if (!this.held.has(service)) {
-      this.held.add(service);
-      this.heldVersion = this.version;
-      this.heldChanged();
-    }
+    this.holds.hold(service, this.version);
     this.requestPass();
     await this.loop;
   }
@@ -144,7 +144,7 @@ export class Supervisor {
   /** Undo `stopService`: start the service's container (or let the plan create it). */
   async startService(service: string): Promise<void> {
     this.desiredService(service);
-    if (this.held.delete(service)) this.heldChanged();
+    this.holds.release(service);
     const current = this.currentContainer(service);
     if (current !== null) {
       // Started here: a restart policy of `no` alone would leave an exited container down.
@@ -164,7 +164,7 @@ export class Supervisor {
     const s = this.desiredService(service);
     const current = this.currentContainer(service);
     if (current === null) throw new TsunaguError('UNKNOWN_SERVICE', `service ${service} has no container to restart`);
-    if (this.held.delete(service)) this.heldChanged();
+    this.holds.release(service);
     this.busy.add(service);
     try {
       await this.runtime.stopContainer(current, s.stopGraceMs);
@@ -178,7 +178,7 @@ export class Supervisor {
 
   /** The operator-stopped services. */
   heldServices(): string[] {
-    return [...this.held].sort();
+    return this.holds.services();
   }
 
   private desiredService(service: string): DesiredService {
@@ -189,14 +189,6 @@ export class Supervisor {
 
   private currentContainer(service: string): string | null {
     return this.lastState.services.find((r) => r.name === service)?.containerId ?? null;
-  }
-
-  private heldChanged(): void {
-    try {
-      this.options.onHeldChange?.({ version: this.heldVersion, services: this.heldServices() });
-    } catch (err) {
-      this.log.warn({ err: String(err) }, 'onHeldChange callback threw');
-    }
   }
 
   /** The latest state, as last reported. */
@@ -275,7 +267,7 @@ export class Supervisor {
       this.noteExits(actual, desired, busy);
       const steps = plan(actual, desired.services, {
         now: this.clock.now(), scope: this.scope, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff, deviceLabels: this.deviceLabels,
-        pullsInFlight: this.pulls.images(), held: this.held, busy,
+        pullsInFlight: this.pulls.images(), held: this.holds.set, busy,
       });
       this.publish(actual, steps.length > 0 || this.pulls.size > 0);
       if (steps.length === 0) return;
@@ -339,7 +331,7 @@ export class Supervisor {
 
   private noteExits(actual: ActualState, desired: DesiredState, busy: ReadonlySet<string>): void {
     // An exit an operator caused (stop, restart) is not a crash.
-    const watched = desired.services.filter((s) => !this.held.has(s.name) && !busy.has(s.name));
+    const watched = desired.services.filter((s) => !this.holds.has(s.name) && !busy.has(s.name));
     const next = recordExits(actual, watched, this.restartBackoff, this.clock.now(), this.restartPolicy);
     if (next === this.restartBackoff) return;
     for (const [service, entry] of Object.entries(next)) {
@@ -377,7 +369,7 @@ export class Supervisor {
     const desired = this.desired?.services ?? [];
     const services = actual === undefined ? this.lastState.services : serviceReports({
       actual, desired, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff,
-      lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, pullsInFlight: this.pulls.images(), held: this.held, now: this.clock.now(),
+      lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, pullsInFlight: this.pulls.images(), held: this.holds.set, now: this.clock.now(),
     });
     const next: SupervisorState = { version: this.version, status: overallStatus(services, desired, busy, this.engineError !== null), services, error: this.engineError };
     // Every round publishes; only changes reach the callback (each may become a message to the fleet).
@@ -395,39 +387,6 @@ export class Supervisor {
       this.options.onEvent?.(event);
     } catch (err) {
       this.log.warn({ err: String(err) }, 'onEvent callback threw');
-    }
-  }
-
-  private onRuntimeEvent(e: RuntimeEvent): void {
-    switch (e.action) {
-      case 'start': this.emit({ type: 'started', service: e.service, containerId: e.containerId }); return;
-      case 'die':
-        this.emit({ type: 'exited', service: e.service, containerId: e.containerId, exitCode: e.exitCode });
-        this.requestPass();
-        return;
-      case 'health_status':
-        if (e.health === 'healthy' || e.health === 'unhealthy') this.emit({ type: e.health, service: e.service, containerId: e.containerId });
-        this.requestPass();
-        return;
-      case 'destroy': this.requestPass(); return;
-      default: return;
-    }
-  }
-
-  /** Follow events until stopped; when the stream breaks (engine restart), reconnect and re-read the state. */
-  private async follow(signal: AbortSignal): Promise<void> {
-    let failures = 0;
-    while (!signal.aborted) {
-      const began = this.clock.now();
-      try {
-        await this.runtime.watchEvents(this.scope, (e) => this.onRuntimeEvent(e), signal);
-      } catch (err) {
-        if (!isTsunaguError(err, 'CANCELLED')) this.log.warn({ err: asTsunaguError(err).toJSON() }, 'event stream failed');
-      }
-      if (signal.aborted) return;
-      failures = this.clock.now() - began > 10_000 ? 1 : failures + 1;
-      await new Promise((r) => setTimeout(r, backoffDelay(failures, ENGINE_RETRY)).unref());
-      this.requestPass(); // events may have been missed while disconnected
     }
   }
 }
