@@ -19,16 +19,27 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, sym
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
-export const DOCKER_SOCKET = '/run/tsunagu-test-docker.sock';
-export const DOCKER_HOST = `unix://${DOCKER_SOCKET}`;
+/**
+ * Paths of one test dockerd. `TSUNAGU_TEST_DOCKER_INSTANCE=name` gives a
+ * checkout its own daemon (socket, data root, exec root, pidfile), so that two
+ * test runs on one machine (two worktrees) never clean up each other's
+ * containers; tests that restart the engine start a further instance.
+ */
+export function dockerInstance(name = process.env.TSUNAGU_TEST_DOCKER_INSTANCE ?? '') {
+  if (name !== '' && !/^[a-z0-9-]{1,20}$/.test(name)) throw new Error(`bad docker instance name ${JSON.stringify(name)}`);
+  const base = name === '' ? 'tsunagu-test-docker' : `tsunagu-test-docker-${name}`;
+  const socket = `/run/${base}.sock`;
+  return { socket, host: `unix://${socket}`, dataRoot: `/var/lib/${base}`, execRoot: `/run/${base}`, pidfile: `/run/${base}.pid` };
+}
+
+const DEFAULT_INSTANCE = dockerInstance();
+export const DOCKER_SOCKET = DEFAULT_INSTANCE.socket;
+export const DOCKER_HOST = DEFAULT_INSTANCE.host;
 export const REGISTRY = '127.0.0.1:5000';
 /** Every container a test creates carries this label; cleanup goes by it, never by name. */
 // Not under io.tsunagu.: the agent reserves that prefix and refuses it in desired states.
 export const TEST_LABEL = 'tsunagu.test';
 
-const DATA_ROOT = '/var/lib/tsunagu-test-docker';
-const EXEC_ROOT = '/run/tsunagu-test-docker';
-const PIDFILE = '/run/tsunagu-test-docker.pid';
 /** Bump when the recipe below changes so that cached images are rebuilt. */
 const RECIPE_VERSION = 2;
 
@@ -80,13 +91,14 @@ function dockerCli() {
 }
 
 function docker(args, options = {}) {
-  const r = spawnSync(dockerCli(), args, { encoding: 'utf8', env: { ...process.env, DOCKER_HOST }, ...options });
+  const host = options.host ?? DOCKER_HOST;
+  const r = spawnSync(dockerCli(), args, { encoding: 'utf8', env: { ...process.env, DOCKER_HOST: host }, ...options });
   if (r.status !== 0 && !options.allowFail) throw new Error(`docker ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
   return r;
 }
 
-function dockerAnswers() {
-  return existsSync(DOCKER_SOCKET) && docker(['info', '--format', '{{.ServerVersion}}'], { allowFail: true }).status === 0;
+function dockerAnswers(instance = DEFAULT_INSTANCE) {
+  return existsSync(instance.socket) && docker(['info', '--format', '{{.ServerVersion}}'], { allowFail: true, host: instance.host }).status === 0;
 }
 
 async function waitFor(what, check, timeoutMs) {
@@ -97,8 +109,12 @@ async function waitFor(what, check, timeoutMs) {
   }
 }
 
-async function startDockerd(stateDir) {
-  if (dockerAnswers()) { log('reusing dockerd'); return undefined; }
+/**
+ * Start a test dockerd (or reuse one that answers on the instance's socket).
+ * Returns undefined when reused, else the child and a promise of its exit.
+ */
+export async function startDockerd(stateDir, instance = DEFAULT_INSTANCE) {
+  if (dockerAnswers(instance)) { log('reusing dockerd'); return undefined; }
   // An empty config file: the machine's /etc/docker/daemon.json (hosts, bridge
   // settings) must not leak into the test daemon and clash with our flags.
   const config = join(stateDir, 'daemon.json');
@@ -107,8 +123,8 @@ async function startDockerd(stateDir) {
   const out = openSync(logFile, 'a');
   const child = spawn('dockerd', [
     '--bridge=none', '--iptables=false', '--ip-masq=false',
-    `--data-root=${DATA_ROOT}`, `--exec-root=${EXEC_ROOT}`, `--pidfile=${PIDFILE}`,
-    `--host=${DOCKER_HOST}`, `--config-file=${config}`,
+    `--data-root=${instance.dataRoot}`, `--exec-root=${instance.execRoot}`, `--pidfile=${instance.pidfile}`,
+    `--host=${instance.host}`, `--config-file=${config}`,
   ], { stdio: ['ignore', out, out], detached: true });
   child.unref();
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -116,7 +132,7 @@ async function startDockerd(stateDir) {
   void exited.then(() => { gone = true; });
   await waitFor('dockerd', () => {
     if (gone) throw new Error(`dockerd exited at start; see ${logFile}:\n${readFileSync(logFile, 'utf8').slice(-2000)}`);
-    return dockerAnswers();
+    return dockerAnswers(instance);
   }, 60_000);
   log(`started dockerd pid ${child.pid}`);
   return { child, exited };
@@ -230,7 +246,7 @@ function removeTestContainers() {
   docker(['volume', 'prune', '-f', '--filter', 'label=io.tsunagu.managed=true'], { allowFail: true });
 }
 
-async function stopChild(started, name) {
+export async function stopChild(started, name) {
   if (started === undefined || started.child.exitCode !== null) return;
   started.child.kill('SIGTERM');
   const timeout = sleep(30_000).then(() => 'timeout');
