@@ -27,6 +27,7 @@ import { ContainerUsage } from './desired/container-usage.js';
 import { DesiredChannel } from './desired/desired-channel.js';
 import { DesiredStore } from './desired/desired-store.js';
 import { deviceLabelSet } from './desired/device-labels.js';
+import type { AdmissionCheck } from './admission/admission.js';
 import { supervisorServiceControl } from './desired/service-control.js';
 import { registryAuthFor } from './desired/unseal.js';
 import { FileBackoffStore } from './supervisor/backoff-store.js';
@@ -68,6 +69,8 @@ interface Workload {
   /** Registry credentials of the accepted desired state; in memory only. */
   secrets: { registries: RegistryCredentials };
   engineVersion: string | undefined;
+  /** What a desired state must pass before it is accepted, in order (agent/admission). */
+  admission: AdmissionCheck[];
 }
 
 /**
@@ -136,7 +139,8 @@ export class Agent {
       onEvent: (event) => this.onSupervisorEvent(event),
     });
     supervisor.start();
-    const workload: Workload = { runtime, supervisor, store, labels, usage: new ContainerUsage(), secrets, engineVersion: undefined };
+    const admission: AdmissionCheck[] = [];
+    const workload: Workload = { runtime, supervisor, store, labels, usage: new ContainerUsage(), secrets, engineVersion: undefined, admission };
     void this.readEngineVersion(workload);
     return workload;
   }
@@ -231,6 +235,7 @@ export class Agent {
       verify: (bytes): SignedPayload => channel.verify(bytes, DESIRED_TYPE, DESIRED_LIMITS).payload,
       boxSecretKey: keys.boxSecretKey,
       store: workload?.store ?? new DesiredStore(config.stateDir, logger),
+      admission: workload?.admission ?? [],
       supervisor: workload?.supervisor ?? { apply: () => Promise.reject(new Error('no container engine')), state: () => ({ version: null, status: 'failed', services: [], error: null }) },
       deviceLabels: workload?.labels ?? new Set(),
       setRegistries: (registries) => { if (workload !== undefined) workload.secrets.registries = registries; },

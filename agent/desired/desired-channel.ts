@@ -3,6 +3,7 @@ import { DesiredDataSchema, type DesiredData, type RegistryCredentials, type Rep
 import type { SignedPayload } from '../../protocol/envelope.js';
 import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
 import { checkSchema } from '../../protocol/json.js';
+import { admit, type AdmissionCheck } from '../admission/admission.js';
 import { parseDesiredState, type DesiredState } from '../supervisor/compose-schema.js';
 import type { SupervisorState } from '../supervisor/supervisor.js';
 import type { DesiredStore } from './desired-store.js';
@@ -27,6 +28,11 @@ export interface DesiredChannelOptions {
   deviceLabels: ReadonlySet<string>;
   /** The registry credentials of the accepted version, for the supervisor's `registryAuth` hook. */
   setRegistries: (registries: RegistryCredentials) => void;
+  /**
+   * Rules a desired state must pass before it is accepted (device security
+   * policy, fit): a refusal keeps what runs and reports a reason per service.
+   */
+  admission?: readonly AdmissionCheck[];
   /** The retained `state` message. */
   publishState: (state: ReportedState, traceparent: string | undefined) => void;
   emitEvent: (event: Record<string, unknown>) => void;
@@ -142,15 +148,16 @@ export class DesiredChannel {
     } catch (err) {
       const e = asTsunaguError(err, 'SCHEMA');
       const field = typeof e.details?.field === 'string' ? e.details.field : undefined;
-      log.warn({ code: e.code, field, source }, `refused desired state: ${e.message}`);
-      this.opts.emitEvent({
-        type: 'desired-refused', version: data.version, code: e.code, message: e.message,
-        ...(field === undefined ? {} : { field }), ...(tp === undefined ? {} : { traceparent: tp }),
-      });
-      if (source === 'broker') {
-        this.refusal = { version: data.version, code: e.code, message: e.message, ...serviceReasons(field, e.message) };
-        this.publish(this.opts.supervisor.state());
-      }
+      this.refuse(data.version, source, e, serviceReasons(field, e.message), tp, field);
+      return false;
+    }
+    try {
+      // A persisted message was admitted when it arrived; from disk only the device's own guards run again.
+      await admit(desired, this.opts.admission ?? [], { firstTime: source === 'broker' });
+    } catch (err) {
+      const e = asTsunaguError(err);
+      const services = e.details?.services;
+      this.refuse(data.version, source, e, typeof services === 'object' && services !== null ? { services: services as Record<string, string> } : {}, tp);
       return false;
     }
 
@@ -168,6 +175,20 @@ export class DesiredChannel {
       log.error({ err: e.toJSON() }, 'applying the desired state failed');
     }
     return true;
+  }
+
+  private refuse(version: number, source: Source, e: TsunaguError, reasons: { services?: Record<string, string> }, tp: string | undefined, field?: string): void {
+    const log = this.opts.logger.child({ desiredVersion: version, ...(tp === undefined ? {} : { traceparent: tp }) });
+    log.warn({ code: e.code, field, source, services: reasons.services }, `refused desired state: ${e.message}`);
+    this.opts.emitEvent({
+      type: 'desired-refused', version, code: e.code, message: e.message,
+      ...(field === undefined ? {} : { field }), ...reasons, ...(tp === undefined ? {} : { traceparent: tp }),
+    });
+    // A stored version refused at boot (a policy tightened since) is reported too: the fleet must see why nothing runs.
+    if (source === 'broker' || this.accepted === undefined) {
+      this.refusal = { version, code: e.code, message: e.message, ...reasons };
+      this.publish(this.opts.supervisor.state());
+    }
   }
 
   private publish(state: SupervisorState): void {
