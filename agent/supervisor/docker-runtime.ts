@@ -77,7 +77,7 @@ function statusCode(err: unknown): number | undefined {
 function runtimeError(what: string, err: unknown, signal?: AbortSignal): TsunaguError {
   if (signal?.aborted) return new TsunaguError('CANCELLED', `${what}: cancelled`, undefined, { cause: err });
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES') {
+  if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES' || code === 'EPIPE' || code === 'ECONNRESET') {
     return new TsunaguError('RUNTIME_UNAVAILABLE', `${what}: ${(err as Error).message}`, undefined, { cause: err });
   }
   const json = (err as { json?: { message?: string } } | undefined)?.json;

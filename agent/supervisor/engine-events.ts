@@ -30,6 +30,8 @@ export async function followEngineEvents(args: {
   retry: BackoffPolicy;
   signal: AbortSignal;
   onEvent: (e: RuntimeEvent) => void;
+  /** The stream ended: the engine went away (or restarts). */
+  onDisconnect?: () => void;
   onReconnect: () => void;
 }): Promise<void> {
   const { signal } = args;
@@ -42,6 +44,7 @@ export async function followEngineEvents(args: {
       if (!isTsunaguError(err, 'CANCELLED')) args.log.warn({ err: asTsunaguError(err).toJSON() }, 'event stream failed');
     }
     if (signal.aborted) return;
+    args.onDisconnect?.();
     failures = args.clock.now() - began > 10_000 ? 1 : failures + 1;
     await new Promise((r) => setTimeout(r, backoffDelay(failures, args.retry)).unref());
     args.onReconnect();

@@ -24,6 +24,8 @@ export interface PlanFacts {
   held?: ReadonlySet<string>;
   /** Services an operator command is acting on right now (a restart): the plan leaves them alone. */
   busy?: ReadonlySet<string>;
+  /** Containers the engine stopped by going down (engine-outage.ts): started again whatever their restart policy. */
+  resume?: ReadonlySet<string>;
 }
 
 const PRIORITY_RANK: Record<Priority, number> = { critical: 0, normal: 1, 'best-effort': 2 };
@@ -156,8 +158,9 @@ export function plan(actual: ActualState, desired: DesiredService[], facts: Plan
     if (mine !== undefined) {
       // Adoption: a container with the desired config is kept as it is, whoever started it last.
       for (const c of stale) down.push(...takeDown(c, s.stopGraceMs));
-      const startable = mine.status === 'created' || ((mine.status === 'exited') && wantsRestart(s, mine, facts.restartBackoff));
-      if (startable && !backingOff && dependenciesReady(s, current)) {
+      const resumed = facts.resume?.has(mine.id) === true;
+      const startable = mine.status === 'created' || (mine.status === 'exited' && (resumed || wantsRestart(s, mine, facts.restartBackoff)));
+      if (startable && (resumed || !backingOff) && dependenciesReady(s, current)) {
         ups.push({ kind: 'start', service: s.name, container: mine.id, restart: mine.status === 'exited' });
       }
       continue;
@@ -187,14 +190,18 @@ export function plan(actual: ActualState, desired: DesiredService[], facts: Plan
  * crash-loop back-off. Pure; returns a new state. An exit is keyed by
  * container id and finish time, so an exit seen both through the event
  * stream and at the next read counts once, and exits that happened while the
- * agent was down are counted when it comes back.
+ * agent was down are counted when it comes back. `notCrashes` are exits the
+ * agent knows were not the service's own (the engine stopped them).
  */
-export function recordExits(actual: ActualState, desired: DesiredService[], backoff: BackoffState, now: number, policy: BackoffPolicy): BackoffState {
+export function recordExits(
+  actual: ActualState, desired: DesiredService[], backoff: BackoffState, now: number, policy: BackoffPolicy, notCrashes: ReadonlySet<string> = new Set(),
+): BackoffState {
   let next = backoff;
   for (const s of desired) {
     const hash = configHash(s);
     const mine = currentContainer(actual.containers.filter((c) => c.service === s.name), hash);
     if (mine === undefined || mine.status !== 'exited' || mine.startedAt === null || mine.finishedAt === null) continue;
+    if (notCrashes.has(mine.id)) continue;
     if (!wantsRestart(s, mine, backoff)) continue;
     const entry = recordFailure(next[s.name], {
       at: now, key: `${mine.id}@${mine.finishedAt}`, exitCode: mine.exitCode, ranForMs: Math.max(0, mine.finishedAt - mine.startedAt), configHash: hash,

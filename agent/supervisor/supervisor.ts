@@ -3,13 +3,14 @@ import type { ActualState } from './actual-state.js';
 import { parseDesiredState, parseDesiredStateYaml, type DesiredService, type DesiredState } from './compose-schema.js';
 import type { ContainerRuntime } from './docker-runtime.js';
 import { followEngineEvents, interpretRuntimeEvent } from './engine-events.js';
+import { stoppedByEngine, type EngineOutage } from './engine-outage.js';
 import { OperatorHolds } from './operator-holds.js';
 import { configHash } from './config-hash.js';
 import { BackgroundPulls } from './background-pulls.js';
 import { executeStep, type StepContext } from './executor.js';
 import { plan, recordExits } from './planner.js';
 import {
-  backoffDelay, clampToClock, DEFAULT_PULL_BACKOFF, DEFAULT_RESTART_BACKOFF, recordFailure, recordSuccess,
+  backoffDelay, clampToClock, forgetFailure, DEFAULT_PULL_BACKOFF, DEFAULT_RESTART_BACKOFF, recordFailure, recordSuccess,
   type BackoffPolicy, type BackoffState,
 } from './restart-backoff.js';
 import { overallStatus, serviceReports } from './service-report.js';
@@ -54,6 +55,8 @@ export class Supervisor {
   private readonly lastErrors = new Map<string, { code: ErrorCode; message: string }>();
   private engineFailures = 0;
   private engineError: { code: ErrorCode; message: string } | null = null;
+  /** Set when the engine's event stream ends; settled by the first pass that reads the engine again. */
+  private outage: EngineOutage | undefined;
   private lastState: SupervisorState;
   private failureSeq = 0;
   /** Pulls run beside the passes, so that a long download neither blocks nor is cut by reconciling other services. */
@@ -103,6 +106,10 @@ export class Supervisor {
         const { event, reconcile } = interpretRuntimeEvent(e);
         if (event !== undefined) this.emit(event);
         if (reconcile) this.requestPass();
+      },
+      onDisconnect: () => {
+        const grace = Math.max(0, ...(this.desired?.services ?? []).map((s) => s.stopGraceMs));
+        this.outage ??= { at: this.clock.now(), windowMs: grace + 5_000 };
       },
       onReconnect: () => this.requestPass(),
     });
@@ -264,10 +271,11 @@ export class Supervisor {
       const busy = new Set(this.busy);
       const actual = await this.readActual(signal);
       for (const service of this.busy) busy.add(service);
-      this.noteExits(actual, desired, busy);
+      const resume = this.settleOutage(actual);
+      this.noteExits(actual, desired, busy, resume);
       const steps = plan(actual, desired.services, {
         now: this.clock.now(), scope: this.scope, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff, deviceLabels: this.deviceLabels,
-        pullsInFlight: this.pulls.images(), held: this.holds.set, busy,
+        pullsInFlight: this.pulls.images(), held: this.holds.set, busy, resume,
       });
       this.publish(actual, steps.length > 0 || this.pulls.size > 0);
       if (steps.length === 0) return;
@@ -329,10 +337,31 @@ export class Supervisor {
     this.emit({ type: 'step-failed', service: step.service, step: describeStep(step), error: message, retryAt: entry.nextAttemptAt });
   }
 
-  private noteExits(actual: ActualState, desired: DesiredState, busy: ReadonlySet<string>): void {
-    // An exit an operator caused (stop, restart) is not a crash.
+  /**
+   * After the engine was lost and is read again: the containers it stopped by
+   * going down, to be started again. Their exits, counted as crashes when
+   * they were seen during the shutdown, are taken back.
+   */
+  private settleOutage(actual: ActualState): ReadonlySet<string> {
+    const outage = this.outage;
+    if (outage === undefined) return new Set();
+    this.outage = undefined;
+    const resume = stoppedByEngine(actual, outage);
+    let next = this.restartBackoff;
+    for (const c of actual.containers) {
+      if (!resume.has(c.id)) continue;
+      const entry = forgetFailure(next[c.service], `${c.id}@${c.finishedAt}`);
+      if (entry !== next[c.service]) next = { ...next, ...(entry === undefined ? {} : { [c.service]: entry }) };
+    }
+    if (next !== this.restartBackoff) this.setRestartBackoff(next);
+    if (resume.size > 0) this.log.info({ containers: resume.size }, 'the engine came back: starting the containers it stopped');
+    return resume;
+  }
+
+  private noteExits(actual: ActualState, desired: DesiredState, busy: ReadonlySet<string>, stoppedByEngine: ReadonlySet<string>): void {
+    // An exit an operator caused (stop, restart) is not a crash, nor is one the engine caused by going down.
     const watched = desired.services.filter((s) => !this.holds.has(s.name) && !busy.has(s.name));
-    const next = recordExits(actual, watched, this.restartBackoff, this.clock.now(), this.restartPolicy);
+    const next = recordExits(actual, watched, this.restartBackoff, this.clock.now(), this.restartPolicy, stoppedByEngine);
     if (next === this.restartBackoff) return;
     for (const [service, entry] of Object.entries(next)) {
       if (entry === this.restartBackoff[service]) continue;

@@ -50,9 +50,13 @@ export interface SupervisorHarness {
  * never see each other's containers) and fast back-off for test time.
  * Cleanup, registered on `t`, removes the test's containers by label.
  */
-export async function supervisorHarness(t: TestContext, name: string, overrides: Partial<SupervisorOptions> = {}): Promise<SupervisorHarness> {
+export async function supervisorHarness(
+  t: TestContext, name: string, overrides: Partial<SupervisorOptions> = {}, engine: { socketPath?: string } = {},
+): Promise<SupervisorHarness> {
   const env = dockerTestEnv();
-  const docker = new Docker({ socketPath: env.dockerHost.slice('unix://'.length) });
+  // Another engine than the shared one: a test that restarts its engine runs one of its own.
+  const socketPath = engine.socketPath ?? env.dockerHost.slice('unix://'.length);
+  const docker = new Docker({ socketPath });
   const scope = `t-${name}-${randomBytes(3).toString('hex')}`;
   // Each test pulls for real: drop the registry tags a previous test pulled (the layers stay, so it is quick).
   for (const ref of Object.values(env.images).filter((r) => r.startsWith(`${env.registry}/`))) {
@@ -62,7 +66,7 @@ export async function supervisorHarness(t: TestContext, name: string, overrides:
   const states: SupervisorState[] = [];
   const make = (): Supervisor => {
     const s = new Supervisor({
-      runtime: new DockerRuntime(),
+      runtime: new DockerRuntime({ socketPath }),
       scope,
       onEvent: (e) => events.push(e),
       onState: (st) => states.push(st),
