@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../common/logger.js';
 import type { BootstrapFile } from '../protocol/bootstrap.js';
@@ -28,6 +30,10 @@ import { DesiredChannel } from './desired/desired-channel.js';
 import { DesiredStore } from './desired/desired-store.js';
 import { deviceLabelSet } from './desired/device-labels.js';
 import type { AdmissionCheck } from './admission/admission.js';
+import { capabilityLabelsCheck } from './admission/capability-labels.js';
+import { hostDevicesCheck } from './admission/host-devices.js';
+import { memoryFitCheck } from './admission/memory-fit.js';
+import { withDeviceDefaults, type DeviceDefaults } from './supervisor/device-defaults.js';
 import { supervisorServiceControl } from './desired/service-control.js';
 import { registryAuthFor } from './desired/unseal.js';
 import { FileBackoffStore } from './supervisor/backoff-store.js';
@@ -129,8 +135,9 @@ export class Agent {
     const store = new DesiredStore(config.stateDir, logger);
     const holds = store.loadHolds();
     const secrets: { registries: RegistryCredentials } = { registries: {} };
+    const deviceDefaults: DeviceDefaults = { memoryLimitBytes: config.memory.defaultLimit };
     const supervisor = new Supervisor({
-      runtime, logger: logger.child({ component: 'supervisor' }), scope: config.runtime.scope, deviceLabels: labels,
+      runtime, logger: logger.child({ component: 'supervisor' }), scope: config.runtime.scope, deviceLabels: labels, deviceDefaults,
       backoffStore: new FileBackoffStore(join(config.stateDir, 'backoff.json'), logger),
       registryAuth: (image) => registryAuthFor(secrets.registries, image),
       ...(holds.version === null ? {} : { held: { version: String(holds.version), services: holds.services } }),
@@ -139,7 +146,12 @@ export class Agent {
       onEvent: (event) => this.onSupervisorEvent(event),
     });
     supervisor.start();
-    const admission: AdmissionCheck[] = [];
+    // Order matters only for the error code reported when several refuse: the device's own guards first.
+    const admission: AdmissionCheck[] = [
+      capabilityLabelsCheck(labels),
+      hostDevicesCheck(existsSync),
+      memoryFitCheck({ totalBytes: totalmem(), reserveBytes: config.memory.reserve }, (d) => withDeviceDefaults(d, deviceDefaults)),
+    ];
     const workload: Workload = { runtime, supervisor, store, labels, usage: new ContainerUsage(), secrets, engineVersion: undefined, admission };
     void this.readEngineVersion(workload);
     return workload;

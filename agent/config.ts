@@ -3,6 +3,17 @@ import { parse as parseYaml } from 'yaml';
 import { TsunaguError } from '../protocol/errors.js';
 import { checkSchema } from '../protocol/json.js';
 import { readFileIfExists } from './state/atomic-file.js';
+import { parseBytes } from './supervisor/compose-values.js';
+
+/** A size as in Compose files (`256m`, `1g`) or a number of bytes. */
+const byteSize = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const p = parseBytes(v);
+  if (p.ok) return p.value;
+  ctx.addIssue({ code: 'custom', message: p.reason });
+  return z.NEVER;
+});
+
+const MIB = 1024 * 1024;
 
 /**
  * The agent's own config file (YAML, default /etc/tsunagu/agent.yaml).
@@ -43,6 +54,23 @@ export const AgentConfigSchema = z.object({
     /** Ownership scope of the agent's containers (their `io.tsunagu.scope` label); one agent per engine needs no other. */
     scope: z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/).default('tsunagu'),
   }).strict().default({ scope: 'tsunagu' }),
+  memory: z.object({
+    /**
+     * Kept for the system and the agent: a desired state whose memory limits
+     * add up to more than total memory minus this is refused.
+     */
+    reserve: byteSize.default(128 * MIB),
+    /** Given to a service that sets no memory limit; `null`: none (not advised). */
+    defaultLimit: byteSize.nullable().default(256 * MIB),
+  }).strict().default({ reserve: 128 * MIB, defaultLimit: 256 * MIB }),
+  rollout: z.object({
+    /**
+     * A service whose new configuration exits or turns unhealthy within this
+     * time after it starts is rolled back to its previous one; 0 turns the
+     * gate off. The version counts as applied only once it is over.
+     */
+    probationMs: z.number().int().min(0).max(3_600_000).default(30_000),
+  }).strict().default({ probationMs: 30_000 }),
   outbox: z.object({
     /** On-disk bound for what waits while offline; oldest metrics go first. */
     maxBytes: z.number().int().min(8 * 1024).default(1024 * 1024),

@@ -1,6 +1,7 @@
 import type { ErrorCode } from '../../protocol/errors.js';
 import type { BackoffStore } from './backoff-store.js';
 import type { ContainerRuntime, RegistryAuth } from './docker-runtime.js';
+import type { DeviceDefaults } from './device-defaults.js';
 import type { BackoffPolicy } from './restart-backoff.js';
 import type { OverallStatus, ServiceReport } from './service-report.js';
 
@@ -64,6 +65,8 @@ export interface SupervisorOptions {
   backoffStore?: BackoffStore;
   /** Labels this device carries, matched against `x-tsunagu.requires`. */
   deviceLabels?: Iterable<string>;
+  /** What the device's owner fills in where a service leaves it open (a default memory limit). */
+  deviceDefaults?: DeviceDefaults;
   registryAuth?: (image: string) => RegistryAuth | undefined;
   /** Services an operator stopped under `version` before this start (persisted by the caller): they stay down while that version is applied. */
   held?: { version: string; services: Iterable<string> };

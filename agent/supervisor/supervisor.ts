@@ -6,6 +6,7 @@ import { followEngineEvents, interpretRuntimeEvent } from './engine-events.js';
 import { stoppedByEngine, type EngineOutage } from './engine-outage.js';
 import { OperatorHolds } from './operator-holds.js';
 import { configHash } from './config-hash.js';
+import { withDeviceDefaults } from './device-defaults.js';
 import { BackgroundPulls } from './background-pulls.js';
 import { executeStep, type StepContext } from './executor.js';
 import { plan, recordExits } from './planner.js';
@@ -124,7 +125,8 @@ export class Supervisor {
    * the outcome. An invalid document throws a TsunaguError and changes nothing.
    */
   async apply(doc: string | object, version: string): Promise<SupervisorState> {
-    const desired = typeof doc === 'string' ? parseDesiredStateYaml(doc) : parseDesiredState(doc);
+    const parsed = typeof doc === 'string' ? parseDesiredStateYaml(doc) : parseDesiredState(doc);
+    const desired = this.options.deviceDefaults === undefined ? parsed : withDeviceDefaults(parsed, this.options.deviceDefaults);
     if (this.stopped) throw new TsunaguError('CANCELLED', 'the supervisor is stopped');
     this.holds.releaseAllUnless(version);
     this.desired = desired;

@@ -178,13 +178,38 @@ test('a refused compose field is reported with its path and nothing changes', as
   assert.equal(after.State.StartedAt, before.State.StartedAt);
 });
 
-test('a service requiring a label the device lacks is not deployed, with the label named', async () => {
-  await publishDesired({ version: 4, compose: compose({ web: { image: images.busybox2 }, accel: { image: images.busybox2, 'x-tsunagu': { requires: ['gpu'] } } }) });
-  const state = await waitState('v4 settled', (s) => s.desiredVersion === 4 && s.status === 'synced');
-  assert.equal(state.error?.code, 'MISSING_LABEL');
-  assert.match(state.error?.services?.accel ?? '', /requires gpu/);
-  assert.equal(state.services.find((s) => s.name === 'accel')?.state, 'not-deployed');
-  assert.equal((await containers('accel')).length, 0);
+test('admission: a desired state that does not fit is refused as a whole, with a reason per service, and what runs is kept', async () => {
+  const before = await only('web');
+  const cases: { version: number; services: Record<string, Record<string, unknown>>; code: string; reasons: Record<string, RegExp> }[] = [
+    {
+      version: 4, code: 'MISSING_LABEL',
+      services: { web: { image: images.busybox2 }, accel: { image: images.busybox2, 'x-tsunagu': { requires: ['gpu'] } } },
+      reasons: { accel: /x-tsunagu\.requires gpu: this device lacks that label/ },
+    },
+    {
+      // Each limit alone fits in this machine; together they are far beyond it.
+      version: 5, code: 'ADMISSION_REFUSED',
+      services: { web: { image: images.busybox2, mem_limit: '4096g' }, db: { image: images.busybox2, mem_limit: '2048g' } },
+      reasons: { web: /memory limit 4194304 MiB: the services' limits add up to 6291456 MiB, more than the \d+ MiB this device has/, db: /memory limit 2097152 MiB/ },
+    },
+    {
+      version: 6, code: 'ADMISSION_REFUSED',
+      services: { web: { image: images.busybox2, devices: ['/dev/ttyUSB-tsunagu-absent:/dev/ttyUSB0'] } },
+      reasons: { web: /devices: \/dev\/ttyUSB-tsunagu-absent is not present on this device/ },
+    },
+  ];
+  for (const c of cases) {
+    await publishDesired({ version: c.version, compose: compose(c.services) });
+    const state = await waitState(`v${c.version} refused`, (st) => st.status === 'refused' && st.desiredVersion === c.version);
+    assert.equal(state.error?.code, c.code);
+    for (const [service, reason] of Object.entries(c.reasons)) assert.match(state.error?.services?.[service] ?? '', reason, JSON.stringify(state.error));
+    assert.ok(events.some((e) => e.type === 'desired-refused' && e.version === c.version && e.code === c.code));
+  }
+  // Nothing of the refused versions reached the engine.
+  const after = await only('web');
+  assert.equal(after.Id, before.Id);
+  assert.equal(after.State.StartedAt, before.State.StartedAt);
+  assert.equal((await containers('accel')).length + (await containers('db')).length, 0);
 });
 
 test('a sealed secret reaches the container environment, never the logs nor the broker', async () => {
@@ -196,14 +221,14 @@ test('a sealed secret reaches the container environment, never the logs nor the 
   const boxPublicKey = fromBase64(tf.server?.registry.byId(deviceId)?.boxPublicKey ?? '', 'box key', 32);
   try {
     await publishDesired({
-      version: 5,
+      version: 7,
       compose: compose({ web: { image: images.busybox2, environment: { MODE: 'plain' } }, private: { image: privateRef } }),
       sealed: {
         environment: { web: { API_TOKEN: toBase64(seal(Buffer.from(secret), boxPublicKey)) } },
         registries: toBase64(seal(Buffer.from(JSON.stringify({ [front.host]: { username: 'device', password: registryPassword } })), boxPublicKey)),
       },
     });
-    await waitState('v5 synced', (s) => s.appliedVersion === 5 && s.status === 'synced');
+    await waitState('v7 synced', (s) => s.appliedVersion === 7 && s.status === 'synced');
     assert.ok(front.authorized > 0, 'the private registry saw the sealed credentials');
     assert.equal((await only('private')).State.Running, true);
   } finally {
@@ -237,7 +262,7 @@ test('service commands: stop sticks across a reconcile, start, restart, logs', a
   await new Promise((r) => setTimeout(r, 2500));
   assert.equal((await only('web')).State.Running, false, 'a stopped service stays down');
   // ... and across an agent restart: the hold is persisted with its version.
-  assert.deepEqual(JSON.parse(readFileSync(join(stateDir, 'service-holds.json'), 'utf8')), { v: 1, version: 5, services: ['web'] });
+  assert.deepEqual(JSON.parse(readFileSync(join(stateDir, 'service-holds.json'), 'utf8')), { v: 1, version: 7, services: ['web'] });
   await agent.stop();
   agent = startAgent();
   await agent.waitForLog((l) => l.msg === 'applying desired state' && l.source === 'disk');
@@ -269,7 +294,7 @@ test('an agent restart and the same retained version delivered again leave the c
   const before = await only('web');
   await agent.stop();
   agent = startAgent();
-  await agent.waitForLog((l) => l.msg === 'applying desired state' && l.source === 'disk' && l.desiredVersion === 5);
+  await agent.waitForLog((l) => l.msg === 'applying desired state' && l.source === 'disk' && l.desiredVersion === 7);
   await agent.waitForMsg(/→ online/);
   // The persistent session does not resend retained messages; a resubscription does.
   const reread = await fleet.link.send(deviceId, { name: 'reread-desired', args: {} }, { timeoutMs: 20_000 });
