@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   CANCELLED: 'the operation was cancelled by shutdown or by a newer desired state',
   OLD_VERSION: 'the desired state is older than the one the device holds (no downgrade)',
   MISSING_LABEL: 'a service requires a capability label this device lacks; it is not deployed',
+  PROBATION_FAILED: 'a new configuration exited or turned unhealthy within its probation window; it was rolled back',
   POLICY_REFUSED: "the desired state asks for more than the device's own security policy allows",
   ADMISSION_REFUSED: 'the desired state does not fit this device (memory, architecture, devices, disk)',
   // Runtime.

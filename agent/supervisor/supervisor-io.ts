@@ -43,7 +43,9 @@ export type SupervisorEvent =
   | { type: 'exited'; service: string; containerId: string; exitCode: number | null }
   | { type: 'healthy' | 'unhealthy'; service: string; containerId: string }
   | { type: 'backoff'; service: string; restartCount: number; exitCode: number | null; retryAt: number }
-  | { type: 'step-failed'; service: string; step: string; error: string; retryAt: number };
+  | { type: 'step-failed'; service: string; step: string; error: string; retryAt: number }
+  /** A new configuration exited or turned unhealthy within its probation; `rolledBackTo` is the version whose configuration it returned to. */
+  | { type: 'probation-failed'; service: string; reason: string; version: string | null; rolledBackTo: string | null };
 
 /** Everything a supervisor needs, in one object; only `runtime` is required. */
 export interface SupervisorOptions {
@@ -65,6 +67,8 @@ export interface SupervisorOptions {
   backoffStore?: BackoffStore;
   /** Labels this device carries, matched against `x-tsunagu.requires`. */
   deviceLabels?: Iterable<string>;
+  /** Probation of a new configuration after it starts (health-gated rollout); 0 or absent: off. */
+  probationMs?: number;
   /** What the device's owner fills in where a service leaves it open (a default memory limit). */
   deviceDefaults?: DeviceDefaults;
   registryAuth?: (image: string) => RegistryAuth | undefined;

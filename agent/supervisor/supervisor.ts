@@ -15,6 +15,7 @@ import {
   type BackoffPolicy, type BackoffState,
 } from './restart-backoff.js';
 import { overallStatus, serviceReports } from './service-report.js';
+import { RolloutGate, type ProbationFailure } from './rollout-gate.js';
 import { describeStep, type Step } from './steps.js';
 import type { Clock, SupervisorEvent, SupervisorLogger, SupervisorOptions, SupervisorState } from './supervisor-io.js';
 
@@ -58,6 +59,9 @@ export class Supervisor {
   private engineError: { code: ErrorCode; message: string } | null = null;
   /** Set when the engine's event stream ends; settled by the first pass that reads the engine again. */
   private outage: EngineOutage | undefined;
+  /** Health-gated rollout: probations of new configurations and the last good version to return to. */
+  private readonly rollout: RolloutGate;
+  private probationCheckAt: number | null = null;
   private lastState: SupervisorState;
   private failureSeq = 0;
   /** Pulls run beside the passes, so that a long download neither blocks nor is cut by reconciling other services. */
@@ -81,6 +85,7 @@ export class Supervisor {
     this.pullPolicy = options.pullBackoff ?? DEFAULT_PULL_BACKOFF;
     this.deviceLabels = new Set(options.deviceLabels ?? []);
     this.holds = new OperatorHolds(options.held, options.onHeldChange, this.log);
+    this.rollout = new RolloutGate(options.probationMs ?? 0);
     const loaded = options.backoffStore?.load() ?? {};
     const now = this.clock.now();
     this.restartBackoff = Object.fromEntries(Object.entries(loaded).map(([k, e]) => [k, clampToClock(e, now, this.restartPolicy)]));
@@ -132,6 +137,7 @@ export class Supervisor {
     this.desired = desired;
     this.version = version;
     this.lastErrors.clear();
+    this.rollout.reset();
     this.pullBackoff = {}; // a new desired state is a reason to try a failed pull again now
     this.pass?.abort();
     this.requestPass();
@@ -264,9 +270,7 @@ export class Supervisor {
   }
 
   private async reconcile(signal: AbortSignal): Promise<void> {
-    const desired = this.desired;
-    if (desired === undefined) return;
-    this.pulls.keepOnly(new Set(desired.services.map((s) => s.image)));
+    if (this.desired === undefined) return;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       // A service that an operator action touched while the state was being read is
       // skipped this round: what was read may show the action half done (a restart's stop).
@@ -274,7 +278,11 @@ export class Supervisor {
       const actual = await this.readActual(signal);
       for (const service of this.busy) busy.add(service);
       const resume = this.settleOutage(actual);
-      this.noteExits(actual, desired, busy, resume);
+      this.noteExits(actual, this.desired, busy, resume);
+      this.judgeProbation(actual);
+      // Read after the judgement: a rollback swaps a service's configuration for its previous one.
+      const desired = this.desired;
+      this.pulls.keepOnly(new Set(desired.services.map((s) => s.image)));
       const steps = plan(actual, desired.services, {
         now: this.clock.now(), scope: this.scope, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff, deviceLabels: this.deviceLabels,
         pullsInFlight: this.pulls.images(), held: this.holds.set, busy, resume,
@@ -312,7 +320,29 @@ export class Supervisor {
       if (entry) this.pullBackoff = { ...this.pullBackoff, [step.image]: entry };
       this.emit({ type: 'pulled', service: step.service, image: step.image });
     }
+    if (step.kind === 'create') this.rollout.created(step.service, step.configHash);
     if (step.kind === 'pull' || step.kind === 'create' || step.kind === 'start') this.lastErrors.delete(step.service);
+  }
+
+  /** Services on probation that failed go back to their last good configuration (if they have one). */
+  private judgeProbation(actual: ActualState): void {
+    const desired = this.desired;
+    if (desired === undefined) return;
+    const { failures, nextCheckAt } = this.rollout.judge(actual, desired.services, this.restartBackoff, this.clock.now());
+    this.probationCheckAt = nextCheckAt;
+    for (const f of failures) this.rollBack(f);
+  }
+
+  private rollBack(f: ProbationFailure): void {
+    const rolledBackTo = f.previous === undefined ? null : f.previousVersion ?? null;
+    this.log.warn({ service: f.service, reason: f.reason, rolledBackTo }, rolledBackTo === null
+      ? 'new service failed its probation; there is no earlier version to return to'
+      : 'new configuration failed its probation; rolling back');
+    this.emit({ type: 'probation-failed', service: f.service, reason: f.reason, version: this.version, rolledBackTo });
+    const previous = f.previous;
+    const desired = this.desired;
+    if (previous === undefined || desired === undefined) return;
+    this.desired = { ...desired, services: desired.services.map((s) => (s.name === f.service ? previous : s)) };
   }
 
   /**
@@ -391,6 +421,7 @@ export class Supervisor {
       ...this.desired.services.map((s) => this.pullBackoff[s.image]?.nextAttemptAt ?? 0),
     ].filter((t) => t > now);
     if (this.engineFailures > 0) times.push(now + backoffDelay(this.engineFailures, ENGINE_RETRY));
+    if (this.probationCheckAt !== null && this.probationCheckAt > now) times.push(this.probationCheckAt);
     if (times.length === 0) return;
     this.wake = setTimeout(() => this.requestPass(), Math.min(...times) - now + 5);
     this.wake.unref();
@@ -402,7 +433,24 @@ export class Supervisor {
       actual, desired, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff,
       lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, pullsInFlight: this.pulls.images(), held: this.holds.set, now: this.clock.now(),
     });
-    const next: SupervisorState = { version: this.version, status: overallStatus(services, desired, busy, this.engineError !== null), services, error: this.engineError };
+    let status = overallStatus(services, desired, busy, this.engineError !== null);
+    let error = this.engineError;
+    const failures = this.rollout.failures();
+    if (failures.length > 0 && error === null) {
+      // The fleet must see the version as failed, not applied, even where the rollback runs well.
+      status = 'failed';
+      const why = (f: ProbationFailure): string => `${f.service}: ${f.reason}; ${f.previous === undefined ? 'no earlier version to return to' : `rolled back to its configuration of version ${f.previousVersion ?? '?'}`}`;
+      error = { code: 'PROBATION_FAILED', message: failures.map(why).join('; ') };
+      for (const f of failures) {
+        const i = services.findIndex((r) => r.name === f.service);
+        const r = services[i];
+        if (r !== undefined) services[i] = { ...r, lastError: { code: 'PROBATION_FAILED', message: why(f) } };
+      }
+    } else if (status === 'synced' && this.rollout.pending) {
+      status = 'applying'; // converged, but the new configurations have not proven themselves yet
+    }
+    if (status === 'synced' && this.version !== null) this.rollout.succeeded(this.version, desired, configHash);
+    const next: SupervisorState = { version: this.version, status, services, error };
     // Every round publishes; only changes reach the callback (each may become a message to the fleet).
     if (JSON.stringify(next) === JSON.stringify(this.lastState)) return;
     this.lastState = next;

@@ -57,7 +57,7 @@ before(async () => {
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
   agent = new AgentProcess({
     stateDir: join(work, 'device'), bootstrapPath,
-    configYaml: `enrollment: { startupJitterMs: 0 }\nlink: { backoffBaseMs: 100, backoffCapMs: 1000 }\nruntime: { scope: ${scope} }\n`,
+    configYaml: `enrollment: { startupJitterMs: 0 }\nlink: { backoffBaseMs: 100, backoffCapMs: 1000 }\nruntime: { scope: ${scope} }\nrollout: { probationMs: 1500 }\n`,
   });
   deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
   await agent.waitForMsg(/→ online/);

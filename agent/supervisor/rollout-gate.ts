@@ -1,0 +1,84 @@
+import type { ActualState } from './actual-state.js';
+import type { DesiredService } from './compose-schema.js';
+import { judgeProbation } from './probation.js';
+import type { BackoffState } from './restart-backoff.js';
+
+/** A service whose new configuration failed its probation; `previous` is what it returned to, if anything. */
+export interface ProbationFailure {
+  service: string;
+  reason: string;
+  /** The last good version's configuration of the service; undefined when there is none (a new service). */
+  previous: DesiredService | undefined;
+  previousVersion: string | undefined;
+}
+
+/**
+ * The memory of a health-gated rollout: the last version that ran well, the
+ * services on probation, and those whose new configuration failed. The
+ * supervisor owns the I/O; this holds state and asks `judgeProbation`.
+ * In memory only: after an agent restart the running containers are
+ * adopted as they are, and the first version that syncs becomes the one to
+ * return to.
+ */
+export class RolloutGate {
+  private lastGood: { version: string; services: Map<string, { hash: string; spec: DesiredService }> } | undefined;
+  private readonly probation = new Map<string, string>();
+  private readonly failed = new Map<string, ProbationFailure>();
+
+  constructor(private readonly probationMs: number) {}
+
+  get enabled(): boolean {
+    return this.probationMs > 0;
+  }
+
+  /** A new version: its failures and probations start afresh. */
+  reset(): void {
+    this.probation.clear();
+    this.failed.clear();
+  }
+
+  /** A container was created for `service`: a configuration other than the last good one goes on probation. */
+  created(service: string, hash: string): void {
+    if (!this.enabled || this.failed.has(service)) return;
+    if (this.lastGood?.services.get(service)?.hash !== hash) this.probation.set(service, hash);
+  }
+
+  /**
+   * Judge the services on probation against what the engine shows. Returns
+   * the new failures (the caller swaps in `previous`) and when to look again.
+   */
+  judge(actual: ActualState, services: DesiredService[], restartBackoff: BackoffState, now: number): { failures: ProbationFailure[]; nextCheckAt: number | null } {
+    if (this.probation.size === 0) return { failures: [], nextCheckAt: null };
+    const { verdicts, nextCheckAt } = judgeProbation({ actual, services, onProbation: this.probation, restartBackoff, now, probationMs: this.probationMs });
+    const failures: ProbationFailure[] = [];
+    for (const v of verdicts) {
+      const failingHash = this.probation.get(v.service);
+      this.probation.delete(v.service);
+      if (v.outcome === 'passed') continue;
+      const good = this.lastGood?.services.get(v.service);
+      const failure: ProbationFailure = {
+        service: v.service, reason: v.reason,
+        previous: good !== undefined && good.hash !== failingHash ? good.spec : undefined,
+        previousVersion: this.lastGood?.version,
+      };
+      this.failed.set(v.service, failure);
+      failures.push(failure);
+    }
+    return { failures, nextCheckAt };
+  }
+
+  /** Probations still open: the version is not applied before they end. */
+  get pending(): boolean {
+    return this.probation.size > 0;
+  }
+
+  failures(): ProbationFailure[] {
+    return [...this.failed.values()];
+  }
+
+  /** The version ran well (synced, nothing failed): it is the one to return to from now on. */
+  succeeded(version: string, services: DesiredService[], hashOf: (s: DesiredService) => string): void {
+    if (this.failed.size > 0 || this.probation.size > 0) return;
+    this.lastGood = { version, services: new Map(services.map((s) => [s.name, { hash: hashOf(s), spec: s }])) };
+  }
+}

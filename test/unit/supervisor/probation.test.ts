@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { ActualContainer } from '../../../agent/supervisor/actual-state.js';
+import { parseDesiredState, type DesiredService } from '../../../agent/supervisor/compose-schema.js';
+import { configHash } from '../../../agent/supervisor/config-hash.js';
+import { judgeProbation } from '../../../agent/supervisor/probation.js';
+import { recordFailure, DEFAULT_RESTART_BACKOFF } from '../../../agent/supervisor/restart-backoff.js';
+import { RolloutGate } from '../../../agent/supervisor/rollout-gate.js';
+
+const NOW = 1_800_000_000_000;
+const P = 30_000;
+const svc = (name: string, extra: Record<string, unknown> = {}): DesiredService => {
+  const s = parseDesiredState({ services: { [name]: { image: 'img:2', restart: 'always', ...extra } } }).services[0];
+  assert.ok(s);
+  return s;
+};
+const box = (s: DesiredService, extra: Partial<ActualContainer>): ActualContainer => ({
+  id: `${s.name}-c`, name: s.name, service: s.name, configHash: configHash(s), dependsOn: [], version: '2', image: s.image, imageId: 'sha256:x',
+  status: 'running', health: 'none', exitCode: null, startedAt: NOW - 1_000, finishedAt: null, ...extra,
+});
+const judge = (s: DesiredService, c: ActualContainer[], extra: { now?: number; backoff?: Parameters<typeof judgeProbation>[0]['restartBackoff'] } = {}) =>
+  judgeProbation({ actual: { containers: c, images: {} }, services: [s], onProbation: new Map([[s.name, configHash(s)]]), restartBackoff: extra.backoff ?? {}, now: extra.now ?? NOW, probationMs: P });
+
+describe('judgeProbation', () => {
+  const web = svc('web');
+  test('running within the window: pending, look again when it ends', () => {
+    assert.deepEqual(judge(web, [box(web, {})]), { verdicts: [], nextCheckAt: NOW - 1_000 + P });
+  });
+  test('running through the window: passed; still starting its healthcheck: not yet', () => {
+    assert.deepEqual(judge(web, [box(web, {})], { now: NOW + P }).verdicts, [{ service: 'web', outcome: 'passed' }]);
+    assert.deepEqual(judge(web, [box(web, { health: 'starting' })], { now: NOW + P }).verdicts, []);
+  });
+  test('an exit or unhealthy within the window fails it, with the reason', () => {
+    assert.deepEqual(judge(web, [box(web, { status: 'exited', exitCode: 3 })]).verdicts, [{ service: 'web', outcome: 'failed', reason: 'exited with code 3 within the probation window (30 s)' }]);
+    assert.deepEqual(judge(web, [box(web, { health: 'unhealthy' })]).verdicts, [{ service: 'web', outcome: 'failed', reason: 'unhealthy within the probation window (30 s)' }]);
+  });
+  test('an exit already restarted shows in the back-off of that configuration', () => {
+    const backoff = { web: recordFailure(undefined, { at: NOW, key: 'k', exitCode: 1, configHash: configHash(web) }, DEFAULT_RESTART_BACKOFF) };
+    assert.equal(judge(web, [box(web, {})], { backoff }).verdicts[0]?.outcome, 'failed');
+    const otherConfig = { web: { ...backoff.web, configHash: 'older' } };
+    assert.deepEqual(judge(web, [box(web, {})], { backoff: otherConfig }).verdicts, []);
+  });
+  test('a job that finishes with 0 passes; with another code it fails', () => {
+    const job = svc('job', { restart: 'no' });
+    assert.deepEqual(judge(job, [box(job, { status: 'exited', exitCode: 0 })]).verdicts, [{ service: 'job', outcome: 'passed' }]);
+    assert.equal(judge(job, [box(job, { status: 'exited', exitCode: 2 })]).verdicts[0]?.outcome, 'failed');
+  });
+  test('a container of another configuration, or none started, does not start the window', () => {
+    assert.deepEqual(judge(web, [box(web, { configHash: 'old', status: 'exited', exitCode: 1 })]), { verdicts: [], nextCheckAt: null });
+    assert.deepEqual(judge(web, [box(web, { status: 'created', startedAt: null })]), { verdicts: [], nextCheckAt: null });
+  });
+});
+
+describe('RolloutGate', () => {
+  const v1 = svc('web', { image: 'img:1' });
+  const v2 = svc('web');
+  test('only a configuration other than the last good one goes on probation, and a failure returns to it', () => {
+    const gate = new RolloutGate(P);
+    gate.created('web', configHash(v1)); // first ever: on probation, nothing to return to
+    assert.equal(gate.pending, true);
+    gate.judge({ containers: [box(v1, { startedAt: NOW - P })], images: {} }, [v1], {}, NOW);
+    assert.equal(gate.pending, false);
+    gate.succeeded('1', [v1], configHash);
+    gate.reset();
+    gate.created('web', configHash(v1)); // re-created as it was (removed by hand): no probation
+    assert.equal(gate.pending, false);
+    gate.created('web', configHash(v2));
+    const { failures } = gate.judge({ containers: [box(v2, { status: 'exited', exitCode: 1 })], images: {} }, [v2], {}, NOW);
+    assert.equal(failures[0]?.previous, v1);
+    assert.equal(failures[0]?.previousVersion, '1');
+    // A failed version never becomes the one to return to.
+    gate.succeeded('2', [v2], configHash);
+    gate.reset();
+    gate.created('web', configHash(v2));
+    assert.equal(gate.judge({ containers: [box(v2, { status: 'exited', exitCode: 1 })], images: {} }, [v2], {}, NOW).failures[0]?.previous, v1);
+  });
+  test('off with a zero window', () => {
+    const gate = new RolloutGate(0);
+    gate.created('web', configHash(v2));
+    assert.equal(gate.pending, false);
+  });
+});
