@@ -72,6 +72,11 @@ export class RolloutGate {
     return this.probation.size > 0;
   }
 
+  /** Images of the last good version: what a rollback needs on disk, so image GC keeps them. */
+  rollbackImages(): string[] {
+    return [...(this.lastGood?.services.values() ?? [])].map((g) => g.spec.image);
+  }
+
   failures(): ProbationFailure[] {
     return [...this.failed.values()];
   }

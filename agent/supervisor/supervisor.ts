@@ -191,6 +191,11 @@ export class Supervisor {
     await this.loop;
   }
 
+  /** Images a rollback would need: the last good version's (image GC keeps them). */
+  rollbackImages(): string[] {
+    return this.rollout.rollbackImages();
+  }
+
   /** The operator-stopped services. */
   heldServices(): string[] {
     return this.holds.services();
