@@ -28,16 +28,19 @@ import { DesiredChannel } from './desired/desired-channel.js';
 import { DesiredStore } from './desired/desired-store.js';
 import { deviceLabelSet } from './desired/device-labels.js';
 import type { AdmissionCheck } from './admission/admission.js';
+import { hostView, protectedHostPaths, securityPolicyCheck } from './admission/security-policy-check.js';
 import { supervisorServiceControl } from './desired/service-control.js';
 import { registryAuthFor } from './desired/unseal.js';
 import { FileBackoffStore } from './supervisor/backoff-store.js';
-import { DockerRuntime } from './supervisor/docker-runtime.js';
+import { defaultSocket, DockerRuntime } from './supervisor/docker-runtime.js';
 import { Supervisor, type SupervisorEvent } from './supervisor/supervisor.js';
 
 export const AGENT_VERSION = '0.1.0';
 
 export interface AgentDeps {
   config: AgentConfig;
+  /** Where the config came from: no container may bind it (it holds the security policy). */
+  configFile: string;
   bootstrap: BootstrapFile;
   keys: KeyPairs;
   /** True when the keys were made at this boot: any stored identity belongs to keys that are gone. */
@@ -125,7 +128,8 @@ export class Agent {
     } catch (err) {
       logger.warn({ err: asTsunaguError(err).toJSON() }, 'could not read the inventory; services that require labels are not deployed');
     }
-    const runtime = new DockerRuntime(config.runtime.socket === undefined ? {} : { socketPath: config.runtime.socket });
+    const engineSocket = config.runtime.socket ?? defaultSocket();
+    const runtime = new DockerRuntime({ socketPath: engineSocket });
     const store = new DesiredStore(config.stateDir, logger);
     const holds = store.loadHolds();
     const secrets: { registries: RegistryCredentials } = { registries: {} };
@@ -139,7 +143,11 @@ export class Agent {
       onEvent: (event) => this.onSupervisorEvent(event),
     });
     supervisor.start();
-    const admission: AdmissionCheck[] = [];
+    logger.info({ policy: config.policy }, 'device security policy');
+    const admission: AdmissionCheck[] = [
+      // First: a refusal by the device's own policy is the reason an operator must see.
+      securityPolicyCheck(config.policy, hostView(protectedHostPaths({ engineSocket, stateDir: config.stateDir, configFile: this.deps.configFile }))),
+    ];
     const workload: Workload = { runtime, supervisor, store, labels, usage: new ContainerUsage(), secrets, engineVersion: undefined, admission };
     void this.readEngineVersion(workload);
     return workload;

@@ -2,7 +2,29 @@ import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { TsunaguError } from '../protocol/errors.js';
 import { checkSchema } from '../protocol/json.js';
+import { isWithin, pathPatternProblem } from './admission/path-pattern.js';
 import { readFileIfExists } from './state/atomic-file.js';
+import { parseCapability } from './supervisor/compose-values.js';
+
+const pathPattern = z.string().superRefine((pattern, ctx) => {
+  const problem = pathPatternProblem(pattern);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: `"${pattern}" ${problem}` });
+});
+
+const devicePattern = pathPattern.refine((pattern) => pattern !== '/dev' && isWithin(pattern, '/dev'), { message: 'must be a path under /dev/' });
+
+const capabilityName = z.string().transform((name, ctx) => {
+  const parsed = parseCapability(name);
+  if (parsed.ok) return parsed.value;
+  ctx.addIssue({ code: 'custom', message: parsed.reason });
+  return z.NEVER;
+});
+
+/** A bind rule: a bare pattern allows read-write binds; `{ path, readOnly: true }` allows only `:ro` ones. */
+const bindRule = z.preprocess(
+  (rule) => (typeof rule === 'string' ? { path: rule } : rule),
+  z.strictObject({ path: pathPattern, readOnly: z.boolean().default(false) }),
+);
 
 /**
  * The agent's own config file (YAML, default /etc/tsunagu/agent.yaml).
@@ -43,6 +65,21 @@ export const AgentConfigSchema = z.object({
     /** Ownership scope of the agent's containers (their `io.tsunagu.scope` label); one agent per engine needs no other. */
     scope: z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/).default('tsunagu'),
   }).strict().default({ scope: 'tsunagu' }),
+  /**
+   * The device's security policy (agent/admission/security-policy.ts): what a
+   * desired state may ask of this device. Defaults allow nothing beyond an
+   * ordinary container; see docs/lifecycle.md.
+   */
+  policy: z.object({
+    allowPrivileged: z.boolean().default(false),
+    allowHostNetwork: z.boolean().default(false),
+    allowHostPid: z.boolean().default(false),
+    /** Capabilities `cap_add` may name; `ALL` allows any. */
+    capabilities: z.array(capabilityName).default([]),
+    binds: z.array(bindRule).default([]),
+    /** Host device patterns, e.g. /dev/ttyUSB*, /dev/video*, /dev/gpiochip*. */
+    devices: z.array(devicePattern).default([]),
+  }).strict().default({ allowPrivileged: false, allowHostNetwork: false, allowHostPid: false, capabilities: [], binds: [], devices: [] }),
   outbox: z.object({
     /** On-disk bound for what waits while offline; oldest metrics go first. */
     maxBytes: z.number().int().min(8 * 1024).default(1024 * 1024),

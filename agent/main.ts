@@ -3,7 +3,7 @@ import { createLogger } from '../common/logger.js';
 import { defaultEd25519 } from '../protocol/ed25519.js';
 import { isTsunaguError } from '../protocol/errors.js';
 import { Agent, AGENT_VERSION } from './agent.js';
-import { loadAgentConfig } from './config.js';
+import { DEFAULT_CONFIG_PATH, loadAgentConfig } from './config.js';
 import { takeBootstrap } from './enrollment/bootstrap-source.js';
 import { loadOrCreateKeys } from './identity.js';
 import { SystemProbe } from './resources/system-probe.js';
@@ -20,7 +20,7 @@ async function run(opts: { config?: string; stateDir?: string; bootstrap?: strin
   logger.info({ version: AGENT_VERSION, node: process.version, stateDir: config.stateDir }, 'starting');
   const { keys, created } = loadOrCreateKeys(config.stateDir, logger);
   const bootstrap = takeBootstrap(config.stateDir, config.bootstrapFile, logger);
-  const agent = new Agent({ config, bootstrap, keys, keysCreated: created, ed: defaultEd25519(), logger, probe: new SystemProbe() });
+  const agent = new Agent({ config, configFile: opts.config ?? DEFAULT_CONFIG_PATH, bootstrap, keys, keysCreated: created, ed: defaultEd25519(), logger, probe: new SystemProbe() });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
