@@ -86,22 +86,52 @@ export class Agent {
   private readonly inventory: InventoryService;
   private readonly abort = new AbortController();
   private readonly clock: () => number;
+  private markRunning: () => void = () => undefined;
   identity: IdentityFile | undefined;
+  /**
+   * Resolves once the agent's own loops run: the supervisor started, enrollment
+   * under way or done. That is systemd's READY: a device waiting in a
+   * cupboard for its fleet is running, not starting.
+   */
+  readonly running: Promise<void>;
 
   constructor(private readonly deps: AgentDeps) {
     this.clock = deps.clock ?? Date.now;
     this.inventory = new InventoryService({ probe: deps.probe });
+    this.running = new Promise((resolve) => { this.markRunning = resolve; });
   }
 
   get linkState(): string {
     return this.session?.link.state ?? 'offline';
   }
 
+  /** One line on what the agent does, for `systemctl status`. */
+  statusLine(): string {
+    const services = this.workload?.supervisor.state();
+    const what = services === undefined || services.version === null ? 'no desired state' : `desired version ${services.version} ${services.status}`;
+    return `${this.identity === undefined ? 'enrolling' : `link ${this.linkState}`}; ${what}`;
+  }
+
+  /** How long the supervisor's reconcile pass in flight has run; null when none runs. */
+  reconcilingForMs(): number | null {
+    return this.workload?.supervisor.reconcilingForMs() ?? null;
+  }
+
+  /** An event to the fleet (queued in the outbox while offline); only logged before enrollment. */
+  emitEvent(event: Record<string, unknown>): void {
+    if (this.session === undefined) this.deps.logger.info({ event }, 'event not sent: no session yet');
+    else this.session.emitEvent(event);
+  }
+
   async start(): Promise<void> {
     const { config, logger } = this.deps;
     // The supervisor starts at once, beside enrollment: containers run from the persisted
     // desired state even when no broker answers, and enrolling does not wait for the inventory.
-    const workload = this.startWorkload();
+    const workload = this.startWorkload().then((w) => {
+      this.workload = w;
+      this.markRunning();
+      return w;
+    });
     workload.catch(() => undefined); // awaited below; a failed enrollment must not leave it unhandled
     this.identity = loadIdentity(config.stateDir, logger);
     if (this.identity !== undefined && this.deps.keysCreated === true) {

@@ -80,6 +80,15 @@ export const AgentConfigSchema = z.object({
     /** Host device patterns, e.g. /dev/ttyUSB*, /dev/video*, /dev/gpiochip*. */
     devices: z.array(devicePattern).default([]),
   }).strict().default({ allowPrivileged: false, allowHostNetwork: false, allowHostPid: false, capabilities: [], binds: [], devices: [] }),
+  /** systemd's service protocol and watchdog (agent/watchdog); see docs/lifecycle.md. */
+  watchdog: z.object({
+    /** auto: notify systemd when it asks (NOTIFY_SOCKET, WATCHDOG_USEC in the environment); off: never. */
+    mode: z.enum(['auto', 'off']).default('auto'),
+    /** An event-loop stall longer than this ends the pings; default: half the watchdog timeout. */
+    maxStallMs: z.number().int().min(100).optional(),
+    /** A reconcile pass longer than this (an engine call that never returns) ends them too. */
+    maxReconcileMs: z.number().int().min(10_000).default(600_000),
+  }).strict().default({ mode: 'auto', maxReconcileMs: 600_000 }),
   outbox: z.object({
     /** On-disk bound for what waits while offline; oldest metrics go first. */
     maxBytes: z.number().int().min(8 * 1024).default(1024 * 1024),
