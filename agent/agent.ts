@@ -33,17 +33,20 @@ import type { AdmissionCheck } from './admission/admission.js';
 import { capabilityLabelsCheck } from './admission/capability-labels.js';
 import { hostDevicesCheck } from './admission/host-devices.js';
 import { memoryFitCheck } from './admission/memory-fit.js';
+import { hostView, protectedHostPaths, securityPolicyCheck } from './admission/security-policy-check.js';
 import { withDeviceDefaults, type DeviceDefaults } from './supervisor/device-defaults.js';
 import { supervisorServiceControl } from './desired/service-control.js';
 import { registryAuthFor } from './desired/unseal.js';
 import { FileBackoffStore } from './supervisor/backoff-store.js';
-import { DockerRuntime } from './supervisor/docker-runtime.js';
+import { defaultSocket, DockerRuntime } from './supervisor/docker-runtime.js';
 import { Supervisor, type SupervisorEvent } from './supervisor/supervisor.js';
 
 export const AGENT_VERSION = '0.1.0';
 
 export interface AgentDeps {
   config: AgentConfig;
+  /** Where the config came from: no container may bind it (it holds the security policy). */
+  configFile: string;
   bootstrap: BootstrapFile;
   keys: KeyPairs;
   /** True when the keys were made at this boot: any stored identity belongs to keys that are gone. */
@@ -89,22 +92,52 @@ export class Agent {
   private readonly inventory: InventoryService;
   private readonly abort = new AbortController();
   private readonly clock: () => number;
+  private markRunning: () => void = () => undefined;
   identity: IdentityFile | undefined;
+  /**
+   * Resolves once the agent's own loops run: the supervisor started, enrollment
+   * under way or done. That is systemd's READY: a device waiting in a
+   * cupboard for its fleet is running, not starting.
+   */
+  readonly running: Promise<void>;
 
   constructor(private readonly deps: AgentDeps) {
     this.clock = deps.clock ?? Date.now;
     this.inventory = new InventoryService({ probe: deps.probe });
+    this.running = new Promise((resolve) => { this.markRunning = resolve; });
   }
 
   get linkState(): string {
     return this.session?.link.state ?? 'offline';
   }
 
+  /** One line on what the agent does, for `systemctl status`. */
+  statusLine(): string {
+    const services = this.workload?.supervisor.state();
+    const what = services === undefined || services.version === null ? 'no desired state' : `desired version ${services.version} ${services.status}`;
+    return `${this.identity === undefined ? 'enrolling' : `link ${this.linkState}`}; ${what}`;
+  }
+
+  /** How long the supervisor's reconcile pass in flight has run; null when none runs. */
+  reconcilingForMs(): number | null {
+    return this.workload?.supervisor.reconcilingForMs() ?? null;
+  }
+
+  /** An event to the fleet (queued in the outbox while offline); only logged before enrollment. */
+  emitEvent(event: Record<string, unknown>): void {
+    if (this.session === undefined) this.deps.logger.info({ event }, 'event not sent: no session yet');
+    else this.session.emitEvent(event);
+  }
+
   async start(): Promise<void> {
     const { config, logger } = this.deps;
     // The supervisor starts at once, beside enrollment: containers run from the persisted
     // desired state even when no broker answers, and enrolling does not wait for the inventory.
-    const workload = this.startWorkload();
+    const workload = this.startWorkload().then((w) => {
+      this.workload = w;
+      this.markRunning();
+      return w;
+    });
     workload.catch(() => undefined); // awaited below; a failed enrollment must not leave it unhandled
     this.identity = loadIdentity(config.stateDir, logger);
     if (this.identity !== undefined && this.deps.keysCreated === true) {
@@ -131,7 +164,8 @@ export class Agent {
     } catch (err) {
       logger.warn({ err: asTsunaguError(err).toJSON() }, 'could not read the inventory; services that require labels are not deployed');
     }
-    const runtime = new DockerRuntime(config.runtime.socket === undefined ? {} : { socketPath: config.runtime.socket });
+    const engineSocket = config.runtime.socket ?? defaultSocket();
+    const runtime = new DockerRuntime({ socketPath: engineSocket });
     const store = new DesiredStore(config.stateDir, logger);
     const holds = store.loadHolds();
     const secrets: { registries: RegistryCredentials } = { registries: {} };
@@ -147,8 +181,11 @@ export class Agent {
       onEvent: (event) => this.onSupervisorEvent(event),
     });
     supervisor.start();
-    // Order matters only for the error code reported when several refuse: the device's own guards first.
+    logger.info({ policy: config.policy }, 'device security policy');
+    // All findings are reported together; the first check's code leads.
     const admission: AdmissionCheck[] = [
+      // First: a refusal by the device's own policy is the reason an operator must see.
+      securityPolicyCheck(config.policy, hostView(protectedHostPaths({ engineSocket, stateDir: config.stateDir, configFile: this.deps.configFile }))),
       capabilityLabelsCheck(labels),
       hostDevicesCheck(existsSync),
       memoryFitCheck({ totalBytes: totalmem(), reserveBytes: config.memory.reserve }, (d) => withDeviceDefaults(d, deviceDefaults)),

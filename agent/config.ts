@@ -2,8 +2,9 @@ import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { TsunaguError } from '../protocol/errors.js';
 import { checkSchema } from '../protocol/json.js';
+import { isWithin, pathPatternProblem } from './admission/path-pattern.js';
 import { readFileIfExists } from './state/atomic-file.js';
-import { parseBytes } from './supervisor/compose-values.js';
+import { parseBytes, parseCapability } from './supervisor/compose-values.js';
 
 /** A size as in Compose files (`256m`, `1g`) or a number of bytes. */
 const byteSize = z.union([z.number(), z.string()]).transform((v, ctx) => {
@@ -14,6 +15,26 @@ const byteSize = z.union([z.number(), z.string()]).transform((v, ctx) => {
 });
 
 const MIB = 1024 * 1024;
+
+const pathPattern = z.string().superRefine((pattern, ctx) => {
+  const problem = pathPatternProblem(pattern);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: `"${pattern}" ${problem}` });
+});
+
+const devicePattern = pathPattern.refine((pattern) => pattern !== '/dev' && isWithin(pattern, '/dev'), { message: 'must be a path under /dev/' });
+
+const capabilityName = z.string().transform((name, ctx) => {
+  const parsed = parseCapability(name);
+  if (parsed.ok) return parsed.value;
+  ctx.addIssue({ code: 'custom', message: parsed.reason });
+  return z.NEVER;
+});
+
+/** A bind rule: a bare pattern allows read-write binds; `{ path, readOnly: true }` allows only `:ro` ones. */
+const bindRule = z.preprocess(
+  (rule) => (typeof rule === 'string' ? { path: rule } : rule),
+  z.strictObject({ path: pathPattern, readOnly: z.boolean().default(false) }),
+);
 
 /**
  * The agent's own config file (YAML, default /etc/tsunagu/agent.yaml).
@@ -71,6 +92,30 @@ export const AgentConfigSchema = z.object({
      */
     probationMs: z.number().int().min(0).max(3_600_000).default(30_000),
   }).strict().default({ probationMs: 30_000 }),
+  /**
+   * The device's security policy (agent/admission/security-policy.ts): what a
+   * desired state may ask of this device. Defaults allow nothing beyond an
+   * ordinary container; see docs/lifecycle.md.
+   */
+  policy: z.object({
+    allowPrivileged: z.boolean().default(false),
+    allowHostNetwork: z.boolean().default(false),
+    allowHostPid: z.boolean().default(false),
+    /** Capabilities `cap_add` may name; `ALL` allows any. */
+    capabilities: z.array(capabilityName).default([]),
+    binds: z.array(bindRule).default([]),
+    /** Host device patterns, e.g. /dev/ttyUSB*, /dev/video*, /dev/gpiochip*. */
+    devices: z.array(devicePattern).default([]),
+  }).strict().default({ allowPrivileged: false, allowHostNetwork: false, allowHostPid: false, capabilities: [], binds: [], devices: [] }),
+  /** systemd's service protocol and watchdog (agent/watchdog); see docs/lifecycle.md. */
+  watchdog: z.object({
+    /** auto: notify systemd when it asks (NOTIFY_SOCKET, WATCHDOG_USEC in the environment); off: never. */
+    mode: z.enum(['auto', 'off']).default('auto'),
+    /** An event-loop stall longer than this ends the pings; default: half the watchdog timeout. */
+    maxStallMs: z.number().int().min(100).optional(),
+    /** A reconcile pass longer than this (an engine call that never returns) ends them too. */
+    maxReconcileMs: z.number().int().min(10_000).default(600_000),
+  }).strict().default({ mode: 'auto', maxReconcileMs: 600_000 }),
   outbox: z.object({
     /** On-disk bound for what waits while offline; oldest metrics go first. */
     maxBytes: z.number().int().min(8 * 1024).default(1024 * 1024),

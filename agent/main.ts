@@ -3,10 +3,13 @@ import { createLogger } from '../common/logger.js';
 import { defaultEd25519 } from '../protocol/ed25519.js';
 import { isTsunaguError } from '../protocol/errors.js';
 import { Agent, AGENT_VERSION } from './agent.js';
-import { loadAgentConfig } from './config.js';
+import { DEFAULT_CONFIG_PATH, loadAgentConfig } from './config.js';
 import { takeBootstrap } from './enrollment/bootstrap-source.js';
 import { loadOrCreateKeys } from './identity.js';
 import { SystemProbe } from './resources/system-probe.js';
+import { systemdNotifyTarget } from './watchdog/systemd-env.js';
+import { SystemdNotifier } from './watchdog/systemd-notifier.js';
+import { SystemdWatchdog } from './watchdog/watchdog.js';
 
 async function run(opts: { config?: string; stateDir?: string; bootstrap?: string; logLevel?: string; startupJitter?: string; serial?: string }): Promise<void> {
   const config = loadAgentConfig(opts.config, {
@@ -20,13 +23,26 @@ async function run(opts: { config?: string; stateDir?: string; bootstrap?: strin
   logger.info({ version: AGENT_VERSION, node: process.version, stateDir: config.stateDir }, 'starting');
   const { keys, created } = loadOrCreateKeys(config.stateDir, logger);
   const bootstrap = takeBootstrap(config.stateDir, config.bootstrapFile, logger);
-  const agent = new Agent({ config, bootstrap, keys, keysCreated: created, ed: defaultEd25519(), logger, probe: new SystemProbe() });
+  const agent = new Agent({ config, configFile: opts.config ?? DEFAULT_CONFIG_PATH, bootstrap, keys, keysCreated: created, ed: defaultEd25519(), logger, probe: new SystemProbe() });
+  const target = config.watchdog.mode === 'off' ? null : systemdNotifyTarget(process.env, process.pid);
+  const watchdog = target === null ? undefined : new SystemdWatchdog({
+    target,
+    notifier: new SystemdNotifier({ socket: target.socket, asRoot: process.getuid?.() === 0, logger }),
+    limits: { maxStallMs: config.watchdog.maxStallMs, maxReconcileMs: config.watchdog.maxReconcileMs },
+    reconcilingForMs: () => agent.reconcilingForMs(),
+    status: () => agent.statusLine(),
+    onStuck: (reason) => agent.emitEvent({ type: 'watchdog-stuck', reason }),
+    logger,
+  });
+  watchdog?.start();
+  void agent.running.then(() => watchdog?.ready());
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
-    agent.stop().then(() => process.exit(0), () => process.exit(1));
+    const told = watchdog?.stopping();
+    agent.stop().then(() => told).then(() => process.exit(0), () => process.exit(1));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -2,7 +2,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { TsunaguError } from '../../protocol/errors.js';
 import {
-  parseBytes, parseCommand, parseDevice, parseDuration, parsePortShort, parseVolumeShort, volumeMount,
+  parseBytes, parseCapability, parseCommand, parseDevice, parseDuration, parsePortShort, parseVolumeShort, volumeMount,
   type DeviceMapping, type Parsed, type PortMapping, type VolumeMount,
 } from './compose-values.js';
 
@@ -12,7 +12,7 @@ export type { DeviceMapping, PortMapping, VolumeMount } from './compose-values.j
  * The desired-state document: a subset of the Compose Specification plus
  * tsunagu's own settings under `x-tsunagu`. Every object is strict: a field
  * this agent does not implement is refused with its path rather than ignored,
- * because silently dropping, say, `privileged` or `cap_add` would run a
+ * because silently dropping, say, `user` or `security_opt` would run a
  * workload differently from what the operator reviewed.
  */
 
@@ -55,6 +55,10 @@ const serviceSchema = z.strictObject({
   }).optional(),
   depends_on: z.union([z.array(z.string()), z.record(z.string(), z.strictObject({ condition: dependsOnCondition.optional() }))]).optional(),
   network_mode: z.string().optional(),
+  pid: z.string().optional(),
+  privileged: z.boolean().optional(),
+  cap_add: z.array(z.string()).optional(),
+  cap_drop: z.array(z.string()).optional(),
   devices: z.array(z.string()).optional(),
   labels: mapOrList.optional(),
   mem_limit: byteSize.optional(),
@@ -107,6 +111,12 @@ export interface DesiredService {
   healthcheck: Healthcheck | null;
   dependsOn: { service: string; condition: DependsOnCondition }[];
   networkMode: 'bridge' | 'host' | 'none';
+  /** 'host': the host's PID namespace; null: the container's own. */
+  pid: 'host' | null;
+  privileged: boolean;
+  /** Capability names without the CAP_ prefix, upper case, sorted, no duplicates (`ALL` stays `ALL`). */
+  capAdd: string[];
+  capDrop: string[];
   devices: DeviceMapping[];
   labels: Record<string, string>;
   limits: { memoryBytes: number | null; nanoCpus: number | null; pids: number | null };
@@ -208,6 +218,11 @@ function healthcheck(input: RawService['healthcheck'], path: string[]): Healthch
   };
 }
 
+function capabilities(input: string[] | undefined, path: string[]): string[] {
+  const names = (input ?? []).map((c, i) => need(parseCapability(c), [...path, i]));
+  return [...new Set(names)].sort();
+}
+
 function limits(raw: RawService, path: string[]): DesiredService['limits'] {
   const l = raw.deploy?.resources?.limits;
   const memA = raw.mem_limit === undefined ? null : need(parseBytes(raw.mem_limit), [...path, 'mem_limit']);
@@ -227,6 +242,8 @@ function normaliseService(name: string, raw: RawService, declaredVolumes: Set<st
   if (!SERVICE_NAME.test(name)) refuse(path, 'service names are letters, digits, _ . - and start with a letter or digit');
   const networkMode = raw.network_mode ?? 'bridge';
   if (networkMode !== 'bridge' && networkMode !== 'host' && networkMode !== 'none') refuse([...path, 'network_mode'], `"${networkMode}" is not supported (bridge, host, none)`);
+  // Compose also knows `service:NAME` and `container:ID`; they tie a service to another one's lifetime.
+  if (raw.pid !== undefined && raw.pid !== 'host') refuse([...path, 'pid'], `"${raw.pid}" is not supported (host)`);
   const labels = stringMap(raw.labels, [...path, 'labels'], 'a label');
   for (const key of Object.keys(labels)) if (key.startsWith(RESERVED_LABEL_PREFIX)) refuse([...path, 'labels', key], `the prefix ${RESERVED_LABEL_PREFIX} is reserved for the agent`);
   const volumes = (raw.volumes ?? []).map((v, i) => {
@@ -259,6 +276,10 @@ function normaliseService(name: string, raw: RawService, declaredVolumes: Set<st
     healthcheck: healthcheck(raw.healthcheck, [...path, 'healthcheck']),
     dependsOn: dependsOn.sort((a, b) => (a.service < b.service ? -1 : 1)),
     networkMode,
+    pid: raw.pid === 'host' ? 'host' : null,
+    privileged: raw.privileged ?? false,
+    capAdd: capabilities(raw.cap_add, [...path, 'cap_add']),
+    capDrop: capabilities(raw.cap_drop, [...path, 'cap_drop']),
     devices: (raw.devices ?? []).map((d, i) => need(parseDevice(d), [...path, 'devices', i])),
     labels,
     limits: limits(raw, path),

@@ -120,6 +120,16 @@ export function parseDevice(input: string): Parsed<DeviceMapping> {
   return ok({ host, container, permissions });
 }
 
+/**
+ * A Linux capability as Compose and Docker accept it: `NET_ADMIN`,
+ * `CAP_NET_ADMIN`, `net_admin`, or `ALL`. Normalised to the upper-case name
+ * without the prefix, so that a policy and a document compare one spelling.
+ */
+export function parseCapability(input: string): Parsed<string> {
+  const name = input.trim().toUpperCase().replace(/^CAP_/, '');
+  return /^[A-Z][A-Z0-9_]{0,39}$/.test(name) ? ok(name) : bad(`"${input}" is not a capability name like NET_ADMIN`);
+}
+
 /** `["a", "b"]` stays; a string is split like a shell would for simple words. */
 export function parseCommand(input: string | string[]): Parsed<string[]> {
   if (Array.isArray(input)) return ok(input);

@@ -22,5 +22,11 @@ export function configHash(service: DesiredService): string {
   const engineFacing: Partial<DesiredService> = { ...service };
   delete engineFacing.dependsOn;
   delete engineFacing.tsunagu;
+  // Settings added after containers were already running in the field are
+  // hashed only when used: an agent upgrade must not recreate every container.
+  if (!engineFacing.privileged) delete engineFacing.privileged;
+  if (engineFacing.pid === null) delete engineFacing.pid;
+  if (engineFacing.capAdd?.length === 0) delete engineFacing.capAdd;
+  if (engineFacing.capDrop?.length === 0) delete engineFacing.capDrop;
   return createHash('sha256').update(canonicalJson(engineFacing)).digest('hex').slice(0, 32);
 }

@@ -61,6 +61,10 @@ export function createOptions(s: DesiredService, id: ContainerIdentity): Contain
     }),
     HostConfig: {
       NetworkMode: s.networkMode === 'bridge' ? 'default' : s.networkMode,
+      ...(s.pid === null ? {} : { PidMode: s.pid }),
+      ...(s.privileged ? { Privileged: true } : {}),
+      ...(s.capAdd.length === 0 ? {} : { CapAdd: s.capAdd }),
+      ...(s.capDrop.length === 0 ? {} : { CapDrop: s.capDrop }),
       PortBindings: bindings,
       Mounts: s.volumes.map((v) => ({
         Type: v.type,

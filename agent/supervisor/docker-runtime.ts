@@ -57,7 +57,8 @@ export interface DockerRuntimeOptions {
   socketPath?: string;
 }
 
-function defaultSocket(): string {
+/** The engine socket the agent uses when its config names none. */
+export function defaultSocket(): string {
   const host = process.env.DOCKER_HOST;
   return host?.startsWith('unix://') ? host.slice('unix://'.length) : '/var/run/docker.sock';
 }

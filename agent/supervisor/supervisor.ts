@@ -68,6 +68,8 @@ export class Supervisor {
   private readonly pulls: BackgroundPulls;
 
   private dirty = false;
+  /** performance.now() when the pass in flight began: monotonic, so that a clock set by NTP does not age it. */
+  private passBegan: number | undefined;
   private loop: Promise<void> | undefined;
   private pass: AbortController | undefined;
   private wake: NodeJS.Timeout | undefined;
@@ -211,6 +213,15 @@ export class Supervisor {
     return this.lastState.services.find((r) => r.name === service)?.containerId ?? null;
   }
 
+  /**
+   * How long the reconcile pass in flight has run, or null between passes.
+   * Engine calls have no timeout of their own; a pass that never ends is how
+   * a wedged engine call shows (the agent's watchdog reads this).
+   */
+  reconcilingForMs(): number | null {
+    return this.passBegan === undefined ? null : performance.now() - this.passBegan;
+  }
+
   /** The latest state, as last reported. */
   state(): SupervisorState {
     return this.lastState;
@@ -247,6 +258,7 @@ export class Supervisor {
       this.dirty = false;
       const pass = new AbortController();
       this.pass = pass;
+      this.passBegan = performance.now();
       try {
         await this.reconcile(pass.signal);
         this.engineFailures = 0;
@@ -258,6 +270,8 @@ export class Supervisor {
         this.engineError = { code: e.code, message: e.message };
         this.log.error({ err: e.toJSON() }, 'reconcile failed');
         this.publish(undefined, false);
+      } finally {
+        this.passBegan = undefined;
       }
     }
     this.scheduleWake();

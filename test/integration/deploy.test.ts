@@ -170,7 +170,7 @@ test('a document the device would refuse is refused at deploy time, with its fie
   const b = devices.b!;
   const cases: [string, RegExp][] = [
     ['services:\n  web:\n    image: nginx\n    build: .\n', /UNSUPPORTED: services\.web\.build: not supported/],
-    ['services:\n  web:\n    image: nginx\n    privileged: true\n', /UNSUPPORTED: services\.web\.privileged: not supported/],
+    ['services:\n  web:\n    image: nginx\n    security_opt: [seccomp=unconfined]\n', /UNSUPPORTED: services\.web\.security_opt: not supported/],
     ['services:\n  web:\n    image: nginx\nsecrets:\n  db: { file: ./db }\n', /UNSUPPORTED: secrets: not supported/],
     ['services:\n  web:\n    image: nginx\n    depends_on: [db]\n', /SCHEMA: services\.web\.depends_on\.db: no such service/],
     ['services:\n  web:\n    image: nginx\n    x-tsunagu: { secrets: [NOPE] }\n', /SCHEMA: services\.web\.x-tsunagu\.secrets: NOPE has no value/],

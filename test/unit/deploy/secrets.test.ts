@@ -76,8 +76,8 @@ test('registry credentials: host=user:password, the password may hold : and =; b
 test('the deployment is validated with the device schema; each refused field class names its path', () => {
   const cases: [string, string, string][] = [
     ['services:\n  web:\n    image: nginx\n    build: .\n', 'UNSUPPORTED', 'services.web.build'],
-    ['services:\n  web:\n    image: nginx\n    privileged: true\n', 'UNSUPPORTED', 'services.web.privileged'],
-    ['services:\n  web:\n    image: nginx\n    cap_add: [NET_ADMIN]\n', 'UNSUPPORTED', 'services.web.cap_add'],
+    ['services:\n  web:\n    image: nginx\n    security_opt: [seccomp=unconfined]\n', 'UNSUPPORTED', 'services.web.security_opt'],
+    ['services:\n  web:\n    image: nginx\n    pid: service:db\n', 'SCHEMA', 'services.web.pid'],
     ['services:\n  web:\n    image: nginx\n    secrets: [db]\n', 'UNSUPPORTED', 'services.web.secrets'],
     ['services:\n  web:\n    image: nginx\nsecrets:\n  db:\n    file: ./db.txt\n', 'UNSUPPORTED', 'secrets'],
     ['services:\n  web:\n    image: nginx\n    depends_on: [db]\n', 'SCHEMA', 'services.web.depends_on.db'],
@@ -91,6 +91,13 @@ test('the deployment is validated with the device schema; each refused field cla
   assert.throws(() => prepareDeployment('services: [\n'), (err) => isTsunaguError(err, 'MALFORMED'));
   assert.throws(() => prepareDeployment('a: 1\na: 2\n'), (err) => isTsunaguError(err, 'MALFORMED'), 'duplicate keys, as the device refuses them');
   assert.throws(() => prepareDeployment(`services: {}\n#${'x'.repeat(256 * 1024)}`), (err) => isTsunaguError(err, 'TOO_LARGE'));
+});
+
+test('privileged, host PID and capabilities pass deploy-time validation: only the device knows its own policy', () => {
+  const prepared = prepareDeployment('services:\n  web:\n    image: nginx\n    privileged: true\n    pid: host\n    cap_add: [NET_ADMIN]\n    cap_drop: [ALL]\n');
+  const [web] = prepared.state.services;
+  assert.deepEqual([web?.privileged, web?.pid, web?.capAdd, web?.capDrop], [true, 'host', ['NET_ADMIN'], ['ALL']]);
+  assert.deepEqual(prepared.compose, { services: { web: { image: 'nginx', privileged: true, pid: 'host', cap_add: ['NET_ADMIN'], cap_drop: ['ALL'] } } });
 });
 
 test('a valid deployment becomes wire data without its secrets; anchors are expanded', () => {

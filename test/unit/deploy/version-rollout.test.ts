@@ -71,10 +71,10 @@ test('reports are parsed leniently: junk is ignored, not thrown', () => {
 test('output: JSON lines only with --json; plain lines at 10 % steps; a table for several devices; reasons shown', () => {
   const refused = state({
     desiredVersion: 10, appliedVersion: 9, status: 'refused',
-    error: { code: 'UNSUPPORTED', message: 'services.web.privileged: not supported', services: { web: 'privileged is not supported' } },
+    error: { code: 'UNSUPPORTED', message: 'services.web.security_opt: not supported', services: { web: 'security_opt is not supported' } },
   });
   const result = { deviceId: 'd-1', version: 10, outcome: { kind: 'failed' as const, status: 'refused' as const, state: refused } };
-  assert.deepEqual(describeResult(result).detail, ['UNSUPPORTED: services.web.privileged: not supported', '  web: privileged is not supported']);
+  assert.deepEqual(describeResult(result).detail, ['UNSUPPORTED: services.web.security_opt: not supported', '  web: security_opt is not supported']);
 
   let out = '';
   const json = jsonReporter((t) => { out += t; });
@@ -93,7 +93,7 @@ test('output: JSON lines only with --json; plain lines at 10 % steps; a table fo
   plain.result(result);
   assert.deepEqual(out.trim().split('\n'), [
     'web nginx: pulling 0% (0.0 MiB of 0.0 MiB)', 'web nginx: pulling 12% (0.0 MiB of 0.0 MiB)', 'web nginx: pulling 100% (0.0 MiB of 0.0 MiB)',
-    'd-1: version 10 failed (refused)', '  UNSUPPORTED: services.web.privileged: not supported', '    web: privileged is not supported',
+    'd-1: version 10 failed (refused)', '  UNSUPPORTED: services.web.security_opt: not supported', '    web: security_opt is not supported',
   ]);
   assert.ok(!out.includes('\r'), 'no control characters when not on a TTY');
 

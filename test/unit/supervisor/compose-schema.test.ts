@@ -14,7 +14,7 @@ function refused(doc: unknown, code: ErrorCode, message: string): void {
 const web = (extra: Record<string, unknown>): unknown => ({ services: { web: { image: 'busybox:1', ...extra } } });
 
 describe('refused fields name their path', () => {
-  for (const field of ['build', 'privileged', 'cap_add', 'container_name', 'secrets', 'networks', 'pid', 'user']) {
+  for (const field of ['build', 'container_name', 'secrets', 'networks', 'user', 'security_opt', 'userns_mode', 'ipc', 'sysctls']) {
     test(`services.web.${field}`, () => refused(web({ [field]: 'x' }), 'UNSUPPORTED', `services.web.${field}: not supported`));
   }
   test('top-level networks', () => refused({ services: {}, networks: {} }, 'UNSUPPORTED', 'networks: not supported'));
@@ -40,6 +40,9 @@ describe('refused fields name their path', () => {
   test('unknown dependency', () => refused(web({ depends_on: ['db'] }), 'SCHEMA', 'services.web.depends_on.db: no such service'));
   test('dependency cycle', () => refused({ services: { a: { image: 'x', depends_on: ['b'] }, b: { image: 'x', depends_on: ['a'] } } }, 'SCHEMA', 'services.a.depends_on: dependency cycle: a -> b -> a'));
   test('bad device', () => refused(web({ devices: ['ttyUSB0'] }), 'SCHEMA', 'services.web.devices.0: "ttyUSB0" is not /dev/HOST[:/CONTAINER[:rwm]]'));
+  test('pid other than host', () => refused(web({ pid: 'service:db' }), 'SCHEMA', 'services.web.pid: "service:db" is not supported (host)'));
+  test('privileged not a boolean', () => refused(web({ privileged: 'yes' }), 'SCHEMA', 'services.web.privileged: Invalid input: expected boolean, received string'));
+  test('bad capability name', () => refused(web({ cap_add: ['NET ADMIN'] }), 'SCHEMA', 'services.web.cap_add.0: "NET ADMIN" is not a capability name like NET_ADMIN'));
   test('bad priority', () => refused(web({ 'x-tsunagu': { priority: 'urgent' } }), 'SCHEMA', 'services.web.x-tsunagu.priority: Invalid option: expected one of "critical"|"normal"|"best-effort"'));
 });
 
@@ -49,7 +52,7 @@ describe('normalisation', () => {
     assert.equal(state.project, 'tsunagu');
     assert.deepEqual(state.services[0], {
       name: 'web', image: 'busybox:1', command: null, entrypoint: null, environment: {}, ports: [], volumes: [],
-      restart: { name: 'no' }, healthcheck: null, dependsOn: [], networkMode: 'bridge', devices: [], labels: {},
+      restart: { name: 'no' }, healthcheck: null, dependsOn: [], networkMode: 'bridge', pid: null, privileged: false, capAdd: [], capDrop: [], devices: [], labels: {},
       limits: { memoryBytes: null, nanoCpus: null, pids: null }, logging: { driver: DEFAULT_LOGGING.driver, options: { ...DEFAULT_LOGGING.options } },
       stopGraceMs: 10_000, tsunagu: { requires: [], priority: 'normal', update: 'download-then-kill' },
     });
@@ -75,6 +78,10 @@ services:
     restart: on-failure:5
     depends_on: { db: { condition: service_healthy } }
     network_mode: host
+    pid: host
+    privileged: true
+    cap_add: [SYS_TIME, cap_net_admin, NET_ADMIN]
+    cap_drop: [ALL]
     devices: ["/dev/ttyUSB0", "/dev/i2c-1:/dev/i2c:rw"]
     labels: ["b=2", "a=1"]
     mem_limit: 64m
@@ -107,6 +114,10 @@ services:
     assert.deepEqual(web.restart, { name: 'on-failure', maxRetries: 5 });
     assert.deepEqual(web.dependsOn, [{ service: 'db', condition: 'service_healthy' }]);
     assert.equal(web.networkMode, 'host');
+    assert.equal(web.pid, 'host');
+    assert.equal(web.privileged, true);
+    assert.deepEqual(web.capAdd, ['NET_ADMIN', 'SYS_TIME'], 'one spelling, sorted, no duplicates');
+    assert.deepEqual(web.capDrop, ['ALL']);
     assert.deepEqual(web.devices, [
       { host: '/dev/ttyUSB0', container: '/dev/ttyUSB0', permissions: 'rwm' },
       { host: '/dev/i2c-1', container: '/dev/i2c', permissions: 'rw' },

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
+import { configHash } from '../../../agent/supervisor/config-hash.js';
 import { createOptions } from '../../../agent/supervisor/container-spec.js';
 
 const identity = { scope: 'prod', project: 'demo', configHash: 'h1', version: 'v7' };
@@ -59,6 +60,28 @@ test('defaults leave the image\'s command and healthcheck alone and cap logs', (
   assert.equal('Healthcheck' in o, false);
   assert.equal(o.HostConfig?.NetworkMode, 'default');
   assert.deepEqual(o.HostConfig?.LogConfig, { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } });
+  for (const key of ['Privileged', 'PidMode', 'CapAdd', 'CapDrop']) assert.equal(key in (o.HostConfig ?? {}), false, key);
+});
+
+test('privileged, host PID and capabilities reach the engine', () => {
+  const [s] = parseDesiredState({ services: { a: { image: 'a:1', privileged: true, pid: 'host', cap_add: ['CAP_SYS_TIME'], cap_drop: ['NET_RAW', 'MKNOD'] } } }).services;
+  assert.ok(s);
+  const host = createOptions(s, identity).HostConfig;
+  assert.equal(host?.Privileged, true);
+  assert.equal(host?.PidMode, 'host');
+  assert.deepEqual(host?.CapAdd, ['SYS_TIME']);
+  assert.deepEqual(host?.CapDrop, ['MKNOD', 'NET_RAW']);
+});
+
+test('the config hash of a service that uses none of the newer settings is the one agent 0.1.0 gave it', () => {
+  // Computed by the agent before privileged, pid and capabilities were supported: an
+  // upgrade must not see every running container as changed and recreate it.
+  const [s] = parseDesiredState({ services: { web: { image: 'busybox:1', network_mode: 'none', command: ['sleep', '1'], volumes: ['/srv/a:/a:ro'], devices: ['/dev/zero'] } } }).services;
+  assert.ok(s);
+  assert.equal(configHash(s), 'ffa8f44b5b8e0af79201cc0917564940');
+  for (const changed of [{ ...s, privileged: true }, { ...s, pid: 'host' as const }, { ...s, capAdd: ['NET_ADMIN'] }, { ...s, capDrop: ['ALL'] }]) {
+    assert.notEqual(configHash(changed), configHash(s), 'a setting in use changes the hash');
+  }
 });
 
 test('user labels cannot override ownership labels', () => {
