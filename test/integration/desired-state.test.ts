@@ -47,6 +47,7 @@ clock: { trust: always }
 reports: { metricsIntervalMs: 60000, sampleIntervalMs: 30000 }
 runtime: { scope: ${scope} }
 rollout: { probationMs: 1500 }
+policy: { devices: ['/dev/ttyUSB*'] }
 `;
 
 function startAgent(): AgentProcess {

@@ -45,6 +45,7 @@ link: { keepaliveSeconds: 5, backoffBaseMs: 100, backoffCapMs: 1000 }
 clock: { trust: always }
 reports: { metricsIntervalMs: 60000, sampleIntervalMs: 30000 }
 runtime: { scope: ${scope} }
+rollout: { probationMs: 1500 }
 ${policy}`;
 }
 
