@@ -42,6 +42,9 @@ export type SupervisorEvent =
   | { type: 'exited'; service: string; containerId: string; exitCode: number | null }
   | { type: 'healthy' | 'unhealthy'; service: string; containerId: string }
   | { type: 'backoff'; service: string; restartCount: number; exitCode: number | null; retryAt: number }
+  /** Pressure takes the service down (`reason`: the reading and the threshold), or lets it come back. */
+  | { type: 'evicted'; service: string; reason: string }
+  | { type: 'restored'; service: string }
   | { type: 'step-failed'; service: string; step: string; error: string; retryAt: number };
 
 /** Everything a supervisor needs, in one object; only `runtime` is required. */
