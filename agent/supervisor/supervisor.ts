@@ -143,10 +143,6 @@ export class Supervisor {
   }
 
   /**
-   * Stop a service and keep it stopped (an operator's `stop`): the reconcile
-   * loop does not bring it back until `startService` or a new version.
-   */
-  /**
    * Keep the services of these priority tiers down, each for its reason (the
    * pressure monitor's decision); tiers absent from `tiers` come back. A
    * critical service is never evicted. Returns at once: the pass that stops
@@ -168,6 +164,10 @@ export class Supervisor {
     if (reason !== undefined) throw new TsunaguError('PRESSURE_EVICTED', `service ${service} is evicted (${reason}); it starts again when the pressure clears`);
   }
 
+  /**
+   * Stop a service and keep it stopped (an operator's `stop`): the reconcile
+   * loop does not bring it back until `startService` or a new version.
+   */
   async stopService(service: string): Promise<void> {
     this.desiredService(service);
     this.holds.hold(service, this.version);
