@@ -40,6 +40,8 @@ import { registryAuthFor } from './desired/unseal.js';
 import { FileBackoffStore } from './supervisor/backoff-store.js';
 import { defaultSocket, DockerRuntime } from './supervisor/docker-runtime.js';
 import { Supervisor, type SupervisorEvent } from './supervisor/supervisor.js';
+import { PressureMonitor, pressureSampleOf, type PressureEvent } from './pressure/pressure-monitor.js';
+import type { RawSample } from './resources/probe.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -80,6 +82,8 @@ interface Workload {
   engineVersion: string | undefined;
   /** What a desired state must pass before it is accepted, in order (agent/admission). */
   admission: AdmissionCheck[];
+  /** Evicts by priority under memory or thermal pressure; absent when `pressure.enabled` is false. */
+  pressure: PressureMonitor | undefined;
 }
 
 /**
@@ -181,6 +185,10 @@ export class Agent {
       onEvent: (event) => this.onSupervisorEvent(event),
     });
     supervisor.start();
+    const pressure = config.pressure.enabled ? new PressureMonitor({
+      config: config.pressure, target: supervisor, logger: logger.child({ component: 'pressure' }),
+      onEvent: (event) => this.onPressureEvent(event),
+    }) : undefined;
     logger.info({ policy: config.policy }, 'device security policy');
     // All findings are reported together; the first check's code leads.
     const admission: AdmissionCheck[] = [
@@ -190,7 +198,7 @@ export class Agent {
       hostDevicesCheck(existsSync),
       memoryFitCheck({ totalBytes: totalmem(), reserveBytes: config.memory.reserve }, (d) => withDeviceDefaults(d, deviceDefaults)),
     ];
-    const workload: Workload = { runtime, supervisor, store, labels, usage: new ContainerUsage(), secrets, engineVersion: undefined, admission };
+    const workload: Workload = { runtime, supervisor, store, labels, usage: new ContainerUsage(), secrets, engineVersion: undefined, admission, pressure };
     void this.readEngineVersion(workload);
     return workload;
   }
@@ -212,6 +220,19 @@ export class Agent {
     // Pull progress is frequent and says nothing a log needs.
     if (event.type !== 'pull-progress') this.deps.logger.info({ ...event, ...(traceparent === undefined ? {} : { traceparent }) }, `service ${event.service}: ${event.type}`);
     session.emitEvent({ ...event, type: `service-${event.type}`, ...(traceparent === undefined ? {} : { traceparent }) });
+  }
+
+  private onPressureEvent(event: PressureEvent): void {
+    this.session?.emitEvent({ ...event });
+  }
+
+  /** Every metrics sample also feeds the pressure monitor: pressure costs no reads of its own. */
+  private observeSample(workload: Workload | undefined, sample: RawSample): void {
+    try {
+      workload?.pressure?.observe(pressureSampleOf(sample));
+    } catch (err) {
+      this.deps.logger.warn({ err: asTsunaguError(err).toJSON() }, 'pressure evaluation failed');
+    }
   }
 
   private async enroll(): Promise<IdentityFile> {
@@ -249,7 +270,7 @@ export class Agent {
     const workload = this.workload;
     const reporter = new Reporter({
       inventory: this.inventory,
-      sampler: new MetricsSampler(this.deps.probe),
+      sampler: new MetricsSampler(this.deps.probe, (sample) => this.observeSample(workload, sample)),
       outbound, logger,
       intervalMs: config.reports.metricsIntervalMs,
       sampleMs: config.reports.sampleIntervalMs,

@@ -120,6 +120,37 @@ export const AgentConfigSchema = z.object({
     /** On-disk bound for what waits while offline; oldest metrics go first. */
     maxBytes: z.number().int().min(8 * 1024).default(1024 * 1024),
   }).strict().default({ maxBytes: 1024 * 1024 }),
+  pressure: z.object({
+    /** Off: nothing is ever evicted. */
+    enabled: z.boolean().default(true),
+    /** Memory pressure from MemAvailable; null turns the rule off. */
+    memory: z.object({
+      evictBelowPercent: z.number().gt(0).lt(100).default(10),
+      clearAbovePercent: z.number().gt(0).lt(100).default(20),
+      evictBelowBytes: z.number().int().positive().optional(),
+      clearAboveBytes: z.number().int().positive().optional(),
+    }).strict()
+      .refine((m) => m.clearAbovePercent > m.evictBelowPercent, { message: 'clearAbovePercent must be above evictBelowPercent (a band, so that a reading near one threshold cannot flap)' })
+      .refine((m) => (m.evictBelowBytes === undefined) === (m.clearAboveBytes === undefined), { message: 'evictBelowBytes and clearAboveBytes go together' })
+      .refine((m) => m.evictBelowBytes === undefined || m.clearAboveBytes === undefined || m.clearAboveBytes > m.evictBelowBytes, { message: 'clearAboveBytes must be above evictBelowBytes' })
+      .nullable()
+      .default({ evictBelowPercent: 10, clearAbovePercent: 20 }),
+    /** Thermal pressure from the hottest thermal zone; null turns the rule off. */
+    temperature: z.object({
+      evictAtCelsius: z.number().default(80),
+      clearAtCelsius: z.number().default(70),
+    }).strict()
+      .refine((t) => t.clearAtCelsius < t.evictAtCelsius, { message: 'clearAtCelsius must be below evictAtCelsius (a band, so that a reading near one threshold cannot flap)' })
+      .nullable()
+      .default({ evictAtCelsius: 80, clearAtCelsius: 70 }),
+    /** Normal-priority services are evicted when the pressure outlasts the best-effort evictions by this long. */
+    escalateAfterMs: z.number().int().nonnegative().default(30_000),
+    /** How long the pressure must stay clear before each tier comes back (normal first, then best-effort). */
+    clearForMs: z.number().int().nonnegative().default(120_000),
+  }).strict().default({
+    enabled: true, memory: { evictBelowPercent: 10, clearAbovePercent: 20 }, temperature: { evictAtCelsius: 80, clearAtCelsius: 70 },
+    escalateAfterMs: 30_000, clearForMs: 120_000,
+  }),
 }).strict();
 
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;

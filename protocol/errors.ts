@@ -49,6 +49,7 @@ export const ERROR_CODES = {
   PROBATION_FAILED: 'a new configuration exited or turned unhealthy within its probation window; it was rolled back',
   POLICY_REFUSED: "the desired state asks for more than the device's own security policy allows",
   ADMISSION_REFUSED: 'the desired state does not fit this device (memory, architecture, devices, disk)',
+  PRESSURE_EVICTED: 'the service is kept down to relieve memory or temperature pressure; it comes back when the pressure clears',
   // Runtime.
   RUNTIME_UNAVAILABLE: 'the container engine cannot be reached',
   PROBE_FAILED: 'the resources of the machine could not be read',

@@ -11,11 +11,17 @@ import type { RawSample, ResourceProbe } from './probe.js';
 export class MetricsSampler {
   private previous: RawSample | undefined;
 
-  constructor(private readonly probe: ResourceProbe) {}
+  /**
+   * `onSample` sees every raw sample taken (the pressure monitor reads its
+   * memory and temperature from them rather than reading /proc again).
+   * Must not throw.
+   */
+  constructor(private readonly probe: ResourceProbe, private readonly onSample?: (sample: RawSample) => void) {}
 
   /** `services`: per-service usage from the container engine, when it is reachable. */
   async next(services?: readonly ServiceUsage[]): Promise<MetricsReport> {
     const current = await this.probe.sample();
+    this.onSample?.(current);
     const report = computeMetrics(this.previous, current, services);
     this.previous = current;
     return report;

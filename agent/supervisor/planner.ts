@@ -22,6 +22,11 @@ export interface PlanFacts {
   pullsInFlight: ReadonlySet<string>;
   /** Services an operator stopped: their live containers are stopped and nothing brings them up again. */
   held?: ReadonlySet<string>;
+  /**
+   * Services pressure keeps down (evictions.ts): their live containers are
+   * stopped and removed, and nothing creates, starts or pulls for them.
+   */
+  evicted?: ReadonlySet<string>;
   /** Services an operator command is acting on right now (a restart): the plan leaves them alone. */
   busy?: ReadonlySet<string>;
   /** Containers the engine stopped by going down (engine-outage.ts): started again whatever their restart policy. */
@@ -148,6 +153,13 @@ export function plan(actual: ActualState, desired: DesiredService[], facts: Plan
     if (facts.busy?.has(s.name)) continue;
     if (facts.held?.has(s.name)) {
       for (const c of actual.containers) if (c.service === s.name && isLive(c)) down.push({ kind: 'stop', service: s.name, containerId: c.id, timeoutMs: s.stopGraceMs });
+      continue;
+    }
+    if (facts.evicted?.has(s.name)) {
+      // Removed, not only stopped: the service comes back as a new container whatever its
+      // restart policy, and an agent restart (which forgets evictions) finds nothing to
+      // mistake for a crash. A container that is not live (a finished job) is left as it is.
+      for (const c of actual.containers) if (c.service === s.name && isLive(c)) down.push(...takeDown(c, s.stopGraceMs));
       continue;
     }
     const hash = hashes.get(s.name) ?? '';

@@ -13,9 +13,11 @@ import type { ErrorCode } from '../../protocol/errors.js';
  * - `pulling`: its new image is being pulled (an old version may still run);
  * - `pending`: nothing runs yet and nothing is wrong (about to be created);
  * - `not-deployed`: the device lacks a label the service requires;
- * - `stopped`: an operator stopped it (the `stop` command); it stays down until `start` or a new version.
+ * - `stopped`: an operator stopped it (the `stop` command); it stays down until `start` or a new version;
+ * - `evicted`: taken down to relieve memory or temperature pressure (agent/pressure); it comes back when
+ *   the pressure has cleared for a while. `lastError` (`PRESSURE_EVICTED`) says which reading crossed which threshold.
  */
-export type ServiceState = 'stopped' | 'running' | 'exited' | 'created' | 'waiting' | 'backoff' | 'pulling' | 'pull-failed' | 'pending' | 'not-deployed';
+export type ServiceState = 'stopped' | 'evicted' | 'running' | 'exited' | 'created' | 'waiting' | 'backoff' | 'pulling' | 'pull-failed' | 'pending' | 'not-deployed';
 
 export interface ServiceReport {
   name: string;
@@ -52,6 +54,8 @@ export interface ReportInputs {
   pullsInFlight: ReadonlySet<string>;
   /** Services an operator stopped. */
   held?: ReadonlySet<string>;
+  /** Services pressure keeps down, with the reason. */
+  evicted?: ReadonlyMap<string, string>;
   now: number;
 }
 
@@ -70,10 +74,13 @@ export function serviceReports(inputs: ReportInputs): ServiceReport[] {
     const { container: c, outdated } = pick(actual.containers.filter((x) => x.service === s.name), hash);
     const restart = inputs.restartBackoff[s.name];
     const pull = inputs.pullBackoff[s.image];
+    const evictedFor = inputs.evicted?.get(s.name);
     let state: ServiceState;
     let retryAt: number | null = null;
     if (!s.tsunagu.requires.every((l) => inputs.deviceLabels.has(l))) state = 'not-deployed';
+    // The operator's hold outlasts the pressure: `stopped` is what the service will still be once it clears.
     else if (inputs.held?.has(s.name) === true && !outdated && c?.status !== 'running') state = 'stopped';
+    else if (evictedFor !== undefined) state = 'evicted';
     else if (!outdated && c?.status === 'running') state = 'running';
     else if (isBackingOff(restart, now, hash)) { state = 'backoff'; retryAt = restart?.nextAttemptAt ?? null; }
     else if ((outdated || c === undefined) && inputs.pullsInFlight.has(s.image)) state = 'pulling';
@@ -93,14 +100,17 @@ export function serviceReports(inputs: ReportInputs): ServiceReport[] {
       restartCount: restart?.total ?? 0,
       lastExitCode: c?.exitCode ?? restart?.lastExitCode ?? null,
       retryAt,
-      lastError: inputs.lastErrors.get(s.name) ?? null,
+      lastError: evictedFor !== undefined && state === 'evicted' ? { code: 'PRESSURE_EVICTED', message: evictedFor } : inputs.lastErrors.get(s.name) ?? null,
     };
   });
 }
 
-/** A service needs attention when it is stuck, crashing, unhealthy, or its last step failed. */
+/**
+ * A service needs attention when it is stuck, crashing, unhealthy, its last step failed, or pressure
+ * keeps it down: the device then runs less than the fleet asked for, which `synced` would hide.
+ */
 function troubled(r: ServiceReport, s: DesiredService): boolean {
-  if (r.state === 'backoff' || r.state === 'pull-failed' || r.health === 'unhealthy' || r.lastError !== null) return true;
+  if (r.state === 'evicted' || r.state === 'backoff' || r.state === 'pull-failed' || r.health === 'unhealthy' || r.lastError !== null) return true;
   // An exit the restart policy does not answer is only fine when it was a success.
   return r.state === 'exited' && r.lastExitCode !== 0 && s.restart.name !== 'always' && s.restart.name !== 'unless-stopped';
 }

@@ -43,6 +43,9 @@ export type SupervisorEvent =
   | { type: 'exited'; service: string; containerId: string; exitCode: number | null }
   | { type: 'healthy' | 'unhealthy'; service: string; containerId: string }
   | { type: 'backoff'; service: string; restartCount: number; exitCode: number | null; retryAt: number }
+  /** Pressure takes the service down (`reason`: the reading and the threshold), or lets it come back. */
+  | { type: 'evicted'; service: string; reason: string }
+  | { type: 'restored'; service: string }
   | { type: 'step-failed'; service: string; step: string; error: string; retryAt: number }
   /** A new configuration exited or turned unhealthy within its probation; `rolledBackTo` is the version whose configuration it returned to. */
   | { type: 'probation-failed'; service: string; reason: string; version: string | null; rolledBackTo: string | null };

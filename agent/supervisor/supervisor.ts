@@ -5,6 +5,7 @@ import type { ContainerRuntime } from './docker-runtime.js';
 import { followEngineEvents, interpretRuntimeEvent } from './engine-events.js';
 import { stoppedByEngine, type EngineOutage } from './engine-outage.js';
 import { OperatorHolds } from './operator-holds.js';
+import { Evictions, type EvictionChanges, type TierEvictions } from './evictions.js';
 import { configHash } from './config-hash.js';
 import { withDeviceDefaults } from './device-defaults.js';
 import { BackgroundPulls } from './background-pulls.js';
@@ -22,6 +23,7 @@ import type { Clock, SupervisorEvent, SupervisorLogger, SupervisorOptions, Super
 export type { OverallStatus, ServiceReport, ServiceState } from './service-report.js';
 export type { Clock, SupervisorEvent, SupervisorLogger, SupervisorOptions, SupervisorState } from './supervisor-io.js';
 export type { BackoffStore } from './backoff-store.js';
+export type { EvictableTier, TierEvictions } from './evictions.js';
 
 const silent: SupervisorLogger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 /** Rounds of read-plan-execute per pass; a plan that never converges is cut here and retried on the next trigger. */
@@ -49,6 +51,8 @@ export class Supervisor {
   /** The version the holds were made under; a different version releases them. */
   /** An operator action runs on these services: the planner leaves them alone meanwhile. */
   private readonly busy = new Set<string>();
+  /** Kept down by pressure (agent/pressure decides the tiers): removed, not started, not counted as crashes. */
+  private readonly evictions = new Evictions();
 
   private desired: DesiredState | undefined;
   private version: string | null = null;
@@ -137,6 +141,7 @@ export class Supervisor {
     if (this.stopped) throw new TsunaguError('CANCELLED', 'the supervisor is stopped');
     this.holds.releaseAllUnless(version);
     this.desired = desired;
+    this.announce(this.evictions.refresh(desired.services));
     this.version = version;
     this.lastErrors.clear();
     this.rollout.reset();
@@ -145,6 +150,28 @@ export class Supervisor {
     this.requestPass();
     await this.loop;
     return this.state();
+  }
+
+  /**
+   * Keep the services of these priority tiers down, each for its reason (the
+   * pressure monitor's decision); tiers absent from `tiers` come back. A
+   * critical service is never evicted. Returns at once: the pass that stops
+   * or starts containers runs beside the caller (follow `onState`/`idle()`).
+   */
+  setEvictions(tiers: TierEvictions): void {
+    this.announce(this.evictions.setTiers(tiers, this.desired?.services ?? []));
+    this.requestPass();
+  }
+
+  private announce(changes: EvictionChanges): void {
+    for (const { service, reason } of changes.evicted) this.emit({ type: 'evicted', service, reason });
+    for (const service of changes.restored) this.emit({ type: 'restored', service });
+  }
+
+  /** Operator starts refuse an evicted service: started, it would only be stopped again by the next pass. */
+  private refuseIfEvicted(service: string): void {
+    const reason = this.evictions.reasonFor(service);
+    if (reason !== undefined) throw new TsunaguError('PRESSURE_EVICTED', `service ${service} is evicted (${reason}); it starts again when the pressure clears`);
   }
 
   /**
@@ -161,6 +188,7 @@ export class Supervisor {
   /** Undo `stopService`: start the service's container (or let the plan create it). */
   async startService(service: string): Promise<void> {
     this.desiredService(service);
+    this.refuseIfEvicted(service);
     this.holds.release(service);
     const current = this.currentContainer(service);
     if (current !== null) {
@@ -179,6 +207,7 @@ export class Supervisor {
   /** Stop and start the service's container, without counting the stop as a crash. */
   async restartService(service: string): Promise<void> {
     const s = this.desiredService(service);
+    this.refuseIfEvicted(service);
     const current = this.currentContainer(service);
     if (current === null) throw new TsunaguError('UNKNOWN_SERVICE', `service ${service} has no container to restart`);
     this.holds.release(service);
@@ -304,7 +333,7 @@ export class Supervisor {
       this.pulls.keepOnly(new Set(desired.services.map((s) => s.image)));
       const steps = plan(actual, desired.services, {
         now: this.clock.now(), scope: this.scope, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff, deviceLabels: this.deviceLabels,
-        pullsInFlight: this.pulls.images(), held: this.holds.set, busy, resume,
+        pullsInFlight: this.pulls.images(), held: this.holds.set, evicted: new Set(this.evictions.services.keys()), busy, resume,
       });
       this.publish(actual, steps.length > 0 || this.pulls.size > 0);
       if (steps.length === 0) return;
@@ -410,8 +439,9 @@ export class Supervisor {
   }
 
   private noteExits(actual: ActualState, desired: DesiredState, busy: ReadonlySet<string>, stoppedByEngine: ReadonlySet<string>): void {
-    // An exit an operator caused (stop, restart) is not a crash, nor is one the engine caused by going down.
-    const watched = desired.services.filter((s) => !this.holds.has(s.name) && !busy.has(s.name));
+    // An exit an operator caused (stop, restart) is not a crash, nor is one the engine caused by going down,
+    // nor one pressure caused (an eviction stops a container before removing it).
+    const watched = desired.services.filter((s) => !this.holds.has(s.name) && !busy.has(s.name) && !this.evictions.services.has(s.name));
     const next = recordExits(actual, watched, this.restartBackoff, this.clock.now(), this.restartPolicy, stoppedByEngine);
     if (next === this.restartBackoff) return;
     for (const [service, entry] of Object.entries(next)) {
@@ -450,7 +480,8 @@ export class Supervisor {
     const desired = this.desired?.services ?? [];
     const services = actual === undefined ? this.lastState.services : serviceReports({
       actual, desired, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff,
-      lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, pullsInFlight: this.pulls.images(), held: this.holds.set, now: this.clock.now(),
+      lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, pullsInFlight: this.pulls.images(), held: this.holds.set,
+      evicted: this.evictions.services, now: this.clock.now(),
     });
     let status = overallStatus(services, desired, busy, this.engineError !== null);
     let error = this.engineError;

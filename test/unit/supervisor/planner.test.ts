@@ -217,3 +217,33 @@ describe('plan with operator holds', () => {
     assert.deepEqual(kinds(plan(actual([exited], ['img:1']), desired, facts({ busy: new Set(['a']) }))), ['create:b', 'start:b']);
   });
 });
+
+describe('plan with evictions', () => {
+  test('an evicted service has its live containers stopped and removed, and nothing is pulled, created or started for it', () => {
+    const desired = services({ a: { image: 'img:2', restart: 'always' }, b: { image: 'img:1', restart: 'always' } });
+    const [a, b] = desired;
+    const evicted = new Set(['a']);
+    // The current container and an outdated one still running: both go.
+    const live = container(a!);
+    const old = container(a!, { configHash: 'old', image: 'img:1' });
+    const running = container(b!);
+    assert.deepEqual(kinds(plan(actual([live, old, running], ['img:1', 'img:2']), desired, facts({ evicted }))), ['stop:a', 'remove:a', 'stop:a', 'remove:a']);
+    // No container, no image: no pull and no create while evicted; the other service is planned as usual.
+    assert.deepEqual(kinds(plan(actual([], ['img:1']), desired, facts({ evicted }))), ['create:b', 'start:b']);
+  });
+
+  test('a container that is not live (a finished job, one created and not started) is left as it is', () => {
+    const [job] = services({ job: { image: 'img:1' } });
+    const done = container(job!, { status: 'exited', exitCode: 0, finishedAt: NOW - 1000 });
+    assert.deepEqual(plan(actual([done], ['img:1']), [job!], facts({ evicted: new Set(['job']) })), []);
+    const created = container(job!, { status: 'created', startedAt: null });
+    assert.deepEqual(plan(actual([created], ['img:1']), [job!], facts({ evicted: new Set(['job']) })), []);
+  });
+
+  test('dependents are taken down before what they depend on', () => {
+    const desired = services({ web: { image: 'img:1', depends_on: ['db'] }, db: { image: 'img:1' } });
+    const containers = desired.map((s) => container(s));
+    const steps = plan(actual(containers, ['img:1']), desired, facts({ evicted: new Set(['web', 'db']) }));
+    assert.deepEqual(kinds(steps), ['stop:web', 'remove:web', 'stop:db', 'remove:db']);
+  });
+});

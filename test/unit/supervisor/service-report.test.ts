@@ -60,3 +60,25 @@ test('a new image being pulled while the old version runs: pulling, applying', (
   assert.deepEqual(reports.map((r) => [r.name, r.state, r.outdated]), [['job', 'exited', false], ['web', 'pulling', true]]);
   assert.equal(overallStatus(reports, desired, false, false), 'applying');
 });
+
+test('an evicted service: state evicted, the reason in lastError, and the device degraded rather than synced', () => {
+  const evicted = new Map([['web', 'memory available 41.0 MiB (8.0 % of 512.0 MiB) below 10 %']]);
+  const done = c(job, { status: 'exited', exitCode: 0 });
+  // While its container is being stopped, and once it is gone.
+  for (const containers of [[c(web, {}), done], [done]]) {
+    const reports = serviceReports(inputs(containers, { evicted }));
+    const r = reports.find((x) => x.name === 'web');
+    assert.deepEqual(r && [r.state, r.lastError], ['evicted', { code: 'PRESSURE_EVICTED', message: 'memory available 41.0 MiB (8.0 % of 512.0 MiB) below 10 %' }]);
+    assert.equal(overallStatus(reports, desired, false, false), 'degraded');
+  }
+  // Restored: the reason is gone with the eviction.
+  const back = serviceReports(inputs([c(web, {}), done], { evicted: new Map() }));
+  assert.deepEqual(back.map((r) => [r.state, r.lastError]), [['exited', null], ['running', null]]);
+  assert.equal(overallStatus(back, desired, false, false), 'synced');
+});
+
+test('a service both held by an operator and evicted is reported stopped: the hold outlasts the pressure', () => {
+  const reports = serviceReports(inputs([c(job, { status: 'exited', exitCode: 0 })], { held: new Set(['web']), evicted: new Map([['web', 'x']]) }));
+  const r = reports.find((x) => x.name === 'web');
+  assert.deepEqual(r && [r.state, r.lastError], ['stopped', null]);
+});
