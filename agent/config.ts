@@ -2,7 +2,55 @@ import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { TsunaguError } from '../protocol/errors.js';
 import { checkSchema } from '../protocol/json.js';
+import { parseBytes } from './supervisor/compose-values.js';
 import { readFileIfExists } from './state/atomic-file.js';
+
+/** Docker's size notation (`10m`, `512k`), as the json-file and local log drivers take it. */
+const logSize = z.string().refine((v) => parseBytes(v).ok, 'must be a size like 10m or 512k');
+
+const DISK_DEFAULTS = {
+  reserveBytes: 512 * 1024 * 1024,
+  unpackFactor: 2.5,
+  gc: { highWatermarkPercent: 85, lowWatermarkPercent: 70 },
+  containerLogs: { maxSize: '10m', maxFiles: 3 },
+};
+
+/**
+ * Disk and flash rules (docs/lifecycle.md). Everything is measured on the
+ * filesystem that holds the engine's data root, where images, container
+ * layers and json-file logs live.
+ */
+const DiskConfigSchema = z.object({
+  /** The filesystem to measure; default: the engine's data root as `docker info` reports it. */
+  path: z.string().startsWith('/').optional(),
+  /** Kept free beyond every pull: admission and pulls count only what lies above it. */
+  reserveBytes: z.number().int().nonnegative().default(DISK_DEFAULTS.reserveBytes),
+  /**
+   * Bytes on disk per compressed byte downloaded: a pull estimate is the
+   * registry's (compressed) layer sizes times this. Layers unpack to about
+   * twice their gzip size, and the download sits beside the unpacked layer
+   * until it is registered.
+   */
+  unpackFactor: z.number().min(1).max(20).default(DISK_DEFAULTS.unpackFactor),
+  gc: z.object({
+    /** Image garbage collection starts when the disk is fuller than this… */
+    highWatermarkPercent: z.number().gt(0).max(100).default(DISK_DEFAULTS.gc.highWatermarkPercent),
+    /** …and removes unused images, least recently used first, until it is at most this full. */
+    lowWatermarkPercent: z.number().min(0).lt(100).default(DISK_DEFAULTS.gc.lowWatermarkPercent),
+  }).strict().refine((g) => g.lowWatermarkPercent < g.highWatermarkPercent, 'lowWatermarkPercent must be below highWatermarkPercent')
+    .default(DISK_DEFAULTS.gc),
+  /**
+   * Caps of the container logs the engine keeps on this disk (json-file and
+   * local drivers): the default of every service, and the most a desired
+   * state may ask for.
+   */
+  containerLogs: z.object({
+    maxSize: logSize.default(DISK_DEFAULTS.containerLogs.maxSize),
+    maxFiles: z.number().int().min(1).max(100).default(DISK_DEFAULTS.containerLogs.maxFiles),
+  }).strict().default(DISK_DEFAULTS.containerLogs),
+}).strict();
+
+export type DiskConfig = z.infer<typeof DiskConfigSchema>;
 
 /**
  * The agent's own config file (YAML, default /etc/tsunagu/agent.yaml).
@@ -47,6 +95,7 @@ export const AgentConfigSchema = z.object({
     /** On-disk bound for what waits while offline; oldest metrics go first. */
     maxBytes: z.number().int().min(8 * 1024).default(1024 * 1024),
   }).strict().default({ maxBytes: 1024 * 1024 }),
+  disk: DiskConfigSchema.default(DISK_DEFAULTS),
 }).strict();
 
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
