@@ -57,7 +57,7 @@ export interface DockerRuntimeOptions {
   socketPath?: string;
 }
 
-function defaultSocket(): string {
+export function defaultSocket(): string {
   const host = process.env.DOCKER_HOST;
   return host?.startsWith('unix://') ? host.slice('unix://'.length) : '/var/run/docker.sock';
 }
@@ -69,12 +69,12 @@ function time(text: string | undefined): number | null {
   return Number.isNaN(ms) ? null : ms;
 }
 
-function statusCode(err: unknown): number | undefined {
+export function statusCode(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null && 'statusCode' in err && typeof err.statusCode === 'number' ? err.statusCode : undefined;
 }
 
 /** Engine failures become RUNTIME_FAILED, an unreachable engine RUNTIME_UNAVAILABLE, an abort CANCELLED. */
-function runtimeError(what: string, err: unknown, signal?: AbortSignal): TsunaguError {
+export function runtimeError(what: string, err: unknown, signal?: AbortSignal): TsunaguError {
   if (signal?.aborted) return new TsunaguError('CANCELLED', `${what}: cancelled`, undefined, { cause: err });
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES') {
@@ -182,7 +182,10 @@ export class DockerRuntime implements ContainerRuntime {
       });
     } catch (err) {
       const e = runtimeError(`pull ${ref}`, err, signal);
-      throw e.code === 'RUNTIME_FAILED' ? new TsunaguError('PULL_FAILED', e.message, e.details, { cause: err }) : e;
+      if (e.code !== 'RUNTIME_FAILED') throw e;
+      // The engine's own words for a full disk, kept in the message; the code lets the fleet tell it from a bad tag.
+      if (/no space left on device/i.test(e.message)) throw new TsunaguError('NO_SPACE', `${e.message} (the engine's disk is full; the running version is kept)`, e.details, { cause: err });
+      throw new TsunaguError('PULL_FAILED', e.message, e.details, { cause: err });
     }
   }
 
