@@ -32,6 +32,8 @@ export interface ServiceReport {
   lastExitCode: number | null;
   retryAt: number | null;
   lastError: { code: ErrorCode; message: string } | null;
+  /** Set while an update runs kill-then-download because the disk cannot hold the new image beside the old one. */
+  updateSwitch: { strategy: 'kill-then-download'; reason: string } | null;
 }
 
 /**
@@ -52,6 +54,8 @@ export interface ReportInputs {
   pullsInFlight: ReadonlySet<string>;
   /** Services an operator stopped. */
   held?: ReadonlySet<string>;
+  /** Services whose update was switched to kill-then-download for a short disk, with the reason. */
+  switchedUpdates?: ReadonlyMap<string, string>;
   now: number;
 }
 
@@ -94,8 +98,13 @@ export function serviceReports(inputs: ReportInputs): ServiceReport[] {
       lastExitCode: c?.exitCode ?? restart?.lastExitCode ?? null,
       retryAt,
       lastError: inputs.lastErrors.get(s.name) ?? null,
+      updateSwitch: switchOf(inputs.switchedUpdates?.get(s.name)),
     };
   });
+}
+
+function switchOf(reason: string | undefined): ServiceReport['updateSwitch'] {
+  return reason === undefined ? null : { strategy: 'kill-then-download', reason };
 }
 
 /** A service needs attention when it is stuck, crashing, unhealthy, or its last step failed. */

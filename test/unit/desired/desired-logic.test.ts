@@ -64,7 +64,7 @@ describe('unsealDesired', () => {
 describe('reportedState', () => {
   const sup: SupervisorState = {
     version: '2', status: 'synced', error: null,
-    services: [{ name: 'web', image: 'img', imageDigest: null, containerId: 'c1', outdated: false, state: 'running', health: 'none', restartCount: 0, lastExitCode: null, retryAt: null, lastError: null }],
+    services: [{ name: 'web', image: 'img', imageDigest: null, containerId: 'c1', outdated: false, state: 'running', health: 'none', restartCount: 0, lastExitCode: null, retryAt: null, lastError: null, updateSwitch: null }],
   };
 
   test('a plain snapshot validates against the wire schema', () => {
