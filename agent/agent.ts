@@ -28,6 +28,8 @@ import { DesiredChannel } from './desired/desired-channel.js';
 import { DesiredStore } from './desired/desired-store.js';
 import { deviceLabelSet } from './desired/device-labels.js';
 import type { AdmissionCheck } from './admission/admission.js';
+import { ImageHousekeeping } from './images/image-housekeeping.js';
+import type { ReportedDisk } from '../protocol/desired.js';
 import { supervisorServiceControl } from './desired/service-control.js';
 import { registryAuthFor } from './desired/unseal.js';
 import { FileBackoffStore } from './supervisor/backoff-store.js';
@@ -71,6 +73,8 @@ interface Workload {
   engineVersion: string | undefined;
   /** What a desired state must pass before it is accepted, in order (agent/admission). */
   admission: AdmissionCheck[];
+  /** Image records, garbage collection, the disk check before pulls (agent/images). */
+  housekeeping: ImageHousekeeping;
 }
 
 /**
@@ -125,22 +129,41 @@ export class Agent {
     } catch (err) {
       logger.warn({ err: asTsunaguError(err).toJSON() }, 'could not read the inventory; services that require labels are not deployed');
     }
-    const runtime = new DockerRuntime(config.runtime.socket === undefined ? {} : { socketPath: config.runtime.socket });
+    const socket = config.runtime.socket === undefined ? {} : { socketPath: config.runtime.socket };
+    const runtime = new DockerRuntime(socket);
     const store = new DesiredStore(config.stateDir, logger);
     const holds = store.loadHolds();
     const secrets: { registries: RegistryCredentials } = { registries: {} };
+    const housekeeping = new ImageHousekeeping({
+      disk: config.disk, stateDir: config.stateDir, ...socket, deviceLabels: labels, log: logger.child({ component: 'images' }),
+      auth: (ref) => registryAuthFor(secrets.registries, ref),
+      emit: (event) => {
+        this.session?.emitEvent(event);
+        if (event.type === 'gc') this.session?.desired.republish();
+      },
+    });
     const supervisor = new Supervisor({
       runtime, logger: logger.child({ component: 'supervisor' }), scope: config.runtime.scope, deviceLabels: labels,
       backoffStore: new FileBackoffStore(join(config.stateDir, 'backoff.json'), logger),
       registryAuth: (image) => registryAuthFor(secrets.registries, image),
       ...(holds.version === null ? {} : { held: { version: String(holds.version), services: holds.services } }),
       onHeldChange: ({ version, services }) => store.saveHolds({ v: 1, version: version === null ? null : Number(version), services }),
-      onState: (state) => this.session?.desired.onSupervisorState(state),
-      onEvent: (event) => this.onSupervisorEvent(event),
+      onState: (state) => {
+        housekeeping.onSupervisorState(state);
+        this.session?.desired.onSupervisorState(state);
+      },
+      onEvent: (event) => {
+        housekeeping.onSupervisorEvent(event);
+        this.onSupervisorEvent(event);
+      },
+      containerLogs: config.disk.containerLogs,
+      pullGuard: housekeeping.pullGuard,
     });
+    housekeeping.attach(supervisor);
     supervisor.start();
-    const admission: AdmissionCheck[] = [];
-    const workload: Workload = { runtime, supervisor, store, labels, usage: new ContainerUsage(), secrets, engineVersion: undefined, admission };
+    // A device security policy, when there is one, goes first: its refusals come before questions of fit.
+    const admission: AdmissionCheck[] = [...housekeeping.admission];
+    const workload: Workload = { runtime, supervisor, store, labels, usage: new ContainerUsage(), secrets, engineVersion: undefined, admission, housekeeping };
     void this.readEngineVersion(workload);
     return workload;
   }
@@ -209,6 +232,7 @@ export class Agent {
           return workload.engineVersion;
         },
         serviceUsage: () => Promise.resolve(workload.usage.sample(workload.supervisor.state().services)),
+        onSample: () => void workload.housekeeping.collector.collect('disk-sample'),
       }),
     });
     const fleet = fleetKeysOf(bootstrap);
@@ -236,6 +260,8 @@ export class Agent {
       boxSecretKey: keys.boxSecretKey,
       store: workload?.store ?? new DesiredStore(config.stateDir, logger),
       admission: workload?.admission ?? [],
+      parseOptions: { containerLogs: config.disk.containerLogs },
+      ...(workload === undefined ? {} : { disk: (): ReportedDisk => workload.housekeeping.report() }),
       supervisor: workload?.supervisor ?? { apply: () => Promise.reject(new Error('no container engine')), state: () => ({ version: null, status: 'failed', services: [], error: null }) },
       deviceLabels: workload?.labels ?? new Set(),
       setRegistries: (registries) => { if (workload !== undefined) workload.secrets.registries = registries; },
