@@ -41,7 +41,7 @@ const DISTRIBUTION_TIMEOUT_MS = 20_000;
 export class DockerImages implements ImageEngine {
   private readonly docker: Docker;
   /** Layers by image id: an id names fixed content, so one inspect per image suffices. */
-  private readonly layersById = new Map<string, string[]>();
+  private readonly layersById = new Map<string, { layers: string[]; layerSizes: number[] | null }>();
 
   constructor(options: { socketPath?: string } = {}) {
     this.docker = new Docker({ socketPath: options.socketPath ?? defaultSocket() });
@@ -73,10 +73,10 @@ export class DockerImages implements ImageEngine {
       for (const id of this.layersById.keys()) if (!present.has(id)) this.layersById.delete(id);
       const out: EngineImage[] = [];
       for (const image of list) {
-        const layers = await this.layers(image.Id);
+        const layers = await this.layers(image.Id, image.Size);
         if (layers === undefined) continue; // removed between list and inspect
         const refs = [...(image.RepoTags ?? []), ...(image.RepoDigests ?? [])].filter((r) => !r.startsWith('<none>'));
-        out.push({ id: image.Id, refs, layers, sizeBytes: image.Size });
+        out.push({ id: image.Id, refs, ...layers, sizeBytes: image.Size });
       }
       return out;
     } catch (err) {
@@ -124,14 +124,24 @@ export class DockerImages implements ImageEngine {
     }
   }
 
-  private async layers(id: string): Promise<string[] | undefined> {
+  /**
+   * The image's layers and, when its history tells them unambiguously, their
+   * sizes: the engine gives each history entry that made a layer that
+   * layer's size, and 0 to entries that made none; when exactly as many
+   * entries have a size as there are layers, they pair in order.
+   */
+  private async layers(id: string, sizeBytes: number): Promise<{ layers: string[]; layerSizes: number[] | null } | undefined> {
     const known = this.layersById.get(id);
     if (known !== undefined) return known;
     try {
-      const info = await this.docker.getImage(id).inspect();
-      const layers = info.RootFS?.Layers ?? [];
-      this.layersById.set(id, layers);
-      return layers;
+      const image = this.docker.getImage(id);
+      const layers = (await image.inspect()).RootFS?.Layers ?? [];
+      const history = (await image.history()) as { Size?: unknown }[];
+      const sizes = history.map((h) => (typeof h.Size === 'number' ? h.Size : 0)).reverse().filter((n) => n > 0);
+      const layerSizes = sizes.length === layers.length ? sizes : layers.length === 1 ? [sizeBytes] : null;
+      const entry = { layers, layerSizes };
+      this.layersById.set(id, entry);
+      return entry;
     } catch (err) {
       if (statusCode(err) === 404) return undefined;
       throw err;

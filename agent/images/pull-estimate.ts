@@ -12,6 +12,8 @@ export interface LocalImageInfo {
   id: string;
   /** Uncompressed layer digests (RootFS.Layers), base first. */
   layers: readonly string[];
+  /** Bytes each layer takes, in the same order, when the engine's history tells them unambiguously. */
+  layerSizes?: readonly number[] | null;
   /** Bytes on disk the engine reports for the image, shared layers included. */
   sizeBytes: number;
 }
@@ -75,19 +77,27 @@ function isPrefix(prefix: readonly string[], of: readonly string[]): boolean {
 }
 
 /**
- * Bytes freed by removing `removed` while `staying` stay. Per-layer sizes
- * are not in the engine's API, so an image counts whole when it shares no
- * layer with an image that stays (or one already counted); when such an
- * image is its base (its layers a prefix of this one's), only what it adds
- * on top of that base; otherwise nothing, as that share cannot be told. Low
+ * Bytes freed by removing `removed` while `staying` stay: the layers no
+ * image that stays holds, each counted once. Where the engine tells layer
+ * sizes (its history), they are summed. Otherwise an image counts whole when
+ * it shares no layer with what stays (or was counted already); when one of
+ * those is its base (its layers a prefix of this one's), only what it adds
+ * on top of that base; else nothing, as that share cannot be told. Low
  * rather than high: the disk is read again after every removal anyway.
  */
 export function reclaimableBytes(removed: readonly LocalImageInfo[], staying: readonly LocalImageInfo[]): number {
+  const layerSize = new Map<string, number>();
+  for (const image of [...staying, ...removed]) {
+    const sizes = image.layerSizes;
+    if (sizes !== undefined && sizes !== null && sizes.length === image.layers.length) image.layers.forEach((l, i) => layerSize.set(l, sizes[i] ?? 0));
+  }
   const seen: LocalImageInfo[] = [...staying];
   const held = layersOf(staying);
   let total = 0;
   for (const image of removed) {
-    if (!image.layers.some((l) => held.has(l))) {
+    if (image.layers.every((l) => layerSize.has(l))) {
+      for (const l of image.layers) if (!held.has(l)) total += layerSize.get(l) ?? 0;
+    } else if (!image.layers.some((l) => held.has(l))) {
       total += image.sizeBytes;
     } else {
       const base = seen

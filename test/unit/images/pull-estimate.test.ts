@@ -83,4 +83,12 @@ describe('reclaimableBytes', () => {
   test('two removed images on one base: the second counts what it adds on top of the first', () => {
     assert.equal(reclaimableBytes([base, app1], []), 25 * MiB);
   });
+  test('with layer sizes from the engine\'s history: the layers nothing that stays holds, each once', () => {
+    const sized = (i: LocalImageInfo, sizes: number[]): LocalImageInfo => ({ ...i, layerSizes: sizes.map((n) => n * MiB) });
+    // Siblings on a base that is no image of its own: the share is now known.
+    assert.equal(reclaimableBytes([sized(app2, [5, 25])], [sized(app1, [5, 20])]), 25 * MiB);
+    assert.equal(reclaimableBytes([sized(app1, [5, 20]), sized(app2, [5, 25])], [other]), 50 * MiB);
+    // A size known from another image counts for an image whose own history is ambiguous.
+    assert.equal(reclaimableBytes([{ ...app2, layerSizes: null }], [sized(app1, [5, 20]), { ...img('x', ['3'], 25), layerSizes: [25 * MiB] }]), 0);
+  });
 });
