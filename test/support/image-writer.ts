@@ -104,6 +104,11 @@ export async function pushImage(registry: string, repo: string, tag: string, lay
     ...platform,
     config: { Cmd: ['/bin/sh', '-c', 'trap "exit 0" TERM INT; sleep 1000000 & wait'] },
     rootfs: { type: 'layers', diff_ids: diffIds },
+    // One entry per layer, as a build writes them, and one that made none: the engine's history then tells layer sizes.
+    history: [
+      ...layers.map((_, i) => ({ created: '1970-01-01T00:00:00Z', created_by: `layer ${i}` })),
+      { created: '1970-01-01T00:00:00Z', created_by: 'CMD', empty_layer: true },
+    ],
   }));
   const layerDescriptors = [];
   for (const l of layers) layerDescriptors.push({ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: l.gz.length, digest: await putBlob(registry, repo, l.gz) });
