@@ -3,7 +3,7 @@ import type { SupervisorLogger } from '../supervisor/supervisor-io.js';
 import { usedPercent, type DiskReading } from './disk-fit.js';
 import type { DiskGauge } from './disk-gauge.js';
 import type { EngineImage, ImageEngine } from './docker-images.js';
-import { chooseImagesToFree, chooseImagesToRemove, type Removal, type Watermarks } from './image-gc.js';
+import { chooseDownTo, chooseImagesToFree, chooseImagesToRemove, type Removal, type Watermarks } from './image-gc.js';
 import type { ImageRecords } from './image-records.js';
 
 /** How long a disk found short is left alone by the periodic samples. */
@@ -80,15 +80,21 @@ export class ImageCollector {
       if (usedPercent(before) <= this.o.watermarks.highPercent) return null;
       let disk = before;
       let removed: Removal[] = [];
-      // Sizes are estimates (shared layers): choose, remove while above the low watermark, and choose again if still above.
+      const kept = new Set<string>();
+      // Sizes are estimates (shared layers) and a container may take an image meanwhile:
+      // choose, remove while above the low watermark, and choose again among the rest if still above.
       for (let round = 0; round < 5 && usedPercent(disk) > this.o.watermarks.lowPercent; round++) {
         const snapshot = await this.snapshot();
-        const chosen = chooseImagesToRemove(this.o.records.records, snapshot.inUse, snapshot.protectedIds, disk, this.o.watermarks, snapshot.sizes);
+        const inUse = new Set([...snapshot.inUse, ...kept]);
+        // Started above the high watermark, it goes on down to the low one.
+        const chosen = round === 0
+          ? chooseImagesToRemove(this.o.records.records, inUse, snapshot.protectedIds, disk, this.o.watermarks, snapshot.sizes)
+          : chooseDownTo(this.o.records.records, inUse, snapshot.protectedIds, disk, this.o.watermarks.lowPercent, snapshot.sizes);
         if (chosen.length === 0) break;
         const result = await this.removeAll(chosen, trigger, (d) => usedPercent(d) <= this.o.watermarks.lowPercent);
         removed = [...removed, ...result.removed];
+        for (const id of result.kept) kept.add(id);
         disk = result.disk;
-        if (result.removed.length === 0) break;
       }
       return this.summarise(trigger, before, disk, removed, usedPercent(disk) > this.o.watermarks.lowPercent);
     });
@@ -157,8 +163,9 @@ export class ImageCollector {
     return { images, inUse, protectedIds, sizes: new Map(images.map((i) => [i.id, i.sizeBytes])) };
   }
 
-  private async removeAll(removals: Removal[], trigger: string, enough: (disk: DiskReading) => boolean): Promise<{ removed: Removal[]; disk: DiskReading }> {
+  private async removeAll(removals: Removal[], trigger: string, enough: (disk: DiskReading) => boolean): Promise<{ removed: Removal[]; kept: string[]; disk: DiskReading }> {
     const removed: Removal[] = [];
+    const kept: string[] = [];
     let disk = await this.o.gauge.read();
     for (const r of removals) {
       if (enough(disk)) break;
@@ -171,6 +178,7 @@ export class ImageCollector {
       if (outcome === 'in-use') {
         // A container took it between the snapshot and now: it stays, recorded.
         this.o.log.info({ image: r.refs[0], imageId: r.imageId }, 'image in use; kept');
+        kept.push(r.imageId);
         continue;
       }
       this.o.records.forget(r.refs);
@@ -183,7 +191,7 @@ export class ImageCollector {
       this.o.log.info({ images: r.refs, imageId: r.imageId, freedBytes, trigger }, 'image removed');
       this.o.emit({ type: 'image-removed', image: r.refs[0], refs: r.refs, imageId: r.imageId, lastUsedAt: r.lastUsedAt, freedBytes, trigger });
     }
-    return { removed, disk };
+    return { removed, kept, disk };
   }
 
   private summarise(trigger: string, before: DiskReading, after: DiskReading, removed: Removal[], short: boolean): GcSummary {

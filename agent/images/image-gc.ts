@@ -52,8 +52,16 @@ export function chooseImagesToRemove(
   sizes: ReadonlyMap<string, number>,
 ): Removal[] {
   if (usedPercent(disk) <= watermarks.highPercent) return [];
+  return chooseDownTo(records, inUse, protectedIds, disk, watermarks.lowPercent, sizes);
+}
+
+/** Removable images in LRU order until the expected use is at or below `lowPercent`: a collection under way. Pure. */
+export function chooseDownTo(
+  records: readonly ImageRecord[], inUse: ReadonlySet<string>, protectedIds: ReadonlySet<string>, disk: DiskReading, lowPercent: number,
+  sizes: ReadonlyMap<string, number>,
+): Removal[] {
   const capacity = disk.usedBytes + disk.availableBytes;
-  const target = (watermarks.lowPercent / 100) * capacity;
+  const target = (lowPercent / 100) * capacity;
   let used = disk.usedBytes;
   const chosen: Removal[] = [];
   for (const candidate of removableImages(records, inUse, protectedIds, sizes)) {
