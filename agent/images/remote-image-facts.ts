@@ -8,6 +8,13 @@ import { formatPlatform, type Platform } from './platform.js';
 import { pickManifest, remoteLayers, type RemoteLayer } from './pull-estimate.js';
 import type { RegistryClient } from './registry-client.js';
 
+/**
+ * How long a complete read is reused. Registries count manifest reads
+ * (Docker Hub's pull limit counts them as pulls): one read serves the
+ * admission of a desired state and the pulls that follow it.
+ */
+export const FACTS_TTL_MS = 10 * 60 * 1000;
+
 /** What can be known of an image before pulling it. */
 export interface RemoteImageFacts {
   ref: string;
@@ -28,15 +35,31 @@ export interface RemoteImageFacts {
  * the caller admits rather than refuses on a guess.
  */
 export class RemoteImageFactsReader {
+  /** Complete reads by reference, for FACTS_TTL_MS: admission and the pull that follows ask about the same image. */
+  private readonly cache = new Map<string, { at: number; facts: RemoteImageFacts }>();
+  private readonly now: () => number;
+
   constructor(private readonly deps: {
     engine: Pick<ImageEngine, 'remotePlatforms'>;
-    registry: RegistryClient;
+    registry: Pick<RegistryClient, 'manifest' | 'jsonBlob'>;
     device: Platform;
     /** The credentials the desired state carries for the image's registry. */
     auth: (ref: string) => RegistryAuth | undefined;
-  }) {}
+    now?: () => number;
+  }) {
+    this.now = deps.now ?? Date.now;
+  }
 
   async read(ref: string, signal?: AbortSignal): Promise<RemoteImageFacts> {
+    const cached = this.cache.get(ref);
+    if (cached !== undefined && this.now() - cached.at < FACTS_TTL_MS) return cached.facts;
+    const facts = await this.readNow(ref, signal);
+    for (const [key, entry] of this.cache) if (this.now() - entry.at >= FACTS_TTL_MS) this.cache.delete(key);
+    if (facts.unknown.length === 0) this.cache.set(ref, { at: this.now(), facts });
+    return facts;
+  }
+
+  private async readNow(ref: string, signal?: AbortSignal): Promise<RemoteImageFacts> {
     const facts: RemoteImageFacts = { ref, platforms: null, layers: null, unknown: [] };
     const auth = this.deps.auth(ref);
     try {
