@@ -35,6 +35,8 @@ import { hostDevicesCheck } from './admission/host-devices.js';
 import { memoryFitCheck } from './admission/memory-fit.js';
 import { hostView, protectedHostPaths, securityPolicyCheck } from './admission/security-policy-check.js';
 import { withDeviceDefaults, type DeviceDefaults } from './supervisor/device-defaults.js';
+import { ImageHousekeeping } from './images/image-housekeeping.js';
+import type { ReportedDisk } from '../protocol/desired.js';
 import { supervisorServiceControl } from './desired/service-control.js';
 import { registryAuthFor } from './desired/unseal.js';
 import { FileBackoffStore } from './supervisor/backoff-store.js';
@@ -84,6 +86,8 @@ interface Workload {
   admission: AdmissionCheck[];
   /** Evicts by priority under memory or thermal pressure; absent when `pressure.enabled` is false. */
   pressure: PressureMonitor | undefined;
+  /** Image records, garbage collection, the disk check before pulls (agent/images). */
+  housekeeping: ImageHousekeeping;
 }
 
 /**
@@ -174,6 +178,14 @@ export class Agent {
     const holds = store.loadHolds();
     const secrets: { registries: RegistryCredentials } = { registries: {} };
     const deviceDefaults: DeviceDefaults = { memoryLimitBytes: config.memory.defaultLimit };
+    const housekeeping = new ImageHousekeeping({
+      disk: config.disk, stateDir: config.stateDir, ...(config.runtime.socket === undefined ? {} : { socketPath: config.runtime.socket }), deviceLabels: labels, log: logger.child({ component: 'images' }),
+      auth: (ref) => registryAuthFor(secrets.registries, ref),
+      emit: (event) => {
+        this.session?.emitEvent(event);
+        if (event.type === 'gc') this.session?.desired.republish();
+      },
+    });
     const supervisor = new Supervisor({
       runtime, logger: logger.child({ component: 'supervisor' }), scope: config.runtime.scope, deviceLabels: labels, deviceDefaults,
       probationMs: config.rollout.probationMs,
@@ -181,9 +193,18 @@ export class Agent {
       registryAuth: (image) => registryAuthFor(secrets.registries, image),
       ...(holds.version === null ? {} : { held: { version: String(holds.version), services: holds.services } }),
       onHeldChange: ({ version, services }) => store.saveHolds({ v: 1, version: version === null ? null : Number(version), services }),
-      onState: (state) => this.session?.desired.onSupervisorState(state),
-      onEvent: (event) => this.onSupervisorEvent(event),
+      onState: (state) => {
+        housekeeping.onSupervisorState(state);
+        this.session?.desired.onSupervisorState(state);
+      },
+      onEvent: (event) => {
+        housekeeping.onSupervisorEvent(event);
+        this.onSupervisorEvent(event);
+      },
+      containerLogs: config.disk.containerLogs,
+      pullGuard: housekeeping.pullGuard,
     });
+    housekeeping.attach(supervisor);
     supervisor.start();
     const pressure = config.pressure.enabled ? new PressureMonitor({
       config: config.pressure, target: supervisor, logger: logger.child({ component: 'pressure' }),
@@ -197,8 +218,9 @@ export class Agent {
       capabilityLabelsCheck(labels),
       hostDevicesCheck(existsSync),
       memoryFitCheck({ totalBytes: totalmem(), reserveBytes: config.memory.reserve }, (d) => withDeviceDefaults(d, deviceDefaults)),
+      ...housekeeping.admission,
     ];
-    const workload: Workload = { runtime, supervisor, store, labels, usage: new ContainerUsage(), secrets, engineVersion: undefined, admission, pressure };
+    const workload: Workload = { runtime, supervisor, store, labels, usage: new ContainerUsage(), secrets, engineVersion: undefined, admission, pressure, housekeeping };
     void this.readEngineVersion(workload);
     return workload;
   }
@@ -280,6 +302,7 @@ export class Agent {
           return workload.engineVersion;
         },
         serviceUsage: () => Promise.resolve(workload.usage.sample(workload.supervisor.state().services)),
+        onSample: () => void workload.housekeeping.collector.collect('disk-sample'),
       }),
     });
     const fleet = fleetKeysOf(bootstrap);
@@ -307,6 +330,8 @@ export class Agent {
       boxSecretKey: keys.boxSecretKey,
       store: workload?.store ?? new DesiredStore(config.stateDir, logger),
       admission: workload?.admission ?? [],
+      parseOptions: { containerLogs: config.disk.containerLogs },
+      ...(workload === undefined ? {} : { disk: (): ReportedDisk => workload.housekeeping.report() }),
       supervisor: workload?.supervisor ?? { apply: () => Promise.reject(new Error('no container engine')), state: () => ({ version: null, status: 'failed', services: [], error: null }) },
       deviceLabels: workload?.labels ?? new Set(),
       setRegistries: (registries) => { if (workload !== undefined) workload.secrets.registries = registries; },

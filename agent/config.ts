@@ -36,6 +36,53 @@ const bindRule = z.preprocess(
   z.strictObject({ path: pathPattern, readOnly: z.boolean().default(false) }),
 );
 
+/** Docker's size notation (`10m`, `512k`), as the json-file and local log drivers take it. */
+const logSize = z.string().refine((v) => parseBytes(v).ok, 'must be a size like 10m or 512k');
+
+const DISK_DEFAULTS = {
+  reserveBytes: 512 * 1024 * 1024,
+  unpackFactor: 2.5,
+  gc: { highWatermarkPercent: 85, lowWatermarkPercent: 70 },
+  containerLogs: { maxSize: '10m', maxFiles: 3 },
+};
+
+/**
+ * Disk and flash rules (docs/lifecycle.md). Everything is measured on the
+ * filesystem that holds the engine's data root, where images, container
+ * layers and json-file logs live.
+ */
+const DiskConfigSchema = z.object({
+  /** The filesystem to measure; default: the engine's data root as `docker info` reports it. */
+  path: z.string().startsWith('/').optional(),
+  /** Kept free beyond every pull: admission and pulls count only what lies above it. */
+  reserveBytes: z.number().int().nonnegative().default(DISK_DEFAULTS.reserveBytes),
+  /**
+   * Bytes on disk per compressed byte downloaded: a pull estimate is the
+   * registry's (compressed) layer sizes times this. Layers unpack to about
+   * twice their gzip size, and the download sits beside the unpacked layer
+   * until it is registered.
+   */
+  unpackFactor: z.number().min(1).max(20).default(DISK_DEFAULTS.unpackFactor),
+  gc: z.object({
+    /** Image garbage collection starts when the disk is fuller than this… */
+    highWatermarkPercent: z.number().gt(0).max(100).default(DISK_DEFAULTS.gc.highWatermarkPercent),
+    /** …and removes unused images, least recently used first, until it is at most this full. */
+    lowWatermarkPercent: z.number().min(0).lt(100).default(DISK_DEFAULTS.gc.lowWatermarkPercent),
+  }).strict().refine((g) => g.lowWatermarkPercent < g.highWatermarkPercent, 'lowWatermarkPercent must be below highWatermarkPercent')
+    .default(DISK_DEFAULTS.gc),
+  /**
+   * Caps of the container logs the engine keeps on this disk (json-file and
+   * local drivers): the default of every service, and the most a desired
+   * state may ask for.
+   */
+  containerLogs: z.object({
+    maxSize: logSize.default(DISK_DEFAULTS.containerLogs.maxSize),
+    maxFiles: z.number().int().min(1).max(100).default(DISK_DEFAULTS.containerLogs.maxFiles),
+  }).strict().default(DISK_DEFAULTS.containerLogs),
+}).strict();
+
+export type DiskConfig = z.infer<typeof DiskConfigSchema>;
+
 /**
  * The agent's own config file (YAML, default /etc/tsunagu/agent.yaml).
  * Set by the device owner, never by fleet messages: the fleet cannot widen
@@ -151,6 +198,7 @@ export const AgentConfigSchema = z.object({
     enabled: true, memory: { evictBelowPercent: 10, clearAbovePercent: 20 }, temperature: { evictAtCelsius: 80, clearAtCelsius: 70 },
     escalateAfterMs: 30_000, clearForMs: 120_000,
   }),
+  disk: DiskConfigSchema.default(DISK_DEFAULTS),
 }).strict();
 
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;

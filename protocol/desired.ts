@@ -30,6 +30,24 @@ export const RegistryCredentialsSchema = z.record(
 );
 export type RegistryCredentials = z.infer<typeof RegistryCredentialsSchema>;
 
+/** The disk rules a device applies, as it reports them; the last collection that removed images or fell short. */
+export const ReportedDiskSchema = z.object({
+  reserveBytes: z.number().int().nonnegative(),
+  unpackFactor: z.number().positive(),
+  gc: z.object({ highWatermarkPercent: z.number(), lowWatermarkPercent: z.number() }).strict(),
+  containerLogs: z.object({ maxSize: z.string().max(32), maxFiles: z.number().int().positive() }).strict(),
+  lastGc: z.object({
+    at: z.number().int().nonnegative(),
+    trigger: z.string().max(64),
+    usedPercentBefore: z.number(),
+    usedPercentAfter: z.number(),
+    removed: z.number().int().nonnegative(),
+    freedBytes: z.number().int().nonnegative(),
+    short: z.boolean(),
+  }).strict().nullable(),
+}).strict();
+export type ReportedDisk = z.infer<typeof ReportedDiskSchema>;
+
 /** Overall status of a device's desired state, as reported on its retained `state` topic. */
 export const DeviceStatusValues = ['synced', 'applying', 'degraded', 'failed', 'refused'] as const;
 
@@ -60,6 +78,10 @@ export const ReportedStateSchema = z.object({
     restartCount: z.number().int().nonnegative(),
     lastExitCode: z.number().int().nullable(),
     lastError: z.object({ code: z.string(), message: z.string() }).nullable(),
+    /** Set while an update runs kill-then-download because the disk cannot hold the new image beside the old one. */
+    updateSwitch: z.object({ strategy: z.literal('kill-then-download'), reason: z.string().max(1024) }).strict().nullable().optional(),
   }).passthrough()).max(256),
+  /** The device's disk rules (docs/lifecycle.md) and what image garbage collection last did. */
+  disk: ReportedDiskSchema.optional(),
 }).strict();
 export type ReportedState = z.infer<typeof ReportedStateSchema>;

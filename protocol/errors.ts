@@ -50,6 +50,8 @@ export const ERROR_CODES = {
   POLICY_REFUSED: "the desired state asks for more than the device's own security policy allows",
   ADMISSION_REFUSED: 'the desired state does not fit this device (memory, architecture, devices, disk)',
   PRESSURE_EVICTED: 'the service is kept down to relieve memory or temperature pressure; it comes back when the pressure clears',
+  NO_SPACE: "the engine's disk cannot hold an image, even after removing unused images; the running version is kept",
+  REGISTRY_FAILED: 'a registry did not answer, refused the credentials, or sent a document that does not parse',
   // Runtime.
   RUNTIME_UNAVAILABLE: 'the container engine cannot be reached',
   PROBE_FAILED: 'the resources of the machine could not be read',

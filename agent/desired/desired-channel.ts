@@ -1,10 +1,10 @@
 import type { Logger } from '../../common/logger.js';
-import { DesiredDataSchema, type DesiredData, type RegistryCredentials, type ReportedState } from '../../protocol/desired.js';
+import { DesiredDataSchema, type DesiredData, type RegistryCredentials, type ReportedDisk, type ReportedState } from '../../protocol/desired.js';
 import type { SignedPayload } from '../../protocol/envelope.js';
 import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
 import { checkSchema } from '../../protocol/json.js';
 import { admit, type AdmissionCheck } from '../admission/admission.js';
-import { parseDesiredState, type DesiredState } from '../supervisor/compose-schema.js';
+import { parseDesiredState, type DesiredState, type ParseOptions } from '../supervisor/compose-schema.js';
 import type { SupervisorState } from '../supervisor/supervisor.js';
 import type { DesiredStore } from './desired-store.js';
 import { reportedState, type Refusal } from './state-report.js';
@@ -33,6 +33,10 @@ export interface DesiredChannelOptions {
    * policy, fit): a refusal keeps what runs and reports a reason per service.
    */
   admission?: readonly AdmissionCheck[];
+  /** As the supervisor parses (the device's log caps), so that admission sees what will run. */
+  parseOptions?: ParseOptions;
+  /** The device's disk rules and last image collection, for the retained state. */
+  disk?: () => ReportedDisk | undefined;
   /** The retained `state` message. */
   publishState: (state: ReportedState, traceparent: string | undefined) => void;
   emitEvent: (event: Record<string, unknown>) => void;
@@ -101,6 +105,11 @@ export class DesiredChannel {
     this.publish(state);
   }
 
+  /** Publish the state again: something besides the supervisor's snapshot changed (an image collection). */
+  republish(): void {
+    if (this.accepted !== undefined || this.refusal !== undefined) this.publish(this.opts.supervisor.state());
+  }
+
   private enqueue(work: () => Promise<unknown>): Promise<void> {
     const run = this.queue.then(work);
     this.queue = run.then(() => undefined, (err: unknown) => {
@@ -144,7 +153,7 @@ export class DesiredChannel {
     let registries: RegistryCredentials;
     try {
       ({ compose, registries } = unsealDesired(data, this.opts.boxSecretKey));
-      desired = parseDesiredState(compose);
+      desired = parseDesiredState(compose, this.opts.parseOptions);
     } catch (err) {
       const e = asTsunaguError(err, 'SCHEMA');
       const field = typeof e.details?.field === 'string' ? e.details.field : undefined;
@@ -191,6 +200,11 @@ export class DesiredChannel {
     }
   }
 
+  private diskReport(): { disk?: ReportedDisk } {
+    const disk = this.opts.disk?.();
+    return disk === undefined ? {} : { disk };
+  }
+
   private publish(state: SupervisorState): void {
     const accepted = this.accepted;
     const missingLabels: Record<string, string[]> = {};
@@ -200,7 +214,7 @@ export class DesiredChannel {
     }
     const report = reportedState({
       supervisor: state, acceptedVersion: accepted?.version ?? null, appliedVersion: this.applied,
-      refusal: this.refusal, missingLabels, at: this.clock(),
+      refusal: this.refusal, missingLabels, at: this.clock(), ...this.diskReport(),
     });
     this.opts.publishState(report, this.refusal === undefined ? accepted?.traceparent : undefined);
   }

@@ -1,4 +1,4 @@
-import type { ReportedState } from '../../protocol/desired.js';
+import type { ReportedDisk, ReportedState } from '../../protocol/desired.js';
 import type { ErrorCode } from '../../protocol/errors.js';
 import type { SupervisorState } from '../supervisor/supervisor.js';
 
@@ -21,6 +21,8 @@ export interface StateReportInputs {
   refusal: Refusal | undefined;
   /** Labels a service requires that this device lacks, by service. */
   missingLabels: Record<string, string[]>;
+  /** The disk rules and the last image collection, when the device has a container engine. */
+  disk?: ReportedDisk;
   at: number;
 }
 
@@ -36,13 +38,14 @@ export function reportedState(inputs: StateReportInputs): ReportedState {
   const services = supervisor.services.map((s) => ({
     name: s.name, image: s.image, imageDigest: s.imageDigest, state: s.state, health: s.health,
     restartCount: s.restartCount, lastExitCode: s.lastExitCode, lastError: s.lastError,
-    containerId: s.containerId, outdated: s.outdated, retryAt: s.retryAt,
+    containerId: s.containerId, outdated: s.outdated, retryAt: s.retryAt, updateSwitch: s.updateSwitch,
   }));
+  const disk = inputs.disk === undefined ? {} : { disk: inputs.disk };
   if (refusal !== undefined) {
     return {
       v: 1, at: inputs.at, desiredVersion: refusal.version, appliedVersion: inputs.appliedVersion, status: 'refused',
       error: { code: refusal.code, message: refusal.message.slice(0, 4096), ...(refusal.services === undefined ? {} : { services: clip(refusal.services) }) },
-      services,
+      services, ...disk,
     };
   }
   const missing = Object.entries(inputs.missingLabels).filter(([, labels]) => labels.length > 0);
@@ -56,7 +59,7 @@ export function reportedState(inputs: StateReportInputs): ReportedState {
   }
   return {
     v: 1, at: inputs.at, desiredVersion: inputs.acceptedVersion, appliedVersion: inputs.appliedVersion,
-    status: supervisor.status, error, services: services.slice(0, 256),
+    status: supervisor.status, error, services: services.slice(0, 256), ...disk,
   };
 }
 

@@ -18,6 +18,8 @@ export interface ReporterOptions {
   /** Container engine version and per-service usage, when a runtime is wired in. */
   runtimeVersion?: () => string | undefined;
   serviceUsage?: () => Promise<readonly ServiceUsage[] | undefined>;
+  /** Called after each sample: work that follows the disk (image garbage collection) rides on this timer instead of one of its own. */
+  onSample?: () => void;
   clock?: () => number;
 }
 
@@ -71,6 +73,7 @@ export class Reporter {
         await this.sendInventory(await this.opts.inventory.report(this.opts.runtimeVersion?.()));
       }
       const metrics = await this.opts.sampler.next(await this.opts.serviceUsage?.());
+      this.opts.onSample?.();
       // Half a sampling period of slack: timers fire a little early or late,
       // and a report due 1 ms from now must not wait a whole period more.
       const due = this.clock() - this.lastSentAt + this.opts.sampleMs / 2 >= this.opts.intervalMs;

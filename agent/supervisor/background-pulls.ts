@@ -2,16 +2,22 @@ import { asTsunaguError, type TsunaguError } from '../../protocol/errors.js';
 import type { PullProgress } from './docker-runtime.js';
 import { executeStep, type StepContext } from './executor.js';
 import type { Step } from './steps.js';
+import type { PullClearance } from './supervisor-io.js';
 
 type PullStep = Extract<Step, { kind: 'pull' }>;
+
+/** How a pull ended: pulled, failed, or not started because the guard said so. */
+export type PullOutcome = { kind: 'pulled' } | { kind: 'failed'; error: TsunaguError } | Exclude<PullClearance, { kind: 'go' }>;
 
 /** Pull progress arrives per chunk; a report per second is plenty for a fleet dashboard. */
 export const PROGRESS_INTERVAL_MS = 1000;
 
 export interface BackgroundPullsOptions {
   now: () => number;
-  /** Called once per pull when it ends, with the error unless it succeeded; not called for an aborted pull. */
-  onDone: (step: PullStep, error: TsunaguError | undefined) => void;
+  /** Called once per pull when it ends; not called for an aborted pull. */
+  onDone: (step: PullStep, outcome: PullOutcome) => void;
+  /** Asked before the download starts (disk room); without it every pull starts. */
+  clear?: (step: PullStep, signal: AbortSignal) => Promise<PullClearance>;
   /** Throttled to one call per PROGRESS_INTERVAL_MS per image. */
   onProgress: (service: string, progress: PullProgress) => void;
 }
@@ -47,11 +53,17 @@ export class BackgroundPulls {
       reportedAt = now;
       this.options.onProgress(service, p);
     };
-    const done = executeStep(step, { ...ctx, signal: controller.signal, onPullProgress })
-      .then(() => undefined, (err: unknown) => asTsunaguError(err))
-      .then((error) => {
+    const pull = async (): Promise<PullOutcome> => {
+      const clearance = this.options.clear === undefined ? { kind: 'go' as const } : await this.options.clear(step, controller.signal);
+      if (clearance.kind !== 'go') return clearance;
+      await executeStep(step, { ...ctx, signal: controller.signal, onPullProgress });
+      return { kind: 'pulled' };
+    };
+    const done = pull()
+      .catch((err: unknown): PullOutcome => ({ kind: 'failed', error: asTsunaguError(err) }))
+      .then((outcome) => {
         this.running.delete(step.image);
-        if (!controller.signal.aborted) this.options.onDone(step, error);
+        if (!controller.signal.aborted) this.options.onDone(step, outcome);
       });
     this.running.set(step.image, { controller, done });
   }

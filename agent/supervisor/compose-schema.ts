@@ -138,6 +138,21 @@ export interface DesiredState {
  * keeps 10 MiB × 5. Three files of 10 MB are enough to read a crash.
  */
 export const DEFAULT_LOGGING = { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } } as const;
+
+/** The log caps of this device (`disk.containerLogs` in the agent config): each service's default. */
+export interface LogCaps {
+  /** Docker's size notation, `10m`. */
+  maxSize: string;
+  maxFiles: number;
+}
+
+export interface ParseOptions {
+  /** Default DEFAULT_LOGGING's. */
+  containerLogs?: LogCaps;
+}
+
+/** The log drivers that keep files in the engine's data root, rotated by `max-size` × `max-file`. */
+export const CAPPED_LOG_DRIVERS: ReadonlySet<string> = new Set(['json-file', 'local']);
 export const DEFAULT_STOP_GRACE_MS = 10_000;
 const RESERVED_LABEL_PREFIX = 'io.tsunagu.';
 const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -237,7 +252,21 @@ function limits(raw: RawService, path: string[]): DesiredService['limits'] {
   return { memoryBytes: memA ?? memB, nanoCpus, pids: l?.pids ?? null };
 }
 
-function normaliseService(name: string, raw: RawService, declaredVolumes: Set<string>, defaults: { priority?: Priority; update?: UpdateStrategy }): DesiredService {
+/**
+ * The service's logging with the device's caps filled in where it sets none:
+ * a json-file log without `max-size` would otherwise grow without bound.
+ */
+function logging(raw: RawService['logging'], caps: LogCaps, path: string[]): DesiredService['logging'] {
+  const driver = raw?.driver ?? DEFAULT_LOGGING.driver;
+  const options = stringMap(raw?.options, [...path, 'logging', 'options'], 'an option');
+  if (CAPPED_LOG_DRIVERS.has(driver)) {
+    options['max-size'] ??= caps.maxSize;
+    options['max-file'] ??= String(caps.maxFiles);
+  }
+  return { driver, options: Object.fromEntries(Object.entries(options).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) };
+}
+
+function normaliseService(name: string, raw: RawService, declaredVolumes: Set<string>, defaults: { priority?: Priority; update?: UpdateStrategy }, caps: LogCaps): DesiredService {
   const path = ['services', name];
   if (!SERVICE_NAME.test(name)) refuse(path, 'service names are letters, digits, _ . - and start with a letter or digit');
   const networkMode = raw.network_mode ?? 'bridge';
@@ -283,9 +312,7 @@ function normaliseService(name: string, raw: RawService, declaredVolumes: Set<st
     devices: (raw.devices ?? []).map((d, i) => need(parseDevice(d), [...path, 'devices', i])),
     labels,
     limits: limits(raw, path),
-    logging: raw.logging === undefined
-      ? { driver: DEFAULT_LOGGING.driver, options: { ...DEFAULT_LOGGING.options } }
-      : { driver: raw.logging.driver ?? DEFAULT_LOGGING.driver, options: stringMap(raw.logging.options, [...path, 'logging', 'options'], 'an option') },
+    logging: logging(raw.logging, caps, path),
     stopGraceMs: raw.stop_grace_period === undefined ? DEFAULT_STOP_GRACE_MS : need(parseDuration(raw.stop_grace_period), [...path, 'stop_grace_period']),
     tsunagu: {
       requires: [...(raw['x-tsunagu']?.requires ?? [])].sort(),
@@ -316,17 +343,18 @@ function dependencyOrder(services: Map<string, DesiredService>): DesiredService[
 }
 
 /** Validate and normalise a desired-state document given as a JS value (parsed JSON or YAML). */
-export function parseDesiredState(doc: unknown): DesiredState {
+export function parseDesiredState(doc: unknown, options: ParseOptions = {}): DesiredState {
+  const caps = options.containerLogs ?? { maxSize: DEFAULT_LOGGING.options['max-size'], maxFiles: Number(DEFAULT_LOGGING.options['max-file']) };
   const raw = checkStructure(doc);
   const declared = new Set(Object.keys(raw.volumes ?? {}));
   for (const v of declared) if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(v)) refuse(['volumes', v], 'not a valid volume name');
   const defaults = raw['x-tsunagu'] ?? {};
-  const services = new Map(Object.entries(raw.services).map(([name, s]) => [name, normaliseService(name, s, declared, defaults)]));
+  const services = new Map(Object.entries(raw.services).map(([name, s]) => [name, normaliseService(name, s, declared, defaults, caps)]));
   return { project: raw.name ?? 'tsunagu', services: dependencyOrder(services), volumes: [...declared].sort() };
 }
 
 /** Parse YAML text (anchors and merge keys allowed, alias expansion bounded) and normalise it. */
-export function parseDesiredStateYaml(text: string): DesiredState {
+export function parseDesiredStateYaml(text: string, options: ParseOptions = {}): DesiredState {
   if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES) throw new TsunaguError('TOO_LARGE', `desired state exceeds ${MAX_DOCUMENT_BYTES} bytes`);
   let doc: unknown;
   try {
@@ -334,5 +362,5 @@ export function parseDesiredStateYaml(text: string): DesiredState {
   } catch (err) {
     throw new TsunaguError('MALFORMED', `desired state is not valid YAML: ${(err as Error).message}`);
   }
-  return parseDesiredState(doc);
+  return parseDesiredState(doc, options);
 }

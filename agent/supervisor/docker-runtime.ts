@@ -70,12 +70,12 @@ function time(text: string | undefined): number | null {
   return Number.isNaN(ms) ? null : ms;
 }
 
-function statusCode(err: unknown): number | undefined {
+export function statusCode(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null && 'statusCode' in err && typeof err.statusCode === 'number' ? err.statusCode : undefined;
 }
 
 /** Engine failures become RUNTIME_FAILED, an unreachable engine RUNTIME_UNAVAILABLE, an abort CANCELLED. */
-function runtimeError(what: string, err: unknown, signal?: AbortSignal): TsunaguError {
+export function runtimeError(what: string, err: unknown, signal?: AbortSignal): TsunaguError {
   if (signal?.aborted) return new TsunaguError('CANCELLED', `${what}: cancelled`, undefined, { cause: err });
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES' || code === 'EPIPE' || code === 'ECONNRESET') {
@@ -172,8 +172,14 @@ export class DockerRuntime implements ContainerRuntime {
       // would also serialise them into the request's query string.
       const stream = await this.docker.createImage(options.auth, { fromImage: ref, abortSignal: signal });
       const layers = new Map<string, { current: number; total: number }>();
+      // A pull that fails once streaming (a full disk, no variant for this platform, a cut download)
+      // says so in an event of the stream, which still ends normally: that event is the outcome.
+      let failed: string | undefined;
       await new Promise<void>((resolve, reject) => {
-        this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()), (event: { id?: string; status?: string; progressDetail?: { current?: number; total?: number } }) => {
+        this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : failed !== undefined ? reject(new Error(failed)) : resolve()), (event: {
+          id?: string; status?: string; progressDetail?: { current?: number; total?: number }; error?: string; errorDetail?: { message?: string };
+        }) => {
+          if (event.error !== undefined || event.errorDetail !== undefined) failed ??= event.errorDetail?.message ?? event.error ?? 'the engine reported an error';
           if (event.id && event.progressDetail?.total) layers.set(event.id, { current: event.progressDetail.current ?? 0, total: event.progressDetail.total });
           let currentBytes = 0;
           let totalBytes = 0;
@@ -183,7 +189,10 @@ export class DockerRuntime implements ContainerRuntime {
       });
     } catch (err) {
       const e = runtimeError(`pull ${ref}`, err, signal);
-      throw e.code === 'RUNTIME_FAILED' ? new TsunaguError('PULL_FAILED', e.message, e.details, { cause: err }) : e;
+      if (e.code !== 'RUNTIME_FAILED') throw e;
+      // The engine's own words for a full disk, kept in the message; the code lets the fleet tell it from a bad tag.
+      if (/no space left on device/i.test(e.message)) throw new TsunaguError('NO_SPACE', `${e.message} (the engine's disk is full)`, e.details, { cause: err });
+      throw new TsunaguError('PULL_FAILED', e.message, e.details, { cause: err });
     }
   }
 

@@ -31,6 +31,8 @@ export interface PlanFacts {
   busy?: ReadonlySet<string>;
   /** Containers the engine stopped by going down (engine-outage.ts): started again whatever their restart policy. */
   resume?: ReadonlySet<string>;
+  /** Services whose update runs kill-then-download this time whatever the desired state says (a short disk). */
+  killFirst?: ReadonlySet<string>;
 }
 
 const PRIORITY_RANK: Record<Priority, number> = { critical: 0, normal: 1, 'best-effort': 2 };
@@ -180,7 +182,7 @@ export function plan(actual: ActualState, desired: DesiredService[], facts: Plan
 
     if (actual.images[s.image] === undefined) {
       // download-then-kill: the old container keeps running until the new image is here.
-      if (s.tsunagu.update === 'kill-then-download') for (const c of stale) down.push(...takeDown(c, s.stopGraceMs));
+      if (s.tsunagu.update === 'kill-then-download' || facts.killFirst?.has(s.name) === true) for (const c of stale) down.push(...takeDown(c, s.stopGraceMs));
       if (!pulling.has(s.image) && !isBackingOff(facts.pullBackoff[s.image], facts.now)) {
         pulling.add(s.image);
         ups.push({ kind: 'pull', service: s.name, image: s.image });

@@ -34,6 +34,8 @@ export interface ServiceReport {
   lastExitCode: number | null;
   retryAt: number | null;
   lastError: { code: ErrorCode; message: string } | null;
+  /** Set while an update runs kill-then-download because the disk cannot hold the new image beside the old one. */
+  updateSwitch: { strategy: 'kill-then-download'; reason: string } | null;
 }
 
 /**
@@ -56,6 +58,8 @@ export interface ReportInputs {
   held?: ReadonlySet<string>;
   /** Services pressure keeps down, with the reason. */
   evicted?: ReadonlyMap<string, string>;
+  /** Services whose update was switched to kill-then-download for a short disk, with the reason. */
+  switchedUpdates?: ReadonlyMap<string, string>;
   now: number;
 }
 
@@ -101,8 +105,13 @@ export function serviceReports(inputs: ReportInputs): ServiceReport[] {
       lastExitCode: c?.exitCode ?? restart?.lastExitCode ?? null,
       retryAt,
       lastError: evictedFor !== undefined && state === 'evicted' ? { code: 'PRESSURE_EVICTED', message: evictedFor } : inputs.lastErrors.get(s.name) ?? null,
+      updateSwitch: switchOf(inputs.switchedUpdates?.get(s.name)),
     };
   });
+}
+
+function switchOf(reason: string | undefined): ServiceReport['updateSwitch'] {
+  return reason === undefined ? null : { strategy: 'kill-then-download', reason };
 }
 
 /**

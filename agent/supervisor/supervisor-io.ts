@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../../protocol/errors.js';
 import type { BackoffStore } from './backoff-store.js';
+import type { LogCaps } from './compose-schema.js';
 import type { ContainerRuntime, RegistryAuth } from './docker-runtime.js';
 import type { DeviceDefaults } from './device-defaults.js';
 import type { BackoffPolicy } from './restart-backoff.js';
@@ -38,7 +39,9 @@ export interface SupervisorState {
 export type SupervisorEvent =
   | { type: 'pull-progress'; service: string; image: string; currentBytes: number; totalBytes: number }
   | { type: 'pulled'; service: string; image: string }
-  | { type: 'pull-failed'; service: string; image: string; error: string; retryAt: number }
+  | { type: 'pull-failed'; service: string; image: string; code: ErrorCode; error: string; retryAt: number }
+  /** The disk cannot hold the new image beside the old one: this update runs kill-then-download. */
+  | { type: 'update-switched'; service: string; image: string; strategy: 'kill-then-download'; reason: string }
   | { type: 'started'; service: string; containerId: string }
   | { type: 'exited'; service: string; containerId: string; exitCode: number | null }
   | { type: 'healthy' | 'unhealthy'; service: string; containerId: string }
@@ -49,6 +52,30 @@ export type SupervisorEvent =
   | { type: 'step-failed'; service: string; step: string; error: string; retryAt: number }
   /** A new configuration exited or turned unhealthy within its probation; `rolledBackTo` is the version whose configuration it returned to. */
   | { type: 'probation-failed'; service: string; reason: string; version: string | null; rolledBackTo: string | null };
+
+/** A pull about to start, as a pull guard sees it. */
+export interface PullRequest {
+  service: string;
+  image: string;
+  /** Images of the service's older containers: what it runs now, or ran until a kill-then-download took it down. */
+  oldImages: string[];
+  /** The old containers are gone already (kill-then-download, declared or switched to): their images may go too if room is short. */
+  oldContainersGone: boolean;
+}
+
+/**
+ * A pull guard's answer: `go`; `kill-first`, the new image fits only once the
+ * old container and image are gone (the supervisor switches this update to
+ * kill-then-download and asks again); `short`, it does not fit even then
+ * (not pulled: NO_SPACE, retried with the pull back-off).
+ */
+export type PullClearance = { kind: 'go' } | { kind: 'kill-first'; reason: string } | { kind: 'short'; reason: string };
+
+/** Decides, before each pull, whether the disk can hold it (agent/images/pull-guard.ts). */
+export interface PullGuard {
+  /** Runs beside the passes, like the pull itself; must not throw (a guard that cannot decide says `go`). */
+  clear(request: PullRequest, signal: AbortSignal): Promise<PullClearance>;
+}
 
 /** Everything a supervisor needs, in one object; only `runtime` is required. */
 export interface SupervisorOptions {
@@ -79,4 +106,8 @@ export interface SupervisorOptions {
   held?: { version: string; services: Iterable<string> };
   /** Called when the set of operator-stopped services changes, so the caller can persist it with the version it holds for. */
   onHeldChange?: (held: { version: string | null; services: string[] }) => void;
+  /** Asked before every pull whether the disk can hold it; without one, every pull goes ahead. */
+  pullGuard?: PullGuard;
+  /** The device's container log caps, filled into services that set none (default DEFAULT_LOGGING's). */
+  containerLogs?: LogCaps;
 }

@@ -18,10 +18,10 @@ import {
 import { overallStatus, serviceReports } from './service-report.js';
 import { RolloutGate, type ProbationFailure } from './rollout-gate.js';
 import { describeStep, type Step } from './steps.js';
-import type { Clock, SupervisorEvent, SupervisorLogger, SupervisorOptions, SupervisorState } from './supervisor-io.js';
+import type { Clock, PullClearance, SupervisorEvent, SupervisorLogger, SupervisorOptions, SupervisorState } from './supervisor-io.js';
 
 export type { OverallStatus, ServiceReport, ServiceState } from './service-report.js';
-export type { Clock, SupervisorEvent, SupervisorLogger, SupervisorOptions, SupervisorState } from './supervisor-io.js';
+export type { Clock, PullClearance, PullGuard, PullRequest, SupervisorEvent, SupervisorLogger, SupervisorOptions, SupervisorState } from './supervisor-io.js';
 export type { BackoffStore } from './backoff-store.js';
 export type { EvictableTier, TierEvictions } from './evictions.js';
 
@@ -70,6 +70,13 @@ export class Supervisor {
   private failureSeq = 0;
   /** Pulls run beside the passes, so that a long download neither blocks nor is cut by reconciling other services. */
   private readonly pulls: BackgroundPulls;
+  /**
+   * Services being updated to a new image: the images their old containers
+   * run (remembered past a kill-then-download that removed them), and why
+   * the update was switched to kill-then-download when the disk is short.
+   * Cleared once the new container exists, and by a new desired state.
+   */
+  private readonly updates = new Map<string, { oldImages: string[]; switched?: string }>();
 
   private dirty = false;
   /** performance.now() when the pass in flight began: monotonic, so that a clock set by NTP does not age it. */
@@ -99,11 +106,14 @@ export class Supervisor {
     this.pulls = new BackgroundPulls({
       now: () => this.clock.now(),
       onProgress: (service, p) => this.emit({ type: 'pull-progress', service, image: p.image, currentBytes: p.currentBytes, totalBytes: p.totalBytes }),
-      onDone: (step, error) => {
-        if (error === undefined) this.stepSucceeded(step);
-        else this.stepFailed(step, error.code, error.message);
-        this.requestPass(); // either way the plan changes
+      onDone: (step, outcome) => {
+        if (outcome.kind === 'pulled') this.stepSucceeded(step);
+        else if (outcome.kind === 'failed') this.stepFailed(step, outcome.error.code, outcome.error.message);
+        else if (outcome.kind === 'short') this.stepFailed(step, 'NO_SPACE', `pull ${step.image}: ${outcome.reason}`);
+        else this.switchToKillFirst(step.service, step.image, outcome.reason);
+        this.requestPass(); // whatever the outcome, the plan changes
       },
+      ...(options.pullGuard === undefined ? {} : { clear: (step, signal) => this.clearPull(step, signal) }),
     });
   }
 
@@ -136,7 +146,8 @@ export class Supervisor {
    * the outcome. An invalid document throws a TsunaguError and changes nothing.
    */
   async apply(doc: string | object, version: string): Promise<SupervisorState> {
-    const parsed = typeof doc === 'string' ? parseDesiredStateYaml(doc) : parseDesiredState(doc);
+    const parseOptions = this.options.containerLogs === undefined ? {} : { containerLogs: this.options.containerLogs };
+    const parsed = typeof doc === 'string' ? parseDesiredStateYaml(doc, parseOptions) : parseDesiredState(doc, parseOptions);
     const desired = this.options.deviceDefaults === undefined ? parsed : withDeviceDefaults(parsed, this.options.deviceDefaults);
     if (this.stopped) throw new TsunaguError('CANCELLED', 'the supervisor is stopped');
     this.holds.releaseAllUnless(version);
@@ -145,6 +156,7 @@ export class Supervisor {
     this.version = version;
     this.lastErrors.clear();
     this.rollout.reset();
+    this.updates.clear();
     this.pullBackoff = {}; // a new desired state is a reason to try a failed pull again now
     this.pass?.abort();
     this.requestPass();
@@ -256,6 +268,11 @@ export class Supervisor {
     return this.lastState;
   }
 
+  /** The image references of the desired state being applied. */
+  desiredImages(): string[] {
+    return [...new Set((this.desired?.services ?? []).map((s) => s.image))];
+  }
+
   /** Resolves when no pass and no pull runs: converged, or waiting for a back-off, a health check or a pull retry. */
   async idle(): Promise<void> {
     while (this.loop || this.pulls.size > 0) {
@@ -334,7 +351,9 @@ export class Supervisor {
       const steps = plan(actual, desired.services, {
         now: this.clock.now(), scope: this.scope, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff, deviceLabels: this.deviceLabels,
         pullsInFlight: this.pulls.images(), held: this.holds.set, evicted: new Set(this.evictions.services.keys()), busy, resume,
+        killFirst: this.switchedServices(),
       });
+      this.noteUpdates(actual, steps);
       this.publish(actual, steps.length > 0 || this.pulls.size > 0);
       if (steps.length === 0) return;
       const ctx: StepContext = {
@@ -363,6 +382,7 @@ export class Supervisor {
   }
 
   private stepSucceeded(step: Step): void {
+    if (step.kind === 'create') this.updates.delete(step.service);
     if (step.kind === 'pull') {
       const entry = recordSuccess(this.pullBackoff[step.image]);
       if (entry) this.pullBackoff = { ...this.pullBackoff, [step.image]: entry };
@@ -406,7 +426,7 @@ export class Supervisor {
       const entry = recordFailure(this.pullBackoff[step.image], { at: now, key }, this.pullPolicy);
       this.pullBackoff = { ...this.pullBackoff, [step.image]: entry };
       this.log.warn({ image: step.image, err: message, retryAt: entry.nextAttemptAt }, 'pull failed');
-      this.emit({ type: 'pull-failed', service: step.service, image: step.image, error: message, retryAt: entry.nextAttemptAt });
+      this.emit({ type: 'pull-failed', service: step.service, image: step.image, code, error: message, retryAt: entry.nextAttemptAt });
       return;
     }
     const service = this.desired?.services.find((s) => s.name === step.service);
@@ -415,6 +435,38 @@ export class Supervisor {
     this.setRestartBackoff({ ...this.restartBackoff, [step.service]: entry });
     this.log.warn({ step: describeStep(step), err: message, retryAt: entry.nextAttemptAt }, 'step failed');
     this.emit({ type: 'step-failed', service: step.service, step: describeStep(step), error: message, retryAt: entry.nextAttemptAt });
+  }
+
+  /** Remember what the old containers of a service about to pull run: a kill-then-download removes them before the pull. */
+  private noteUpdates(actual: ActualState, steps: Step[]): void {
+    for (const step of steps) {
+      if (step.kind !== 'pull') continue;
+      const old = [...new Set(actual.containers.filter((c) => c.service === step.service && c.image !== step.image).map((c) => c.image))];
+      const known = this.updates.get(step.service);
+      if (old.length > 0) this.updates.set(step.service, { ...known, oldImages: [...new Set([...(known?.oldImages ?? []), ...old])] });
+    }
+  }
+
+  private switchedServices(): Set<string> {
+    return new Set([...this.updates].filter(([, u]) => u.switched !== undefined).map(([name]) => name));
+  }
+
+  private async clearPull(step: Extract<Step, { kind: 'pull' }>, signal: AbortSignal): Promise<PullClearance> {
+    const guard = this.options.pullGuard;
+    if (guard === undefined) return { kind: 'go' };
+    const service = this.desired?.services.find((s) => s.name === step.service);
+    const update = this.updates.get(step.service);
+    const live = this.lastState.services.find((r) => r.name === step.service);
+    // Down already: declared kill-then-download, a switch made before, or no old container at all.
+    const oldContainersGone = service?.tsunagu.update === 'kill-then-download' || update?.switched !== undefined || live?.containerId === null || live === undefined;
+    return guard.clear({ service: step.service, image: step.image, oldImages: update?.oldImages ?? [], oldContainersGone }, signal);
+  }
+
+  private switchToKillFirst(service: string, image: string, reason: string): void {
+    const known = this.updates.get(service);
+    this.updates.set(service, { oldImages: known?.oldImages ?? [], switched: reason });
+    this.log.warn({ service, image, reason }, 'disk short: this update runs kill-then-download');
+    this.emit({ type: 'update-switched', service, image, strategy: 'kill-then-download', reason });
   }
 
   /**
@@ -478,10 +530,11 @@ export class Supervisor {
 
   private publish(actual: ActualState | undefined, busy: boolean): void {
     const desired = this.desired?.services ?? [];
+    const switched = new Map([...this.updates].flatMap(([name, u]) => (u.switched === undefined ? [] : [[name, u.switched] as const])));
     const services = actual === undefined ? this.lastState.services : serviceReports({
       actual, desired, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff,
       lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, pullsInFlight: this.pulls.images(), held: this.holds.set,
-      evicted: this.evictions.services, now: this.clock.now(),
+      evicted: this.evictions.services, now: this.clock.now(), switchedUpdates: switched,
     });
     let status = overallStatus(services, desired, busy, this.engineError !== null);
     let error = this.engineError;

@@ -1,10 +1,20 @@
-import { createServer, request, type Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 
 export interface RegistryFrontOptions {
   /** Hold every manifest request this long before passing it on: a slow pull. */
   manifestDelayMs?: number;
   /** Demand HTTP Basic credentials, as a private registry does. */
   basicAuth?: { username: string; password: string };
+  /**
+   * Demand a Bearer token, as Docker Hub and GHCR do: the challenge names a
+   * token realm on this front (`/token`), which hands out tokens for these
+   * Basic credentials.
+   */
+  bearerAuth?: { username: string; password: string };
+  /** Serve HTTPS with this key and certificate instead of HTTP. */
+  tls?: { key: string; cert: string };
 }
 
 export interface RegistryFront {
@@ -12,6 +22,8 @@ export interface RegistryFront {
   host: string;
   /** Requests that came with the right credentials. */
   authorized: number;
+  /** Tokens the realm handed out (bearerAuth). */
+  tokensIssued: number;
   close(): Promise<void>;
 }
 
@@ -23,8 +35,38 @@ export interface RegistryFront {
 export async function startRegistryFront(upstream: string, options: RegistryFrontOptions = {}): Promise<RegistryFront> {
   const [upHost = '', upPort = ''] = upstream.split(':');
   const expected = options.basicAuth && `Basic ${Buffer.from(`${options.basicAuth.username}:${options.basicAuth.password}`).toString('base64')}`;
-  const front: RegistryFront = { host: '', authorized: 0, close: () => Promise.resolve() };
-  const server: Server = createServer((req, res) => {
+  const front: RegistryFront = { host: '', authorized: 0, tokensIssued: 0, close: () => Promise.resolve() };
+  const bearerBasic = options.bearerAuth && `Basic ${Buffer.from(`${options.bearerAuth.username}:${options.bearerAuth.password}`).toString('base64')}`;
+  const tokens = new Set<string>();
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    if (bearerBasic !== undefined) {
+      const url = new URL(req.url ?? '/', 'http://front');
+      if (url.pathname === '/token') {
+        if (req.headers.authorization !== bearerBasic) {
+          res.writeHead(401, { 'Content-Type': 'application/json' });
+          res.end('{"details":"incorrect username or password"}');
+          return;
+        }
+        const token = randomBytes(16).toString('hex');
+        tokens.add(token);
+        front.tokensIssued += 1;
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ token, expires_in: 300 }));
+        return;
+      }
+      const given = req.headers.authorization?.replace(/^Bearer /, '');
+      if (given === undefined || !tokens.has(given)) {
+        const repo = /^\/v2\/(.+)\/(?:manifests|blobs)\//.exec(url.pathname)?.[1];
+        const scheme = options.tls === undefined ? 'http' : 'https';
+        res.writeHead(401, {
+          'WWW-Authenticate': `Bearer realm="${scheme}://${front.host}/token",service="tsunagu-test"${repo === undefined ? '' : `,scope="repository:${repo}:pull"`}`,
+          'Content-Type': 'application/json',
+        });
+        res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
+        return;
+      }
+      front.authorized += 1;
+    }
     if (expected !== undefined) {
       if (req.headers.authorization !== expected) {
         res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="tsunagu-test"', 'Content-Type': 'application/json' });
@@ -43,7 +85,8 @@ export async function startRegistryFront(upstream: string, options: RegistryFron
     };
     if (options.manifestDelayMs && req.url?.includes('/manifests/')) setTimeout(forward, options.manifestDelayMs);
     else forward();
-  });
+  };
+  const server: Server = options.tls === undefined ? createServer(handler) : createTlsServer({ key: options.tls.key, cert: options.tls.cert }, handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   front.host = `127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;

@@ -64,7 +64,7 @@ describe('unsealDesired', () => {
 describe('reportedState', () => {
   const sup: SupervisorState = {
     version: '2', status: 'synced', error: null,
-    services: [{ name: 'web', image: 'img', imageDigest: null, containerId: 'c1', outdated: false, state: 'running', health: 'none', restartCount: 0, lastExitCode: null, retryAt: null, lastError: null }],
+    services: [{ name: 'web', image: 'img', imageDigest: null, containerId: 'c1', outdated: false, state: 'running', health: 'none', restartCount: 0, lastExitCode: null, retryAt: null, lastError: null, updateSwitch: null }],
   };
 
   test('a plain snapshot validates against the wire schema', () => {
@@ -78,6 +78,19 @@ describe('reportedState', () => {
     const s = reportedState({ supervisor: sup, acceptedVersion: 2, appliedVersion: 2, refusal: { version: 3, code: 'UNSUPPORTED', message: 'services.web.build: no', services: { web: 'services.web.build: no' } }, missingLabels: {}, at: 5 });
     ReportedStateSchema.parse(s);
     assert.deepEqual([s.status, s.desiredVersion, s.appliedVersion, s.error?.code, s.error?.services?.web], ['refused', 3, 2, 'UNSUPPORTED', 'services.web.build: no']);
+  });
+
+  test('the disk rules and a switched update are reported, and validate against the wire schema', () => {
+    const disk = {
+      reserveBytes: 1024, unpackFactor: 2.5, gc: { highWatermarkPercent: 85, lowWatermarkPercent: 70 }, containerLogs: { maxSize: '10m', maxFiles: 3 },
+      lastGc: { at: 4, trigger: 'pull', usedPercentBefore: 90, usedPercentAfter: 69.5, removed: 2, freedBytes: 3000, short: false },
+    };
+    const switched = { ...sup, status: 'applying' as const, services: sup.services.map((x) => ({ ...x, updateSwitch: { strategy: 'kill-then-download' as const, reason: 'needs about 1.0 GiB' } })) };
+    const s = ReportedStateSchema.parse(reportedState({ supervisor: switched, acceptedVersion: 2, appliedVersion: 1, refusal: undefined, missingLabels: {}, disk, at: 5 }));
+    assert.deepEqual(s.disk, disk);
+    assert.deepEqual(s.services[0]?.updateSwitch, { strategy: 'kill-then-download', reason: 'needs about 1.0 GiB' });
+    const refused = reportedState({ supervisor: sup, acceptedVersion: 2, appliedVersion: 2, refusal: { version: 3, code: 'ADMISSION_REFUSED', message: 'no room' }, missingLabels: {}, disk, at: 5 });
+    assert.deepEqual(ReportedStateSchema.parse(refused).disk, disk);
   });
 
   test('missing labels are named per service; an engine error comes first', () => {

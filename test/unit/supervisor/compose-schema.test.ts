@@ -124,7 +124,8 @@ services:
     ]);
     assert.deepEqual(Object.entries(web.labels), [['a', '1'], ['b', '2']]);
     assert.deepEqual(web.limits, { memoryBytes: 64 * 1024 * 1024, nanoCpus: 500_000_000, pids: 100 });
-    assert.deepEqual(web.logging, { driver: 'local', options: { 'max-size': '1m' } });
+    // The file count it leaves out is the device's cap (DEFAULT_LOGGING's here).
+    assert.deepEqual(web.logging, { driver: 'local', options: { 'max-file': '3', 'max-size': '1m' } });
     assert.equal(web.stopGraceMs, 3000);
     assert.deepEqual(web.tsunagu, { requires: ['camera', 'gpu'], priority: 'critical', update: 'kill-then-download' });
   });
@@ -149,5 +150,30 @@ services:
     const copy = structuredClone(doc);
     parseDesiredState(doc);
     assert.deepEqual(doc, copy);
+  });
+});
+
+describe('container log caps', () => {
+  const caps = { containerLogs: { maxSize: '2m', maxFiles: 2 } };
+
+  test('a service without logging gets the device caps', () => {
+    assert.deepEqual(parseDesiredState(web({}), caps).services[0]?.logging, { driver: 'json-file', options: { 'max-file': '2', 'max-size': '2m' } });
+  });
+
+  test('json-file and local without a size or count get the missing cap, never unbounded', () => {
+    const state = parseDesiredState({ services: { a: { image: 'x', logging: { driver: 'json-file' } }, b: { image: 'x', logging: { driver: 'local', options: { 'max-file': 1 } } } } }, caps);
+    assert.deepEqual(state.services.map((s) => s.logging), [
+      { driver: 'json-file', options: { 'max-file': '2', 'max-size': '2m' } },
+      { driver: 'local', options: { 'max-file': '1', 'max-size': '2m' } },
+    ]);
+  });
+
+  test('drivers that keep no files in the data root are left as given', () => {
+    const state = parseDesiredState({ services: { a: { image: 'x', logging: { driver: 'none' } }, b: { image: 'x', logging: { driver: 'journald', options: { tag: 'b' } } } } }, caps);
+    assert.deepEqual(state.services.map((s) => s.logging), [{ driver: 'none', options: {} }, { driver: 'journald', options: { tag: 'b' } }]);
+  });
+
+  test('the default caps equal DEFAULT_LOGGING, so the configuration hash of existing services is unchanged', () => {
+    assert.deepEqual(parseDesiredState(web({})).services[0]?.logging, { driver: DEFAULT_LOGGING.driver, options: { ...DEFAULT_LOGGING.options } });
   });
 });

@@ -76,6 +76,13 @@ describe('plan', () => {
     assert.deepEqual(kinds(plan(actual([container(old)], []), [next], facts())), ['stop:a', 'remove:a', 'pull:a']);
   });
 
+  test('a short disk switches one service to kill-then-download for this update; the others keep download-then-kill', () => {
+    const old = services({ a: { image: 'img:1' }, b: { image: 'img:1' } });
+    const next = services({ a: { image: 'img:2' }, b: { image: 'img:3' } });
+    const steps = plan(actual(old.map((s) => container(s)), ['img:1']), next, facts({ killFirst: new Set(['a']) }));
+    assert.deepEqual(kinds(steps), ['stop:a', 'remove:a', 'pull:a', 'pull:b']);
+  });
+
   test('a hand-edited container (config hash label changed) is replaced', () => {
     const [a] = services({ a: { image: 'img:1' } });
     assert.ok(a);
