@@ -24,6 +24,10 @@ import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/superviso
 // to a device in 1970 and EXPIRED to one five years ahead. Either way the
 // desired state never expires: the workload is never torn down because of
 // the clock, not at deploy, not at a restart, not when commands are refused.
+// Probation is off here: it compares the engine's container start times with
+// the agent's clock, and only the agent's clock is faked (the engine is
+// shared). On a device both read one clock; with probation on, an agent in
+// 1970 would wait for a window that ends 50 years later (found by this test).
 const LIBFAKETIME = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1'].find((p) => existsSync(p));
 
 let broker: TestBroker;
@@ -62,7 +66,7 @@ const config = (scope: string, trust: 'auto' | 'always'): string => `
 enrollment: { startupJitterMs: 0, backoffBaseMs: 200, backoffCapMs: 2000 }
 link: { keepaliveSeconds: 5, backoffBaseMs: 100, backoffCapMs: 1000 }
 runtime: { scope: ${scope} }
-rollout: { probationMs: 1500 }
+rollout: { probationMs: 0 }
 clock: { trust: ${trust} }
 `;
 

@@ -109,7 +109,10 @@ rollout: { probationMs: 1500 }
     await sleep(ENGINE_DOWN_MS - (Date.now() - stoppedAt));
     engine = await startEngine(engineDir, instance);
     const upAt = Date.now();
-    await until('the fleet to see the version synced', () => states.at(-1)?.status === 'synced' && states.at(-1)?.appliedVersion === version, RECOVERY_BOUND_MS);
+    await until('the fleet to see the version synced', () => states.at(-1)?.status === 'synced' && states.at(-1)?.appliedVersion === version, RECOVERY_BOUND_MS).catch((err: Error) => {
+      const tail = device.agent.lines.slice(-12).map((l) => JSON.stringify(l).slice(0, 300)).join('\n');
+      throw new Error(`${err.message}; last state ${JSON.stringify(states.at(-1)).slice(0, 600)}\nagent:\n${tail}`);
+    });
     const recoveryMs = Date.now() - upAt;
     console.log(`# engine stopped during the deploy: RUNTIME_UNAVAILABLE at the fleet after ${reportedMs} ms; synced ${recoveryMs} ms after the engine was back (down ${upAt - stoppedAt} ms)`);
 
