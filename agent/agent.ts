@@ -280,7 +280,7 @@ export class Agent {
       logger,
       agentVersion: AGENT_VERSION,
       keepaliveSeconds: config.link.keepaliveSeconds,
-      backoff: { baseMs: config.link.backoffBaseMs, capMs: config.link.backoffCapMs },
+      backoff: { baseMs: config.link.backoffBaseMs, capMs: config.link.backoffCapMs, floorMs: config.link.reconnectSpreadMs },
     });
     const outbox = Outbox.open({ dir: join(config.stateDir, 'outbox'), maxBytes: config.outbox.maxBytes });
     for (const problem of outbox.recovered) logger.error({ code: problem.code }, problem.message);

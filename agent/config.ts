@@ -105,7 +105,9 @@ export const AgentConfigSchema = z.object({
     keepaliveSeconds: z.number().int().min(5).max(3600).default(30),
     backoffBaseMs: z.number().int().positive().default(1_000),
     backoffCapMs: z.number().int().positive().default(60_000),
-  }).strict().default({ keepaliveSeconds: 30, backoffBaseMs: 1_000, backoffCapMs: 60_000 }),
+    // Reconnect windows are never narrower than this (still capped): see common/backoff.ts.
+    reconnectSpreadMs: z.number().int().nonnegative().default(10_000),
+  }).strict().default({ keepaliveSeconds: 30, backoffBaseMs: 1_000, backoffCapMs: 60_000, reconnectSpreadMs: 10_000 }),
   clock: z.object({
     /** auto: trust the clock once NTP has synchronised it (systemd-timesyncd); see docs/protocol.md. */
     trust: z.enum(['auto', 'always', 'never']).default('auto'),

@@ -10,6 +10,10 @@ import { bundleAll } from './bundle.mjs';
 import { startDockerServices } from './test-services.mjs';
 
 const unitOnly = process.argv.includes('--unit');
+// `--faults`: the fault suite alone (test/faults), including the scenarios too
+// long for `npm test`, which are named *.long.test.ts (see docs/reliability.md).
+const faultsOnly = process.argv.includes('--faults');
+const LONG = '.long.test.ts';
 
 function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -19,6 +23,8 @@ function ensureDebianPackages() {
   const wanted = [
     ['mosquitto', 'mosquitto'],
     ['mosquitto_ctrl', 'mosquitto-clients'],
+    // The clock scenarios run the agent under a fake clock (test/faults/clock-skew.test.ts).
+    ['faketime', 'faketime'],
   ];
   const missing = wanted.filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg);
   if (missing.length === 0) return;
@@ -42,7 +48,10 @@ function findTests(dir) {
 
 // Named test files run alone (with the services), e.g. `npm test -- test/integration/deploy-e2e.test.ts`.
 const named = process.argv.slice(2).filter((a) => a.endsWith('.test.ts'));
-const files = named.length > 0 ? named : unitOnly ? findTests('test/unit') : findTests('test');
+const files = named.length > 0 ? named
+  : unitOnly ? findTests('test/unit')
+    : faultsOnly ? findTests('test/faults')
+      : findTests('test').filter((f) => !f.endsWith(LONG));
 const env = { ...process.env };
 let services;
 if (!unitOnly) {

@@ -34,7 +34,7 @@ export interface DeviceLinkEvents {
   'auth-failed': [];
 }
 
-export const DEFAULT_LINK_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 60_000 };
+export const DEFAULT_LINK_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 60_000, floorMs: 10_000 };
 
 /**
  * The device's own MQTT session: persistent (clean=false) so QoS 1 commands

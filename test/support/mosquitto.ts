@@ -14,6 +14,8 @@ export interface TestBroker {
   /** Stop gracefully and start again on the same port with the same persisted state. */
   restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
+  /** SIGKILL: no clean shutdown, no last save of its persistence file (a power cut of the broker's host). */
+  kill(): Promise<void>;
   start(): Promise<void>;
   /** Stop and delete everything. */
   close(): Promise<void>;
@@ -84,13 +86,13 @@ export async function startMosquitto(options: { port?: number } = {}): Promise<T
     child.stderr?.on('data', (d: Buffer) => { if (process.env.TSUNAGU_TEST_VERBOSE) process.stderr.write(`[mosquitto] ${d.toString()}`); });
     await waitForPort(port, 5000);
   };
-  const stop = async (): Promise<void> => {
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
     const c = child;
     child = undefined;
     if (c === undefined || c.exitCode !== null) return;
     await new Promise<void>((resolve) => {
       c.once('exit', () => resolve());
-      c.kill('SIGTERM');
+      c.kill(signal);
     });
   };
   await start();
@@ -101,7 +103,8 @@ export async function startMosquitto(options: { port?: number } = {}): Promise<T
     adminPassword,
     dir,
     start,
-    stop,
+    stop: () => stop(),
+    kill: () => stop('SIGKILL'),
     restart: async (downMs = 0) => {
       await stop();
       if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));

@@ -67,3 +67,11 @@ test('sleep rejects early with the reason when the signal aborts during the wait
   await assert.rejects(sleep(10_000, controller.signal), (e) => e === reason);
   assert.ok(performance.now() - started < 5_000);
 });
+
+test('full jitter with a floor: no window is narrower than the floor, and the cap still bounds it', () => {
+  const link = { baseMs: 1_000, capMs: 60_000, floorMs: 10_000 };
+  const ceilings = [0, 1, 2, 3, 4, 5, 6, 7].map((n) => fullJitterDelay(n, link, () => justBelowOne) + 1);
+  assert.deepEqual(ceilings, [10_000, 10_000, 10_000, 10_000, 16_000, 32_000, 60_000, 60_000]);
+  // A cap below the floor wins: a short-cap configuration stays short.
+  assert.equal(fullJitterDelay(0, { baseMs: 100, capMs: 1_000, floorMs: 10_000 }, () => justBelowOne), 999);
+});

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import Docker from 'dockerode';
+import { stringify } from 'yaml';
+import { AgentProcess } from '../support/agent-process.js';
+import { fleetCli } from '../support/deploy-cli.js';
+import { isLinkState, sleep, startFaultDevice } from '../support/fault-device.js';
+import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import { fleetSession } from '../support/fleet-session.js';
+import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+
+// Scenario 13: the device clock in 1970 (a board without RTC before NTP) and
+// five years ahead. The agent has no clock seam of its own, so the shipped
+// bundle runs under Debian's libfaketime (LD_PRELOAD; the monotonic clock
+// left alone, so timers run normally). The rule under test is
+// docs/protocol.md §9.1: with the clock untrusted (the default `auto`
+// without an NTP sync) commands are accepted whatever the clock says; with
+// `clock.trust: always` a command from the fleet's present is NOT_YET_VALID
+// to a device in 1970 and EXPIRED to one five years ahead. Either way the
+// desired state never expires: the workload is never torn down because of
+// the clock, not at deploy, not at a restart, not when commands are refused.
+// Probation is off here: it compares the engine's container start times with
+// the agent's clock, and only the agent's clock is faked (the engine is
+// shared). On a device both read one clock; with probation on, an agent in
+// 1970 would wait for a window that ends 50 years later (found by this test).
+const LIBFAKETIME = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1'].find((p) => existsSync(p));
+
+let broker: TestBroker;
+let tf: TestFleet;
+let work: string;
+let docker: Docker;
+let images: TestImages;
+let fleet: Awaited<ReturnType<typeof fleetSession>>;
+const scopes: string[] = [];
+
+before(async () => {
+  assert.ok(LIBFAKETIME, 'libfaketime is missing: run the tests through `npm test` (installs the faketime package)');
+  const env = dockerTestEnv();
+  images = env.images;
+  docker = new Docker({ socketPath: env.dockerHost.replace(/^unix:\/\//, '') });
+  broker = await startMosquitto();
+  tf = await createTestFleet(broker);
+  await tf.startServer();
+  work = mkdtempSync(join(tmpdir(), 'tsunagu-fault-clock-'));
+  fleet = await fleetSession(tf, broker.url);
+});
+
+after(async () => {
+  for (const scope of scopes) {
+    for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
+      await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    }
+  }
+  await fleet?.close();
+  await tf?.close();
+  await broker?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const config = (scope: string, trust: 'auto' | 'always'): string => `
+enrollment: { startupJitterMs: 0, backoffBaseMs: 200, backoffCapMs: 2000 }
+link: { keepaliveSeconds: 5, backoffBaseMs: 100, backoffCapMs: 1000 }
+runtime: { scope: ${scope} }
+rollout: { probationMs: 0 }
+clock: { trust: ${trust} }
+`;
+
+async function running(scope: string): Promise<Docker.ContainerInfo[]> {
+  return (await docker.listContainers({ filters: { label: [`${TEST_LABEL}=${scope}`] } })).filter((c) => c.State === 'running');
+}
+
+for (const skew of [
+  { name: '1970', faketime: '@1970-01-02 00:00:00', trustedRefusal: 'NOT_YET_VALID' },
+  { name: 'five years ahead', faketime: '+5y', trustedRefusal: 'EXPIRED' },
+]) {
+  test(`device clock ${skew.name}: commands accepted while the clock is untrusted, ${skew.trustedRefusal} once it is trusted; the workload never torn down`, async () => {
+    const scope = `fault-clock-${randomBytes(3).toString('hex')}`;
+    scopes.push(scope);
+    const name = skew.name.replace(/\W+/g, '-');
+    const env = { LD_PRELOAD: LIBFAKETIME!, FAKETIME: skew.faketime, FAKETIME_DONT_FAKE_MONOTONIC: '1' };
+    const device = await startFaultDevice({ work, name, tf, brokerUrl: broker.url, configYaml: config(scope, 'auto'), env });
+    let agent: AgentProcess = device.agent;
+    try {
+      // The fake clock reached the agent (its log lines carry its own time).
+      const year = new Date(String(agent.lines.find((l) => l.time !== undefined)?.time)).getUTCFullYear();
+      assert.ok(skew.name === '1970' ? year === 1970 : year >= new Date().getUTCFullYear() + 4, `agent clock says ${year}`);
+
+      const file = join(work, `${name}.yaml`);
+      writeFileSync(file, stringify({ services: { web: { image: images.busybox1, network_mode: 'none', restart: 'always', labels: { [TEST_LABEL]: scope } } } }));
+      const deployed = await fleetCli(['deploy', '--dir', tf.fleet.dir, device.deviceId, file, '--timeout', '60']);
+      assert.equal(deployed.status, 0, deployed.stderr + deployed.stdout);
+      const [web] = await running(scope);
+      assert.ok(web, 'the service runs');
+
+      const untrusted = await fleet.link.send(device.deviceId, { name: 'ping', args: {} }, { timeoutMs: 15_000 });
+      assert.equal(untrusted.data.ok, true, `untrusted clock: ${JSON.stringify(untrusted.data)}`);
+
+      // The owner now says the clock is to be trusted (as timesyncd would, but the clock is still wrong).
+      await agent.stop();
+      agent = new AgentProcess({ stateDir: device.stateDir, bootstrapPath: device.bootstrapPath, configYaml: config(scope, 'always'), env });
+      await agent.waitForLog(isLinkState('online'), 30_000);
+      const trusted = await fleet.link.send(device.deviceId, { name: 'ping', args: {} }, { timeoutMs: 15_000 });
+      assert.equal(trusted.data.ok, false, `trusted clock: ${JSON.stringify(trusted.data)}`);
+      assert.equal(trusted.data.ok === false && trusted.data.code, skew.trustedRefusal);
+
+      // The desired state restored from disk at the restart is not judged by the clock: same container, still running.
+      await sleep(3_000);
+      const after = await running(scope);
+      assert.equal(after.length, 1, 'exactly one container');
+      assert.equal(after[0]!.Id, web.Id, 'the container was never replaced');
+      assert.equal(agent.lines.some((l) => /desired/.test(String(l.msg)) && /EXPIRED|NOT_YET_VALID/.test(JSON.stringify(l))), false, 'the desired state was never refused for its time');
+      console.log(`# clock ${skew.name} (agent year ${year}): ping accepted untrusted, ${skew.trustedRefusal} trusted; container ${web.Id.slice(0, 12)} kept`);
+    } finally {
+      await agent.stop();
+    }
+  });
+}
