@@ -24,6 +24,13 @@ export class RolloutGate {
   private lastGood: { version: string; services: Map<string, { hash: string; spec: DesiredService }> } | undefined;
   private readonly probation = new Map<string, string>();
   private readonly failed = new Map<string, ProbationFailure>();
+  /**
+   * Failures seen but not yet acted on: an engine going down stops every
+   * container before its event stream ends, which looks exactly like a
+   * crash. A failure is confirmed only when it has stood for `settleMs`
+   * without the engine going away meanwhile.
+   */
+  private readonly suspects = new Map<string, { reason: string; at: number }>();
 
   constructor(private readonly probationMs: number) {}
 
@@ -35,6 +42,12 @@ export class RolloutGate {
   reset(): void {
     this.probation.clear();
     this.failed.clear();
+    this.suspects.clear();
+  }
+
+  /** The engine went away: what looked like failures may have been its shutdown. */
+  engineLost(): void {
+    this.suspects.clear();
   }
 
   /** A container was created for `service`: a configuration other than the last good one goes on probation. */
@@ -47,13 +60,25 @@ export class RolloutGate {
    * Judge the services on probation against what the engine shows. Returns
    * the new failures (the caller swaps in `previous`) and when to look again.
    */
-  judge(actual: ActualState, services: DesiredService[], restartBackoff: BackoffState, now: number): { failures: ProbationFailure[]; nextCheckAt: number | null } {
+  judge(
+    actual: ActualState, services: DesiredService[], restartBackoff: BackoffState, now: number, settleMs: number,
+  ): { failures: ProbationFailure[]; nextCheckAt: number | null } {
     if (this.probation.size === 0) return { failures: [], nextCheckAt: null };
-    const { verdicts, nextCheckAt } = judgeProbation({ actual, services, onProbation: this.probation, restartBackoff, now, probationMs: this.probationMs });
+    const judged = judgeProbation({ actual, services, onProbation: this.probation, restartBackoff, now, probationMs: this.probationMs });
+    let nextCheckAt = judged.nextCheckAt;
     const failures: ProbationFailure[] = [];
-    for (const v of verdicts) {
+    for (const v of judged.verdicts) {
+      if (v.outcome === 'failed') {
+        const suspect = this.suspects.get(v.service) ?? { reason: v.reason, at: now };
+        this.suspects.set(v.service, suspect);
+        if (now < suspect.at + settleMs) {
+          nextCheckAt = Math.min(nextCheckAt ?? Infinity, suspect.at + settleMs);
+          continue;
+        }
+      }
       const failingHash = this.probation.get(v.service);
       this.probation.delete(v.service);
+      this.suspects.delete(v.service);
       if (v.outcome === 'passed') continue;
       const good = this.lastGood?.services.get(v.service);
       const failure: ProbationFailure = {

@@ -130,8 +130,8 @@ export class Supervisor {
         if (reconcile) this.requestPass();
       },
       onDisconnect: () => {
-        const grace = Math.max(0, ...(this.desired?.services ?? []).map((s) => s.stopGraceMs));
-        this.outage ??= { at: this.clock.now(), windowMs: grace + 5_000 };
+        this.outage ??= { at: this.clock.now(), windowMs: this.shutdownWindowMs() };
+        this.rollout.engineLost();
       },
       onReconnect: () => this.requestPass(),
     });
@@ -392,11 +392,16 @@ export class Supervisor {
     if (step.kind === 'pull' || step.kind === 'create' || step.kind === 'start') this.lastErrors.delete(step.service);
   }
 
+  /** How long an engine going down takes to stop the containers before its event stream ends. */
+  private shutdownWindowMs(): number {
+    return Math.max(0, ...(this.desired?.services ?? []).map((s) => s.stopGraceMs)) + 5_000;
+  }
+
   /** Services on probation that failed go back to their last good configuration (if they have one). */
   private judgeProbation(actual: ActualState): void {
     const desired = this.desired;
     if (desired === undefined) return;
-    const { failures, nextCheckAt } = this.rollout.judge(actual, desired.services, this.restartBackoff, this.clock.now());
+    const { failures, nextCheckAt } = this.rollout.judge(actual, desired.services, this.restartBackoff, this.clock.now(), this.shutdownWindowMs());
     this.probationCheckAt = nextCheckAt;
     for (const f of failures) this.rollBack(f);
   }

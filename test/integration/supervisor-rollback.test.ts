@@ -3,15 +3,17 @@ import { test } from 'node:test';
 import { supervisorHarness } from '../support/supervisor-harness.js';
 
 const PROBATION_MS = 3_000;
+/** A failure is acted on after the longest stop grace + 5 s (an engine shutdown looks like a crash until then). */
+const grace = { stop_grace_period: '1s' };
 
 test('health-gated rollout: a new image that crashes within its probation is rolled back to the previous one; the version is reported failed', async (t) => {
   const h = await supervisorHarness(t, 'rollback', { probationMs: PROBATION_MS });
-  const v1 = h.compose({ web: { image: h.images.busybox1, restart: 'always' }, other: { image: h.images.busybox1, restart: 'always' } });
+  const v1 = h.compose({ web: { image: h.images.busybox1, restart: 'always', ...grace }, other: { image: h.images.busybox1, restart: 'always', ...grace } });
   await h.settle(v1, 'v1');
   await h.waitFor('v1 synced after its probation', () => h.supervisor.state().status === 'synced', PROBATION_MS + 10_000);
   const otherBefore = await h.only('other');
 
-  const v2 = h.compose({ web: { image: h.images.crash, restart: 'always' }, other: { image: h.images.busybox1, restart: 'always' } });
+  const v2 = h.compose({ web: { image: h.images.crash, restart: 'always', ...grace }, other: { image: h.images.busybox1, restart: 'always', ...grace } });
   await h.supervisor.apply(v2, 'v2');
   await h.waitFor('v2 reported failed', () => h.supervisor.state().status === 'failed', 20_000);
   const state = h.supervisor.state();
@@ -37,7 +39,7 @@ test('health-gated rollout: a new image that crashes within its probation is rol
   assert.equal(h.supervisor.state().status, 'failed');
 
   // The next version is judged afresh: a good update passes its probation and syncs.
-  await h.supervisor.apply(h.compose({ web: { image: h.images.busybox2, restart: 'always' }, other: { image: h.images.busybox1, restart: 'always' } }), 'v3');
+  await h.supervisor.apply(h.compose({ web: { image: h.images.busybox2, restart: 'always', ...grace }, other: { image: h.images.busybox1, restart: 'always', ...grace } }), 'v3');
   await h.waitFor('v3 running', async () => (await h.containers()).get('web')?.[0]?.Config.Image === h.images.busybox2);
   const during = h.supervisor.state();
   assert.equal(during.status, 'applying', 'not synced before the probation is over');
@@ -47,12 +49,12 @@ test('health-gated rollout: a new image that crashes within its probation is rol
 
 test('health-gated rollout: a new image whose healthcheck fails is rolled back; a new service without an earlier version stays and fails the version', async (t) => {
   const h = await supervisorHarness(t, 'rollback-health', { probationMs: PROBATION_MS });
-  await h.settle(h.compose({ web: { image: h.images.busybox1, restart: 'always' } }), 'v1');
+  await h.settle(h.compose({ web: { image: h.images.busybox1, restart: 'always', ...grace } }), 'v1');
   await h.waitFor('v1 synced', () => h.supervisor.state().status === 'synced', PROBATION_MS + 10_000);
 
   await h.supervisor.apply(h.compose({
-    web: { image: h.images.unhealthy, restart: 'always' },
-    extra: { image: h.images.crash, restart: 'always' },
+    web: { image: h.images.unhealthy, restart: 'always', ...grace },
+    extra: { image: h.images.crash, restart: 'always', ...grace },
   }), 'v2');
   await h.waitFor('both judged', () => h.events.filter((e) => e.type === 'probation-failed').length === 2, 30_000);
   const failed = h.events.filter((e) => e.type === 'probation-failed');

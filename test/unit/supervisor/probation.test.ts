@@ -58,21 +58,30 @@ describe('RolloutGate', () => {
     const gate = new RolloutGate(P);
     gate.created('web', configHash(v1)); // first ever: on probation, nothing to return to
     assert.equal(gate.pending, true);
-    gate.judge({ containers: [box(v1, { startedAt: NOW - P })], images: {} }, [v1], {}, NOW);
+    gate.judge({ containers: [box(v1, { startedAt: NOW - P })], images: {} }, [v1], {}, NOW, 0);
     assert.equal(gate.pending, false);
     gate.succeeded('1', [v1], configHash);
     gate.reset();
     gate.created('web', configHash(v1)); // re-created as it was (removed by hand): no probation
     assert.equal(gate.pending, false);
     gate.created('web', configHash(v2));
-    const { failures } = gate.judge({ containers: [box(v2, { status: 'exited', exitCode: 1 })], images: {} }, [v2], {}, NOW);
+    const { failures } = gate.judge({ containers: [box(v2, { status: 'exited', exitCode: 1 })], images: {} }, [v2], {}, NOW, 0);
     assert.equal(failures[0]?.previous, v1);
     assert.equal(failures[0]?.previousVersion, '1');
     // A failed version never becomes the one to return to.
     gate.succeeded('2', [v2], configHash);
     gate.reset();
     gate.created('web', configHash(v2));
-    assert.equal(gate.judge({ containers: [box(v2, { status: 'exited', exitCode: 1 })], images: {} }, [v2], {}, NOW).failures[0]?.previous, v1);
+    assert.equal(gate.judge({ containers: [box(v2, { status: 'exited', exitCode: 1 })], images: {} }, [v2], {}, NOW, 0).failures[0]?.previous, v1);
+  });
+  test('a failure is acted on only once it has stood for the settle time without the engine going away', () => {
+    const gate = new RolloutGate(P);
+    const crashed = { containers: [box(v2, { status: 'exited', exitCode: 143 })], images: {} };
+    gate.created('web', configHash(v2));
+    assert.deepEqual(gate.judge(crashed, [v2], {}, NOW, 6_000), { failures: [], nextCheckAt: NOW + 6_000 });
+    gate.engineLost(); // it was the engine's shutdown
+    assert.equal(gate.judge(crashed, [v2], {}, NOW + 6_000, 6_000).failures.length, 0, 'the clock starts again after an engine outage');
+    assert.equal(gate.judge(crashed, [v2], {}, NOW + 12_000, 6_000).failures.length, 1);
   });
   test('off with a zero window', () => {
     const gate = new RolloutGate(0);
