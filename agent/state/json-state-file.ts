@@ -1,5 +1,5 @@
 import { renameSync } from 'node:fs';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { TsunaguError } from '../../protocol/errors.js';
 import { checkSchema, parseJsonBytes } from '../../protocol/json.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
