@@ -8,9 +8,11 @@ import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 // (grpc, protobufjs) and image builds and archive uploads (tar-fs) — the agent
 // only talks to the engine over its unix socket and never builds; MQTT.js's
 // SOCKS proxy support (socks; the agent never sets `socksProxy`) and its
-// Web Worker timers (worker-timers; chosen only in a browser). ~15 MB of
-// resident memory and ~130 KB of bundle that every start would parse.
-const unusedOnDevice = ['ssh2', 'cpu-features', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs', 'tar-fs', 'socks', 'worker-timers'];
+// Web Worker timers (worker-timers; chosen only in a browser); pino's
+// transports in worker threads (thread-stream; logs go to a file descriptor,
+// synchronously). ~15 MB of resident memory and ~140 KB of bundle that every
+// start would parse, and node's worker_threads that pino would load for nothing.
+const unusedOnDevice = ['ssh2', 'cpu-features', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs', 'tar-fs', 'socks', 'worker-timers', 'thread-stream'];
 const stubUnused = {
   name: 'stub-unused',
   setup(b) {
