@@ -3,32 +3,14 @@
 // Each integration test file starts its own Mosquitto (see test/support);
 // the full run also starts one private dockerd and a local registry for all
 // files (scripts/test-services.mjs) and passes them on through the environment.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureBrokerPackages } from './broker-packages.mjs';
 import { bundleAll } from './bundle.mjs';
 import { startDockerServices } from './test-services.mjs';
 
 const unitOnly = process.argv.includes('--unit');
-
-function have(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
-
-function ensureDebianPackages() {
-  const wanted = [
-    ['mosquitto', 'mosquitto'],
-    ['mosquitto_ctrl', 'mosquitto-clients'],
-  ];
-  const missing = wanted.filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg);
-  if (missing.length === 0) return;
-  if (process.getuid?.() !== 0) throw new Error(`missing Debian packages: ${missing.join(' ')} (run as root or install them)`);
-  console.log(`installing Debian packages: ${missing.join(' ')}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
-  if (r.status !== 0) throw new Error('apt-get install failed');
-}
 
 function findTests(dir) {
   const out = [];
@@ -46,7 +28,7 @@ const files = named.length > 0 ? named : unitOnly ? findTests('test/unit') : fin
 const env = { ...process.env };
 let services;
 if (!unitOnly) {
-  ensureDebianPackages();
+  ensureBrokerPackages();
   // The bundles serve the end-to-end tests of the binaries; a tree without
   // their entry points yet (early branches) has nothing to bundle.
   if (existsSync('agent/main.ts') && existsSync('provisioning/main.ts')) await bundleAll();
