@@ -21,6 +21,12 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-console': 'off',
+      // `import { z }` pulls zod's whole namespace object (every locale, JSON-schema
+      // tooling) into the agent bundle: 444 KB instead of ~80 KB (docs/benchmarks.md).
+      'no-restricted-syntax': ['error', {
+        selector: "ImportDeclaration[source.value='zod'] > ImportSpecifier[imported.name='z']",
+        message: "use `import * as z from 'zod'`: the named `z` defeats tree shaking",
+      }],
     },
   },
   {

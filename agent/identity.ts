@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Logger } from '../common/logger.js';
 import { generateKeyPairs, KeyFileSchema, keyPairsFromFile, keyPairsToFile, type KeyPairs } from '../protocol/keys.js';
 import { EnrollGrantSchema, type EnrollGrant } from '../protocol/enrollment.js';

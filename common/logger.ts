@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { isoTimeUtc } from './iso-time.js';
 
 export type Logger = pino.Logger;
 
@@ -13,7 +14,8 @@ export function createLogger(options: { name: string; level?: string; fd?: 1 | 2
       name: options.name,
       level: options.level ?? process.env.TSUNAGU_LOG_LEVEL ?? 'info',
       base: undefined,
-      timestamp: pino.stdTimeFunctions.isoTime,
+      // pino.stdTimeFunctions.isoTime, without toISOString (see iso-time.ts).
+      timestamp: () => `,"time":"${isoTimeUtc(Date.now())}"`,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: ['password', '*.password', 'claimToken', '*.claimToken', 'secret', '*.secret'], censor: '[redacted]' },
     },

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { JsonLimits } from './json.js';
 
 /** Message types on the device's inbound topics (inside the signed payload's `typ`). */

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DeviceClaim } from '../protocol/enrollment.js';
 import type { ErrorCode } from '../protocol/errors.js';
 

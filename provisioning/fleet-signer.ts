@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { readFileIfExists, writeFileAtomic } from '../agent/state/atomic-file.js';
 import type { Ed25519 } from '../protocol/ed25519.js';
 import { newMessageId, signEnvelope, TRACEPARENT_PATTERN } from '../protocol/envelope.js';

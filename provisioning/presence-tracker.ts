@@ -1,5 +1,5 @@
 import type { MqttClient } from 'mqtt';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Logger } from '../common/logger.js';
 import { parseJsonWith } from '../protocol/json.js';
 import { InventoryReportSchema } from '../protocol/reports.js';

@@ -3,10 +3,16 @@
 import { build } from 'esbuild';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 
-// The agent only talks to the engine over its unix socket: dockerode's
-// optional SSH transport (ssh2, cpu-features) and BuildKit session support
-// (grpc, protobufjs) would cost ~15 MB of resident memory for nothing.
-const unusedOnDevice = ['ssh2', 'cpu-features', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs'];
+// Modules the libraries load but the device never runs, replaced by empty
+// ones: dockerode's SSH transport (ssh2, cpu-features), BuildKit sessions
+// (grpc, protobufjs) and image builds and archive uploads (tar-fs) — the agent
+// only talks to the engine over its unix socket and never builds; MQTT.js's
+// SOCKS proxy support (socks; the agent never sets `socksProxy`) and its
+// Web Worker timers (worker-timers; chosen only in a browser); pino's
+// transports in worker threads (thread-stream; logs go to a file descriptor,
+// synchronously). ~15 MB of resident memory and ~140 KB of bundle that every
+// start would parse, and node's worker_threads that pino would load for nothing.
+const unusedOnDevice = ['ssh2', 'cpu-features', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs', 'tar-fs', 'socks', 'worker-timers', 'thread-stream'];
 const stubUnused = {
   name: 'stub-unused',
   setup(b) {

@@ -3,9 +3,10 @@
 // Each integration test file starts its own Mosquitto (see test/support);
 // the full run also starts one private dockerd and a local registry for all
 // files (scripts/test-services.mjs) and passes them on through the environment.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureBrokerPackages } from './broker-packages.mjs';
 import { bundleAll } from './bundle.mjs';
 import { startDockerServices } from './test-services.mjs';
 
@@ -14,27 +15,6 @@ const unitOnly = process.argv.includes('--unit');
 // long for `npm test`, which are named *.long.test.ts (see docs/reliability.md).
 const faultsOnly = process.argv.includes('--faults');
 const LONG = '.long.test.ts';
-
-function have(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
-
-function ensureDebianPackages() {
-  const wanted = [
-    ['mosquitto', 'mosquitto'],
-    ['mosquitto_ctrl', 'mosquitto-clients'],
-    // The clock scenarios run the agent under a fake clock (test/faults/clock-skew.test.ts).
-    ['faketime', 'faketime'],
-  ];
-  const missing = wanted.filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg);
-  if (missing.length === 0) return;
-  if (process.getuid?.() !== 0) throw new Error(`missing Debian packages: ${missing.join(' ')} (run as root or install them)`);
-  console.log(`installing Debian packages: ${missing.join(' ')}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
-  if (r.status !== 0) throw new Error('apt-get install failed');
-}
 
 function findTests(dir) {
   const out = [];
@@ -55,7 +35,7 @@ const files = named.length > 0 ? named
 const env = { ...process.env };
 let services;
 if (!unitOnly) {
-  ensureDebianPackages();
+  ensureBrokerPackages();
   // The bundles serve the end-to-end tests of the binaries; a tree without
   // their entry points yet (early branches) has nothing to bundle.
   if (existsSync('agent/main.ts') && existsSync('provisioning/main.ts')) await bundleAll();

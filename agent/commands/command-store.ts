@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Logger } from '../../common/logger.js';
 import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
 import { EMPTY_REPLAY_STATE, ReplayStateSchema, type ReplayState } from './replay-guard.js';

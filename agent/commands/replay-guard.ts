@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { SignedPayload } from '../../protocol/envelope.js';
 import type { ErrorCode } from '../../protocol/errors.js';
 

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Logger } from '../../common/logger.js';
 import { readFileIfExists, writeFileAtomic } from '../state/atomic-file.js';
 import { loadJsonState, saveJsonState } from '../state/json-state-file.js';

@@ -5,7 +5,7 @@ import { TsunaguError } from '../../protocol/errors.js';
 import { checkSchema, parseJsonBytes } from '../../protocol/json.js';
 import { statePaths } from '../identity.js';
 import { readFileIfExists } from '../state/atomic-file.js';
-import { saveJsonState } from '../state/json-state-file.js';
+import { saveJsonState, serializedJsonState } from '../state/json-state-file.js';
 
 /** Where a first-boot file may be dropped, in order of preference after --bootstrap. */
 export const BOOTSTRAP_CANDIDATES = ['/boot/firmware/tsunagu.json', '/boot/tsunagu.json', '/etc/tsunagu/bootstrap.json'];
@@ -28,7 +28,10 @@ export function takeBootstrap(stateDir: string, explicit: string | undefined, lo
       logger.error({ path, err: (err as Error).message }, 'bootstrap file is invalid; ignoring it');
       continue;
     }
-    saveJsonState(own, file);
+    // Written only when it differs: a file kept in /etc/tsunagu (or given with
+    // --bootstrap) is found again at every start, and state is written on change only.
+    const kept = readFileIfExists(own);
+    if (kept === undefined || kept.toString('utf8') !== serializedJsonState(file)) saveJsonState(own, file);
     if (path.startsWith('/boot/')) {
       try {
         rmSync(path);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { SupervisorLogger } from '../supervisor/supervisor-io.js';
 import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
 

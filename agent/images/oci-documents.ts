@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The registry documents an admission estimate reads, as zod schemas: an

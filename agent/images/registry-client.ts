@@ -4,7 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
-import { z } from 'zod';
+import * as z from 'zod';
 import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
 import { parseJsonBytes } from '../../protocol/json.js';
 import type { ImageReference } from './image-reference.js';

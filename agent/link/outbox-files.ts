@@ -1,6 +1,6 @@
 import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { fsyncDirectory } from '../state/atomic-file.js';
 import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
 import type { LoadResult } from '../state/json-state-file.js';

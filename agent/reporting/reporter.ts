@@ -64,7 +64,12 @@ export class Reporter {
     return { inventory, metrics };
   }
 
-  private async tick(): Promise<void> {
+  /**
+   * One sampling round, exactly as the timer runs it: hot-plug check, a
+   * sample, and a metrics report when one is due or the change is
+   * significant. Public so that the bench can time this very path.
+   */
+  async tick(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
     try {

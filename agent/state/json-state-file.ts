@@ -1,5 +1,5 @@
 import { renameSync } from 'node:fs';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { TsunaguError } from '../../protocol/errors.js';
 import { checkSchema, parseJsonBytes } from '../../protocol/json.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
@@ -29,6 +29,11 @@ export function loadJsonState<T>(path: string, schema: z.ZodType<T>): LoadResult
   }
 }
 
+/** The bytes saveJsonState writes for `value`, to tell whether a write would change anything. */
+export function serializedJsonState(value: unknown): string {
+  return `${JSON.stringify(value, null, 1)}\n`;
+}
+
 export function saveJsonState(path: string, value: unknown): void {
-  writeFileAtomic(path, `${JSON.stringify(value, null, 1)}\n`);
+  writeFileAtomic(path, serializedJsonState(value));
 }

@@ -1,5 +1,5 @@
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { TsunaguError } from '../../protocol/errors.js';
 import {
   parseBytes, parseCapability, parseCommand, parseDevice, parseDuration, parsePortShort, parseVolumeShort, volumeMount,

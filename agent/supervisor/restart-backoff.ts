@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Exponential back-off: delay = initial × 2^(failures-1), capped; forgotten after a stable period. */
 export interface BackoffPolicy {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
 
 /** How a deployment of one version to one device ended. */

@@ -17,7 +17,7 @@ export class AgentProcess {
   readonly exited: Promise<number | null>;
 
   /** `serial`: the serial the device presents; by default one derived from its state dir. */
-  constructor(args: { stateDir: string; bootstrapPath?: string; configYaml?: string; serial?: string; extraArgs?: string[]; env?: NodeJS.ProcessEnv; node?: string; bundle?: string }) {
+  constructor(args: { stateDir: string; bootstrapPath?: string; configYaml?: string; serial?: string; extraArgs?: string[]; env?: NodeJS.ProcessEnv; node?: string; nodeArgs?: string[]; bundle?: string }) {
     const configPath = join(args.stateDir, '..', `agent-${Math.random().toString(36).slice(2)}.yaml`);
     writeFileSync(configPath, args.configYaml ?? FAST_TEST_CONFIG);
     // Every test device is its own board: a serial derived from its state dir,
@@ -25,7 +25,7 @@ export class AgentProcess {
     const serial = args.serial ?? `test-${createHash('sha256').update(resolve(args.stateDir)).digest('hex').slice(0, 16)}`;
     const argv = [args.bundle ?? AGENT_BUNDLE, 'run', '--state-dir', args.stateDir, '--config', configPath, '--startup-jitter', '0', '--log-level', 'debug', '--serial', serial,
       ...(args.bootstrapPath === undefined ? [] : ['--bootstrap', args.bootstrapPath]), ...(args.extraArgs ?? [])];
-    this.child = spawn(args.node ?? process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...args.env } });
+    this.child = spawn(args.node ?? process.execPath, [...(args.nodeArgs ?? []), ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...args.env } });
     const rl = createInterface({ input: this.child.stdout! });
     rl.on('line', (text) => {
       let line: LogLine;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { z } from 'zod';
+import * as z from 'zod';
 import { isTsunaguError } from '../../protocol/errors.js';
 import { parseJsonBytes, parseJsonWith } from '../../protocol/json.js';
 
