@@ -98,9 +98,9 @@ export interface InventoryServiceOptions {
 }
 
 /**
- * Reads the static facts once and keeps them: they do not change while the
- * agent runs, and hundreds of file reads per report would be waste, so they
- * are re-read only on demand (a "report now" command, a hot-plug event).
+ * Reads the static facts once and keeps them: the real probe spends hundreds
+ * of milliseconds of CPU and several child processes on them, so they are
+ * re-read only on demand (a "report now" command, a hot-plug event).
  */
 export class InventoryService {
   private facts: StaticFacts | undefined;
@@ -128,7 +128,7 @@ export class InventoryService {
 
   /**
    * Hot-plug check: re-list /dev only (microseconds, where a full re-read
-   * reads hundreds of files) and keep the new listing. True when
+   * costs about a second of CPU on a Pi) and keep the new listing. True when
    * the attached devices or accelerators changed, i.e. a new inventory
    * should be sent.
    */

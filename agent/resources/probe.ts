@@ -4,13 +4,13 @@
  * is pure and tested with plain data; the real adapter is `SystemProbe`.
  *
  * The interface takes no arguments on purpose: nothing the fleet or a
- * neighbour controls can steer what the probe reads (system-information
- * libraries have had command-injection CVEs through exactly such strings).
+ * neighbour controls can reach systeminformation, which has had
+ * command-injection CVEs through exactly such strings.
  */
 export interface ResourceProbe {
   /**
-   * Static facts. A few hundred file reads (milliseconds on a Pi, no child
-   * process): call once, cache, re-read on demand only.
+   * Static facts. Expensive (the real adapter spawns several processes and
+   * takes hundreds of milliseconds): call once, cache, re-read on demand only.
    */
   readStatic(): Promise<StaticFacts>;
   /** Cheap counters for one metrics report; no child processes. */
