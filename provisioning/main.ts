@@ -17,16 +17,24 @@ program.command('init')
   .description('create a fleet: its key pairs and config')
   .addOption(dirOption)
   .option('--fleet-id <id>', 'fleet id ([a-z0-9-])', 'fleet')
-  .requiredOption('--broker <url>', 'broker URL the fleet side uses, e.g. mqtt://127.0.0.1:1883')
-  .option('--device-broker <url>', 'broker URL written into bootstrap files (default: --broker)')
+  .option('--broker <url>', 'external Mosquitto 2 broker the fleet side uses, e.g. mqtt://127.0.0.1:1883 (default: an embedded broker inside `serve`)')
+  .option('--listen <host:port>', 'embedded broker only: where `serve` listens', '127.0.0.1:1883')
+  .option('--device-broker <url>', 'broker URL written into bootstrap files (default: --broker, or the embedded broker\'s address)')
   .option('--ca <file>', 'CA certificate (PEM) for a TLS broker')
-  .requiredOption('--admin-user <name>', 'broker user with dynamic-security admin rights')
-  .addOption(new Option('--admin-password <password>', 'its password').env('TSUNAGU_BROKER_ADMIN_PASSWORD').makeOptionMandatory())
+  .option('--admin-user <name>', 'external broker: user with dynamic-security admin rights')
+  .addOption(new Option('--admin-password <password>', 'external broker: its password').env('TSUNAGU_BROKER_ADMIN_PASSWORD'))
   .addOption(new Option('--claim <mode>', 'how unknown devices are claimed').choices(['token', 'allowlist', 'approve']).default('token'))
   .option('--claim-token <token>', 'batch claim token (token mode; generated when absent)')
   .option('--serials <list>', 'comma-separated serials (allowlist mode)', '')
   .option('--mqtt-version <n>', '5, or 4 for MQTT 3.1.1 brokers', '5')
-  .addHelpText('after', '\nExample:\n  tsunagu-fleet init --dir ./fleet --broker mqtt://127.0.0.1:1883 --admin-user admin --admin-password s3cret\n')
+  .addHelpText('after', `
+Without --broker the fleet uses the broker embedded in \`tsunagu-fleet serve\` (MQTT 3.1.1, no
+Mosquitto needed); with --broker, a Mosquitto 2 with the dynamic-security plugin.
+Examples:
+  tsunagu-fleet init --dir ./fleet
+  tsunagu-fleet init --dir ./fleet --listen 0.0.0.0:1883 --device-broker mqtt://gateway.lan:1883
+  tsunagu-fleet init --dir ./fleet --broker mqtt://127.0.0.1:1883 --admin-user admin --admin-password s3cret
+`)
   .action((o: Parameters<typeof runInit>[0]) => runInit({ ...o, generatedToken: randomBytes(18).toString('base64url') }));
 
 program.command('bootstrap')
