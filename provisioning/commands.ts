@@ -8,13 +8,46 @@ import { connectFleetClient, createFleetAccount, prepareBroker } from './broker-
 import { hashClaimToken, type ClaimPolicy } from './claim-policy.js';
 import { DynsecClient } from './dynsec-client.js';
 import { startEnrollmentServer } from './enrollment-server.js';
-import { createFleetDir, fleetPaths, loadFleetDir } from './fleet-dir.js';
+import { AccountStore, accountFilePath } from './embedded/account-store.js';
+import { prepareEmbeddedAccounts } from './embedded/embedded-accounts.js';
+import { createFleetDir, fleetPaths, loadFleetDir, type FleetConfig } from './fleet-dir.js';
 import { Registry, type DeviceRecord } from './registry.js';
 
-export async function runInit(o: {
-  dir: string; fleetId: string; broker: string; deviceBroker?: string; ca?: string; adminUser: string; adminPassword: string;
+export interface InitOptions {
+  dir: string; fleetId: string; broker?: string; listen?: string; deviceBroker?: string; ca?: string; adminUser?: string; adminPassword?: string;
   claim: 'token' | 'allowlist' | 'approve'; claimToken?: string; serials: string; mqttVersion: string; generatedToken: string;
-}): Promise<void> {
+}
+
+/** The broker settings of a new fleet; on Mosquitto, also its account there. */
+async function brokerForNewFleet(o: InitOptions, ca: string | undefined): Promise<FleetConfig['broker']> {
+  const username = `tsunagu-fleet-${o.fleetId}`;
+  const password = randomBytes(24).toString('base64url');
+  if (o.broker === undefined) {
+    if (o.ca !== undefined || o.adminUser !== undefined) throw new TsunaguError('CONFIG', '--ca and --admin-user apply to an external broker: pass --broker too, or drop them to use the embedded broker');
+    const listen = new URL(`mqtt://${o.listen ?? '127.0.0.1:1883'}`);
+    const host = listen.hostname === '0.0.0.0' ? '127.0.0.1' : listen.hostname;
+    return {
+      url: `mqtt://${host}:${listen.port === '' ? '1883' : listen.port}`,
+      ...(host === listen.hostname ? {} : { listen: `${listen.hostname}:${listen.port === '' ? '1883' : listen.port}` }),
+      ...(o.deviceBroker === undefined ? {} : { deviceUrl: o.deviceBroker }),
+      // Aedes 1.x speaks MQTT 3.1.1 only.
+      protocolVersion: 4, username, password, kind: 'embedded',
+    };
+  }
+  if (o.adminUser === undefined || o.adminPassword === undefined) {
+    throw new TsunaguError('CONFIG', 'an external broker needs its dynamic-security admin: pass --admin-user and --admin-password (or $TSUNAGU_BROKER_ADMIN_PASSWORD)');
+  }
+  const protocolVersion = o.mqttVersion === '4' ? 4 : 5;
+  await createFleetAccount({ url: o.broker, ...(ca === undefined ? {} : { ca }), protocolVersion, adminUser: o.adminUser, adminPassword: o.adminPassword, fleetUser: username, fleetPassword: password });
+  return {
+    url: o.broker,
+    ...(o.deviceBroker === undefined ? {} : { deviceUrl: o.deviceBroker }),
+    ...(ca === undefined ? {} : { ca }),
+    protocolVersion, username, password, kind: 'mosquitto',
+  };
+}
+
+export async function runInit(o: InitOptions): Promise<void> {
   // Checked before touching the broker: creating the fleet account resets the
   // password of an existing one, which would lock out the fleet already there.
   if (existsSync(fleetPaths(o.dir).keys)) throw new TsunaguError('CONFIG', `${o.dir} already holds a fleet; refusing to overwrite it`);
@@ -29,23 +62,9 @@ export async function runInit(o: {
     claim = { mode: 'approve' };
   }
   const ca = o.ca === undefined ? undefined : readFileSync(o.ca, 'utf8');
-  const protocolVersion = o.mqttVersion === '4' ? 4 : 5;
-  const fleetUser = `tsunagu-fleet-${o.fleetId}`;
-  const fleetPassword = randomBytes(24).toString('base64url');
-  await createFleetAccount({ url: o.broker, ...(ca === undefined ? {} : { ca }), protocolVersion, adminUser: o.adminUser, adminPassword: o.adminPassword, fleetUser, fleetPassword });
-  const fleet = createFleetDir(o.dir, {
-    fleetId: o.fleetId,
-    broker: {
-      url: o.broker,
-      ...(o.deviceBroker === undefined ? {} : { deviceUrl: o.deviceBroker }),
-      ...(ca === undefined ? {} : { ca }),
-      protocolVersion,
-      username: fleetUser,
-      password: fleetPassword,
-      kind: 'mosquitto',
-    },
-    claim,
-  });
+  const broker = await brokerForNewFleet(o, ca);
+  const fleet = createFleetDir(o.dir, { fleetId: o.fleetId, broker, claim });
+  if (broker.kind === 'embedded') await prepareEmbeddedAccounts(AccountStore.open(accountFilePath(o.dir)), fleet.config);
   process.stdout.write(`created fleet "${fleet.config.fleetId}" in ${o.dir} (signing key id ${fleet.keyId})\n`);
   if (token !== undefined && o.claimToken === undefined) {
     process.stdout.write(`claim token (shown once, keep it for 'tsunagu-fleet bootstrap --claim-token'): ${token}\n`);
@@ -62,13 +81,17 @@ export async function runBootstrap(o: { dir: string; out: string; claimToken?: s
   if (o.claimToken !== undefined && config.claim.mode === 'token' && hashClaimToken(o.claimToken) !== config.claim.tokenSha256) {
     throw new TsunaguError('CONFIG', 'the claim token does not match this fleet\'s token');
   }
-  const client = await connectFleetClient(config, 'bootstrap');
-  const dynsec = new DynsecClient(client);
-  try {
-    await prepareBroker(dynsec, config);
-  } finally {
-    dynsec.close();
-    await client.endAsync();
+  if (config.broker.kind === 'embedded') {
+    await prepareEmbeddedAccounts(AccountStore.open(accountFilePath(o.dir)), config);
+  } else {
+    const client = await connectFleetClient(config, 'bootstrap');
+    const dynsec = new DynsecClient(client);
+    try {
+      await prepareBroker(dynsec, config);
+    } finally {
+      dynsec.close();
+      await client.endAsync();
+    }
   }
   const file = bootstrapFileFor(fleet, o.claimToken);
   writeFileAtomic(o.out, `${JSON.stringify(file, null, 2)}\n`, 0o600);

@@ -1,8 +1,7 @@
 import type { Logger } from '../common/logger.js';
 import { defaultEd25519 } from '../protocol/ed25519.js';
-import { connectFleetClient, prepareBroker } from './broker-setup.js';
-import { DynsecClient } from './dynsec-client.js';
-import { dynsecAccounts, EnrollmentService } from './enrollment-service.js';
+import { openBrokerBackend } from './broker-backend.js';
+import { EnrollmentService } from './enrollment-service.js';
 import type { FleetDir } from './fleet-dir.js';
 import { PresenceTracker } from './presence-tracker.js';
 import { Registry } from './registry.js';
@@ -13,14 +12,16 @@ export interface RunningEnrollmentServer {
   stop(): Promise<void>;
 }
 
-/** Compose the enrollment service for a fleet directory: broker client, dynsec, registry, presence. */
+/**
+ * Compose the enrollment service for a fleet directory: the broker (Mosquitto
+ * through dynamic security, or the embedded one), registry, presence.
+ */
 export async function startEnrollmentServer(fleet: FleetDir, logger: Logger): Promise<RunningEnrollmentServer> {
   const registry = new Registry(fleet.registryPath);
-  const client = await connectFleetClient(fleet.config, 'enroll');
-  const dynsec = new DynsecClient(client);
-  await prepareBroker(dynsec, fleet.config);
+  const backend = await openBrokerBackend(fleet, logger);
+  const { client } = backend;
   const service = new EnrollmentService({
-    client, registry, accounts: dynsecAccounts(dynsec), logger, ed: defaultEd25519(),
+    client, registry, accounts: backend.accounts, logger, ed: defaultEd25519(),
     fleet: { fleetId: fleet.config.fleetId, signPublicKey: fleet.keys.signPublicKey, signSecretKey: fleet.keys.signSecretKey, boxSecretKey: fleet.keys.boxSecretKey },
     policy: () => fleet.config.claim,
   });
@@ -37,8 +38,7 @@ export async function startEnrollmentServer(fleet: FleetDir, logger: Logger): Pr
     stop: async () => {
       presence.stop();
       await service.stop();
-      dynsec.close();
-      await client.endAsync();
+      await backend.close();
       registry.close();
     },
   };

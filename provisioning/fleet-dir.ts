@@ -29,6 +29,8 @@ export const FleetConfigSchema = z.object({
     /** The fleet's own broker account (fleet role: all tsunagu topics and the dynamic-security API). */
     username: z.string(),
     password: z.string(),
+    /** Embedded broker only: where it listens (`host:port`), when not the host and port of url. */
+    listen: z.string().optional(),
     /** Mosquitto dynamic security, or the embedded broker. */
     kind: z.enum(['mosquitto', 'embedded']).default('mosquitto'),
   }).strict(),

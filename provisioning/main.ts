@@ -1,130 +1,16 @@
-import { Command, Option } from 'commander';
-import { randomBytes } from 'node:crypto';
 import { createLogger } from '../common/logger.js';
 import { isTsunaguError } from '../protocol/errors.js';
-import { runBootstrap, runDevices, runApprove, runInit, runServe } from './commands.js';
-import { runDeploy, type DeployOptions } from './deploy-command.js';
-import { runSend, runStatus, runWatch } from './operator-commands.js';
+import { hintFor } from './error-hints.js';
+import { buildFleetProgram } from './fleet-program.js';
 
-const program = new Command('tsunagu-fleet')
-  .description('tsunagu fleet side: create a fleet, make bootstrap files, run the enrollment service, manage devices')
-  .version('0.1.0')
-  .showHelpAfterError();
-
-const dirOption = new Option('-d, --dir <dir>', 'fleet directory').env('TSUNAGU_FLEET_DIR').default('./fleet');
-
-program.command('init')
-  .description('create a fleet: its key pairs and config')
-  .addOption(dirOption)
-  .option('--fleet-id <id>', 'fleet id ([a-z0-9-])', 'fleet')
-  .requiredOption('--broker <url>', 'broker URL the fleet side uses, e.g. mqtt://127.0.0.1:1883')
-  .option('--device-broker <url>', 'broker URL written into bootstrap files (default: --broker)')
-  .option('--ca <file>', 'CA certificate (PEM) for a TLS broker')
-  .requiredOption('--admin-user <name>', 'broker user with dynamic-security admin rights')
-  .addOption(new Option('--admin-password <password>', 'its password').env('TSUNAGU_BROKER_ADMIN_PASSWORD').makeOptionMandatory())
-  .addOption(new Option('--claim <mode>', 'how unknown devices are claimed').choices(['token', 'allowlist', 'approve']).default('token'))
-  .option('--claim-token <token>', 'batch claim token (token mode; generated when absent)')
-  .option('--serials <list>', 'comma-separated serials (allowlist mode)', '')
-  .option('--mqtt-version <n>', '5, or 4 for MQTT 3.1.1 brokers', '5')
-  .addHelpText('after', '\nExample:\n  tsunagu-fleet init --dir ./fleet --broker mqtt://127.0.0.1:1883 --admin-user admin --admin-password s3cret\n')
-  .action((o: Parameters<typeof runInit>[0]) => runInit({ ...o, generatedToken: randomBytes(18).toString('base64url') }));
-
-program.command('bootstrap')
-  .description('write the first-boot file for a batch of devices (and set up the broker roles)')
-  .addOption(dirOption)
-  .requiredOption('-o, --out <file>', 'where to write the bootstrap file')
-  .option('--claim-token <token>', 'claim token to embed (token mode)')
-  .addHelpText('after', '\nExample:\n  tsunagu-fleet bootstrap --dir ./fleet --claim-token T0K3N --out /media/boot/tsunagu.json\n')
-  .action(runBootstrap);
-
-program.command('serve')
-  .description('run the enrollment service')
-  .addOption(dirOption)
-  .addHelpText('after', '\nExample:\n  tsunagu-fleet serve --dir ./fleet\n')
-  .action(runServe);
-
-program.command('approve')
-  .description('approve a pending device (approve claim mode) or a re-key request (any mode)')
-  .addOption(dirOption)
-  .argument('<device>', 'device id, or the serial of one pending device that is not a re-key request')
-  .action(runApprove);
-
-program.command('devices')
-  .description('list enrolled and pending devices')
-  .addOption(dirOption)
-  .option('--labels', 'show the capability labels (from the inventories `serve` has seen)')
-  .option('--json', 'machine-readable output')
-  .action(runDevices);
-
-program.command('deploy')
-  .description('validate a compose file, publish it as the signed desired state of one device or of every device matching --selector, and follow the rollout')
-  .addOption(dirOption)
-  .argument('<device|compose>', 'device id, or the compose file when --selector is given')
-  .argument('[compose]', 'compose file (YAML, the Compose subset the agent supports)')
-  .option('-l, --selector <labels>', 'deploy to every active device whose labels match all pairs, e.g. arch=arm64,gpu=true')
-  .option('--env-file <file>', 'dotenv file holding the values of the variables listed in x-tsunagu.secrets')
-  .option('--registry-auth <host=user:password>', 'registry credentials, sealed to each device (repeatable; default: $TSUNAGU_REGISTRY_AUTH, entries separated by spaces)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-  .option('--timeout <seconds>', 'how long to follow the rollout', '300')
-  .option('--no-wait', 'only publish; do not follow the rollout')
-  .option('--json', 'one JSON object per line (published, event, state, result)')
-  .addHelpText('after', `
-Secrets: a service lists variables under x-tsunagu.secrets; their values (from its environment
-or --env-file) are removed from the document and sealed to the device's key. The document is
-checked with the agent's own validation first: nothing is sent if any field is refused.
-Exit status: 0 every device applied the version (synced or degraded); 1 the document or an option
-was refused (nothing sent; 78 for configuration errors); 2 a device reported the version failed
-or refused; 3 a device did not finish within --timeout (3 wins over 2 when both happen).
-Examples:
-  tsunagu-fleet deploy d-1234 compose.yaml
-  tsunagu-fleet deploy d-1234 compose.yaml --env-file prod.env --registry-auth registry.example.com=ci:s3cret
-  tsunagu-fleet deploy --selector arch=arm64,gpu=true compose.yaml --json
-  tsunagu-fleet deploy d-1234 compose.yaml --no-wait
-`)
-  .action(async (first: string, second: string | undefined, o: DeployOptions) => {
-    process.exitCode = await runDeploy(first, second, o);
-  });
-
-program.command('send')
-  .description('send a signed command to a device and wait for its signed reply')
-  .addOption(dirOption)
-  .argument('<device>', 'device id')
-  .argument('<command>', 'ping | report-now | restart | stop | start | logs | rotate-credentials | reread-desired')
-  .option('-s, --service <name>', 'service name (restart, stop, start, logs)')
-  .option('-n, --lines <n>', 'log lines (logs)')
-  .option('--timeout <ms>', 'how long to wait for the reply', '30000')
-  .option('--traceparent <tp>', 'W3C trace context carried into the reply, events and device logs')
-  .option('--json', 'machine-readable output')
-  .addHelpText('after', `
-Exit status: 0 the device answered ok; 2 it answered with an error (code shown); 3 no answer in time.
-Examples:
-  tsunagu-fleet send d-1234 ping
-  tsunagu-fleet send d-1234 logs --service web --lines 50
-  tsunagu-fleet send d-1234 rotate-credentials
-`)
-  .action(async (device: string, command: string, o: Parameters<typeof runSend>[2]) => {
-    process.exitCode = await runSend(device, command, o);
-  });
-
-program.command('status')
-  .description('one device: link, last seen, inventory, last metrics')
-  .addOption(dirOption)
-  .argument('<device>', 'device id')
-  .option('--json', 'machine-readable output')
-  .action(runStatus);
-
-program.command('watch')
-  .description('follow live reports and events of one device or of all (Ctrl-C to stop)')
-  .addOption(dirOption)
-  .argument('[device]', 'device id (default: every device)')
-  .option('--json', 'one JSON object per line')
-  .action(runWatch);
-
-program.parseAsync(process.argv).catch((err: unknown) => {
+buildFleetProgram().parseAsync(process.argv).catch((err: unknown) => {
   const logger = createLogger({ name: 'tsunagu-fleet', fd: 2 });
+  const hint = err instanceof Error ? hintFor(err) : undefined;
   if (isTsunaguError(err)) {
     process.stderr.write(`tsunagu-fleet: ${err.code}: ${err.message}\n`);
   } else {
     logger.error({ err }, 'failed');
   }
+  if (hint !== undefined) process.stderr.write(`hint: ${hint}\n`);
   process.exit(isTsunaguError(err) && err.code === 'CONFIG' ? 78 : 1);
 });

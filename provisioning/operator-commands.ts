@@ -8,6 +8,9 @@ import { checkSchema } from '../protocol/json.js';
 import { InventoryReportSchema, MetricsReportSchema } from '../protocol/reports.js';
 import { seal } from '../protocol/seal.js';
 import { connectFleetClient } from './broker-setup.js';
+import { pullProgressOf } from './deploy/pull-progress.js';
+import { textReporter } from './deploy/reporter.js';
+import { parseEvent } from './deploy/rollout.js';
 import { printTable } from './commands.js';
 import { DynsecClient } from './dynsec-client.js';
 import { loadFleetDir, type FleetDir } from './fleet-dir.js';
@@ -179,14 +182,20 @@ export async function runStatus(deviceId: string, o: { dir: string; json?: boole
 
 export async function runWatch(deviceId: string | undefined, o: { dir: string; json?: boolean }): Promise<void> {
   const ctx = await operatorContext(o.dir, 'watch');
+  // Pull progress as deploy shows it: a bar on a terminal, a line per 10 % otherwise.
+  const progress = textReporter((t) => process.stdout.write(t), { tty: process.stdout.isTTY, multi: true });
   await ctx.link.watch(deviceId, ['status', 'inventory', 'metrics', 'state', 'events'], (r) => {
     const text = r.payload.toString('utf8');
-    if (o.json) {
+    const event = !o.json && r.kind === 'events' ? parseEvent(r.payload) : undefined;
+    if (event !== undefined && pullProgressOf(event) !== undefined) {
+      progress.event(r.deviceId, event);
+    } else if (o.json) {
       let payload: unknown = text;
       try { payload = JSON.parse(text) as unknown; } catch { /* shown as text */ }
       process.stdout.write(`${JSON.stringify({ deviceId: r.deviceId, kind: r.kind, retained: r.retained, payload })}\n`);
     } else {
-      process.stdout.write(`${new Date().toISOString()} ${r.deviceId} ${r.kind}${r.retained ? ' (retained)' : ''} ${text.slice(0, 300)}\n`);
+      // On a terminal, first clear a progress bar the line would otherwise continue.
+      process.stdout.write(`${process.stdout.isTTY ? '\r\x1b[K' : ''}${new Date().toISOString()} ${r.deviceId} ${r.kind}${r.retained ? ' (retained)' : ''} ${text.slice(0, 300)}\n`);
     }
   });
   await new Promise<void>((resolve) => {

@@ -1,4 +1,5 @@
 import type { DeployObserver, DeviceResult } from './deploy-device.js';
+import { pullProgressOf } from './pull-progress.js';
 import type { SupervisorEvent } from './rollout.js';
 
 /** Where deploy's output goes: the observer of each rollout plus the final results. */
@@ -69,10 +70,8 @@ export function textReporter(write: Write, options: { tty: boolean; multi: boole
     write(`${text}\n`);
   };
   const lastStatus = new Map<string, string>();
-  const progress = (deviceId: string, e: SupervisorEvent): void => {
-    const current = e.current ?? 0;
-    const total = e.total ?? 0;
-    const pct = total > 0 ? Math.min(100, Math.floor((current / total) * 100)) : 0;
+  const progress = (deviceId: string, e: SupervisorEvent, p: { current: number; total: number; percent: number }): void => {
+    const { current, total, percent: pct } = p;
     const what = `${options.multi ? `${deviceId} ` : ''}${e.service ?? '?'} ${e.image ?? ''}`.trimEnd();
     if (options.tty) {
       const width = 30;
@@ -91,8 +90,9 @@ export function textReporter(write: Write, options: { tty: boolean; multi: boole
   return {
     published: (deviceId, version) => say(`${prefix(deviceId)}published version ${version} for ${deviceId}`),
     event: (deviceId, e) => {
-      if (e.type === 'pull-progress') return progress(deviceId, e);
-      const rest = Object.entries(e).filter(([k]) => !['v', 'at', 'type', 'service', 'image', 'current', 'total'].includes(k))
+      const pull = pullProgressOf(e);
+      if (pull !== undefined) return progress(deviceId, e, pull);
+      const rest = Object.entries(e).filter(([k]) => !['v', 'at', 'type', 'service', 'image', 'currentBytes', 'totalBytes'].includes(k))
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
       say(`${prefix(deviceId)}${e.service ?? ''} ${e.type}${e.image ? ` ${e.image}` : ''}${rest ? ` ${rest}` : ''}`.replace(/^ /, ''));
     },

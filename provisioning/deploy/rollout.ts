@@ -38,8 +38,8 @@ const EventSchema = z.object({
   type: z.string().max(40),
   service: z.string().max(128).optional(),
   image: z.string().max(512).optional(),
-  current: z.number().nonnegative().optional(),
-  total: z.number().nonnegative().optional(),
+  currentBytes: z.number().nonnegative().optional(),
+  totalBytes: z.number().nonnegative().optional(),
 }).passthrough();
 export type SupervisorEvent = z.infer<typeof EventSchema>;
 

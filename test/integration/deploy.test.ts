@@ -192,9 +192,9 @@ test('following the rollout: progress and events shown, exit 0 once the device a
   const stop = await onDesired(a, async (version) => {
     await publishFrom(a, 'state', reported({ desiredVersion: version, appliedVersion: null, status: 'applying' }), true);
     for (const current of [0, 50, 100]) {
-      await publishFrom(a, 'events', JSON.stringify({ v: 1, at: Date.now(), type: 'pull-progress', service: 'web', image: 'nginx', current: current * 1048576, total: 100 * 1048576 }), false);
+      await publishFrom(a, 'events', JSON.stringify({ v: 1, at: Date.now(), type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: current * 1048576, totalBytes: 100 * 1048576 }), false);
     }
-    await publishFrom(a, 'events', JSON.stringify({ v: 1, at: Date.now(), type: 'started', service: 'web' }), false);
+    await publishFrom(a, 'events', JSON.stringify({ v: 1, at: Date.now(), type: 'service-started', service: 'web' }), false);
     await publishFrom(a, 'state', reported({ desiredVersion: version, appliedVersion: version, status: 'synced' }), true);
   });
   try {
@@ -202,8 +202,8 @@ test('following the rollout: progress and events shown, exit 0 once the device a
     assert.equal(json.status, 0, json.stderr + json.stdout);
     const lines = jsonLines(json.stdout);
     const version = lines[0]!.version;
-    assert.deepEqual(lines.filter((l) => l.type === 'event').map((l) => [l.event, l.current ?? null]),
-      [['pull-progress', 0], ['pull-progress', 50 * 1048576], ['pull-progress', 100 * 1048576], ['started', null]]);
+    assert.deepEqual(lines.filter((l) => l.type === 'event').map((l) => [l.event, l.currentBytes ?? null]),
+      [['service-pull-progress', 0], ['service-pull-progress', 50 * 1048576], ['service-pull-progress', 100 * 1048576], ['service-started', null]]);
     assert.deepEqual(lines.at(-1), { type: 'result', deviceId: a.grant.deviceId, version, result: 'applied', status: 'synced', appliedVersion: version, error: null, services: [] });
 
     const text = await fleetCli(['deploy', a.grant.deviceId, file('web.yaml', 'services:\n  web:\n    image: nginx\n'), '--dir', tf.fleet.dir, '--timeout', '20']);

@@ -9,10 +9,15 @@ import { createFleetAccount } from '../../provisioning/broker-setup.js';
 import { hashClaimToken, type ClaimPolicy } from '../../provisioning/claim-policy.js';
 import { startEnrollmentServer, type RunningEnrollmentServer } from '../../provisioning/enrollment-server.js';
 import { createFleetDir, type FleetDir } from '../../provisioning/fleet-dir.js';
-import type { TestBroker } from './mosquitto.js';
+import { AccountStore, accountFilePath } from '../../provisioning/embedded/account-store.js';
+import { prepareEmbeddedAccounts } from '../../provisioning/embedded/embedded-accounts.js';
+import { freePort, type TestBroker } from './mosquitto.js';
 
 export interface TestFleet {
   dir: string;
+  /** Where clients of this fleet connect, and in which MQTT version. */
+  brokerUrl: string;
+  protocolVersion: 4 | 5;
   fleet: FleetDir;
   claimToken: string;
   bootstrap: BootstrapFile;
@@ -21,22 +26,39 @@ export interface TestFleet {
   close(): Promise<void>;
 }
 
-/** A fleet on a real broker, made through the same library calls as `tsunagu-fleet init` and `bootstrap`. */
-export async function createTestFleet(broker: TestBroker, options: { claim?: ClaimPolicy; fleetId?: string } = {}): Promise<TestFleet> {
+/**
+ * A fleet on a real broker, made through the same library calls as `tsunagu-fleet init` and
+ * `bootstrap`: a Mosquitto of the test's own, or `'embedded'` for the broker that
+ * `startServer()` runs in-process on a free loopback port (MQTT 3.1.1), as `serve` does.
+ */
+export async function createTestFleet(broker: TestBroker | 'embedded', options: { claim?: ClaimPolicy; fleetId?: string } = {}): Promise<TestFleet> {
   const dir = mkdtempSync(join(tmpdir(), 'tsunagu-fleet-'));
   const fleetId = options.fleetId ?? 'testfleet';
   const claimToken = randomBytes(12).toString('hex');
   const fleetUser = `tsunagu-fleet-${fleetId}`;
   const fleetPassword = randomBytes(16).toString('hex');
-  await createFleetAccount({ url: broker.url, protocolVersion: 5, adminUser: broker.adminUser, adminPassword: broker.adminPassword, fleetUser, fleetPassword });
-  const fleet = createFleetDir(join(dir, 'fleet'), {
-    fleetId,
-    broker: { url: broker.url, protocolVersion: 5, username: fleetUser, password: fleetPassword, kind: 'mosquitto' },
-    claim: options.claim ?? { mode: 'token', tokenSha256: hashClaimToken(claimToken) },
-  });
+  const claim = options.claim ?? { mode: 'token', tokenSha256: hashClaimToken(claimToken) };
+  let fleet: FleetDir;
+  if (broker === 'embedded') {
+    fleet = createFleetDir(join(dir, 'fleet'), {
+      fleetId,
+      broker: { url: `mqtt://127.0.0.1:${await freePort()}`, protocolVersion: 4, username: fleetUser, password: fleetPassword, kind: 'embedded' },
+      claim,
+    });
+    await prepareEmbeddedAccounts(AccountStore.open(accountFilePath(fleet.dir)), fleet.config);
+  } else {
+    await createFleetAccount({ url: broker.url, protocolVersion: 5, adminUser: broker.adminUser, adminPassword: broker.adminPassword, fleetUser, fleetPassword });
+    fleet = createFleetDir(join(dir, 'fleet'), {
+      fleetId,
+      broker: { url: broker.url, protocolVersion: 5, username: fleetUser, password: fleetPassword, kind: 'mosquitto' },
+      claim,
+    });
+  }
   const servers: RunningEnrollmentServer[] = [];
   const tf: TestFleet = {
     dir,
+    brokerUrl: fleet.config.broker.url,
+    protocolVersion: fleet.config.broker.protocolVersion,
     fleet,
     claimToken,
     bootstrap: bootstrapFileFor(fleet, claimToken),

@@ -1,8 +1,8 @@
 import mqtt, { type MqttClient } from 'mqtt';
 
-export async function connectAs(url: string, username: string, password: string, clientId?: string): Promise<MqttClient> {
+export async function connectAs(url: string, username: string, password: string, clientId?: string, protocolVersion: 4 | 5 = 5): Promise<MqttClient> {
   return mqtt.connectAsync(url, {
-    username, password, protocolVersion: 5, clean: true, reconnectPeriod: 0, connectTimeout: 5000,
+    username, password, protocolVersion, clean: true, reconnectPeriod: 0, connectTimeout: 5000,
     clientId: clientId ?? `probe-${Math.random().toString(36).slice(2, 10)}`,
   });
 }
@@ -13,8 +13,9 @@ export async function subscribeGranted(client: MqttClient, filter: string): Prom
     const granted = await client.subscribeAsync(filter, { qos: 1 });
     return granted[0]?.qos ?? -1;
   } catch (err) {
-    // MQTT.js turns a SUBACK reason ≥ 0x80 into an error under MQTT 5.
+    // MQTT.js turns a SUBACK reason ≥ 0x80 into an error: 0x87 under MQTT 5, 0x80 ("Unspecified error") under 3.1.1.
     if (/not authorized/i.test((err as Error).message)) return 0x87;
+    if (/unspecified error/i.test((err as Error).message)) return 0x80;
     throw err;
   }
 }
@@ -32,7 +33,40 @@ export function collect(client: MqttClient, ms: number): Promise<{ topic: string
   }, ms));
 }
 
-/** Publish and swallow a broker refusal (MQTT 5 PUBACK reason 0x87): the observer decides. */
+/**
+ * Publish and swallow a broker refusal: a PUBACK reason 0x87 under MQTT 5, or
+ * the closed connection with which Aedes answers under 3.1.1 (the pending
+ * QoS 1 publish of MQTT.js would then wait forever). The observer decides.
+ */
 export async function tryPublish(client: MqttClient, topic: string, payload: string): Promise<void> {
-  await client.publishAsync(topic, payload, { qos: 1 }).catch(() => undefined);
+  let onClose: (() => void) | undefined;
+  const closed = new Promise<void>((resolve) => {
+    onClose = resolve;
+    client.once('close', resolve);
+  });
+  await Promise.race([client.publishAsync(topic, payload, { qos: 1 }).catch(() => undefined), closed]);
+  client.removeListener('close', onClose!);
+}
+
+/**
+ * Collect what a client receives until a message matches `last` (or `ms`
+ * pass): publish the forbidden messages first and a permitted marker last,
+ * and the marker's arrival proves the broker has dealt with the others.
+ */
+export function collectUntil(client: MqttClient, last: (m: { topic: string; payload: string }) => boolean, ms: number): Promise<{ topic: string; payload: string }[]> {
+  const got: { topic: string; payload: string }[] = [];
+  return new Promise((resolve) => {
+    const finish = (): void => {
+      clearTimeout(timer);
+      client.removeListener('message', on);
+      resolve(got);
+    };
+    const on = (topic: string, payload: Buffer): void => {
+      const m = { topic, payload: payload.toString() };
+      got.push(m);
+      if (last(m)) finish();
+    };
+    const timer = setTimeout(finish, ms);
+    client.on('message', on);
+  });
 }

@@ -64,7 +64,7 @@ test('reports are parsed leniently: junk is ignored, not thrown', () => {
   assert.equal(parseState(Buffer.alloc(0)), undefined);
   assert.equal(parseState(Buffer.from(JSON.stringify({ v: 1 }))), undefined);
   assert.equal(parseState(Buffer.from(JSON.stringify(state({ status: 'synced' }))))?.status, 'synced');
-  assert.equal(parseEvent(Buffer.from('{"v":1,"at":1,"type":"pull-progress","service":"web","image":"nginx","current":5,"total":10}'))?.current, 5);
+  assert.equal(parseEvent(Buffer.from('{"v":1,"at":1,"type":"service-pull-progress","service":"web","image":"nginx","currentBytes":5,"totalBytes":10}'))?.currentBytes, 5);
   assert.equal(parseEvent(Buffer.from('{"type":"x"}')), undefined);
 });
 
@@ -79,17 +79,17 @@ test('output: JSON lines only with --json; plain lines at 10 % steps; a table fo
   let out = '';
   const json = jsonReporter((t) => { out += t; });
   json.published('d-1', 10);
-  json.event('d-1', { v: 1, at: 1, type: 'pull-progress', service: 'web', image: 'nginx', current: 1, total: 2 });
+  json.event('d-1', { v: 1, at: 1, type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: 1, totalBytes: 2 });
   json.result(result);
   json.summary([result]);
   const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.deepEqual(lines.map((l) => l.type), ['published', 'event', 'result']);
-  assert.equal(lines[1]!.event, 'pull-progress');
+  assert.equal(lines[1]!.event, 'service-pull-progress');
   assert.deepEqual(lines[2]!.error, refused.error);
 
   out = '';
   const plain = textReporter((t) => { out += t; }, { tty: false, multi: false });
-  for (const current of [0, 3, 5, 12, 100]) plain.event('d-1', { v: 1, at: 1, type: 'pull-progress', service: 'web', image: 'nginx', current, total: 100 });
+  for (const current of [0, 3, 5, 12, 100]) plain.event('d-1', { v: 1, at: 1, type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: current, totalBytes: 100 });
   plain.result(result);
   assert.deepEqual(out.trim().split('\n'), [
     'web nginx: pulling 0% (0.0 MiB of 0.0 MiB)', 'web nginx: pulling 12% (0.0 MiB of 0.0 MiB)', 'web nginx: pulling 100% (0.0 MiB of 0.0 MiB)',
@@ -99,7 +99,7 @@ test('output: JSON lines only with --json; plain lines at 10 % steps; a table fo
 
   out = '';
   const tty = textReporter((t) => { out += t; }, { tty: true, multi: false });
-  tty.event('d-1', { v: 1, at: 1, type: 'pull-progress', service: 'web', image: 'nginx', current: 50, total: 100 });
+  tty.event('d-1', { v: 1, at: 1, type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: 50, totalBytes: 100 });
   assert.ok(out.startsWith(`\r\u001b[Kweb nginx [${'#'.repeat(15)}${' '.repeat(15)}] 50%`), JSON.stringify(out));
 
   out = '';

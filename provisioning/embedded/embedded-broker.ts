@@ -1,0 +1,124 @@
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from '../../common/logger.js';
+import type { RoleSpec } from '../broker-roles.js';
+import { aclAllows, isPlainName, unshareFilter } from './acl-check.js';
+import { rolesOf, type AccountStore } from './account-store.js';
+import { answerControlRequest, CONTROL_RESPONSE_TOPIC, CONTROL_TOPIC } from './control-topic.js';
+
+export interface EmbeddedBroker {
+  /** URL a client on this machine connects to. */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+interface Principal {
+  username: string;
+  fleet: boolean;
+  roles: RoleSpec[];
+}
+
+// CONNACK return codes of MQTT 3.1.1.
+const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
+
+function refusal(returnCode: number, message: string): AuthenticateError {
+  const err: AuthenticateError = Object.assign(new Error(message), { returnCode });
+  return err;
+}
+
+/**
+ * An MQTT 3.1.1 broker inside `tsunagu-fleet serve`, for a fleet with no
+ * broker of its own. Aedes keeps messages and sessions in memory; the
+ * confinement is the one Mosquitto enforces, decided by `aclAllows` over the
+ * same roles (`broker-roles.ts`), on the accounts of `AccountStore`.
+ *
+ * What differs from Mosquitto, by Aedes' design: a forbidden PUBLISH closes
+ * the client's connection (MQTT 3.1.1 has no negative PUBACK); a forbidden
+ * SUBSCRIBE is answered with return code 0x80 and the connection stays.
+ */
+export async function startEmbeddedBroker(options: { store: AccountStore; host: string; port: number; logger: Logger }): Promise<EmbeddedBroker> {
+  const { store, logger } = options;
+  const principals = new WeakMap<Client, Principal>();
+
+  const broker = await Aedes.createBroker({
+    // Device ids reach 64 characters; MQTT 3.1.1 itself sets no limit.
+    maxClientsIdLength: 128,
+    authenticate: (client, username, password, done) => {
+      if (username === undefined || password === undefined || !isPlainName(username) || !isPlainName(client.id)) {
+        done(refusal(NOT_AUTHORIZED, 'not authorized'), false);
+        return;
+      }
+      store.authenticate(username, password.toString('utf8'), client.id).then((account) => {
+        if (account === undefined) {
+          logger.warn({ username, clientId: client.id }, 'embedded broker: credential refused');
+          done(refusal(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), false);
+          return;
+        }
+        principals.set(client, { username, fleet: account.role === 'fleet', roles: rolesOf(username, account) });
+        done(null, true);
+      }, (err: unknown) => {
+        logger.error({ err }, 'embedded broker: authentication failed');
+        done(refusal(NOT_AUTHORIZED, 'not authorized'), false);
+      });
+    },
+    authorizePublish: (client, packet, callback) => {
+      // A will left by a client of an earlier broker life has no principal to judge it by.
+      const principal = client === null ? undefined : principals.get(client);
+      if (principal === undefined || !aclAllows(principal.roles, 'publishClientSend', packet.topic)) {
+        callback(new Error(`not authorized to publish to ${packet.topic}`));
+        return;
+      }
+      if (packet.topic === CONTROL_TOPIC && principal.fleet) {
+        answerControlRequest(packet.payload as Buffer, store).then((answer) => {
+          if (answer !== undefined) {
+            broker.publish({ cmd: 'publish', topic: CONTROL_RESPONSE_TOPIC, payload: Buffer.from(JSON.stringify(answer)), qos: 1, retain: false, dup: false }, () => undefined);
+          }
+        }, (err: unknown) => logger.error({ err }, 'embedded broker: control request failed'));
+      }
+      callback(null);
+    },
+    authorizeSubscribe: (client, subscription, callback) => {
+      const principal = principals.get(client);
+      if (principal === undefined || !aclAllows(principal.roles, 'subscribe', subscription.topic)) {
+        callback(null, null);
+        return;
+      }
+      callback(null, { ...subscription, topic: unshareFilter(subscription.topic) });
+    },
+    // Deny-by-default on receiving too: what a role may not receive is never forwarded, retained or live.
+    authorizeForward: (client, packet) => {
+      const principal = principals.get(client);
+      return principal !== undefined && aclAllows(principal.roles, 'publishClientReceive', packet.topic) ? packet : null;
+    },
+  });
+  broker.on('clientError', (client, err) => logger.debug({ clientId: client.id, err: err.message }, 'embedded broker: client error'));
+
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    broker.handle(socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : options.port;
+  const connectHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+  logger.info({ host: options.host, port }, 'embedded MQTT 3.1.1 broker listening');
+  return {
+    url: `mqtt://${connectHost}:${port}`,
+    port,
+    close: async () => {
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

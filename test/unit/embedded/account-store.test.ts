@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { AccountStore } from '../../../provisioning/embedded/account-store.js';
+import { hashPassword, verifyPassword } from '../../../provisioning/embedded/password-hash.js';
+
+test('passwords are stored as salted scrypt hashes and verified in constant form', async () => {
+  const a = await hashPassword('s3cret');
+  const b = await hashPassword('s3cret');
+  assert.match(a, /^scrypt\$16384\$8\$1\$[\w-]+\$[\w-]+$/);
+  assert.notEqual(a, b);
+  assert.ok(await verifyPassword('s3cret', a));
+  assert.ok(!(await verifyPassword('s3cret!', a)));
+  assert.ok(!(await verifyPassword('s3cret', 'plain')));
+  assert.ok(!(await verifyPassword('s3cret', a.replace('$16384$', '$99999999$'))));
+});
+
+test('the account store persists hashes only, binds devices to their client id, and writes only on change', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsunagu-accounts-'));
+  try {
+    const path = join(dir, 'broker-accounts.json');
+    const store = AccountStore.open(path);
+    await store.put('d-0123abcd', 'device', 'device-password');
+    await store.put('bootstrap-x', 'bootstrap', 'boot-password');
+    const text = readFileSync(path, 'utf8');
+    assert.ok(!text.includes('device-password') && !text.includes('boot-password'));
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    const mtime = statSync(path).mtimeMs;
+    await store.put('d-0123abcd', 'device', 'device-password');
+    assert.equal(statSync(path).mtimeMs, mtime, 'an unchanged account must not rewrite the file');
+
+    const reopened = AccountStore.open(path);
+    assert.equal((await reopened.authenticate('d-0123abcd', 'device-password', 'd-0123abcd'))?.role, 'device');
+    assert.equal(await reopened.authenticate('d-0123abcd', 'device-password', 'other-client'), undefined);
+    assert.equal(await reopened.authenticate('d-0123abcd', 'wrong', 'd-0123abcd'), undefined);
+    assert.equal((await reopened.authenticate('bootstrap-x', 'boot-password', 'any-client-id'))?.role, 'bootstrap');
+    assert.ok(await reopened.setPassword('d-0123abcd', 'rotated'));
+    assert.ok(!(await reopened.setPassword('d-unknown', 'x')));
+    assert.equal((await AccountStore.open(path).authenticate('d-0123abcd', 'rotated', 'd-0123abcd'))?.role, 'device');
+    await assert.rejects(store.put('not a device/#', 'device', 'x'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
