@@ -86,7 +86,8 @@ async function doctor(opts: { config?: string; stateDir?: string; json?: boolean
   const results = await runDoctor(configFrom(opts));
   const code = doctorExitCode(results);
   process.stdout.write(opts.json === true ? `${JSON.stringify({ exitCode: code, checks: results })}\n` : renderDoctor(results));
-  process.exitCode = code;
+  // Everything is said: a request to an engine that never answered must not keep the command waiting.
+  process.exit(code);
 }
 
 /** As root before the agent starts (the unit's ExecStartPre=+): the boot partition is root's to change. */

@@ -93,10 +93,16 @@ export function debianRoot(arch: DebianArch): string {
 }
 
 /**
- * Run `argv` inside `root` with /proc, /sys and /dev mounted, in a private
- * mount namespace so that nothing stays mounted when it ends, whatever way it ends.
+ * Run `argv` inside `root` with /proc, /sys and /dev mounted (and any
+ * `readOnlyBinds`, host dir on a path inside), in a private mount namespace so
+ * that nothing stays mounted when it ends, whatever way it ends; with a clean
+ * environment, as a device has (no DOCKER_HOST of the test run leaks in).
  */
-export function chrootCommand(root: string, argv: string[]): { command: string; args: string[] } {
-  const script = 'mount -t proc proc "$0/proc" && mount -t sysfs sysfs "$0/sys" && mount --rbind /dev "$0/dev" && exec chroot "$0" "$@"';
+export function chrootCommand(root: string, argv: string[], opts: { readOnlyBinds?: [string, string][] } = {}): { command: string; args: string[] } {
+  const binds = (opts.readOnlyBinds ?? []).map(([host, inside]) => {
+    const target = `"$0"${JSON.stringify(inside)}`;
+    return `mkdir -p ${target} && mount --bind ${JSON.stringify(host)} ${target} && mount -o remount,bind,ro ${target} && `;
+  }).join('');
+  const script = `mount -t proc proc "$0/proc" && mount -t sysfs sysfs "$0/sys" && mount --rbind /dev "$0/dev" && ${binds}exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 chroot "$0" "$@"`;
   return { command: 'unshare', args: ['-m', '--propagation', 'private', 'sh', '-c', script, root, ...argv] };
 }
