@@ -1,5 +1,6 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { DEVICE_SESSION_EXPIRY_SECONDS } from '../link/mqtt-options.js';
 
 export interface ConnectProbeTarget {
   url: string;
@@ -21,7 +22,8 @@ export type ConnectProbeResult =
  * CONNACK: a client library would acknowledge the commands queued in the
  * device's persistent session and they would be lost to the agent; here the
  * socket closes unanswered and the broker keeps them. clean=false for the
- * same reason: clean=true would discard the session.
+ * same reason: clean=true would discard the session, and so would MQTT 5's
+ * default session expiry of 0 (the agent's own expiry is asked for).
  */
 export function probeMqttConnect(target: ConnectProbeTarget, timeoutMs = 10_000): Promise<ConnectProbeResult> {
   const url = new URL(target.url);
@@ -74,11 +76,14 @@ function remainingLength(n: number): Buffer {
   return Buffer.from(out);
 }
 
-/** CONNECT (MQTT 3.1.1 or 5): username and password, clean=false, no will. */
+/** CONNECT (MQTT 3.1.1 or 5): username and password, clean=false, no will; in 5 the device's session expiry. */
 export function connectPacket(t: Pick<ConnectProbeTarget, 'protocolVersion' | 'clientId' | 'username' | 'password'>): Buffer {
   const flags = 0x80 | 0x40; // username, password; clean session off
   const keepalive = Buffer.from([0, 30]);
-  const properties = t.protocolVersion === 5 ? Buffer.from([0]) : Buffer.alloc(0);
+  const expiry = Buffer.alloc(5);
+  expiry.writeUInt8(0x11, 0); // Session Expiry Interval
+  expiry.writeUInt32BE(DEVICE_SESSION_EXPIRY_SECONDS, 1);
+  const properties = t.protocolVersion === 5 ? Buffer.concat([Buffer.from([expiry.length]), expiry]) : Buffer.alloc(0);
   const variable = Buffer.concat([utf8Field('MQTT'), Buffer.from([t.protocolVersion, flags]), keepalive, properties]);
   const payload = Buffer.concat([utf8Field(t.clientId), utf8Field(t.username), utf8Field(t.password)]);
   const body = Buffer.concat([variable, payload]);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { connectPacket } from '../../../agent/doctor/mqtt-connect-probe.js';
+import { DEVICE_SESSION_EXPIRY_SECONDS } from '../../../agent/link/mqtt-options.js';
 import { doctorExitCode, judgeBroker, judgeClock, judgeDisk, judgeEngine, judgeMemory, renderDoctor } from '../../../agent/doctor/doctor-verdicts.js';
 import { STATUS_ERRORS_KEPT, withError } from '../../../agent/status/agent-status.js';
 import { readStatusFile, statusPath, StatusFile } from '../../../agent/status/status-file.js';
@@ -112,8 +113,9 @@ test('the CONNECT packet: MQTT 3.1.1 and 5, username and password, clean session
   assert.equal(v4[9], 0xc0); // username + password, no clean session, no will
   const v5 = connectPacket({ protocolVersion: 5, clientId: 'dev', username: 'u', password: 'p' });
   assert.equal(v5[8], 5);
-  assert.equal(v5[12], 0); // empty properties
-  assert.equal(v5.length, v4.length + 1);
+  // Properties: only the session expiry the agent's own link asks for (else the broker drops the session at close).
+  assert.deepEqual([...v5.subarray(12, 18)], [5, 0x11, ...[...Buffer.from([0, 0, 0, 0])].map((_, i) => (DEVICE_SESSION_EXPIRY_SECONDS >>> (24 - 8 * i)) & 0xff)]);
+  assert.equal(v5.length, v4.length + 6);
   const long = connectPacket({ protocolVersion: 4, clientId: 'd', username: 'u', password: 'x'.repeat(200) });
   assert.equal(long[1]! & 0x80, 0x80); // a remaining length over 127 takes two bytes
   assert.equal((long[1]! & 0x7f) + long[2]! * 128, long.length - 3);
