@@ -44,6 +44,7 @@ import { defaultSocket, DockerRuntime } from './supervisor/docker-runtime.js';
 import { Supervisor, type SupervisorEvent } from './supervisor/supervisor.js';
 import { PressureMonitor, pressureSampleOf, type PressureEvent } from './pressure/pressure-monitor.js';
 import type { RawSample } from './resources/probe.js';
+import type { StatusFile } from './status/status-file.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -61,6 +62,8 @@ export interface AgentDeps {
   /** The container supervisor's controls; default: the supervisor this agent runs. */
   services?: () => ServiceControl | undefined;
   clock?: () => number;
+  /** The status file `tsunagu-agent status` reads; none in tests that do not look. */
+  status?: StatusFile;
 }
 
 /** What exists while the device has an identity: link, outbound queue, commands, reports. */
@@ -158,8 +161,13 @@ export class Agent {
     }
     if (this.identity === undefined) this.identity = await this.enroll();
     else logger.info({ deviceId: this.identity.grant.deviceId }, 'identity found; skipping enrollment');
+    this.showIdentity(this.identity);
     this.workload = await workload;
     this.session = this.openSession(this.identity);
+  }
+
+  private showIdentity(identity: IdentityFile): void {
+    this.deps.status?.identity({ deviceId: identity.grant.deviceId, fleetId: identity.fleetId, enrolledAt: identity.enrolledAt });
   }
 
   private async startWorkload(): Promise<Workload> {
@@ -195,6 +203,7 @@ export class Agent {
       onHeldChange: ({ version, services }) => store.saveHolds({ v: 1, version: version === null ? null : Number(version), services }),
       onState: (state) => {
         housekeeping.onSupervisorState(state);
+        this.deps.status?.workload(state);
         this.session?.desired.onSupervisorState(state);
       },
       onEvent: (event) => {
@@ -206,6 +215,7 @@ export class Agent {
     });
     housekeeping.attach(supervisor);
     supervisor.start();
+    this.deps.status?.workload(supervisor.state());
     const pressure = config.pressure.enabled ? new PressureMonitor({
       config: config.pressure, target: supervisor, logger: logger.child({ component: 'pressure' }),
       onEvent: (event) => this.onPressureEvent(event),
@@ -343,6 +353,7 @@ export class Agent {
       if (kind === 'desired' && payload.length > 0) void desiredChannel.deliver(new Uint8Array(payload));
     });
     link.on('state', (state) => {
+      this.deps.status?.link(state);
       if (state === 'online') void reporter.onOnline().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'inventory report failed'));
     });
     link.on('auth-failed', () => {
@@ -361,6 +372,7 @@ export class Agent {
     await this.closeSession();
     try {
       this.identity = await this.enroll();
+      this.showIdentity(this.identity);
       this.session = this.openSession(this.identity);
     } catch (err) {
       if (!this.abort.signal.aborted) this.deps.logger.error({ err: (err as Error).message }, 're-enrollment failed');

@@ -1,10 +1,15 @@
 import { Command } from 'commander';
 import { createLogger } from '../common/logger.js';
 import { defaultEd25519 } from '../protocol/ed25519.js';
-import { isTsunaguError } from '../protocol/errors.js';
+import { isTsunaguError, TsunaguError } from '../protocol/errors.js';
 import { Agent, AGENT_VERSION } from './agent.js';
 import { DEFAULT_CONFIG_PATH, loadAgentConfig } from './config.js';
-import { takeBootstrap } from './enrollment/bootstrap-source.js';
+import { runDoctor } from './doctor/doctor-probes.js';
+import { doctorExitCode, renderDoctor } from './doctor/doctor-verdicts.js';
+import { stateDirOwner, takeBootstrap } from './enrollment/bootstrap-source.js';
+import { agentAlive } from './status/agent-alive.js';
+import { readStatusFile, statusPath, StatusFile } from './status/status-file.js';
+import { renderStatus } from './status/status-view.js';
 import { loadOrCreateKeys } from './identity.js';
 import { SystemProbe } from './resources/system-probe.js';
 import { systemdNotifyTarget } from './watchdog/systemd-env.js';
@@ -19,11 +24,13 @@ async function run(opts: { config?: string; stateDir?: string; bootstrap?: strin
   });
   if (opts.startupJitter !== undefined) config.enrollment.startupJitterMs = Number(opts.startupJitter);
   if (opts.serial !== undefined) config.enrollment.serial = opts.serial;
-  const logger = createLogger({ name: 'tsunagu-agent', level: config.logLevel });
+  // Before the logger: every warning it logs reaches the status file.
+  const status = new StatusFile(statusPath(config.stateDir), AGENT_VERSION);
+  const logger = createLogger({ name: 'tsunagu-agent', level: config.logLevel, onProblem: (p) => status.error({ at: Date.now(), ...p }) });
   logger.info({ version: AGENT_VERSION, node: process.version, stateDir: config.stateDir }, 'starting');
   const { keys, created } = loadOrCreateKeys(config.stateDir, logger);
   const bootstrap = takeBootstrap(config.stateDir, config.bootstrapFile, logger);
-  const agent = new Agent({ config, configFile: opts.config ?? DEFAULT_CONFIG_PATH, bootstrap, keys, keysCreated: created, ed: defaultEd25519(), logger, probe: new SystemProbe() });
+  const agent = new Agent({ config, configFile: opts.config ?? DEFAULT_CONFIG_PATH, bootstrap, keys, keysCreated: created, ed: defaultEd25519(), logger, probe: new SystemProbe(), status });
   const target = config.watchdog.mode === 'off' ? null : systemdNotifyTarget(process.env, process.pid);
   const watchdog = target === null ? undefined : new SystemdWatchdog({
     target,
@@ -54,6 +61,50 @@ async function run(opts: { config?: string; stateDir?: string; bootstrap?: strin
   }
 }
 
+function configFrom(opts: { config?: string; stateDir?: string }) {
+  return loadAgentConfig(opts.config, { stateDir: opts.stateDir });
+}
+
+function status(opts: { config?: string; stateDir?: string; json?: boolean }): void {
+  const config = configFrom(opts);
+  const read = readStatusFile(config.stateDir);
+  if (read.status !== 'ok') {
+    const why = read.status === 'missing'
+      ? `no status in ${config.stateDir}: the agent has not run yet with this state directory (systemctl status tsunagu-agent)`
+      : `cannot read the agent's status: ${read.message}${process.getuid?.() === 0 ? '' : ' (run as root or as the tsunagu user)'}`;
+    if (opts.json === true) process.stdout.write(`${JSON.stringify({ running: false, error: why })}\n`);
+    else process.stderr.write(`tsunagu-agent: ${why}\n`);
+    process.exitCode = 3;
+    return;
+  }
+  const running = agentAlive(read.value.pid);
+  process.stdout.write(opts.json === true ? `${JSON.stringify({ running, ...read.value })}\n` : renderStatus(read.value, running, Date.now()));
+  if (!running) process.exitCode = 3;
+}
+
+async function doctor(opts: { config?: string; stateDir?: string; json?: boolean }): Promise<void> {
+  const results = await runDoctor(configFrom(opts));
+  const code = doctorExitCode(results);
+  process.stdout.write(opts.json === true ? `${JSON.stringify({ exitCode: code, checks: results })}\n` : renderDoctor(results));
+  // Everything is said: a request to an engine that never answered must not keep the command waiting.
+  process.exit(code);
+}
+
+/** As root before the agent starts (the unit's ExecStartPre=+): the boot partition is root's to change. */
+function takeBootstrapCommand(opts: { config?: string; stateDir?: string; bootstrap?: string }): void {
+  const config = loadAgentConfig(opts.config, { stateDir: opts.stateDir, bootstrapFile: opts.bootstrap });
+  const logger = createLogger({ name: 'tsunagu-agent', level: config.logLevel });
+  const owner = stateDirOwner(config.stateDir);
+  if (owner === undefined) throw new TsunaguError('CONFIG', `state directory ${config.stateDir} does not exist: install.sh creates it (or systemd's StateDirectory=)`);
+  try {
+    takeBootstrap(config.stateDir, config.bootstrapFile, logger, { owner });
+  } catch (err) {
+    // Nothing to take is not a failure here: `run` says so, and keeps saying it until a file appears.
+    if (!isTsunaguError(err) || err.code !== 'BOOTSTRAP_MISSING') throw err;
+    logger.warn({ code: err.code }, err.message);
+  }
+}
+
 const program = new Command('tsunagu-agent')
   .description('tsunagu device agent: enrolls this device, keeps its link to the fleet, runs its containers')
   .version(AGENT_VERSION);
@@ -68,6 +119,30 @@ program.command('run', { isDefault: true })
   .option('--serial <serial>', 'serial to present at enrollment, for boards that have none')
   .addHelpText('after', '\nExamples:\n  tsunagu-agent run --bootstrap /boot/firmware/tsunagu.json\n  tsunagu-agent run --state-dir /tmp/dev1 --bootstrap ./bootstrap.json --startup-jitter 0\n')
   .action(run);
+
+program.command('status')
+  .description('what the running agent is doing: identity, link, services, last errors (read from its state directory)')
+  .option('-c, --config <file>', 'agent config file (default /etc/tsunagu/agent.yaml)')
+  .option('--state-dir <dir>', 'state directory (default: from the config, /var/lib/tsunagu)')
+  .option('--json', 'one JSON object, for scripts')
+  .addHelpText('after', '\nExit code: 0 the agent runs, 3 it does not (or has never run).\n\nExamples:\n  sudo tsunagu-agent status\n  sudo tsunagu-agent status --json | jq .services\n')
+  .action(status);
+
+program.command('doctor')
+  .description('check what the agent needs: engine socket, broker, clock, free disk and memory; says what to fix')
+  .option('-c, --config <file>', 'agent config file (default /etc/tsunagu/agent.yaml)')
+  .option('--state-dir <dir>', 'state directory (default: from the config, /var/lib/tsunagu)')
+  .option('--json', 'one JSON object, for scripts')
+  .addHelpText('after', '\nExit code: 0 all checks passed, 1 warnings, 2 a check failed.\n\nExamples:\n  sudo tsunagu-agent doctor\n  sudo -u tsunagu tsunagu-agent doctor     # as the agent itself: its socket permissions\n  tsunagu-agent doctor --json | jq \'.checks[] | select(.verdict != "ok")\'\n')
+  .action(doctor);
+
+program.command('take-bootstrap')
+  .description('move the bootstrap file off the boot partition into the state directory (run as root before the agent; the systemd unit does)')
+  .option('-c, --config <file>', 'agent config file (default /etc/tsunagu/agent.yaml)')
+  .option('--state-dir <dir>', 'state directory (default /var/lib/tsunagu)')
+  .option('--bootstrap <file>', 'bootstrap file (default: searched on the boot partition and in /etc/tsunagu)')
+  .addHelpText('after', '\nExamples:\n  sudo tsunagu-agent take-bootstrap\n')
+  .action(takeBootstrapCommand);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = isTsunaguError(err) ? `${err.code}: ${err.message}` : String((err as Error)?.stack ?? err);

@@ -27,11 +27,15 @@ function findTests(dir) {
 }
 
 // Named test files run alone (with the services), e.g. `npm test -- test/integration/deploy-e2e.test.ts`.
+// test/device/ (Debian roots made by debootstrap: the install test, arm64) is
+// too slow for every run: `npm run test:device` runs it (docs/install.md).
 const named = process.argv.slice(2).filter((a) => a.endsWith('.test.ts'));
+const deviceOnly = process.argv.includes('--device');
 const files = named.length > 0 ? named
   : unitOnly ? findTests('test/unit')
     : faultsOnly ? findTests('test/faults')
-      : findTests('test').filter((f) => !f.endsWith(LONG));
+      : deviceOnly ? findTests('test/device')
+        : ['test/unit', 'test/integration', 'test/faults'].flatMap((dir) => findTests(dir)).filter((f) => !f.endsWith(LONG));
 const env = { ...process.env };
 let services;
 if (!unitOnly) {

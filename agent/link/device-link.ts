@@ -3,7 +3,7 @@ import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { fullJitterDelay, type BackoffPolicy } from '../../common/backoff.js';
 import type { Logger } from '../../common/logger.js';
 import { deviceTopic, DEVICE_INBOUND, type DeviceInbound, type DeviceOutbound } from '../../protocol/topics.js';
-import { isAuthFailure, mqttOptions, type BrokerEndpoint } from './mqtt-options.js';
+import { DEVICE_SESSION_EXPIRY_SECONDS, isAuthFailure, mqttOptions, type BrokerEndpoint } from './mqtt-options.js';
 
 export type LinkState = 'connecting' | 'online' | 'offline' | 'closed';
 
@@ -89,7 +89,7 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
       clientId: this.opts.clientId,
       clean: false,
       keepalive: this.opts.keepaliveSeconds ?? 30,
-      ...(v5 ? { properties: { sessionExpiryInterval: 7 * 24 * 3600 } } : {}),
+      ...(v5 ? { properties: { sessionExpiryInterval: DEVICE_SESSION_EXPIRY_SECONDS } } : {}),
       will: {
         topic: this.topic('status'),
         // The will's time is the connect time; `reason` tells it apart from a clean stop.

@@ -9,6 +9,14 @@ export interface BrokerEndpoint {
 }
 
 /**
+ * How long the broker keeps the device's MQTT 5 session (and the QoS 1
+ * commands queued in it) while the device is away. Every connection with the
+ * device's client id must ask for it: one that does not (session expiry 0)
+ * makes the broker discard the session when it closes.
+ */
+export const DEVICE_SESSION_EXPIRY_SECONDS = 7 * 24 * 3600;
+
+/**
  * Options shared by every connection the agent makes. MQTT.js's own
  * reconnect timer is off (reconnectPeriod 0): it retries at a fixed period,
  * and a fleet retrying in lockstep after a broker outage is the stampede we

@@ -17,7 +17,17 @@ export class AgentProcess {
   readonly exited: Promise<number | null>;
 
   /** `serial`: the serial the device presents; by default one derived from its state dir. */
-  constructor(args: { stateDir: string; bootstrapPath?: string; configYaml?: string; serial?: string; extraArgs?: string[]; env?: NodeJS.ProcessEnv; node?: string; nodeArgs?: string[]; bundle?: string }) {
+  /**
+   * `launch`: the whole command line instead of the usual one (an agent
+   * installed in a chroot, run as its own user); the other options then do nothing.
+   */
+  constructor(args: { stateDir: string; bootstrapPath?: string; configYaml?: string; serial?: string; extraArgs?: string[]; env?: NodeJS.ProcessEnv; node?: string; nodeArgs?: string[]; bundle?: string; launch?: { command: string; args: string[] } }) {
+    this.child = args.launch !== undefined ? spawn(args.launch.command, args.launch.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...args.env } }) : AgentProcess.spawnAgent(args);
+    this.exited = new Promise((res) => this.child.once('exit', (code) => res(code)));
+    this.follow();
+  }
+
+  private static spawnAgent(args: { stateDir: string; bootstrapPath?: string; configYaml?: string; serial?: string; extraArgs?: string[]; env?: NodeJS.ProcessEnv; node?: string; nodeArgs?: string[]; bundle?: string }): ChildProcess {
     const configPath = join(args.stateDir, '..', `agent-${Math.random().toString(36).slice(2)}.yaml`);
     writeFileSync(configPath, args.configYaml ?? FAST_TEST_CONFIG);
     // Every test device is its own board: a serial derived from its state dir,
@@ -25,7 +35,10 @@ export class AgentProcess {
     const serial = args.serial ?? `test-${createHash('sha256').update(resolve(args.stateDir)).digest('hex').slice(0, 16)}`;
     const argv = [args.bundle ?? AGENT_BUNDLE, 'run', '--state-dir', args.stateDir, '--config', configPath, '--startup-jitter', '0', '--log-level', 'debug', '--serial', serial,
       ...(args.bootstrapPath === undefined ? [] : ['--bootstrap', args.bootstrapPath]), ...(args.extraArgs ?? [])];
-    this.child = spawn(args.node ?? process.execPath, [...(args.nodeArgs ?? []), ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...args.env } });
+    return spawn(args.node ?? process.execPath, [...(args.nodeArgs ?? []), ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...args.env } });
+  }
+
+  private follow(): void {
     const rl = createInterface({ input: this.child.stdout! });
     rl.on('line', (text) => {
       let line: LogLine;
@@ -44,7 +57,6 @@ export class AgentProcess {
       }
     });
     this.child.stderr!.on('data', (d: Buffer) => this.lines.push({ msg: `stderr: ${d.toString()}` }));
-    this.exited = new Promise((res) => this.child.once('exit', (code) => res(code)));
   }
 
   get pid(): number | undefined {

@@ -112,7 +112,8 @@ const desiredData = fc.oneof(
   jsonish,
 );
 
-describe('trust-boundary parsers: 100,000 hostile inputs each, only typed errors', () => {
+// Each test gets 10 minutes: 100,000 cases take seconds on an idle machine, minutes on a loaded one.
+describe('trust-boundary parsers: 100,000 hostile inputs each, only typed errors', { timeout: 600_000 }, () => {
   test('device: a command message (envelope, fleet signature, command schema)', () => {
     const valid = fc.constant(signAny({ typ: 'cmd', id: '00112233445566778899aabbccddeeff', to: DEVICE_ID, iat: 1, exp: 2, ctr: 3, data: { name: 'ping' } }));
     const signed = payloadArb('cmd', commandData).map((p) => signAny(p));
