@@ -54,6 +54,7 @@ export interface ImageCollectorOptions {
 export class ImageCollector {
   private running: Promise<unknown> = Promise.resolve();
   private last: GcSummary | null = null;
+  private lastFailure: string | undefined;
   private readonly now: () => number;
 
   constructor(private readonly o: ImageCollectorOptions) {
@@ -220,8 +221,14 @@ export class ImageCollector {
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T | null> {
-    const run = this.running.then(work).catch((err: unknown) => {
-      this.o.log.warn({ err: asTsunaguError(err).toJSON() }, 'image garbage collection failed');
+    const run = this.running.then(work).then((result) => {
+      this.lastFailure = undefined;
+      return result;
+    }, (err: unknown) => {
+      // An engine that is down fails every sample alike: said once, until it changes or passes.
+      const e = asTsunaguError(err);
+      if (e.message !== this.lastFailure) this.o.log.warn({ err: e.toJSON() }, 'image garbage collection failed');
+      this.lastFailure = e.message;
       return null;
     });
     this.running = run;

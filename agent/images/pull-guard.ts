@@ -1,7 +1,7 @@
 import { asTsunaguError } from '../../protocol/errors.js';
 import type { PullClearance, PullGuard, PullRequest, SupervisorLogger } from '../supervisor/supervisor-io.js';
 import { formatBytes } from './byte-size.js';
-import { fitPull, type DiskReading } from './disk-fit.js';
+import { fitPull } from './disk-fit.js';
 import type { DiskGauge } from './disk-gauge.js';
 import type { ImageCollector } from './image-collector.js';
 import type { ImageRecords } from './image-records.js';
@@ -49,16 +49,13 @@ export class DiskPullGuard implements PullGuard {
       return { kind: 'go' };
     }
     const pulls = [{ ref: request.image, layers: facts.layers }];
-    const picture = async (): Promise<ReturnType<typeof pullSpace> & { disk: DiskReading }> => {
+    const picture = async (): Promise<ReturnType<typeof pullSpace>> => {
       const snapshot = await this.o.collector.snapshot();
-      const disk = await this.o.gauge.read();
-      return {
-        disk,
-        ...pullSpace({
-          pulls, images: snapshot.images, records: this.o.records.records, inUse: snapshot.inUse, protectedIds: snapshot.protectedIds,
-          desiredRefs: new Set(this.o.desiredRefs()), oldRefs: request.oldImages, disk, reserveBytes: this.o.reserveBytes, unpackFactor: this.o.unpackFactor,
-        }),
-      };
+      return pullSpace({
+        pulls, images: snapshot.images, records: this.o.records.records, inUse: snapshot.inUse, protectedIds: snapshot.protectedIds,
+        desiredRefs: new Set(this.o.desiredRefs()), oldRefs: request.oldImages, disk: await this.o.gauge.read(),
+        reserveBytes: this.o.reserveBytes, unpackFactor: this.o.unpackFactor,
+      });
     };
     let { space } = await picture();
     const fit = fitPull(space);

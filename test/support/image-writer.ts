@@ -21,8 +21,35 @@ export interface Layer {
 }
 
 function layerOf(tar: Buffer): Layer {
-  // Level 1: random data does not compress anyway, and level 9 costs seconds on 50 MB.
-  return { tar, gz: gzipSync(tar, { level: 1 }) };
+  // Level 0 (stored blocks): random data does not compress anyway, and compressing costs seconds on a busy machine.
+  return { tar, gz: gzipSync(tar, { level: 0 }) };
+}
+
+/** One ustar header block. */
+function tarHeader(name: string, size: number, type: '0' | '5', mode: number): Buffer {
+  const h = Buffer.alloc(512);
+  const field = (offset: number, length: number, value: string): void => { h.write(value, offset, length, 'ascii'); };
+  const octal = (offset: number, length: number, n: number): void => field(offset, length, `${n.toString(8).padStart(length - 1, '0')}\0`);
+  field(0, 100, name);
+  octal(100, 8, mode);
+  octal(108, 8, 0);
+  octal(116, 8, 0);
+  octal(124, 12, size);
+  octal(136, 12, 0);
+  field(148, 8, '        ');
+  field(156, 1, type);
+  field(257, 6, 'ustar\0');
+  field(263, 2, '00');
+  let sum = 0;
+  for (const byte of h) sum += byte;
+  field(148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
+  return h;
+}
+
+/** A tar of one directory holding one file, built in memory: no 50 MB round trip through the disk. */
+function tarOfFile(dir: string, file: string, data: Buffer): Buffer {
+  const pad = Buffer.alloc((512 - (data.length % 512)) % 512);
+  return Buffer.concat([tarHeader(`${dir}/`, 0, '5', 0o755), tarHeader(`${dir}/${file}`, data.length, '0', 0o644), data, pad, Buffer.alloc(1024)]);
 }
 
 function tarDirectory(dir: string): Buffer {
@@ -59,14 +86,7 @@ export function busyboxRootfs(): Layer {
 
 /** A layer holding one file of `bytes` random bytes at /data/blob: it neither compresses nor dedups. */
 export function randomLayer(bytes: number): Layer {
-  const dir = mkdtempSync(join(tmpdir(), 'tsunagu-layer-'));
-  try {
-    mkdirSync(join(dir, 'data'));
-    writeFileSync(join(dir, 'data/blob'), randomBytes(bytes));
-    return layerOf(tarDirectory(dir));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return layerOf(tarOfFile('data', 'blob', randomBytes(bytes)));
 }
 
 async function putBlob(registry: string, repo: string, data: Buffer): Promise<string> {

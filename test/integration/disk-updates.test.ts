@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { SupervisorEvent } from '../../agent/supervisor/supervisor.js';
+import { app, diskConfig, diskKit, MiB, waitFor } from '../support/disk-kit.js';
+import { busyboxRootfs, pushImage, randomLayer } from '../support/image-writer.js';
+import { startSmallDiskEngine, type SmallDiskEngine } from '../support/small-disk-engine.js';
+import { dockerTestEnv } from '../support/supervisor-harness.js';
+
+// Updates on a short disk, against a real engine whose data root is a small
+// ext4 filesystem made for this file: an update switched to
+// kill-then-download, a pull refused when even that cannot fit, and a pull
+// that meets a full disk anyway, then completes once space returns.
+
+const env = dockerTestEnv();
+const repo = `tsunagu-test-disk/updates-${randomBytes(3).toString('hex')}`;
+const reserve = 10 * MiB;
+let engine: SmallDiskEngine;
+let work: string;
+let kit: ReturnType<typeof diskKit>;
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'tsunagu-disk-updates-'));
+  engine = await startSmallDiskEngine(256);
+  kit = diskKit(engine, work);
+});
+
+after(async () => {
+  await engine?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+test('when the new image fits only without the old one, the update switches to kill-then-download, says so, and completes', async (t) => {
+  const k1 = await pushImage(env.registry, repo, 'k1', [busyboxRootfs(), randomLayer(24 * MiB)]);
+  const k2 = await pushImage(env.registry, repo, 'k2', [busyboxRootfs(), randomLayer(24 * MiB)]);
+  const s = kit.supervised(diskConfig({ reserveBytes: reserve, unpackFactor: 1.2 }));
+  t.after(() => s.supervisor.stop());
+  t.after(() => kit.unfill());
+  await s.supervisor.apply(app(k1.ref), '1');
+  await waitFor('v1 synced', () => s.supervisor.state().status === 'synced');
+  const oldContainer = s.supervisor.state().services[0]?.containerId;
+  assert.ok(oldContainer);
+
+  // 22 MiB above the reserve: k2 needs about 28.8 MiB (24 MiB × 1.2); removing k1 (its layer and the base only it holds) frees about 26 MiB more.
+  await kit.fillTo(reserve + 22 * MiB);
+  await s.supervisor.apply(app(k2.ref), '2');
+  await waitFor('v2 synced', () => s.supervisor.state().services[0]?.image === k2.ref && s.supervisor.state().status === 'synced', 30_000, () => s.supervisor.state());
+
+  const switched = s.events.find((e): e is Extract<SupervisorEvent, { type: 'update-switched' }> => e.type === 'update-switched');
+  assert.ok(switched, JSON.stringify(s.events.map((e) => e.type)));
+  assert.deepEqual([switched.service, switched.image, switched.strategy], ['app', k2.ref, 'kill-then-download']);
+  assert.match(switched.reason, /needs about 28\.\d MiB, .* removing the old version first frees about 2\d\.\d MiB: switching to kill-then-download/);
+  assert.ok(s.states.some((st) => st.services[0]?.updateSwitch?.strategy === 'kill-then-download'), 'the switch was visible in the reported state');
+  const removed: Record<string, unknown> | undefined = s.events.find((e) => e.type === 'image-removed');
+  assert.deepEqual(removed && [removed.image, removed.trigger], [k1.ref, 'kill-then-download']);
+  const order = s.events.map((e) => e.type);
+  assert.ok(order.indexOf('update-switched') < order.indexOf('image-removed') && order.indexOf('image-removed') < order.lastIndexOf('pulled'), order.join(' '));
+  const now = s.supervisor.state().services[0];
+  assert.ok(now);
+  assert.deepEqual([now.image, now.state, now.updateSwitch], [k2.ref, 'running', null]);
+  assert.notEqual(now.containerId, oldContainer);
+  assert.equal(await kit.present(k1.ref), false, 'the old image made room');
+});
+
+test('when even that cannot fit, the pull is refused with NO_SPACE and the running version stays', async (t) => {
+  const old = await pushImage(env.registry, repo, 'k2b', [busyboxRootfs(), randomLayer(24 * MiB)]);
+  const next = await pushImage(env.registry, repo, 'k3', [busyboxRootfs(), randomLayer(60 * MiB)]);
+  const s = kit.supervised(diskConfig({ reserveBytes: reserve, unpackFactor: 1.2 }));
+  t.after(() => s.supervisor.stop());
+  t.after(() => kit.unfill());
+  await s.supervisor.apply(app(old.ref), '1');
+  await waitFor('v1 synced', () => s.supervisor.state().status === 'synced');
+  const running = s.supervisor.state().services[0]?.containerId;
+  await kit.fillTo(reserve + 18 * MiB);
+
+  await s.supervisor.apply(app(next.ref), '2');
+  await waitFor('the pull to be refused', () => s.supervisor.state().services[0]?.state === 'pull-failed', 30_000, () => s.supervisor.state());
+  const r = s.supervisor.state().services[0];
+  assert.ok(r);
+  assert.deepEqual([r.lastError?.code, r.containerId, r.outdated], ['NO_SPACE', running, true], JSON.stringify(r));
+  assert.match(r.lastError?.message ?? '', /needs about 72\.\d MiB, at most \d+\.\d MiB can be free above the reserve even without the old version/);
+  assert.equal(s.events.some((e) => e.type === 'update-switched'), false);
+  const failed = s.events.find((e): e is Extract<SupervisorEvent, { type: 'pull-failed' }> => e.type === 'pull-failed');
+  assert.equal(failed?.code, 'NO_SPACE');
+  assert.equal((await engine.docker.getContainer(running ?? '').inspect()).State.Running, true);
+});
+
+test('a pull that fills the disk anyway fails with NO_SPACE, keeps the old version, and completes by itself once space returns', async (t) => {
+  const old = await pushImage(env.registry, repo, 'k4a', [busyboxRootfs(), randomLayer(2 * MiB)]);
+  // The engine holds the download beside the unpacked layer: 30 MiB takes about 60 MiB while it is pulled.
+  const big = await pushImage(env.registry, repo, 'k4', [busyboxRootfs(), randomLayer(30 * MiB)]);
+  // No guard: the engine meets the full disk itself.
+  const s = kit.supervised(diskConfig({}), false);
+  t.after(() => s.supervisor.stop());
+  t.after(() => kit.unfill());
+  await s.supervisor.apply(app(old.ref), '1');
+  await waitFor('v1 synced', () => s.supervisor.state().status === 'synced');
+  const running = s.supervisor.state().services[0]?.containerId;
+  await kit.fillTo(15 * MiB);
+
+  await s.supervisor.apply(app(big.ref), '2');
+  await waitFor('the pull to fail', () => s.events.some((e) => e.type === 'pull-failed'));
+  const failed = s.events.find((e) => e.type === 'pull-failed') as Extract<SupervisorEvent, { type: 'pull-failed' }>;
+  assert.equal(failed.code, 'NO_SPACE', failed.error);
+  assert.match(failed.error, /no space left on device.*the engine's disk is full/);
+  assert.equal((await engine.docker.getContainer(running ?? '').inspect()).State.Running, true, 'the old version runs on');
+
+  kit.unfill();
+  await waitFor('the update to complete by itself', () => {
+    const r = s.supervisor.state().services[0];
+    return r?.image === big.ref && r.state === 'running';
+  }, 60_000, () => s.supervisor.state().services);
+});

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { AgentConfigSchema, type DiskConfig } from '../../agent/config.js';
+import { DockerImages } from '../../agent/images/docker-images.js';
+import { ImageHousekeeping } from '../../agent/images/image-housekeeping.js';
+import { DockerRuntime } from '../../agent/supervisor/docker-runtime.js';
+import { Supervisor, type SupervisorEvent, type SupervisorState } from '../../agent/supervisor/supervisor.js';
+import type { SmallDiskEngine } from './small-disk-engine.js';
+import { TEST_LABEL } from './supervisor-harness.js';
+
+const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+
+export const MiB = 1024 * 1024;
+
+/** The agent config's disk section: defaults with `overrides`. */
+export function diskConfig(overrides: Partial<DiskConfig>): DiskConfig {
+  return { ...AgentConfigSchema.parse({}).disk, ...overrides };
+}
+
+export interface Supervised {
+  supervisor: Supervisor;
+  hk: ImageHousekeeping;
+  /** The supervisor's and the housekeeping's events, in order. */
+  events: (SupervisorEvent | Record<string, unknown>)[];
+  states: SupervisorState[];
+}
+
+/**
+ * What the disk tests do on a small-disk engine: the agent's image
+ * housekeeping on it, a supervisor wired to it as agent.ts wires it, and a
+ * filler file to take the disk down to a given free space.
+ */
+export function diskKit(engine: SmallDiskEngine, work: string): {
+  housekeeping(disk: DiskConfig, events: unknown[], stateDir?: string): ImageHousekeeping;
+  supervised(disk: DiskConfig, guarded?: boolean): Supervised;
+  present(ref: string): Promise<boolean>;
+  available(): Promise<number>;
+  fillTo(bytes: number): Promise<void>;
+  unfill(): void;
+} {
+  const filler = join(engine.dataRoot, 'filler');
+  const housekeeping = (disk: DiskConfig, events: unknown[], stateDir = mkdtempSync(join(work, 'state-'))): ImageHousekeeping => new ImageHousekeeping({
+    disk, stateDir, engine: new DockerImages({ socketPath: engine.socket }), deviceLabels: new Set(),
+    auth: () => undefined, emit: (e) => { events.push(e); }, log: quiet,
+  });
+  const available = async (): Promise<number> => (await housekeeping(diskConfig({}), []).gauge.read()).availableBytes;
+  return {
+    housekeeping,
+    available,
+    supervised: (disk, guarded = true) => {
+      const events: Supervised['events'] = [];
+      const states: SupervisorState[] = [];
+      const hk = housekeeping(disk, events);
+      const supervisor = new Supervisor({
+        runtime: new DockerRuntime({ socketPath: engine.socket }), scope: `t-disk-${randomBytes(3).toString('hex')}`,
+        pullBackoff: { initialDelayMs: 500, maxDelayMs: 2000, resetAfterMs: 0 },
+        containerLogs: disk.containerLogs,
+        ...(guarded ? { pullGuard: hk.pullGuard } : {}),
+        onEvent: (e) => { events.push(e); hk.onSupervisorEvent(e); },
+        onState: (s) => { states.push(s); hk.onSupervisorState(s); },
+      });
+      hk.attach(supervisor);
+      supervisor.start();
+      return { supervisor, hk, events, states };
+    },
+    present: (ref) => engine.docker.getImage(ref).inspect().then(() => true, () => false),
+    fillTo: async (bytes) => {
+      rmSync(filler, { force: true });
+      const size = (await available()) - bytes;
+      if (size <= 0) return;
+      const r = spawnSync('fallocate', ['-l', String(size), filler], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    },
+    unfill: () => rmSync(filler, { force: true }),
+  };
+}
+
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000, detail: () => unknown = () => ''): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} ${JSON.stringify(detail())}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A desired state of one always-restarted service `app`. */
+export function app(image: string): object {
+  return { services: { app: { image, network_mode: 'none', restart: 'always', labels: { [TEST_LABEL]: 'disk' } } } };
+}
