@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -107,13 +107,15 @@ test('doctor with a broker that refuses the device: says so, says what to do, ex
   const bootstrapPath = join(work, 'bootstrap-refused.json');
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
   const agent = new AgentProcess({ stateDir, bootstrapPath, serial: 'refused-board' });
+  const identityPath = join(stateDir, 'identity.json');
   try {
     await agent.waitForMsg('enrolled', 20_000);
+    // 'enrolled' is logged before the grant is written: wait for the file, not the line.
+    for (let i = 0; i < 100 && !existsSync(identityPath); i++) await new Promise((r) => setTimeout(r, 100));
   } finally {
     await agent.stop();
   }
   // The fleet forgets the device's credential: its identity file still has the old one.
-  const identityPath = join(stateDir, 'identity.json');
   const identity = JSON.parse(readFileSync(identityPath, 'utf8')) as { grant: { password: string } };
   identity.grant.password = 'not-the-password-the-broker-knows';
   writeFileSync(identityPath, JSON.stringify(identity));
