@@ -48,11 +48,39 @@ if (!unitOnly) {
   env.TSUNAGU_TEST_REGISTRY = services.registry;
   env.TSUNAGU_TEST_IMAGES = JSON.stringify(services.images);
 }
+// The pure unit tests need no services and little but CPU, while the
+// service-backed files mostly wait on brokers and the engine: in a full run
+// they go side by side (two cores halve the wall time), each runner serial
+// inside. The unit runner's report is held and printed after the other's, so
+// the two TAP streams never interleave.
+const fullRun = named.length === 0 && !unitOnly && !faultsOnly && !deviceOnly;
+const unitFiles = fullRun ? files.filter((f) => f.startsWith('test/unit/')) : [];
+const serialFiles = fullRun ? files.filter((f) => !f.startsWith('test/unit/')) : files;
+const testArgs = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=180000'];
+const children = [];
 // Async spawn, not spawnSync: a Ctrl-C must still reach the cleanup below.
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=180000', ...files], { stdio: 'inherit', env });
-const forward = (signal) => child.kill(signal);
+function run(testFiles, stdio) {
+  const child = spawn(process.execPath, [...testArgs, ...testFiles], { stdio, env });
+  children.push(child);
+  return child;
+}
+const forward = (signal) => { for (const c of children) c.kill(signal); };
 process.on('SIGINT', forward);
 process.on('SIGTERM', forward);
-const status = await new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+const exitOf = (child) => new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+const held = [];
+let unitExit = Promise.resolve(0);
+if (unitFiles.length > 0) {
+  const unit = run(unitFiles, ['ignore', 'pipe', 'pipe']);
+  unit.stdout.on('data', (chunk) => held.push(chunk));
+  unit.stderr.on('data', (chunk) => held.push(chunk));
+  unitExit = exitOf(unit);
+}
+const serialStatus = await exitOf(run(serialFiles, 'inherit'));
+const unitStatus = await unitExit;
+if (held.length > 0) {
+  process.stdout.write('\n# unit tests (run beside the files above)\n');
+  process.stdout.write(Buffer.concat(held));
+}
 await services?.stop();
-process.exit(status);
+process.exit(serialStatus !== 0 ? serialStatus : unitStatus);

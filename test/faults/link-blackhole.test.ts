@@ -17,6 +17,8 @@ import { TcpProxy } from '../support/tcp-proxy.js';
 const KEEPALIVE_S = 5; // the smallest the agent config accepts
 const DETECTION_BOUND_MS = 1.5 * KEEPALIVE_S * 1000;
 const BACKOFF_CAP_MS = 1_000;
+// Timers fire late on a loaded machine; the bound itself is MQTT.js's arithmetic.
+const TIMER_SLACK_MS = 750;
 
 let broker: TestBroker;
 let proxy: TcpProxy;
@@ -58,9 +60,10 @@ reports: { metricsIntervalMs: 600000, sampleIntervalMs: 600000 }
       const offline = await device.agent.waitForLog((l) => isLinkState('offline')(l) && logTime(l) >= holeAt, DETECTION_BOUND_MS + 5_000);
       const detectedMs = logTime(offline) - holeAt;
       detections.push(detectedMs);
-      // Not a close seen by the agent: the keepalive gave up.
-      assert.ok(device.agent.lines.some((l) => l.msg === 'link error' && String(l.err).includes('Keepalive timeout') && logTime(l) >= holeAt), 'the keepalive noticed the dead link');
-      assert.ok(detectedMs <= DETECTION_BOUND_MS + 250, `noticed after ${detectedMs} ms, bound ${DETECTION_BOUND_MS} ms`);
+      // Not a close seen by the agent: the keepalive gave up. MQTT.js closes the
+      // socket before it emits the error, so that line may come just after 'offline'.
+      await device.agent.waitForLog((l) => l.msg === 'link error' && String(l.err).includes('Keepalive timeout') && logTime(l) >= holeAt, 2_000);
+      assert.ok(detectedMs <= DETECTION_BOUND_MS + TIMER_SLACK_MS, `noticed after ${detectedMs} ms, bound ${DETECTION_BOUND_MS} ms`);
 
       const restoredAt = Date.now();
       proxy.restore();
