@@ -51,7 +51,7 @@ process.on('SIGTERM', () => stopAll(0));
 say(`starting Mosquitto 2 with dynamic security on 127.0.0.1:${PORT}`);
 const adminPassword = Math.random().toString(36).slice(2);
 spawnSync('mosquitto_ctrl', ['dynsec', 'init', join(work, 'dynsec.json'), 'admin', adminPassword], { stdio: 'ignore' });
-writeFileSync(join(work, 'mosquitto.conf'), `listener ${PORT} 127.0.0.1\nallow_anonymous false\nplugin ${plugin}\nplugin_opt_config_file ${join(work, 'dynsec.json')}\nlog_type error\nlog_type warning\n`);
+writeFileSync(join(work, 'mosquitto.conf'), `listener ${PORT} 127.0.0.1\nallow_anonymous false\nplugin ${plugin}\nplugin_opt_config_file ${join(work, 'dynsec.json')}\nlog_type error\nlog_type warning\nset_tcp_nodelay true\n`);
 if (process.getuid?.() === 0) spawnSync('chown', ['-R', 'mosquitto', work]);
 const broker = spawn('mosquitto', ['-c', join(work, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
 children.push(broker);
