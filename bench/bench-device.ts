@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentProcess } from '../test/support/agent-process.js';
 import type { BenchWorld } from './bench-world.js';
+import { whenInterrupted } from './interrupts.js';
 
 /** Reports as the footprint figures specify them: a metrics report every 10 s. */
 export const REPORT_EVERY_MS = 10_000;
@@ -18,6 +19,7 @@ export class BenchDevice {
   readonly scope: string;
   deviceId: string | undefined;
   agent: AgentProcess | undefined;
+  private forget: (() => void) | undefined;
 
   constructor(private readonly world: BenchWorld, readonly name: string, private readonly nodeFlags: readonly string[], private readonly env: NodeJS.ProcessEnv = {}) {
     this.stateDir = join(world.work, name, 'state');
@@ -42,6 +44,7 @@ export class BenchDevice {
       stateDir: this.stateDir, bootstrapPath: this.world.bootstrapPath, configYaml: this.configYaml(),
       nodeArgs: [...this.nodeFlags], extraArgs: ['--log-level', 'info'], env: this.env,
     });
+    this.forget = whenInterrupted(() => this.stop());
     return this.agent;
   }
 
@@ -56,6 +59,7 @@ export class BenchDevice {
   async stop(): Promise<void> {
     const agent = this.agent;
     this.agent = undefined;
+    this.forget?.();
     await agent?.stop();
   }
 

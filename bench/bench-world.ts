@@ -6,6 +6,7 @@ import Docker from 'dockerode';
 import { createTestFleet, type TestFleet } from '../test/support/fleet.js';
 import { startMosquitto, type TestBroker } from '../test/support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../test/support/supervisor-harness.js';
+import { whenInterrupted } from './interrupts.js';
 
 /**
  * What every figure runs against: the same real services as the
@@ -38,9 +39,10 @@ export async function openBenchWorld(): Promise<BenchWorld> {
   const bootstrapPath = join(work, 'bootstrap.json');
   writeFileSync(bootstrapPath, JSON.stringify(fleet.bootstrap));
   const runLabel = `bench-${randomBytes(3).toString('hex')}`;
-  return {
+  const world: BenchWorld = {
     docker, dockerHost: env.dockerHost, images: env.images, broker, fleet, work, bootstrapPath, runLabel,
     close: async () => {
+      forget();
       const mine = await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${runLabel}`] } });
       await Promise.all(mine.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
       await fleet.close();
@@ -48,4 +50,6 @@ export async function openBenchWorld(): Promise<BenchWorld> {
       rmSync(work, { recursive: true, force: true });
     },
   };
+  const forget = whenInterrupted(() => world.close());
+  return world;
 }

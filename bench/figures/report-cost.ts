@@ -18,6 +18,7 @@ import { MetricsSampler } from '../../agent/resources/metrics-sampler.js';
 import { SystemProbe } from '../../agent/resources/system-probe.js';
 import type { BootstrapFile } from '../../protocol/bootstrap.js';
 import type { FigureResult } from '../figure.js';
+import { whenInterrupted } from '../interrupts.js';
 import { processCpu } from '../proc-usage.js';
 import { summarize } from '../stats.js';
 
@@ -140,6 +141,8 @@ export async function measureReportCostHere(input: ReportCostInput): Promise<Fig
 /** The figure measured by report-cost-child.ts under the agent's flags and environment. */
 export async function measureReportCost(input: ReportCostInput, flags: readonly string[], env: Readonly<Record<string, string>>): Promise<FigureResult> {
   const child = spawn(process.execPath, [...flags, '--import', 'tsx', 'bench/report-cost-child.ts'], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  const forget = whenInterrupted(() => child.kill());
+  child.once('exit', forget);
   child.stdin.end(JSON.stringify(input));
   const [out, code] = await Promise.all([text(child.stdout), new Promise((resolve) => child.once('exit', resolve))]);
   if (code !== 0) throw new Error(`report-cost child exited ${String(code)}`);

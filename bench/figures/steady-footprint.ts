@@ -6,6 +6,7 @@ import { fleetCli } from '../../test/support/deploy-cli.js';
 import type { BenchDevice } from '../bench-device.js';
 import type { BenchWorld } from '../bench-world.js';
 import type { FigureResult } from '../figure.js';
+import { whenInterrupted } from '../interrupts.js';
 import { liveChildren, processCpu, processMemory } from '../proc-usage.js';
 import { idleServicesCompose, serviceNames } from '../services-compose.js';
 import { median, summarize } from '../stats.js';
@@ -23,7 +24,10 @@ export async function deployIdleServices(world: BenchWorld, device: BenchDevice)
 
 /** A bare node process that idles, as the baseline of resident memory. */
 export function bareNode(flags: readonly string[] = [], env: Readonly<Record<string, string>> = {}): ChildProcess {
-  return spawn(process.execPath, [...flags, '-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore', env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [...flags, '-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore', env: { ...process.env, ...env } });
+  const forget = whenInterrupted(() => child.kill());
+  child.once('exit', forget);
+  return child;
 }
 
 export interface Sample {

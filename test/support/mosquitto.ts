@@ -77,6 +77,7 @@ export async function startMosquitto(options: { port?: number } = {}): Promise<T
     'log_type error',
     'log_type warning',
     'max_keepalive 3600',
+    'set_tcp_nodelay true',
     '',
   ].join('\n'));
 
