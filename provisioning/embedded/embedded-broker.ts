@@ -96,7 +96,10 @@ export async function startEmbeddedBroker(options: { store: AccountStore; host: 
   broker.on('clientError', (client, err) => logger.debug({ clientId: client.id, err: err.message }, 'embedded broker: client error'));
 
   const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
+  // No Nagle: MQTT exchanges are small request/answer packets, and a delayed
+  // ACK would hold each one back by tens of ms (the same reason the Mosquitto
+  // configs set set_tcp_nodelay).
+  const server: Server = createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     broker.handle(socket);
