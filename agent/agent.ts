@@ -10,6 +10,7 @@ import type { Ed25519 } from '../protocol/ed25519.js';
 import type { SignedPayload } from '../protocol/envelope.js';
 import { keyId, type KeyPairs } from '../protocol/keys.js';
 import { clockTrust } from './clock-trust.js';
+import { countByKind, type Diagnostics } from './diagnostics/diagnostics.js';
 import { CommandChannel } from './commands/command-channel.js';
 import { CommandStore } from './commands/command-store.js';
 import { commandHandlers, type ServiceControl } from './commands/handlers.js';
@@ -125,6 +126,17 @@ export class Agent {
   /** How long the supervisor's reconcile pass in flight has run; null when none runs. */
   reconcilingForMs(): number | null {
     return this.workload?.supervisor.reconcilingForMs() ?? null;
+  }
+
+  /** The figures of a SIGUSR2 dump (agent/diagnostics). */
+  diagnostics(): Diagnostics {
+    const memory = process.memoryUsage();
+    return {
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      activeResources: countByKind(process.getActiveResourcesInfo()),
+      linkListeners: this.session?.link.listenerTotal() ?? 0,
+    };
   }
 
   /** An event to the fleet (queued in the outbox while offline); only logged before enrollment. */

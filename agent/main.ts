@@ -46,6 +46,7 @@ async function run(opts: { config?: string; stateDir?: string; bootstrap?: strin
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGUSR2', () => logger.info({ diagnostics: agent.diagnostics() }, 'diagnostics'));
   try {
     await agent.start();
   } catch (err) {

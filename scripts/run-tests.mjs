@@ -10,6 +10,10 @@ import { bundleAll } from './bundle.mjs';
 import { startDockerServices } from './test-services.mjs';
 
 const unitOnly = process.argv.includes('--unit');
+// --faults: the fault scenarios (test/faults/), some of them too long for `npm test`;
+// --soak: the hour-long soak (test/soak/), never in CI.
+const faultsOnly = process.argv.includes('--faults');
+const soak = process.argv.includes('--soak');
 
 function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -30,6 +34,9 @@ function ensureDebianPackages() {
   if (r.status !== 0) throw new Error('apt-get install failed');
 }
 
+/** Fault scenarios that do not fit the CI time budget: `npm run test:faults` only. */
+const LONG_FAULTS = new Set([]);
+
 function findTests(dir) {
   const out = [];
   for (const name of readdirSync(dir).sort()) {
@@ -42,7 +49,11 @@ function findTests(dir) {
 
 // Named test files run alone (with the services), e.g. `npm test -- test/integration/deploy-e2e.test.ts`.
 const named = process.argv.slice(2).filter((a) => a.endsWith('.test.ts'));
-const files = named.length > 0 ? named : unitOnly ? findTests('test/unit') : findTests('test');
+const files = named.length > 0 ? named
+  : unitOnly ? findTests('test/unit')
+    : faultsOnly ? findTests('test/faults')
+      : soak ? findTests('test/soak')
+        : ['test/unit', 'test/integration', 'test/faults'].flatMap((dir) => (existsSync(dir) ? findTests(dir) : [])).filter((f) => !LONG_FAULTS.has(f));
 const env = { ...process.env };
 let services;
 if (!unitOnly) {
@@ -56,7 +67,7 @@ if (!unitOnly) {
   env.TSUNAGU_TEST_IMAGES = JSON.stringify(services.images);
 }
 // Async spawn, not spawnSync: a Ctrl-C must still reach the cleanup below.
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=180000', ...files], { stdio: 'inherit', env });
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', `--test-timeout=${soak || faultsOnly ? 7_200_000 : 180_000}`, ...files], { stdio: 'inherit', env });
 const forward = (signal) => child.kill(signal);
 process.on('SIGINT', forward);
 process.on('SIGTERM', forward);
