@@ -55,6 +55,8 @@ const files = named.length > 0 ? named
       : soak ? findTests('test/soak')
         : ['test/unit', 'test/integration', 'test/faults'].flatMap((dir) => (existsSync(dir) ? findTests(dir) : [])).filter((f) => !LONG_FAULTS.has(f));
 const env = { ...process.env };
+// Scenarios with a CI-sized and a full size (test/faults/) run the full one under --faults.
+if (faultsOnly) env.TSUNAGU_FAULTS_FULL = '1';
 let services;
 if (!unitOnly) {
   ensureDebianPackages();
