@@ -73,5 +73,7 @@ program.command('run', { isDefault: true })
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = isTsunaguError(err) ? `${err.code}: ${err.message}` : String((err as Error)?.stack ?? err);
   process.stderr.write(`tsunagu-agent: ${message}\n`);
-  process.exit(isTsunaguError(err) && err.code === 'CONFIG' ? 78 : 1);
+  // 78 (EX_CONFIG): only a person can fix it (a bad config, no bootstrap file); the systemd
+  // unit says RestartPreventExitStatus=78 so the device does not restart-loop on it.
+  process.exit(isTsunaguError(err) && (err.code === 'CONFIG' || err.code === 'BOOTSTRAP_MISSING') ? 78 : 1);
 });

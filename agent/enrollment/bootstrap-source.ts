@@ -45,7 +45,13 @@ export function takeBootstrap(stateDir: string, explicit: string | undefined, lo
     try {
       return checkSchema(BootstrapFileSchema, parseJsonBytes(kept), own);
     } catch (err) {
-      throw new TsunaguError('BOOTSTRAP_MISSING', `the kept bootstrap file ${own} is invalid: ${(err as Error).message}`);
+      // The fleet's public keys are in it: without them nothing from the fleet can be
+      // verified, so there is nothing to recover to. Moved aside, so that a new file
+      // dropped on the boot partition is taken at the next start, and the agent exits
+      // with BOOTSTRAP_MISSING (status 78), which systemd does not restart on.
+      const movedTo = `${own}.bad`;
+      renameSync(own, movedTo);
+      throw new TsunaguError('BOOTSTRAP_MISSING', `the kept bootstrap file ${own} was unreadable (${(err as Error).message}); moved to ${movedTo}. Supply the fleet's bootstrap file again: --bootstrap FILE or ${BOOTSTRAP_CANDIDATES.join(', ')}`);
     }
   }
   throw new TsunaguError('BOOTSTRAP_MISSING', `no bootstrap file: pass --bootstrap FILE or put one at ${BOOTSTRAP_CANDIDATES.join(', ')}`);
