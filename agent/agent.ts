@@ -324,6 +324,7 @@ export class Agent {
       setRegistries: (registries) => { if (workload !== undefined) workload.secrets.registries = registries; },
       publishState: (state, traceparent) => void outbound.send({ kind: 'state', class: 'state', retain: true, payload: JSON.stringify(state), traceparent }),
       emitEvent, logger,
+      onPersistedUnusable: () => refetchRetainedDesired(link, logger),
     });
     link.on('message', (kind, payload) => {
       if (kind === 'cmd') void channel.deliver(new Uint8Array(payload));
@@ -369,4 +370,24 @@ export class Agent {
     // Containers keep running: the agent's own restart must not take the workload down.
     await this.workload?.supervisor.stop();
   }
+}
+
+/**
+ * Subscribe to `desired` again once the link is online: with a persistent session the
+ * broker does not re-send a retained message on reconnect, only on a new subscription.
+ */
+function refetchRetainedDesired(link: DeviceLink, logger: Logger): void {
+  const resubscribe = (): void => {
+    link.resubscribe('desired').catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not ask again for the retained desired state'));
+  };
+  if (link.state === 'online') {
+    resubscribe();
+    return;
+  }
+  const onState = (state: string): void => {
+    if (state !== 'online') return;
+    link.off('state', onState);
+    resubscribe();
+  };
+  link.on('state', onState);
 }
