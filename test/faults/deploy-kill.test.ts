@@ -81,7 +81,7 @@ test(`SIGKILL at random points of a deploy, ${ROUNDS} times: converges, one cont
     }
     assert.equal(agent.lines.some((l) => String(l.msg).startsWith('stderr:')), false, 'no uncaught error');
     const sorted = [...convergeMs].sort((a, b) => a - b);
-    process.stdout.write(`# converged after restart: median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted.at(-1)} ms over ${ROUNDS} rounds\n`);
+    process.stdout.write(`converged after restart: median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted.at(-1)} ms over ${ROUNDS} rounds\n`);
   } finally {
     await agent.stop();
     for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {

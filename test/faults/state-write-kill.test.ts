@@ -70,7 +70,7 @@ test(`SIGKILL during state writes, ${ROUNDS} times: the state always loads, old 
     // Temp files of killed writers may stay behind; they are never loaded and each run uses its own pid.
     assert.equal(readdirSync(join(root, 'state')).filter((n) => n.endsWith('.bad')).length, 0, 'nothing was ever moved aside');
     assert.ok(last !== undefined && last > 0, `the writers made progress (last value ${last})`);
-    process.stdout.write(`# ${killedMidWrite} of ${ROUNDS} kills fell after a write reached the disk and before it was confirmed\n`);
+    process.stdout.write(`${killedMidWrite} of ${ROUNDS} kills fell after a write reached the disk and before it was confirmed\n`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
