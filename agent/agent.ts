@@ -10,6 +10,7 @@ import type { Ed25519 } from '../protocol/ed25519.js';
 import type { SignedPayload } from '../protocol/envelope.js';
 import { keyId, type KeyPairs } from '../protocol/keys.js';
 import { clockTrust } from './clock-trust.js';
+import { countByKind, type Diagnostics } from './diagnostics/diagnostics.js';
 import { CommandChannel } from './commands/command-channel.js';
 import { CommandStore } from './commands/command-store.js';
 import { commandHandlers, type ServiceControl } from './commands/handlers.js';
@@ -132,6 +133,17 @@ export class Agent {
   /** How long the supervisor's reconcile pass in flight has run; null when none runs. */
   reconcilingForMs(): number | null {
     return this.workload?.supervisor.reconcilingForMs() ?? null;
+  }
+
+  /** The figures of a SIGUSR2 dump (agent/diagnostics). */
+  diagnostics(): Diagnostics {
+    const memory = process.memoryUsage();
+    return {
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      activeResources: countByKind(process.getActiveResourcesInfo()),
+      linkListeners: this.session?.link.listenerTotal() ?? 0,
+    };
   }
 
   /** An event to the fleet (queued in the outbox while offline); only logged before enrollment. */
@@ -347,6 +359,7 @@ export class Agent {
       setRegistries: (registries) => { if (workload !== undefined) workload.secrets.registries = registries; },
       publishState: (state, traceparent) => void outbound.send({ kind: 'state', class: 'state', retain: true, payload: JSON.stringify(state), traceparent }),
       emitEvent, logger,
+      onPersistedUnusable: () => refetchRetainedDesired(link, logger),
     });
     link.on('message', (kind, payload) => {
       if (kind === 'cmd') void channel.deliver(new Uint8Array(payload));
@@ -394,4 +407,24 @@ export class Agent {
     // Containers keep running: the agent's own restart must not take the workload down.
     await this.workload?.supervisor.stop();
   }
+}
+
+/**
+ * Subscribe to `desired` again once the link is online: with a persistent session the
+ * broker does not re-send a retained message on reconnect, only on a new subscription.
+ */
+function refetchRetainedDesired(link: DeviceLink, logger: Logger): void {
+  const resubscribe = (): void => {
+    link.resubscribe('desired').catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not ask again for the retained desired state'));
+  };
+  if (link.state === 'online') {
+    resubscribe();
+    return;
+  }
+  const onState = (state: string): void => {
+    if (state !== 'online') return;
+    link.off('state', onState);
+    resubscribe();
+  };
+  link.on('state', onState);
 }

@@ -53,6 +53,7 @@ async function run(opts: { config?: string; stateDir?: string; bootstrap?: strin
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGUSR2', () => logger.info({ diagnostics: agent.diagnostics() }, 'diagnostics'));
   try {
     await agent.start();
   } catch (err) {
@@ -147,5 +148,7 @@ program.command('take-bootstrap')
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = isTsunaguError(err) ? `${err.code}: ${err.message}` : String((err as Error)?.stack ?? err);
   process.stderr.write(`tsunagu-agent: ${message}\n`);
-  process.exit(isTsunaguError(err) && err.code === 'CONFIG' ? 78 : 1);
+  // 78 (EX_CONFIG): only a person can fix it (a bad config, no bootstrap file); the systemd
+  // unit says RestartPreventExitStatus=78 so the device does not restart-loop on it.
+  process.exit(isTsunaguError(err) && (err.code === 'CONFIG' || err.code === 'BOOTSTRAP_MISSING') ? 78 : 1);
 });

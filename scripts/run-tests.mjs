@@ -12,8 +12,10 @@ import { startDockerServices } from './test-services.mjs';
 
 const unitOnly = process.argv.includes('--unit');
 // `--faults`: the fault suite alone (test/faults), including the scenarios too
-// long for `npm test`, which are named *.long.test.ts (see docs/reliability.md).
+// long for `npm test`, which are named *.long.test.ts (see docs/reliability.md);
+// `--soak`: the hour-long soak (test/soak/), never in CI.
 const faultsOnly = process.argv.includes('--faults');
+const soak = process.argv.includes('--soak');
 const LONG = '.long.test.ts';
 
 function findTests(dir) {
@@ -35,8 +37,11 @@ const files = named.length > 0 ? named
   : unitOnly ? findTests('test/unit')
     : faultsOnly ? findTests('test/faults')
       : deviceOnly ? findTests('test/device')
-        : ['test/unit', 'test/integration', 'test/faults'].flatMap((dir) => findTests(dir)).filter((f) => !f.endsWith(LONG));
+        : soak ? findTests('test/soak')
+          : ['test/unit', 'test/integration', 'test/faults'].flatMap((dir) => findTests(dir)).filter((f) => !f.endsWith(LONG));
 const env = { ...process.env };
+// Scenarios with a CI-sized and a full size (test/faults/) run the full one under --faults.
+if (faultsOnly) env.TSUNAGU_FAULTS_FULL = '1';
 let services;
 if (!unitOnly) {
   ensureBrokerPackages();
@@ -48,15 +53,34 @@ if (!unitOnly) {
   env.TSUNAGU_TEST_REGISTRY = services.registry;
   env.TSUNAGU_TEST_IMAGES = JSON.stringify(services.images);
 }
-// The pure unit tests need no services and little but CPU, while the
-// service-backed files mostly wait on brokers and the engine: in a full run
-// they go side by side (two cores halve the wall time), each runner serial
-// inside. The unit runner's report is held and printed after the other's, so
-// the two TAP streams never interleave.
-const fullRun = named.length === 0 && !unitOnly && !faultsOnly && !deviceOnly;
-const unitFiles = fullRun ? files.filter((f) => f.startsWith('test/unit/')) : [];
-const serialFiles = fullRun ? files.filter((f) => !f.startsWith('test/unit/')) : files;
-const testArgs = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=180000'];
+// Two lanes in a full run, side by side (two cores roughly halve the wall
+// time), each serial inside: the files that start containers share the one
+// test dockerd and stay in one lane; the unit tests and the files that start no
+// container (brokers, agents without a workload) go in the other. The second
+// lane's report is held and printed after the first's, so the two TAP streams
+// never interleave. A file listed here by mistake still passes, the engine is
+// up for both lanes: what the list buys is time.
+const ENGINE_FREE = new Set([
+  'test/integration/broker-confinement.test.ts',
+  'test/integration/command-channel.test.ts',
+  'test/integration/deploy.test.ts',
+  'test/integration/device-link-status.test.ts',
+  'test/integration/enrollment-clock.test.ts',
+  'test/integration/enrollment-e2e-embedded.test.ts',
+  'test/integration/enrollment-e2e.test.ts',
+  'test/integration/enrollment-service.test.ts',
+  'test/integration/enrollment-slow-service.test.ts',
+  'test/integration/node18-bundle.test.ts',
+  'test/integration/offline-outbox.test.ts',
+  'test/integration/outbox-crash.test.ts',
+  'test/integration/systemd-watchdog.test.ts',
+  'test/faults/link-blackhole.test.ts',
+  'test/faults/state-write-kill.test.ts',
+]);
+const fullRun = named.length === 0 && !unitOnly && !faultsOnly && !deviceOnly && !soak;
+const besideFiles = fullRun ? files.filter((f) => f.startsWith('test/unit/') || ENGINE_FREE.has(f)) : [];
+const serialFiles = fullRun ? files.filter((f) => !besideFiles.includes(f)) : files;
+const testArgs = ['--import', 'tsx', '--test', '--test-concurrency=1', `--test-timeout=${soak || faultsOnly ? 7_200_000 : 180_000}`];
 const children = [];
 // Async spawn, not spawnSync: a Ctrl-C must still reach the cleanup below.
 function run(testFiles, stdio) {
@@ -69,18 +93,18 @@ process.on('SIGINT', forward);
 process.on('SIGTERM', forward);
 const exitOf = (child) => new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
 const held = [];
-let unitExit = Promise.resolve(0);
-if (unitFiles.length > 0) {
-  const unit = run(unitFiles, ['ignore', 'pipe', 'pipe']);
-  unit.stdout.on('data', (chunk) => held.push(chunk));
-  unit.stderr.on('data', (chunk) => held.push(chunk));
-  unitExit = exitOf(unit);
+let besideExit = Promise.resolve(0);
+if (besideFiles.length > 0) {
+  const beside = run(besideFiles, ['ignore', 'pipe', 'pipe']);
+  beside.stdout.on('data', (chunk) => held.push(chunk));
+  beside.stderr.on('data', (chunk) => held.push(chunk));
+  besideExit = exitOf(beside);
 }
 const serialStatus = await exitOf(run(serialFiles, 'inherit'));
-const unitStatus = await unitExit;
+const besideStatus = await besideExit;
 if (held.length > 0) {
-  process.stdout.write('\n# unit tests (run beside the files above)\n');
+  process.stdout.write('\n# unit tests and engine-free files (run beside the files above)\n');
   process.stdout.write(Buffer.concat(held));
 }
 await services?.stop();
-process.exit(serialStatus !== 0 ? serialStatus : unitStatus);
+process.exit(serialStatus !== 0 ? serialStatus : besideStatus);

@@ -40,6 +40,11 @@ export interface DesiredChannelOptions {
   /** The retained `state` message. */
   publishState: (state: ReportedState, traceparent: string | undefined) => void;
   emitEvent: (event: Record<string, unknown>) => void;
+  /**
+   * The persisted message failed its signature or its schema (it has been moved aside):
+   * the broker's retained copy is the only one left, so the caller fetches it again.
+   */
+  onPersistedUnusable?: () => void;
   logger: Logger;
   clock?: () => number;
 }
@@ -131,6 +136,10 @@ export class DesiredChannel {
       const e = asTsunaguError(err, 'MALFORMED');
       logger.warn({ code: e.code, source }, `refused a desired-state message: ${e.message}`);
       this.opts.emitEvent({ type: 'message-refused', topic: 'desired', source, code: e.code, message: e.message });
+      if (source === 'disk') {
+        this.opts.store.moveMessageAside(`${e.code}: ${e.message}`);
+        this.opts.onPersistedUnusable?.();
+      }
       return false;
     }
     const tp = payload.tp;

@@ -1,3 +1,4 @@
+import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod';
 import type { Logger } from '../../common/logger.js';
@@ -43,6 +44,21 @@ export class DesiredStore {
     const old = readFileIfExists(this.messagePath);
     if (old !== undefined && Buffer.compare(old, bytes) === 0) return;
     writeFileAtomic(this.messagePath, bytes);
+  }
+
+  /**
+   * The persisted message no longer verifies (torn by a power cut, changed on the card):
+   * kept as `desired.msg.bad` for inspection and out of the way of the next boot.
+   */
+  moveMessageAside(reason: string): void {
+    const movedTo = `${this.messagePath}.bad`;
+    try {
+      renameSync(this.messagePath, movedTo);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    this.logger.error({ code: 'STATE_CORRUPT', movedTo }, `${this.messagePath} was unusable (${reason}); moved to ${movedTo}, asking the broker for the retained copy`);
   }
 
   loadHolds(): ServiceHolds {

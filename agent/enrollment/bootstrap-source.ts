@@ -1,4 +1,4 @@
-import { chownSync, rmSync, statSync } from 'node:fs';
+import { chownSync, renameSync, rmSync, statSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../../common/logger.js';
 import { BootstrapFileSchema, type BootstrapFile } from '../../protocol/bootstrap.js';
@@ -54,7 +54,15 @@ export function takeBootstrap(stateDir: string, explicit: string | undefined, lo
     return file;
   }
   if (kept.status === 'ok') return kept.value;
-  if (kept.status === 'invalid') throw new TsunaguError('BOOTSTRAP_MISSING', `the kept bootstrap file ${own} is invalid: ${kept.message}`);
+  if (kept.status === 'invalid') {
+    // The fleet's public keys are in it: without them nothing from the fleet can be
+    // verified, so there is nothing to recover to. Moved aside, so that a new file
+    // dropped on the boot partition is taken at the next start, and the agent exits
+    // with BOOTSTRAP_MISSING (status 78), which systemd does not restart on.
+    const movedTo = `${own}.bad`;
+    renameSync(own, movedTo);
+    throw new TsunaguError('BOOTSTRAP_MISSING', `the kept bootstrap file ${own} was unreadable (${kept.message}); moved to ${movedTo}. Supply the fleet's bootstrap file again: --bootstrap FILE or ${BOOTSTRAP_CANDIDATES.join(', ')}`);
+  }
   throw new TsunaguError('BOOTSTRAP_MISSING', `no bootstrap file: pass --bootstrap FILE or put one at ${BOOTSTRAP_CANDIDATES.join(', ')}`);
 }
 

@@ -4,6 +4,7 @@ import { fullJitterDelay, type BackoffPolicy } from '../../common/backoff.js';
 import type { Logger } from '../../common/logger.js';
 import { deviceTopic, DEVICE_INBOUND, type DeviceInbound, type DeviceOutbound } from '../../protocol/topics.js';
 import { DEVICE_SESSION_EXPIRY_SECONDS, isAuthFailure, mqttOptions, type BrokerEndpoint } from './mqtt-options.js';
+import { totalListeners } from '../diagnostics/diagnostics.js';
 
 export type LinkState = 'connecting' | 'online' | 'offline' | 'closed';
 
@@ -57,6 +58,11 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
 
   get state(): LinkState {
     return this.linkState;
+  }
+
+  /** Listeners on this link and on its MQTT client: flat over hours unless something leaks them. */
+  listenerTotal(): number {
+    return totalListeners(this) + totalListeners(this.client);
   }
 
   topic(kind: DeviceInbound | DeviceOutbound): string {

@@ -9,7 +9,12 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
  */
 export type ProxyMode = 'forward' | 'cut' | 'blackhole';
 
-interface Pair { client: Socket; upstream: Socket | undefined }
+interface Pair {
+  client: Socket;
+  upstream: Socket | undefined;
+  /** Caught in a black hole: nothing passes, not even a close from the broker's side. */
+  holed: boolean;
+}
 
 /**
  * A TCP relay on loopback that the device connects through instead of the
@@ -54,10 +59,11 @@ export class TcpProxy {
       client.resetAndDestroy();
       return;
     }
-    const pair: Pair = { client, upstream: undefined };
+    const pair: Pair = { client, upstream: undefined, holed: false };
     this.pairs.add(pair);
     client.once('close', () => this.drop(pair));
     if (this.mode === 'blackhole') {
+      pair.holed = true;
       client.pause();
       return;
     }
@@ -68,7 +74,9 @@ export class TcpProxy {
     const upstream = connect(this.target.port, this.target.host);
     pair.upstream = upstream;
     upstream.on('error', () => undefined);
-    upstream.once('close', () => this.drop(pair));
+    // The broker's keepalive gives up on a black-holed connection too; its close
+    // must not reach the device, or the test would measure the broker's timer.
+    upstream.once('close', () => { if (!pair.holed) this.drop(pair); });
     pair.client.pipe(upstream);
     upstream.pipe(pair.client);
   }
@@ -97,6 +105,7 @@ export class TcpProxy {
   blackhole(): void {
     this.mode = 'blackhole';
     for (const pair of this.pairs) {
+      pair.holed = true;
       pair.client.unpipe();
       pair.upstream?.unpipe();
       pair.client.pause();
@@ -111,7 +120,7 @@ export class TcpProxy {
    */
   restore(): void {
     if (this.mode === 'blackhole') {
-      for (const pair of [...this.pairs]) if (pair.client.isPaused()) this.drop(pair);
+      for (const pair of [...this.pairs]) if (pair.holed) this.drop(pair);
     }
     this.mode = 'forward';
   }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
@@ -31,8 +31,11 @@ function message(version: number, compose: Record<string, unknown> = { services:
 
 const idle: SupervisorState = { version: null, status: 'applying', services: [], error: null };
 
+let refetches: number;
+
 function makeChannel(): DesiredChannel {
   return new DesiredChannel({
+    onPersistedUnusable: () => { refetches++; },
     deviceId: 'dev-1',
     verify: (bytes) => {
       const text = Buffer.from(bytes).toString();
@@ -59,6 +62,7 @@ beforeEach(() => {
   applied = [];
   states = [];
   events = [];
+  refetches = 0;
   store = new DesiredStore(dir, silentLogger());
   channel = makeChannel();
 });
@@ -103,6 +107,17 @@ test('restore applies the persisted message again; a new channel (a reboot) does
   assert.equal(await rebooted.restore(), 4);
   await rebooted.deliver(message(4));
   assert.deepEqual(applied, ['4', '4', '4']);
+});
+
+test('a persisted message that no longer verifies is moved aside and fetched again; a bad broker message is not', async () => {
+  await channel.deliver(utf8('bad'));
+  assert.equal(refetches, 0, 'a refused broker message is only refused');
+  writeFileSync(join(dir, 'desired.msg'), Buffer.alloc(64));
+  assert.equal(await makeChannel().restore(), null);
+  assert.equal(refetches, 1);
+  assert.equal(store.loadMessage(), undefined);
+  assert.ok(existsSync(join(dir, 'desired.msg.bad')));
+  assert.deepEqual(applied, []);
 });
 
 test('the applied version follows the supervisor reaching synced on the accepted version', async () => {
