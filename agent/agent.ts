@@ -24,6 +24,7 @@ import { Outbound } from './link/outbound.js';
 import { Outbox } from './link/outbox.js';
 import { Reporter } from './reporting/reporter.js';
 import type { ResourceProbe } from './resources/probe.js';
+import { FileFactsStore } from './resources/facts-cache.js';
 import { InventoryService } from './resources/inventory.js';
 import { MetricsSampler } from './resources/metrics-sampler.js';
 import { ContainerUsage } from './desired/container-usage.js';
@@ -48,6 +49,12 @@ import type { RawSample } from './resources/probe.js';
 import type { StatusFile } from './status/status-file.js';
 
 export const AGENT_VERSION = '0.1.0';
+
+/**
+ * How long after the services started the machine's static facts are read
+ * again when the agent started from the kept copy (agent/resources/facts-cache.ts).
+ */
+const FACTS_RECHECK_DELAY_MS = 5_000;
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -81,7 +88,13 @@ interface Workload {
   runtime: DockerRuntime;
   supervisor: Supervisor;
   store: DesiredStore;
-  labels: ReadonlySet<string>;
+  /**
+   * The device's capability labels. One set, updated in place when the
+   * machine's facts are read again and differ from the kept copy the agent
+   * started with: admission, image checks and the desired channel read it at
+   * each use; the supervisor is told (setDeviceLabels).
+   */
+  labels: Set<string>;
   usage: ContainerUsage;
   /** Registry credentials of the accepted desired state; in memory only. */
   secrets: { registries: RegistryCredentials };
@@ -115,7 +128,7 @@ export class Agent {
 
   constructor(private readonly deps: AgentDeps) {
     this.clock = deps.clock ?? Date.now;
-    this.inventory = new InventoryService({ probe: deps.probe });
+    this.inventory = new InventoryService({ probe: deps.probe, store: new FileFactsStore(deps.config.stateDir, deps.logger) });
     this.running = new Promise((resolve) => { this.markRunning = resolve; });
   }
 
@@ -159,6 +172,9 @@ export class Agent {
     const workload = this.startWorkload().then((w) => {
       this.workload = w;
       this.markRunning();
+      // Out of the way of going online and of the first pass: the read spawns
+      // several processes, which a single-core board feels.
+      setTimeout(() => void this.revalidateFacts(w), FACTS_RECHECK_DELAY_MS).unref();
       return w;
     });
     workload.catch(() => undefined); // awaited below; a failed enrollment must not leave it unhandled
@@ -184,10 +200,10 @@ export class Agent {
 
   private async startWorkload(): Promise<Workload> {
     const { config, logger } = this.deps;
-    let labels: ReadonlySet<string> = new Set();
+    const labels = new Set<string>();
     const began = this.clock();
     try {
-      labels = deviceLabelSet((await this.inventory.report()).labels);
+      for (const label of deviceLabelSet((await this.inventory.report()).labels)) labels.add(label);
       logger.debug({ ms: this.clock() - began, labels: labels.size }, 'device labels read');
     } catch (err) {
       logger.warn({ err: asTsunaguError(err).toJSON() }, 'could not read the inventory; services that require labels are not deployed');
@@ -245,6 +261,26 @@ export class Agent {
     const workload: Workload = { runtime, supervisor, store, labels, usage: new ContainerUsage(), secrets, engineVersion: undefined, admission, pressure, housekeeping };
     void this.readEngineVersion(workload);
     return workload;
+  }
+
+  /** Started from the kept facts: read the machine again, and act on what changed. */
+  private async revalidateFacts(workload: Workload): Promise<void> {
+    const { logger } = this.deps;
+    if (this.abort.signal.aborted) return;
+    try {
+      const { inventoryChanged, labelsChanged } = await this.inventory.revalidate();
+      if (this.abort.signal.aborted) return;
+      if (labelsChanged) {
+        const fresh = deviceLabelSet((await this.inventory.report()).labels);
+        logger.warn({ before: [...workload.labels], after: [...fresh] }, 'device labels changed since the last start; services are placed again');
+        workload.labels.clear();
+        for (const label of fresh) workload.labels.add(label);
+        workload.supervisor.setDeviceLabels(workload.labels);
+      }
+      if (inventoryChanged) await this.session?.reporter.resendInventory();
+    } catch (err) {
+      logger.warn({ err: asTsunaguError(err).toJSON() }, 'could not read the static facts again; the kept ones stay in use');
+    }
   }
 
   private async readEngineVersion(workload: Workload): Promise<string | undefined> {

@@ -52,6 +52,11 @@ export class Reporter {
 
   /** On (re)connection: the retained inventory may be gone from a restarted broker. */
   async onOnline(): Promise<void> {
+    await this.resendInventory();
+  }
+
+  /** The inventory from the facts in hand, sent again (queued while offline). */
+  async resendInventory(): Promise<void> {
     await this.sendInventory(await this.opts.inventory.report(this.opts.runtimeVersion?.()));
   }
 

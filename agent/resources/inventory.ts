@@ -1,6 +1,7 @@
 import type { InventoryReport } from '../../protocol/reports.js';
 import { normalizeArch } from './arch.js';
 import { classifyDevices, findAccelerators } from './devices.js';
+import type { FactsStore } from './facts-cache.js';
 import { deriveLabels } from './labels.js';
 import type { ResourceProbe, StaticFacts } from './probe.js';
 
@@ -93,6 +94,8 @@ export function hardwareFacts(inventory: InventoryReport): HardwareFacts {
 
 export interface InventoryServiceOptions {
   probe: ResourceProbe;
+  /** The facts of the last read, kept across restarts (see FileFactsStore). */
+  store?: FactsStore;
   /** Epoch ms; injectable for tests. */
   now?: () => number;
 }
@@ -105,12 +108,35 @@ export interface InventoryServiceOptions {
 export class InventoryService {
   private facts: StaticFacts | undefined;
   private reading: Promise<StaticFacts> | undefined;
+  /** The facts are the kept copy of an earlier run, not read from this machine yet. */
+  private kept: boolean;
   private readonly probe: ResourceProbe;
+  private readonly store: FactsStore | undefined;
   private readonly now: () => number;
 
   constructor(options: InventoryServiceOptions) {
     this.probe = options.probe;
+    this.store = options.store;
     this.now = options.now ?? Date.now;
+    this.facts = this.store?.load();
+    this.kept = this.facts !== undefined;
+  }
+
+  /**
+   * When the facts came from the kept copy, read the machine again (once).
+   * Says whether the inventory (its time aside) or the device's labels changed:
+   * hardware added or removed while the agent was down, a new address.
+   */
+  async revalidate(): Promise<{ inventoryChanged: boolean; labelsChanged: boolean }> {
+    const before = this.facts;
+    if (!this.kept || before === undefined) return { inventoryChanged: false, labelsChanged: false };
+    const after = await this.read();
+    const a = buildInventory(before, 0);
+    const b = buildInventory(after, 0);
+    return {
+      inventoryChanged: JSON.stringify(a) !== JSON.stringify(b),
+      labelsChanged: JSON.stringify(a.labels) !== JSON.stringify(b.labels),
+    };
   }
 
   /** The inventory from cached facts; reads them on first use only. */
@@ -139,6 +165,7 @@ export class InventoryService {
       JSON.stringify([classifyDevices(names), findAccelerators(facts.graphics, names)]);
     const changed = key(entries) !== key(facts.devEntries);
     this.facts = { ...facts, devEntries: entries };
+    if (changed) this.store?.save(this.facts);
     return changed;
   }
 
@@ -151,7 +178,9 @@ export class InventoryService {
     this.reading ??= this.probe.readStatic().then(
       (facts) => {
         this.facts = facts;
+        this.kept = false;
         this.reading = undefined;
+        this.store?.save(facts);
         return facts;
       },
       (err: unknown) => {

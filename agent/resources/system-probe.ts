@@ -2,7 +2,6 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { readFile, readdir, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
-import si from 'systeminformation';
 import { TsunaguError } from '../../protocol/errors.js';
 import type { ResourceProbe, RawSample, StaticFacts } from './probe.js';
 import { parseLoadAvg, parseMeminfo, parseMilliCelsius, parseMounts, parseNetDev, parseProcStat, selectLocalFilesystems } from './proc.js';
@@ -60,6 +59,9 @@ export class SystemProbe implements ResourceProbe {
 
   async readStatic(): Promise<StaticFacts> {
     try {
+      // Loaded on first use: its module (some 300 KB) is not on the path to
+      // online when the agent starts from its kept facts (facts-cache.ts).
+      const { default: si } = await import('systeminformation');
       // One after another: on a single-core board a burst of parallel
       // children would stall the services the device exists to run.
       const system = await si.system();

@@ -45,7 +45,7 @@ export class Supervisor {
   private readonly options: SupervisorOptions;
   private readonly restartPolicy: BackoffPolicy;
   private readonly pullPolicy: BackoffPolicy;
-  private readonly deviceLabels: ReadonlySet<string>;
+  private deviceLabels: ReadonlySet<string>;
   /** Stopped by an operator: kept down by the planner until `startService` or a new version. */
   private readonly holds: OperatorHolds;
   /** The version the holds were made under; a different version releases them. */
@@ -162,6 +162,17 @@ export class Supervisor {
     this.requestPass();
     await this.loop;
     return this.state();
+  }
+
+  /**
+   * The device's capability labels changed (the machine's facts read again
+   * differ from those the agent started with): services are placed again,
+   * a service whose required label is gone is taken down and one whose label
+   * appeared is started.
+   */
+  setDeviceLabels(labels: Iterable<string>): void {
+    this.deviceLabels = new Set(labels);
+    this.requestPass();
   }
 
   /**

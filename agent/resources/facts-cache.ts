@@ -1,0 +1,69 @@
+import { join } from 'node:path';
+import * as z from 'zod';
+import type { Logger } from '../../common/logger.js';
+import { loadJsonState, saveJsonState, serializedJsonState } from '../state/json-state-file.js';
+import type { StaticFacts } from './probe.js';
+
+const FactsSchema: z.ZodType<StaticFacts> = z.object({
+  hardware: z.object({ manufacturer: z.string().optional(), model: z.string().optional(), serial: z.string().optional() }),
+  os: z.object({ platform: z.string(), distro: z.string(), release: z.string(), kernel: z.string() }),
+  machine: z.string(),
+  processArch: z.string(),
+  cpu: z.object({ model: z.string(), cores: z.number(), physicalCores: z.number() }),
+  memoryTotalBytes: z.number(),
+  disks: z.array(z.object({ name: z.string(), sizeBytes: z.number(), removable: z.boolean(), model: z.string().optional() })),
+  filesystems: z.array(z.object({ mount: z.string(), device: z.string(), type: z.string(), sizeBytes: z.number() })),
+  interfaces: z.array(z.object({ name: z.string(), mac: z.string().optional(), addresses: z.array(z.string()), internal: z.boolean(), physical: z.boolean() })),
+  graphics: z.array(z.object({ vendor: z.string(), model: z.string(), memoryBytes: z.number().optional() })),
+  devEntries: z.array(z.string()),
+});
+
+const FactsFileSchema = z.object({ v: z.literal(1), facts: FactsSchema });
+
+/** What a store of the last facts read offers the inventory. */
+export interface FactsStore {
+  load(): StaticFacts | undefined;
+  save(facts: StaticFacts): void;
+}
+
+/**
+ * The static facts of the last read, kept in the state dir (`facts.json`).
+ * Reading them costs over half a second and several child processes
+ * (dmidecode, lsblk, lspci…): a starting agent takes the kept copy, so that
+ * neither going online nor starting the services waits for that, and reads
+ * the machine again in the background (the inventory revalidates). Written
+ * only when the facts changed: on flash, the same bytes are not written twice.
+ */
+export class FileFactsStore implements FactsStore {
+  private readonly path: string;
+  private lastWritten: string | undefined;
+
+  constructor(stateDir: string, private readonly logger: Logger) {
+    this.path = join(stateDir, 'facts.json');
+  }
+
+  load(): StaticFacts | undefined {
+    const loaded = loadJsonState(this.path, FactsFileSchema);
+    if (loaded.status === 'corrupt') {
+      // Only a cache: the facts are read again from the machine.
+      this.logger.warn({ code: loaded.error.code, movedTo: loaded.movedTo }, loaded.error.message);
+      return undefined;
+    }
+    if (loaded.status === 'missing') return undefined;
+    this.lastWritten = serializedJsonState(loaded.value);
+    return loaded.value.facts;
+  }
+
+  save(facts: StaticFacts): void {
+    const file = { v: 1 as const, facts };
+    const text = serializedJsonState(file);
+    if (text === this.lastWritten) return;
+    try {
+      saveJsonState(this.path, file);
+      this.lastWritten = text;
+    } catch (err) {
+      // A full disk must not cost the inventory: the next start reads the machine.
+      this.logger.warn({ err: (err as Error).message }, 'could not keep the static facts');
+    }
+  }
+}
