@@ -17,3 +17,15 @@ test('the systemd unit restarts on failure, except on the exit that needs a pers
   const prevented = directives(unit, 'RestartPreventExitStatus').flatMap((v) => v.split(/\s+/));
   assert.ok(prevented.includes(String(EXIT_NEEDS_A_PERSON)), `RestartPreventExitStatus lists ${prevented.join(' ') || 'nothing'}`);
 });
+
+test('the unit starts the agent with the node flags and environment the bench measures (scripts/agent-launch.mjs)', async () => {
+  const { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } = await import('../../scripts/agent-launch.mjs');
+  const unit = readFileSync(new URL('../../packaging/tsunagu-agent.service', import.meta.url), 'utf8');
+  const [execStart] = directives(unit, 'ExecStart');
+  const words = (execStart ?? '').split(/\s+/);
+  assert.equal(words[0], '/usr/bin/node');
+  const flags = words.slice(1, words.findIndex((w) => w.endsWith('tsunagu-agent.js')));
+  assert.deepEqual(flags, AGENT_NODE_FLAGS);
+  const environment = Object.fromEntries(directives(unit, 'Environment').map((e) => e.split('=', 2) as [string, string]));
+  assert.deepEqual(environment, AGENT_ENVIRONMENT);
+});
