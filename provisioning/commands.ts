@@ -12,6 +12,7 @@ import { AccountStore, accountFilePath } from './embedded/account-store.js';
 import { prepareEmbeddedAccounts } from './embedded/embedded-accounts.js';
 import { createFleetDir, fleetPaths, loadFleetDir, type FleetConfig } from './fleet-dir.js';
 import { Registry, type DeviceRecord } from './registry.js';
+import { printable } from './terminal-text.js';
 
 export interface InitOptions {
   dir: string; fleetId: string; broker?: string; listen?: string; deviceBroker?: string; ca?: string; adminUser?: string; adminPassword?: string;
@@ -162,5 +163,6 @@ function statusText(d: DeviceRecord): string {
 export function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  process.stdout.write(`${[line(header), ...rows.map(line)].join('\n')}\n`);
+  // Cells hold what devices claimed (serials, models): shown, never obeyed as escapes.
+  process.stdout.write(`${[line(header), ...rows.map(line)].map(printable).join('\n')}\n`);
 }

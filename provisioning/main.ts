@@ -2,12 +2,14 @@ import { createLogger } from '../common/logger.js';
 import { isTsunaguError } from '../protocol/errors.js';
 import { hintFor } from './error-hints.js';
 import { buildFleetProgram } from './fleet-program.js';
+import { printable } from './terminal-text.js';
 
 buildFleetProgram().parseAsync(process.argv).catch((err: unknown) => {
   const logger = createLogger({ name: 'tsunagu-fleet', fd: 2 });
   const hint = err instanceof Error ? hintFor(err) : undefined;
   if (isTsunaguError(err)) {
-    process.stderr.write(`tsunagu-fleet: ${err.code}: ${err.message}\n`);
+    // A message may quote a device (a refusal, a failed command): shown, never obeyed as escapes.
+    process.stderr.write(`tsunagu-fleet: ${err.code}: ${printable(err.message)}\n`);
   } else {
     logger.error({ err }, 'failed');
   }

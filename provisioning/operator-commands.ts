@@ -17,6 +17,7 @@ import { loadFleetDir, type FleetDir } from './fleet-dir.js';
 import { FleetLink } from './fleet-link.js';
 import { FleetSigner } from './fleet-signer.js';
 import { Registry, type DeviceRecord } from './registry.js';
+import { printable } from './terminal-text.js';
 
 /** Exit codes of `send`: the device's answer, not only our own success. */
 export const SEND_EXIT = { ok: 0, refused: 2, timeout: 3 } as const;
@@ -106,8 +107,9 @@ export async function runSend(deviceId: string, name: string, o: { dir: string; 
       }
     }
     if (o.json) process.stdout.write(`${JSON.stringify({ command: command.name, id: reply.id, ...reply.data })}\n`);
-    else if (reply.data.ok) process.stdout.write(`${deviceId}: ${command.name} ok${reply.data.result === undefined ? '' : `\n${formatResult(reply.data.result)}`}\n`);
-    else process.stdout.write(`${deviceId}: ${command.name} failed: ${reply.data.code}: ${reply.data.message}\n`);
+    // A reply's text comes from the device: shown, never obeyed as escapes.
+    else if (reply.data.ok) process.stdout.write(`${deviceId}: ${command.name} ok${reply.data.result === undefined ? '' : `\n${printable(formatResult(reply.data.result))}`}\n`);
+    else process.stdout.write(printable(`${deviceId}: ${command.name} failed: ${reply.data.code}: ${reply.data.message}`) + '\n');
     return reply.data.ok ? SEND_EXIT.ok : SEND_EXIT.refused;
   } finally {
     await ctx.close();
@@ -195,7 +197,7 @@ export async function runWatch(deviceId: string | undefined, o: { dir: string; j
       process.stdout.write(`${JSON.stringify({ deviceId: r.deviceId, kind: r.kind, retained: r.retained, payload })}\n`);
     } else {
       // On a terminal, first clear a progress bar the line would otherwise continue.
-      process.stdout.write(`${process.stdout.isTTY ? '\r\x1b[K' : ''}${new Date().toISOString()} ${r.deviceId} ${r.kind}${r.retained ? ' (retained)' : ''} ${text.slice(0, 300)}\n`);
+      process.stdout.write(`${process.stdout.isTTY ? '\r\x1b[K' : ''}${new Date().toISOString()} ${r.deviceId} ${r.kind}${r.retained ? ' (retained)' : ''} ${printable(text.slice(0, 300))}\n`);
     }
   });
   await new Promise<void>((resolve) => {

@@ -1,6 +1,7 @@
 import type { DeployObserver, DeviceResult } from './deploy-device.js';
 import { pullProgressOf } from './pull-progress.js';
 import type { SupervisorEvent } from './rollout.js';
+import { printable } from '../terminal-text.js';
 
 /** Where deploy's output goes: the observer of each rollout plus the final results. */
 export interface DeployReporter extends Required<DeployObserver> {
@@ -67,12 +68,13 @@ export function textReporter(write: Write, options: { tty: boolean; multi: boole
   };
   const say = (text: string): void => {
     clearBar();
-    write(`${text}\n`);
+    // Every line may carry text from a device: shown, never obeyed as escapes.
+    write(`${printable(text)}\n`);
   };
   const lastStatus = new Map<string, string>();
   const progress = (deviceId: string, e: SupervisorEvent, p: { current: number; total: number; percent: number }): void => {
     const { current, total, percent: pct } = p;
-    const what = `${options.multi ? `${deviceId} ` : ''}${e.service ?? '?'} ${e.image ?? ''}`.trimEnd();
+    const what = printable(`${options.multi ? `${deviceId} ` : ''}${e.service ?? '?'} ${e.image ?? ''}`.trimEnd());
     if (options.tty) {
       const width = 30;
       const filled = Math.round((pct / 100) * width);
@@ -117,7 +119,7 @@ export function textReporter(write: Write, options: { tty: boolean; multi: boole
       });
       const header = ['DEVICE', 'VERSION', 'RESULT', 'STATUS', 'DETAIL'];
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-      for (const row of [header, ...rows]) write(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+      for (const row of [header, ...rows]) write(`${printable(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd())}\n`);
     },
   };
 }

@@ -109,3 +109,18 @@ test('output: JSON lines only with --json; plain lines at 10 % steps; a table fo
     ['DEVICE', 'VERSION', 'RESULT', 'STATUS'], ['d-1', '10', 'failed', 'refused'], ['d-2', '11', 'timeout', '-'],
   ]);
 });
+
+test('text from a device reaches the terminal as visible escapes, never as control sequences', () => {
+  let out = '';
+  // A title-setting OSC sequence and a cursor move, as a compromised device could send them.
+  const hostile = 'web\u001b]0;owned\u0007\u001b[2A';
+  const tty = textReporter((t) => { out += t; }, { tty: true, multi: true });
+  tty.event('d-1', { v: 1, at: 1, type: 'service-pull-progress', service: hostile, image: 'nginx', currentBytes: 50, totalBytes: 100 });
+  tty.event('d-1', { v: 1, at: 1, type: 'service-exited', service: hostile, exitCode: 1 });
+  tty.summary([{ deviceId: 'd-1', version: 10, outcome: { kind: 'timeout', state: null } }]);
+  // The reporter's own bar control (\r and ESC [K) stays; nothing the device sent is a live escape.
+  const withoutOwn = out.replaceAll('\r\u001b[K', '');
+  assert.ok(!withoutOwn.includes('\u001b'), JSON.stringify(out));
+  assert.ok(!withoutOwn.includes('\u0007'));
+  assert.ok(out.includes('web\\x1b]0;owned\\x07\\x1b[2A'), JSON.stringify(out));
+});
