@@ -11,6 +11,7 @@ import { agentAlive } from './status/agent-alive.js';
 import { readStatusFile, statusPath, StatusFile } from './status/status-file.js';
 import { renderStatus } from './status/status-view.js';
 import { loadOrCreateKeys } from './identity.js';
+import { ownStaticFactsCommand } from './resources/static-facts-child.js';
 import { SystemProbe } from './resources/system-probe.js';
 import { systemdNotifyTarget } from './watchdog/systemd-env.js';
 import { SystemdNotifier } from './watchdog/systemd-notifier.js';
@@ -30,7 +31,7 @@ async function run(opts: { config?: string; stateDir?: string; bootstrap?: strin
   logger.info({ version: AGENT_VERSION, node: process.version, stateDir: config.stateDir }, 'starting');
   const { keys, created } = loadOrCreateKeys(config.stateDir, logger);
   const bootstrap = takeBootstrap(config.stateDir, config.bootstrapFile, logger);
-  const agent = new Agent({ config, configFile: opts.config ?? DEFAULT_CONFIG_PATH, bootstrap, keys, keysCreated: created, ed: defaultEd25519(), logger, probe: new SystemProbe(), status });
+  const agent = new Agent({ config, configFile: opts.config ?? DEFAULT_CONFIG_PATH, bootstrap, keys, keysCreated: created, ed: defaultEd25519(), logger, probe: new SystemProbe({ staticFactsCommand: ownStaticFactsCommand() }), status });
   const target = config.watchdog.mode === 'off' ? null : systemdNotifyTarget(process.env, process.pid);
   const watchdog = target === null ? undefined : new SystemdWatchdog({
     target,
@@ -144,6 +145,15 @@ program.command('take-bootstrap')
   .option('--bootstrap <file>', 'bootstrap file (default: searched on the boot partition and in /etc/tsunagu)')
   .addHelpText('after', '\nExamples:\n  sudo tsunagu-agent take-bootstrap\n')
   .action(takeBootstrapCommand);
+
+// Internal: the agent reads its static facts through this, in a child that
+// exits at once (agent/resources/static-facts-child.ts). JSON on stdout.
+program.command('static-facts', { hidden: true })
+  .description('print the static facts of this machine as JSON (used by the agent itself)')
+  .action(async () => {
+    const facts = await new SystemProbe().readStaticHere();
+    process.stdout.write(`${JSON.stringify(facts)}\n`);
+  });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = isTsunaguError(err) ? `${err.code}: ${err.message}` : String((err as Error)?.stack ?? err);

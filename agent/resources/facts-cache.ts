@@ -3,22 +3,9 @@ import * as z from 'zod';
 import type { Logger } from '../../common/logger.js';
 import { loadJsonState, saveJsonState, serializedJsonState } from '../state/json-state-file.js';
 import type { StaticFacts } from './probe.js';
+import { StaticFactsSchema } from './static-facts-schema.js';
 
-const FactsSchema: z.ZodType<StaticFacts> = z.object({
-  hardware: z.object({ manufacturer: z.string().optional(), model: z.string().optional(), serial: z.string().optional() }),
-  os: z.object({ platform: z.string(), distro: z.string(), release: z.string(), kernel: z.string() }),
-  machine: z.string(),
-  processArch: z.string(),
-  cpu: z.object({ model: z.string(), cores: z.number(), physicalCores: z.number() }),
-  memoryTotalBytes: z.number(),
-  disks: z.array(z.object({ name: z.string(), sizeBytes: z.number(), removable: z.boolean(), model: z.string().optional() })),
-  filesystems: z.array(z.object({ mount: z.string(), device: z.string(), type: z.string(), sizeBytes: z.number() })),
-  interfaces: z.array(z.object({ name: z.string(), mac: z.string().optional(), addresses: z.array(z.string()), internal: z.boolean(), physical: z.boolean() })),
-  graphics: z.array(z.object({ vendor: z.string(), model: z.string(), memoryBytes: z.number().optional() })),
-  devEntries: z.array(z.string()),
-});
-
-const FactsFileSchema = z.object({ v: z.literal(1), facts: FactsSchema });
+const FactsFileSchema = z.object({ v: z.literal(1), facts: StaticFactsSchema });
 
 /** What a store of the last facts read offers the inventory. */
 export interface FactsStore {

@@ -4,6 +4,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { TsunaguError } from '../../protocol/errors.js';
 import type { ResourceProbe, RawSample, StaticFacts } from './probe.js';
+import { readStaticFactsInChild, type StaticFactsCommand } from './static-facts-child.js';
 import { parseLoadAvg, parseMeminfo, parseMilliCelsius, parseMounts, parseNetDev, parseProcStat, selectLocalFilesystems } from './proc.js';
 
 /** Values firmware vendors leave in DMI fields when they have nothing to say. */
@@ -23,6 +24,11 @@ export interface SystemProbeOptions {
   proc?: string;
   sys?: string;
   dev?: string;
+  /**
+   * Read the static facts in a child process running this command (the
+   * agent's own `static-facts`), not in this one: see static-facts-child.ts.
+   */
+  staticFactsCommand?: StaticFactsCommand;
 }
 
 /**
@@ -50,14 +56,21 @@ export class SystemProbe implements ResourceProbe {
   private readonly proc: string;
   private readonly sys: string;
   private readonly dev: string;
+  private readonly staticFactsCommand: StaticFactsCommand | undefined;
 
   constructor(options: SystemProbeOptions = {}) {
     this.proc = options.proc ?? '/proc';
     this.sys = options.sys ?? '/sys';
     this.dev = options.dev ?? '/dev';
+    this.staticFactsCommand = options.staticFactsCommand;
   }
 
-  async readStatic(): Promise<StaticFacts> {
+  readStatic(): Promise<StaticFacts> {
+    return this.staticFactsCommand === undefined ? this.readStaticHere() : readStaticFactsInChild(this.staticFactsCommand);
+  }
+
+  /** The static facts read in this process (the `static-facts` command, tests). */
+  async readStaticHere(): Promise<StaticFacts> {
     try {
       // Loaded on first use: its module (some 300 KB) is not on the path to
       // online when the agent starts from its kept facts (facts-cache.ts).
