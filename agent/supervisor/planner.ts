@@ -172,9 +172,11 @@ export function plan(actual: ActualState, desired: DesiredService[], facts: Plan
     if (mine !== undefined) {
       // Adoption: a container with the desired config is kept as it is, whoever started it last.
       for (const c of stale) down.push(...takeDown(c, s.stopGraceMs));
+      // Resumed whatever the restart policy, not whatever the back-off: the exits of the engine's
+      // shutdown are taken back from it (engine-outage.ts), and a start that failed since is a failure.
       const resumed = facts.resume?.has(mine.id) === true;
       const startable = mine.status === 'created' || (mine.status === 'exited' && (resumed || wantsRestart(s, mine, facts.restartBackoff)));
-      if (startable && (resumed || !backingOff) && dependenciesReady(s, current)) {
+      if (startable && !backingOff && dependenciesReady(s, current)) {
         ups.push({ kind: 'start', service: s.name, container: mine.id, restart: mine.status === 'exited' });
       }
       continue;

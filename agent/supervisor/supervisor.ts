@@ -3,7 +3,7 @@ import type { ActualState } from './actual-state.js';
 import { parseDesiredState, parseDesiredStateYaml, type DesiredService, type DesiredState } from './compose-schema.js';
 import type { ContainerRuntime } from './docker-runtime.js';
 import { followEngineEvents, interpretRuntimeEvent } from './engine-events.js';
-import { stoppedByEngine, type EngineOutage } from './engine-outage.js';
+import { stillStopped, stoppedByEngine, takeBackFailures, type EngineOutage, type FailureRecord } from './engine-outage.js';
 import { OperatorHolds } from './operator-holds.js';
 import { Evictions, type EvictionChanges, type TierEvictions } from './evictions.js';
 import { configHash } from './config-hash.js';
@@ -12,7 +12,7 @@ import { BackgroundPulls } from './background-pulls.js';
 import { executeStep, type StepContext } from './executor.js';
 import { plan, recordExits } from './planner.js';
 import {
-  backoffDelay, clampToClock, forgetFailure, DEFAULT_PULL_BACKOFF, DEFAULT_RESTART_BACKOFF, recordFailure, recordSuccess,
+  backoffDelay, clampToClock, DEFAULT_PULL_BACKOFF, DEFAULT_RESTART_BACKOFF, recordFailure, recordSuccess,
   type BackoffPolicy, type BackoffState,
 } from './restart-backoff.js';
 import { overallStatus, serviceReports } from './service-report.js';
@@ -63,6 +63,10 @@ export class Supervisor {
   private engineError: { code: ErrorCode; message: string } | null = null;
   /** Set when the engine's event stream ends; settled by the first pass that reads the engine again. */
   private outage: EngineOutage | undefined;
+  /** Changes of the crash back-off over the last shutdown window: those an engine outage takes back. */
+  private failureRecords: FailureRecord[] = [];
+  /** Containers the engine stopped by going down (id → finish time), until they run again or are replaced. */
+  private resuming = new Map<string, number>();
   /** Health-gated rollout: probations of new configurations and the last good version to return to. */
   private readonly rollout: RolloutGate;
   private probationCheckAt: number | null = null;
@@ -437,7 +441,7 @@ export class Supervisor {
     const service = this.desired?.services.find((s) => s.name === step.service);
     const hash = step.kind === 'create' ? step.configHash : service ? configHash(service) : null;
     const entry = recordFailure(this.restartBackoff[step.service], { at: now, key, configHash: hash }, this.restartPolicy);
-    this.setRestartBackoff({ ...this.restartBackoff, [step.service]: entry });
+    this.countFailures({ ...this.restartBackoff, [step.service]: entry });
     this.log.warn({ step: describeStep(step), err: message, retryAt: entry.nextAttemptAt }, 'step failed');
     this.emit({ type: 'step-failed', service: step.service, step: describeStep(step), error: message, retryAt: entry.nextAttemptAt });
   }
@@ -476,23 +480,28 @@ export class Supervisor {
 
   /**
    * After the engine was lost and is read again: the containers it stopped by
-   * going down, to be started again. Their exits, counted as crashes when
-   * they were seen during the shutdown, are taken back.
+   * going down, to be started again (returned on every pass until they run
+   * again or are replaced). The failures counted within the shutdown's window
+   * (their exits, and the steps the engine failed on its way down) are taken
+   * back: they would otherwise count as crashes, fail probations and hold the
+   * services back.
    */
   private settleOutage(actual: ActualState): ReadonlySet<string> {
     const outage = this.outage;
-    if (outage === undefined) return new Set();
-    this.outage = undefined;
-    const resume = stoppedByEngine(actual, outage);
-    let next = this.restartBackoff;
-    for (const c of actual.containers) {
-      if (!resume.has(c.id)) continue;
-      const entry = forgetFailure(next[c.service], `${c.id}@${c.finishedAt}`);
-      if (entry !== next[c.service]) next = { ...next, ...(entry === undefined ? {} : { [c.service]: entry }) };
+    if (outage !== undefined) {
+      this.outage = undefined;
+      const stopped = stoppedByEngine(actual, outage);
+      for (const c of actual.containers) if (stopped.has(c.id) && c.finishedAt !== null) this.resuming.set(c.id, c.finishedAt);
+      const next = takeBackFailures(this.restartBackoff, this.failureRecords, outage);
+      this.failureRecords = [];
+      if (next !== this.restartBackoff) {
+        this.log.info({ services: Object.keys(this.restartBackoff).filter((k) => next[k] !== this.restartBackoff[k]) }, 'failures seen while the engine went down are not counted');
+        this.setRestartBackoff(next);
+      }
+      if (stopped.size > 0) this.log.info({ containers: stopped.size }, 'the engine came back: starting the containers it stopped');
     }
-    if (next !== this.restartBackoff) this.setRestartBackoff(next);
-    if (resume.size > 0) this.log.info({ containers: resume.size }, 'the engine came back: starting the containers it stopped');
-    return resume;
+    this.resuming = stillStopped(actual, this.resuming);
+    return new Set(this.resuming.keys());
   }
 
   private noteExits(actual: ActualState, desired: DesiredState, busy: ReadonlySet<string>, stoppedByEngine: ReadonlySet<string>): void {
@@ -504,6 +513,20 @@ export class Supervisor {
     for (const [service, entry] of Object.entries(next)) {
       if (entry === this.restartBackoff[service]) continue;
       this.emit({ type: 'backoff', service, restartCount: entry.total, exitCode: entry.lastExitCode, retryAt: entry.nextAttemptAt });
+    }
+    this.countFailures(next);
+  }
+
+  /**
+   * Adopt a back-off with new failures in it, remembering what each changed
+   * service had before: an engine outage whose window covers them takes them back.
+   */
+  private countFailures(next: BackoffState): void {
+    const now = this.clock.now();
+    // Nothing is dropped while an outage waits to be settled: its window reaches back from when it began.
+    if (this.outage === undefined) this.failureRecords = this.failureRecords.filter((r) => r.at >= now - this.shutdownWindowMs());
+    for (const service of Object.keys(next)) {
+      if (next[service] !== this.restartBackoff[service]) this.failureRecords.push({ at: now, service, before: this.restartBackoff[service] });
     }
     this.setRestartBackoff(next);
   }
