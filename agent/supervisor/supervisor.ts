@@ -15,6 +15,7 @@ import {
   backoffDelay, clampToClock, DEFAULT_PULL_BACKOFF, DEFAULT_RESTART_BACKOFF, recordFailure, recordSuccess,
   type BackoffPolicy, type BackoffState,
 } from './restart-backoff.js';
+import { resolveStale, type StaleMark } from './runtime-state.js';
 import { overallStatus, serviceReports } from './service-report.js';
 import { RolloutGate, type ProbationFailure } from './rollout-gate.js';
 import { describeStep, type Step } from './steps.js';
@@ -67,6 +68,10 @@ export class Supervisor {
   private failureRecords: FailureRecord[] = [];
   /** Containers the engine stopped by going down (id → finish time), until they run again or are replaced. */
   private resuming = new Map<string, number>();
+  /** Containers whose start failed on stale runtime state (id, or the name of a container just created): to be replaced. */
+  private staleRuntime = new Map<string, StaleMark>();
+  /** Back-off between replacements of stale containers, per service; not a crash count. */
+  private recoveryBackoff: BackoffState = {};
   /** Health-gated rollout: probations of new configurations and the last good version to return to. */
   private readonly rollout: RolloutGate;
   private probationCheckAt: number | null = null;
@@ -159,6 +164,7 @@ export class Supervisor {
     this.announce(this.evictions.refresh(desired.services));
     this.version = version;
     this.lastErrors.clear();
+    this.recoveryBackoff = {};
     this.rollout.reset();
     this.updates.clear();
     this.pullBackoff = {}; // a new desired state is a reason to try a failed pull again now
@@ -347,7 +353,9 @@ export class Supervisor {
       const actual = await this.readActual(signal);
       for (const service of this.busy) busy.add(service);
       const resume = this.settleOutage(actual);
-      this.noteExits(actual, this.desired, busy, resume);
+      this.staleRuntime = resolveStale(actual, this.staleRuntime);
+      const staleRuntime = new Set(this.staleRuntime.keys());
+      this.noteExits(actual, this.desired, busy, resume, staleRuntime);
       this.judgeProbation(actual);
       // Read after the judgement: a rollback swaps a service's configuration for its previous one.
       const desired = this.desired;
@@ -355,7 +363,7 @@ export class Supervisor {
       const steps = plan(actual, desired.services, {
         now: this.clock.now(), scope: this.scope, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff, deviceLabels: this.deviceLabels,
         pullsInFlight: this.pulls.images(), held: this.holds.set, evicted: new Set(this.evictions.services.keys()), busy, resume,
-        killFirst: this.switchedServices(),
+        killFirst: this.switchedServices(), staleRuntime, recoveryBackoff: this.recoveryBackoff,
       });
       this.noteUpdates(actual, steps);
       this.publish(actual, steps.length > 0 || this.pulls.size > 0);
@@ -377,7 +385,8 @@ export class Supervisor {
           if (signal.aborted) throw err;
           const e = asTsunaguError(err);
           if (e.code === 'RUNTIME_UNAVAILABLE') throw e;
-          this.stepFailed(step, e.code, e.message);
+          if (step.kind === 'start' && e.details?.staleRuntimeState === true) this.staleStart(step, e.message);
+          else this.stepFailed(step, e.code, e.message);
           break; // the world differs from what the plan assumed: read it again
         }
       }
@@ -387,6 +396,11 @@ export class Supervisor {
 
   private stepSucceeded(step: Step): void {
     if (step.kind === 'create') this.updates.delete(step.service);
+    if (step.kind === 'remove') this.replaced(step);
+    if (step.kind === 'start') {
+      const entry = recordSuccess(this.recoveryBackoff[step.service]);
+      if (entry) this.recoveryBackoff = { ...this.recoveryBackoff, [step.service]: entry };
+    }
     if (step.kind === 'pull') {
       const entry = recordSuccess(this.pullBackoff[step.image]);
       if (entry) this.pullBackoff = { ...this.pullBackoff, [step.image]: entry };
@@ -444,6 +458,32 @@ export class Supervisor {
     this.countFailures({ ...this.restartBackoff, [step.service]: entry });
     this.log.warn({ step: describeStep(step), err: message, retryAt: entry.nextAttemptAt }, 'step failed');
     this.emit({ type: 'step-failed', service: step.service, step: describeStep(step), error: message, retryAt: entry.nextAttemptAt });
+  }
+
+  /**
+   * A start refused because the container's runtime state is stale (a task
+   * left in containerd by an engine that stopped during the start): starting
+   * it again fails the same way, so the planner replaces it (removed, created
+   * anew from the desired spec) once the recovery back-off allows. Not a
+   * crash of the service: neither its restart count nor its probation sees it.
+   */
+  private staleStart(step: Extract<Step, { kind: 'start' }>, message: string): void {
+    const now = this.clock.now();
+    this.staleRuntime.set(step.container, { service: step.service, reason: message });
+    this.lastErrors.set(step.service, { code: 'RUNTIME_FAILED', message });
+    const entry = recordFailure(this.recoveryBackoff[step.service], { at: now, key: `stale#${++this.failureSeq}` }, this.restartPolicy);
+    this.recoveryBackoff = { ...this.recoveryBackoff, [step.service]: entry };
+    this.log.warn({ step: describeStep(step), err: message, retryAt: entry.nextAttemptAt }, 'start failed on stale runtime state; the container will be replaced');
+    this.emit({ type: 'step-failed', service: step.service, step: describeStep(step), error: message, retryAt: entry.nextAttemptAt });
+  }
+
+  /** A stale container removed: the recovery is under way (its replacement is created next). */
+  private replaced(step: Extract<Step, { kind: 'remove' }>): void {
+    const mark = this.staleRuntime.get(step.containerId);
+    if (mark === undefined) return;
+    this.staleRuntime.delete(step.containerId);
+    this.log.warn({ service: step.service, containerId: step.containerId, reason: mark.reason }, 'removed a container with stale runtime state; creating it anew');
+    this.emit({ type: 'recreated', service: step.service, containerId: step.containerId, reason: mark.reason });
   }
 
   /** Remember what the old containers of a service about to pull run: a kill-then-download removes them before the pull. */
@@ -504,11 +544,11 @@ export class Supervisor {
     return new Set(this.resuming.keys());
   }
 
-  private noteExits(actual: ActualState, desired: DesiredState, busy: ReadonlySet<string>, stoppedByEngine: ReadonlySet<string>): void {
+  private noteExits(actual: ActualState, desired: DesiredState, busy: ReadonlySet<string>, stoppedByEngine: ReadonlySet<string>, staleRuntime: ReadonlySet<string>): void {
     // An exit an operator caused (stop, restart) is not a crash, nor is one the engine caused by going down,
     // nor one pressure caused (an eviction stops a container before removing it).
     const watched = desired.services.filter((s) => !this.holds.has(s.name) && !busy.has(s.name) && !this.evictions.services.has(s.name));
-    const next = recordExits(actual, watched, this.restartBackoff, this.clock.now(), this.restartPolicy, stoppedByEngine);
+    const next = recordExits(actual, watched, this.restartBackoff, this.clock.now(), this.restartPolicy, stoppedByEngine, staleRuntime);
     if (next === this.restartBackoff) return;
     for (const [service, entry] of Object.entries(next)) {
       if (entry === this.restartBackoff[service]) continue;
@@ -547,6 +587,7 @@ export class Supervisor {
     const now = this.clock.now();
     const times = [
       ...this.desired.services.map((s) => this.restartBackoff[s.name]?.nextAttemptAt ?? 0),
+      ...this.desired.services.map((s) => this.recoveryBackoff[s.name]?.nextAttemptAt ?? 0),
       ...this.desired.services.map((s) => this.pullBackoff[s.image]?.nextAttemptAt ?? 0),
     ].filter((t) => t > now);
     if (this.engineFailures > 0) times.push(now + backoffDelay(this.engineFailures, ENGINE_RETRY));
