@@ -16,7 +16,7 @@ import {
   type BackoffPolicy, type BackoffState,
 } from './restart-backoff.js';
 import { resolveStale, type StaleMark } from './runtime-state.js';
-import { overallStatus, serviceReports } from './service-report.js';
+import { engineUnknown, overallStatus, serviceReports } from './service-report.js';
 import { RolloutGate, type ProbationFailure } from './rollout-gate.js';
 import { describeStep, type Step } from './steps.js';
 import type { Clock, PullClearance, SupervisorEvent, SupervisorLogger, SupervisorOptions, SupervisorState } from './supervisor-io.js';
@@ -600,7 +600,7 @@ export class Supervisor {
   private publish(actual: ActualState | undefined, busy: boolean): void {
     const desired = this.desired?.services ?? [];
     const switched = new Map([...this.updates].flatMap(([name, u]) => (u.switched === undefined ? [] : [[name, u.switched] as const])));
-    const services = actual === undefined ? this.lastState.services : serviceReports({
+    const services = actual === undefined ? engineUnknown(this.lastState.services) : serviceReports({
       actual, desired, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff,
       lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, pullsInFlight: this.pulls.images(), held: this.holds.set,
       evicted: this.evictions.services, now: this.clock.now(), switchedUpdates: switched,
