@@ -3,6 +3,7 @@ import type { ContainerCreateOptions, ContainerInspectInfo } from 'dockerode';
 import { TsunaguError } from '../../protocol/errors.js';
 import type { ActualContainer, ContainerStatus, HealthStatus, LocalImage } from './actual-state.js';
 import { LABELS, MANAGED_VALUE } from './labels.js';
+import { isStaleRuntimeState } from './runtime-state.js';
 
 /** Credentials for one registry, as the engine takes them. */
 export interface RegistryAuth {
@@ -45,6 +46,7 @@ export interface ContainerRuntime {
   pullImage(ref: string, options: { auth?: RegistryAuth; onProgress?: (p: PullProgress) => void; signal?: AbortSignal }): Promise<void>;
   /** Returns the new container's id. */
   createContainer(name: string, options: ContainerCreateOptions, signal?: AbortSignal): Promise<string>;
+  /** A start refused because the container's runtime state is stale (runtime-state.ts) throws RUNTIME_FAILED with `details.staleRuntimeState`. */
   startContainer(idOrName: string, signal?: AbortSignal): Promise<void>;
   stopContainer(id: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   removeContainer(id: string, signal?: AbortSignal): Promise<void>;
@@ -210,7 +212,10 @@ export class DockerRuntime implements ContainerRuntime {
       await this.docker.getContainer(idOrName).start({ abortSignal: signal });
     } catch (err) {
       if (statusCode(err) === 304) return; // already running
-      throw runtimeError(`start ${idOrName}`, err, signal);
+      const e = runtimeError(`start ${idOrName}`, err, signal);
+      // Said in the details, not in a code of its own: the fleet sees the engine's failure as it is.
+      if (e.code === 'RUNTIME_FAILED' && isStaleRuntimeState(e.message)) throw new TsunaguError(e.code, e.message, { ...e.details, staleRuntimeState: true }, { cause: err });
+      throw e;
     }
   }
 

@@ -1,4 +1,5 @@
 import type { ActualState } from './actual-state.js';
+import type { BackoffEntry, BackoffState } from './restart-backoff.js';
 
 /** The moment the supervisor lost the engine, and how long the engine may take to stop containers before that shows. */
 export interface EngineOutage {
@@ -30,4 +31,52 @@ export function stoppedByEngine(actual: ActualState, outage: EngineOutage): Set<
     if (c.finishedAt >= outage.at - outage.windowMs && c.finishedAt <= outage.at + AFTER_SLACK_MS) out.add(c.id);
   }
   return out;
+}
+
+/**
+ * The containers of `stopped` (id → finish time, from `stoppedByEngine`) that
+ * still are as the engine left them: present, exited, the same finish time.
+ * They stay to be started again (and their exit is no crash) across passes
+ * until they run again or are replaced, not only in the first pass after
+ * the engine came back: their start may fail once. Pure.
+ */
+export function stillStopped(actual: ActualState, stopped: ReadonlyMap<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const c of actual.containers) {
+    const at = stopped.get(c.id);
+    if (at !== undefined && c.status === 'exited' && c.finishedAt === at) out.set(c.id, at);
+  }
+  return out;
+}
+
+/** A change of a service's crash back-off: when, and the entry before it. */
+export interface FailureRecord {
+  at: number;
+  service: string;
+  before: BackoffEntry | undefined;
+}
+
+/**
+ * Take back every failure counted within the outage's window (exits and
+ * failed steps alike): an engine on its way down stops the containers and
+ * fails what is asked of it (`transport is closing`, a network store already
+ * closed), none of which says anything about the service. Each service whose
+ * back-off changed in the window gets back its entry from before the first
+ * change; one that changed after the window too (a failure the agent saw
+ * after the engine returned) is left as it is. `records` oldest first. Pure.
+ */
+export function takeBackFailures(backoff: BackoffState, records: readonly FailureRecord[], outage: EngineOutage): BackoffState {
+  const from = outage.at - outage.windowMs;
+  const to = outage.at + AFTER_SLACK_MS;
+  const later = new Set(records.filter((r) => r.at > to).map((r) => r.service));
+  const restored = new Set<string>();
+  let next = backoff;
+  for (const r of records) {
+    if (r.at < from || r.at > to || restored.has(r.service) || later.has(r.service)) continue;
+    restored.add(r.service);
+    next = { ...next };
+    if (r.before === undefined) delete next[r.service];
+    else next[r.service] = r.before;
+  }
+  return next;
 }

@@ -31,6 +31,14 @@ export interface PlanFacts {
   busy?: ReadonlySet<string>;
   /** Containers the engine stopped by going down (engine-outage.ts): started again whatever their restart policy. */
   resume?: ReadonlySet<string>;
+  /**
+   * Containers whose start failed because their runtime state is stale
+   * (runtime-state.ts): never started again, but removed and created anew,
+   * once `recoveryBackoff` of the service allows.
+   */
+  staleRuntime?: ReadonlySet<string>;
+  /** Back-off per service name between replacements of stale containers: no replacement before `nextAttemptAt`. */
+  recoveryBackoff?: BackoffState;
   /** Services whose update runs kill-then-download this time whatever the desired state says (a short disk). */
   killFirst?: ReadonlySet<string>;
 }
@@ -85,10 +93,14 @@ function takeDown(c: ActualContainer, timeoutMs: number): Step[] {
   return steps;
 }
 
-/** The container that runs the desired config: a live one first, then the most recently started. Dead ones never count. */
-function currentContainer(containers: ActualContainer[], hash: string): ActualContainer | undefined {
+/**
+ * The container that runs the desired config: a live one first, then the
+ * most recently started. Dead ones never count, nor do those whose runtime
+ * state is stale (they are replaced).
+ */
+function currentContainer(containers: ActualContainer[], hash: string, staleRuntime?: ReadonlySet<string>): ActualContainer | undefined {
   return containers
-    .filter((c) => c.configHash === hash && c.status !== 'dead' && c.status !== 'removing')
+    .filter((c) => c.configHash === hash && c.status !== 'dead' && c.status !== 'removing' && staleRuntime?.has(c.id) !== true)
     .sort((a, b) => Number(isLive(b)) - Number(isLive(a)) || (b.startedAt ?? 0) - (a.startedAt ?? 0))[0];
 }
 
@@ -146,7 +158,7 @@ export function plan(actual: ActualState, desired: DesiredService[], facts: Plan
   for (const c of stopOrder(unwanted)) steps.push(...takeDown(c, 10_000));
 
   const hashes = new Map(wanted.map((s) => [s.name, configHash(s)]));
-  const current = new Map(wanted.map((s) => [s.name, currentContainer(actual.containers.filter((c) => c.service === s.name), hashes.get(s.name) ?? '')]));
+  const current = new Map(wanted.map((s) => [s.name, currentContainer(actual.containers.filter((c) => c.service === s.name), hashes.get(s.name) ?? '', facts.staleRuntime)]));
   const pulling = new Set<string>(facts.pullsInFlight);
 
   for (const s of startOrder(wanted)) {
@@ -172,9 +184,11 @@ export function plan(actual: ActualState, desired: DesiredService[], facts: Plan
     if (mine !== undefined) {
       // Adoption: a container with the desired config is kept as it is, whoever started it last.
       for (const c of stale) down.push(...takeDown(c, s.stopGraceMs));
+      // Resumed whatever the restart policy, not whatever the back-off: the exits of the engine's
+      // shutdown are taken back from it (engine-outage.ts), and a start that failed since is a failure.
       const resumed = facts.resume?.has(mine.id) === true;
       const startable = mine.status === 'created' || (mine.status === 'exited' && (resumed || wantsRestart(s, mine, facts.restartBackoff)));
-      if (startable && (resumed || !backingOff) && dependenciesReady(s, current)) {
+      if (startable && !backingOff && dependenciesReady(s, current)) {
         ups.push({ kind: 'start', service: s.name, container: mine.id, restart: mine.status === 'exited' });
       }
       continue;
@@ -191,6 +205,10 @@ export function plan(actual: ActualState, desired: DesiredService[], facts: Plan
     }
 
     if (backingOff) continue;
+    // A stale container is replaced at the pace of its own back-off, so an engine that keeps refusing cannot make it a hot loop
+    // (an update to another configuration is not held back by it).
+    const replacing = stale.some((c) => c.configHash === hash && facts.staleRuntime?.has(c.id) === true);
+    if (replacing && isBackingOff(facts.recoveryBackoff?.[s.name], facts.now)) continue;
     for (const c of stale) down.push(...takeDown(c, s.stopGraceMs));
     const name = containerName(facts.scope, s.name, hash);
     ups.push({ kind: 'create', service: s.name, desired: s, configHash: hash, name });
@@ -209,11 +227,12 @@ export function plan(actual: ActualState, desired: DesiredService[], facts: Plan
  */
 export function recordExits(
   actual: ActualState, desired: DesiredService[], backoff: BackoffState, now: number, policy: BackoffPolicy, notCrashes: ReadonlySet<string> = new Set(),
+  staleRuntime?: ReadonlySet<string>,
 ): BackoffState {
   let next = backoff;
   for (const s of desired) {
     const hash = configHash(s);
-    const mine = currentContainer(actual.containers.filter((c) => c.service === s.name), hash);
+    const mine = currentContainer(actual.containers.filter((c) => c.service === s.name), hash, staleRuntime);
     if (mine === undefined || mine.status !== 'exited' || mine.startedAt === null || mine.finishedAt === null) continue;
     if (notCrashes.has(mine.id)) continue;
     if (!wantsRestart(s, mine, backoff)) continue;

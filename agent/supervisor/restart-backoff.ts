@@ -88,15 +88,6 @@ export function isBackingOff(entry: BackoffEntry | undefined, now: number, confi
   return configHash === undefined || entry.configHash === null || entry.configHash === configHash;
 }
 
-/**
- * Take back the failure counted under `key` when it proves not to be one (an
- * exit the engine caused by going down); the entry is unchanged otherwise.
- */
-export function forgetFailure(entry: BackoffEntry | undefined, key: string): BackoffEntry | undefined {
-  if (entry === undefined || entry.lastFailureKey !== key) return entry;
-  return { ...entry, failures: Math.max(0, entry.failures - 1), total: Math.max(0, entry.total - 1), nextAttemptAt: 0 };
-}
-
 /** After a success (a pull that worked): forget the count but keep the totals for reports. */
 export function recordSuccess(entry: BackoffEntry | undefined): BackoffEntry | undefined {
   return entry === undefined ? undefined : { ...entry, failures: 0, nextAttemptAt: 0 };

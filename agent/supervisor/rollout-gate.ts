@@ -67,6 +67,9 @@ export class RolloutGate {
     const judged = judgeProbation({ actual, services, onProbation: this.probation, restartBackoff, now, probationMs: this.probationMs });
     let nextCheckAt = judged.nextCheckAt;
     const failures: ProbationFailure[] = [];
+    // A suspect that no longer fails (its container runs again) is no suspect: a later failure starts its own settle time.
+    const failing = new Set(judged.verdicts.filter((v) => v.outcome === 'failed').map((v) => v.service));
+    for (const service of this.suspects.keys()) if (!failing.has(service)) this.suspects.delete(service);
     for (const v of judged.verdicts) {
       if (v.outcome === 'failed') {
         const suspect = this.suspects.get(v.service) ?? { reason: v.reason, at: now };

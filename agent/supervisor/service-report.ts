@@ -15,9 +15,12 @@ import type { ErrorCode } from '../../protocol/errors.js';
  * - `not-deployed`: the device lacks a label the service requires;
  * - `stopped`: an operator stopped it (the `stop` command); it stays down until `start` or a new version;
  * - `evicted`: taken down to relieve memory or temperature pressure (agent/pressure); it comes back when
- *   the pressure has cleared for a while. `lastError` (`PRESSURE_EVICTED`) says which reading crossed which threshold.
+ *   the pressure has cleared for a while. `lastError` (`PRESSURE_EVICTED`) says which reading crossed which threshold;
+ * - `unknown`: the engine cannot be read (the device reports `failed`, `RUNTIME_UNAVAILABLE`); the other
+ *   fields are the last known ones.
  */
-export type ServiceState = 'stopped' | 'evicted' | 'running' | 'exited' | 'created' | 'waiting' | 'backoff' | 'pulling' | 'pull-failed' | 'pending' | 'not-deployed';
+export type ServiceState =
+  | 'stopped' | 'evicted' | 'running' | 'exited' | 'created' | 'waiting' | 'backoff' | 'pulling' | 'pull-failed' | 'pending' | 'not-deployed' | 'unknown';
 
 export interface ServiceReport {
   name: string;
@@ -108,6 +111,16 @@ export function serviceReports(inputs: ReportInputs): ServiceReport[] {
       updateSwitch: switchOf(inputs.switchedUpdates?.get(s.name)),
     };
   });
+}
+
+/**
+ * The reports while the engine cannot be read: nothing is known of the
+ * containers (a stopped dockerd stops them, one with live-restore does not),
+ * so every service is `unknown`, its other fields the last known; a service
+ * not deployed for a missing label stays so (that does not depend on the engine). Pure.
+ */
+export function engineUnknown(last: readonly ServiceReport[]): ServiceReport[] {
+  return last.map((r) => (r.state === 'not-deployed' ? r : { ...r, state: 'unknown' }));
 }
 
 function switchOf(reason: string | undefined): ServiceReport['updateSwitch'] {

@@ -50,6 +50,8 @@ export type SupervisorEvent =
   | { type: 'evicted'; service: string; reason: string }
   | { type: 'restored'; service: string }
   | { type: 'step-failed'; service: string; step: string; error: string; retryAt: number }
+  /** A container whose start failed on stale runtime state was removed (`containerId`, `reason`: the engine's message); a new one is created from the desired spec. */
+  | { type: 'recreated'; service: string; containerId: string; reason: string }
   /** A new configuration exited or turned unhealthy within its probation; `rolledBackTo` is the version whose configuration it returned to. */
   | { type: 'probation-failed'; service: string; reason: string; version: string | null; rolledBackTo: string | null };
 

@@ -3,7 +3,7 @@ import type { ActualState } from './actual-state.js';
 import { parseDesiredState, parseDesiredStateYaml, type DesiredService, type DesiredState } from './compose-schema.js';
 import type { ContainerRuntime } from './docker-runtime.js';
 import { followEngineEvents, interpretRuntimeEvent } from './engine-events.js';
-import { stoppedByEngine, type EngineOutage } from './engine-outage.js';
+import { stillStopped, stoppedByEngine, takeBackFailures, type EngineOutage, type FailureRecord } from './engine-outage.js';
 import { OperatorHolds } from './operator-holds.js';
 import { Evictions, type EvictionChanges, type TierEvictions } from './evictions.js';
 import { configHash } from './config-hash.js';
@@ -12,10 +12,11 @@ import { BackgroundPulls } from './background-pulls.js';
 import { executeStep, type StepContext } from './executor.js';
 import { plan, recordExits } from './planner.js';
 import {
-  backoffDelay, clampToClock, forgetFailure, DEFAULT_PULL_BACKOFF, DEFAULT_RESTART_BACKOFF, recordFailure, recordSuccess,
+  backoffDelay, clampToClock, DEFAULT_PULL_BACKOFF, DEFAULT_RESTART_BACKOFF, recordFailure, recordSuccess,
   type BackoffPolicy, type BackoffState,
 } from './restart-backoff.js';
-import { overallStatus, serviceReports } from './service-report.js';
+import { resolveStale, type StaleMark } from './runtime-state.js';
+import { engineUnknown, overallStatus, serviceReports } from './service-report.js';
 import { RolloutGate, type ProbationFailure } from './rollout-gate.js';
 import { describeStep, type Step } from './steps.js';
 import type { Clock, PullClearance, SupervisorEvent, SupervisorLogger, SupervisorOptions, SupervisorState } from './supervisor-io.js';
@@ -63,6 +64,14 @@ export class Supervisor {
   private engineError: { code: ErrorCode; message: string } | null = null;
   /** Set when the engine's event stream ends; settled by the first pass that reads the engine again. */
   private outage: EngineOutage | undefined;
+  /** Changes of the crash back-off over the last shutdown window: those an engine outage takes back. */
+  private failureRecords: FailureRecord[] = [];
+  /** Containers the engine stopped by going down (id → finish time), until they run again or are replaced. */
+  private resuming = new Map<string, number>();
+  /** Containers whose start failed on stale runtime state (id, or the name of a container just created): to be replaced. */
+  private staleRuntime = new Map<string, StaleMark>();
+  /** Back-off between replacements of stale containers, per service; not a crash count. */
+  private recoveryBackoff: BackoffState = {};
   /** Health-gated rollout: probations of new configurations and the last good version to return to. */
   private readonly rollout: RolloutGate;
   private probationCheckAt: number | null = null;
@@ -155,6 +164,7 @@ export class Supervisor {
     this.announce(this.evictions.refresh(desired.services));
     this.version = version;
     this.lastErrors.clear();
+    this.recoveryBackoff = {};
     this.rollout.reset();
     this.updates.clear();
     this.pullBackoff = {}; // a new desired state is a reason to try a failed pull again now
@@ -354,7 +364,9 @@ export class Supervisor {
       const actual = await this.readActual(signal);
       for (const service of this.busy) busy.add(service);
       const resume = this.settleOutage(actual);
-      this.noteExits(actual, this.desired, busy, resume);
+      this.staleRuntime = resolveStale(actual, this.staleRuntime);
+      const staleRuntime = new Set(this.staleRuntime.keys());
+      this.noteExits(actual, this.desired, busy, resume, staleRuntime);
       this.judgeProbation(actual);
       // Read after the judgement: a rollback swaps a service's configuration for its previous one.
       const desired = this.desired;
@@ -362,7 +374,7 @@ export class Supervisor {
       const steps = plan(actual, desired.services, {
         now: this.clock.now(), scope: this.scope, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff, deviceLabels: this.deviceLabels,
         pullsInFlight: this.pulls.images(), held: this.holds.set, evicted: new Set(this.evictions.services.keys()), busy, resume,
-        killFirst: this.switchedServices(),
+        killFirst: this.switchedServices(), staleRuntime, recoveryBackoff: this.recoveryBackoff,
       });
       this.noteUpdates(actual, steps);
       this.publish(actual, steps.length > 0 || this.pulls.size > 0);
@@ -384,7 +396,8 @@ export class Supervisor {
           if (signal.aborted) throw err;
           const e = asTsunaguError(err);
           if (e.code === 'RUNTIME_UNAVAILABLE') throw e;
-          this.stepFailed(step, e.code, e.message);
+          if (step.kind === 'start' && e.details?.staleRuntimeState === true) this.staleStart(step, e.message);
+          else this.stepFailed(step, e.code, e.message);
           break; // the world differs from what the plan assumed: read it again
         }
       }
@@ -394,6 +407,11 @@ export class Supervisor {
 
   private stepSucceeded(step: Step): void {
     if (step.kind === 'create') this.updates.delete(step.service);
+    if (step.kind === 'remove') this.replaced(step);
+    if (step.kind === 'start') {
+      const entry = recordSuccess(this.recoveryBackoff[step.service]);
+      if (entry) this.recoveryBackoff = { ...this.recoveryBackoff, [step.service]: entry };
+    }
     if (step.kind === 'pull') {
       const entry = recordSuccess(this.pullBackoff[step.image]);
       if (entry) this.pullBackoff = { ...this.pullBackoff, [step.image]: entry };
@@ -448,9 +466,35 @@ export class Supervisor {
     const service = this.desired?.services.find((s) => s.name === step.service);
     const hash = step.kind === 'create' ? step.configHash : service ? configHash(service) : null;
     const entry = recordFailure(this.restartBackoff[step.service], { at: now, key, configHash: hash }, this.restartPolicy);
-    this.setRestartBackoff({ ...this.restartBackoff, [step.service]: entry });
+    this.countFailures({ ...this.restartBackoff, [step.service]: entry });
     this.log.warn({ step: describeStep(step), err: message, retryAt: entry.nextAttemptAt }, 'step failed');
     this.emit({ type: 'step-failed', service: step.service, step: describeStep(step), error: message, retryAt: entry.nextAttemptAt });
+  }
+
+  /**
+   * A start refused because the container's runtime state is stale (a task
+   * left in containerd by an engine that stopped during the start): starting
+   * it again fails the same way, so the planner replaces it (removed, created
+   * anew from the desired spec) once the recovery back-off allows. Not a
+   * crash of the service: neither its restart count nor its probation sees it.
+   */
+  private staleStart(step: Extract<Step, { kind: 'start' }>, message: string): void {
+    const now = this.clock.now();
+    this.staleRuntime.set(step.container, { service: step.service, reason: message });
+    this.lastErrors.set(step.service, { code: 'RUNTIME_FAILED', message });
+    const entry = recordFailure(this.recoveryBackoff[step.service], { at: now, key: `stale#${++this.failureSeq}` }, this.restartPolicy);
+    this.recoveryBackoff = { ...this.recoveryBackoff, [step.service]: entry };
+    this.log.warn({ step: describeStep(step), err: message, retryAt: entry.nextAttemptAt }, 'start failed on stale runtime state; the container will be replaced');
+    this.emit({ type: 'step-failed', service: step.service, step: describeStep(step), error: message, retryAt: entry.nextAttemptAt });
+  }
+
+  /** A stale container removed: the recovery is under way (its replacement is created next). */
+  private replaced(step: Extract<Step, { kind: 'remove' }>): void {
+    const mark = this.staleRuntime.get(step.containerId);
+    if (mark === undefined) return;
+    this.staleRuntime.delete(step.containerId);
+    this.log.warn({ service: step.service, containerId: step.containerId, reason: mark.reason }, 'removed a container with stale runtime state; creating it anew');
+    this.emit({ type: 'recreated', service: step.service, containerId: step.containerId, reason: mark.reason });
   }
 
   /** Remember what the old containers of a service about to pull run: a kill-then-download removes them before the pull. */
@@ -487,34 +531,53 @@ export class Supervisor {
 
   /**
    * After the engine was lost and is read again: the containers it stopped by
-   * going down, to be started again. Their exits, counted as crashes when
-   * they were seen during the shutdown, are taken back.
+   * going down, to be started again (returned on every pass until they run
+   * again or are replaced). The failures counted within the shutdown's window
+   * (their exits, and the steps the engine failed on its way down) are taken
+   * back: they would otherwise count as crashes, fail probations and hold the
+   * services back.
    */
   private settleOutage(actual: ActualState): ReadonlySet<string> {
     const outage = this.outage;
-    if (outage === undefined) return new Set();
-    this.outage = undefined;
-    const resume = stoppedByEngine(actual, outage);
-    let next = this.restartBackoff;
-    for (const c of actual.containers) {
-      if (!resume.has(c.id)) continue;
-      const entry = forgetFailure(next[c.service], `${c.id}@${c.finishedAt}`);
-      if (entry !== next[c.service]) next = { ...next, ...(entry === undefined ? {} : { [c.service]: entry }) };
+    if (outage !== undefined) {
+      this.outage = undefined;
+      const stopped = stoppedByEngine(actual, outage);
+      for (const c of actual.containers) if (stopped.has(c.id) && c.finishedAt !== null) this.resuming.set(c.id, c.finishedAt);
+      const next = takeBackFailures(this.restartBackoff, this.failureRecords, outage);
+      this.failureRecords = [];
+      if (next !== this.restartBackoff) {
+        this.log.info({ services: Object.keys(this.restartBackoff).filter((k) => next[k] !== this.restartBackoff[k]) }, 'failures seen while the engine went down are not counted');
+        this.setRestartBackoff(next);
+      }
+      if (stopped.size > 0) this.log.info({ containers: stopped.size }, 'the engine came back: starting the containers it stopped');
     }
-    if (next !== this.restartBackoff) this.setRestartBackoff(next);
-    if (resume.size > 0) this.log.info({ containers: resume.size }, 'the engine came back: starting the containers it stopped');
-    return resume;
+    this.resuming = stillStopped(actual, this.resuming);
+    return new Set(this.resuming.keys());
   }
 
-  private noteExits(actual: ActualState, desired: DesiredState, busy: ReadonlySet<string>, stoppedByEngine: ReadonlySet<string>): void {
+  private noteExits(actual: ActualState, desired: DesiredState, busy: ReadonlySet<string>, stoppedByEngine: ReadonlySet<string>, staleRuntime: ReadonlySet<string>): void {
     // An exit an operator caused (stop, restart) is not a crash, nor is one the engine caused by going down,
     // nor one pressure caused (an eviction stops a container before removing it).
     const watched = desired.services.filter((s) => !this.holds.has(s.name) && !busy.has(s.name) && !this.evictions.services.has(s.name));
-    const next = recordExits(actual, watched, this.restartBackoff, this.clock.now(), this.restartPolicy, stoppedByEngine);
+    const next = recordExits(actual, watched, this.restartBackoff, this.clock.now(), this.restartPolicy, stoppedByEngine, staleRuntime);
     if (next === this.restartBackoff) return;
     for (const [service, entry] of Object.entries(next)) {
       if (entry === this.restartBackoff[service]) continue;
       this.emit({ type: 'backoff', service, restartCount: entry.total, exitCode: entry.lastExitCode, retryAt: entry.nextAttemptAt });
+    }
+    this.countFailures(next);
+  }
+
+  /**
+   * Adopt a back-off with new failures in it, remembering what each changed
+   * service had before: an engine outage whose window covers them takes them back.
+   */
+  private countFailures(next: BackoffState): void {
+    const now = this.clock.now();
+    // Nothing is dropped while an outage waits to be settled: its window reaches back from when it began.
+    if (this.outage === undefined) this.failureRecords = this.failureRecords.filter((r) => r.at >= now - this.shutdownWindowMs());
+    for (const service of Object.keys(next)) {
+      if (next[service] !== this.restartBackoff[service]) this.failureRecords.push({ at: now, service, before: this.restartBackoff[service] });
     }
     this.setRestartBackoff(next);
   }
@@ -535,6 +598,7 @@ export class Supervisor {
     const now = this.clock.now();
     const times = [
       ...this.desired.services.map((s) => this.restartBackoff[s.name]?.nextAttemptAt ?? 0),
+      ...this.desired.services.map((s) => this.recoveryBackoff[s.name]?.nextAttemptAt ?? 0),
       ...this.desired.services.map((s) => this.pullBackoff[s.image]?.nextAttemptAt ?? 0),
     ].filter((t) => t > now);
     if (this.engineFailures > 0) times.push(now + backoffDelay(this.engineFailures, ENGINE_RETRY));
@@ -547,7 +611,7 @@ export class Supervisor {
   private publish(actual: ActualState | undefined, busy: boolean): void {
     const desired = this.desired?.services ?? [];
     const switched = new Map([...this.updates].flatMap(([name, u]) => (u.switched === undefined ? [] : [[name, u.switched] as const])));
-    const services = actual === undefined ? this.lastState.services : serviceReports({
+    const services = actual === undefined ? engineUnknown(this.lastState.services) : serviceReports({
       actual, desired, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff,
       lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, pullsInFlight: this.pulls.images(), held: this.holds.set,
       evicted: this.evictions.services, now: this.clock.now(), switchedUpdates: switched,

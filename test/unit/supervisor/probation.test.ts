@@ -83,6 +83,16 @@ describe('RolloutGate', () => {
     assert.equal(gate.judge(crashed, [v2], {}, NOW + 6_000, 6_000).failures.length, 0, 'the clock starts again after an engine outage');
     assert.equal(gate.judge(crashed, [v2], {}, NOW + 12_000, 6_000).failures.length, 1);
   });
+  test('a suspect that runs again is forgotten: a later failure waits its own settle time', () => {
+    const gate = new RolloutGate(P);
+    const stopped = { containers: [box(v2, { status: 'exited', exitCode: 143 })], images: {} };
+    const running = { containers: [box(v2, { startedAt: NOW + 1_000 })], images: {} };
+    gate.created('web', configHash(v2));
+    gate.judge(stopped, [v2], {}, NOW, 6_000); // the engine stopped it, then started it again
+    assert.equal(gate.judge(running, [v2], {}, NOW + 2_000, 6_000).failures.length, 0);
+    assert.equal(gate.judge(stopped, [v2], {}, NOW + 7_000, 6_000).failures.length, 0, 'not confirmed on the first sight of a new failure');
+    assert.equal(gate.judge(stopped, [v2], {}, NOW + 13_000, 6_000).failures.length, 1);
+  });
   test('off with a zero window', () => {
     const gate = new RolloutGate(0);
     gate.created('web', configHash(v2));

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { ActualContainer } from '../../../agent/supervisor/actual-state.js';
 import { parseDesiredState, type DesiredService } from '../../../agent/supervisor/compose-schema.js';
 import { configHash } from '../../../agent/supervisor/config-hash.js';
-import { overallStatus, serviceReports, type ReportInputs } from '../../../agent/supervisor/service-report.js';
+import { engineUnknown, overallStatus, serviceReports, type ReportInputs } from '../../../agent/supervisor/service-report.js';
 
 const NOW = 1_800_000_000_000;
 const desired = parseDesiredState({ services: { web: { image: 'web:2', restart: 'always' }, job: { image: 'job:1' } } }).services;
@@ -81,4 +81,12 @@ test('a service both held by an operator and evicted is reported stopped: the ho
   const reports = serviceReports(inputs([c(job, { status: 'exited', exitCode: 0 })], { held: new Set(['web']), evicted: new Map([['web', 'x']]) }));
   const r = reports.find((x) => x.name === 'web');
   assert.deepEqual(r && [r.state, r.lastError], ['stopped', null]);
+});
+
+test('the engine cannot be read: every service unknown, the rest as last known; one not deployed for a label stays so', () => {
+  const last = serviceReports(inputs([c(web, {}), c(job, { status: 'exited', exitCode: 0 })]));
+  const gpu = { ...last[0]!, name: 'gpu', state: 'not-deployed' as const, containerId: null };
+  const unknown = engineUnknown([...last, gpu]);
+  assert.deepEqual(unknown.map((r) => [r.name, r.state]), [['job', 'unknown'], ['web', 'unknown'], ['gpu', 'not-deployed']]);
+  assert.deepEqual({ ...unknown[1], state: 'running' }, last[1], 'image, container, counts: the last known');
 });
