@@ -1,8 +1,11 @@
 import Docker from 'dockerode';
+import type { Readable } from 'node:stream';
 import type { ContainerCreateOptions, ContainerInspectInfo } from 'dockerode';
 import { TsunaguError } from '../../protocol/errors.js';
 import type { ActualContainer, ContainerStatus, HealthStatus, LocalImage } from './actual-state.js';
 import { LABELS, MANAGED_VALUE } from './labels.js';
+import { pinnedDigest } from './pinned-digest.js';
+import { PULL_FAILURE_HINT, pullFailureCode } from './pull-failure.js';
 
 /** Credentials for one registry, as the engine takes them. */
 export interface RegistryAuth {
@@ -156,8 +159,10 @@ export class DockerRuntime implements ContainerRuntime {
       signal?.throwIfAborted();
       const info = await this.docker.getImage(ref).inspect();
       const repo = ref.replace(/@.*$/, '').replace(/:[^/:]+$/, '');
-      const digest = info.RepoDigests?.find((d) => d.startsWith(`${repo}@`)) ?? info.RepoDigests?.[0] ?? null;
-      return { id: info.Id, digest };
+      const repoDigests = info.RepoDigests ?? [];
+      const pinned = pinnedDigest(ref);
+      const digest = repoDigests.find((d) => pinned !== null && d.endsWith(`@${pinned}`)) ?? repoDigests.find((d) => d.startsWith(`${repo}@`)) ?? repoDigests[0] ?? null;
+      return { id: info.Id, digest, repoDigests };
     } catch (err) {
       if (statusCode(err) === 404) return undefined;
       throw runtimeError(`inspect image ${ref}`, err, signal);
@@ -171,6 +176,10 @@ export class DockerRuntime implements ContainerRuntime {
       // first argument (the X-Registry-Auth header): dockerode's pull(ref, { authconfig })
       // would also serialise them into the request's query string.
       const stream = await this.docker.createImage(options.auth, { fromImage: ref, abortSignal: signal });
+      // Once the engine answers, an abort no longer reaches the stream by itself: cut it here, which
+      // also makes the engine drop the download (the pull runs as long as a client follows it).
+      const cut = (): void => { (stream as Readable).destroy(); };
+      signal?.addEventListener('abort', cut, { once: true });
       const layers = new Map<string, { current: number; total: number }>();
       // A pull that fails once streaming (a full disk, no variant for this platform, a cut download)
       // says so in an event of the stream, which still ends normally: that event is the outcome.
@@ -186,13 +195,17 @@ export class DockerRuntime implements ContainerRuntime {
           for (const l of layers.values()) { currentBytes += l.current; totalBytes += l.total; }
           options.onProgress?.({ image: ref, currentBytes, totalBytes, status: event.status ?? '' });
         });
-      });
+      }).finally(() => signal?.removeEventListener('abort', cut));
+      // A stream cut short ends like a finished one: an aborted pull never counts as done.
+      signal?.throwIfAborted();
     } catch (err) {
       const e = runtimeError(`pull ${ref}`, err, signal);
       if (e.code !== 'RUNTIME_FAILED') throw e;
-      // The engine's own words for a full disk, kept in the message; the code lets the fleet tell it from a bad tag.
-      if (/no space left on device/i.test(e.message)) throw new TsunaguError('NO_SPACE', `${e.message} (the engine's disk is full)`, e.details, { cause: err });
-      throw new TsunaguError('PULL_FAILED', e.message, e.details, { cause: err });
+      // The engine's own words are kept in the message; the code lets the fleet tell a full disk or
+      // a registry serving wrong content from a bad tag.
+      const code = pullFailureCode(e.message);
+      const hint = PULL_FAILURE_HINT[code];
+      throw new TsunaguError(code, hint === null ? e.message : `${e.message} (${hint})`, e.details, { cause: err });
     }
   }
 
