@@ -14,13 +14,17 @@ export interface RegistryAuth {
   serveraddress: string;
 }
 
-/** Progress of one pull, summed over its layers. */
+/** Progress of one pull, summed over its layers, and the engine's event it was last moved by. */
 export interface PullProgress {
   image: string;
   /** Bytes downloaded so far over the layers the engine reported sizes for. */
   currentBytes: number;
   totalBytes: number;
   status: string;
+  /** What the event is about (a layer's short id); null for an event about the whole pull. */
+  id: string | null;
+  /** The event's own count over that item (bytes downloaded or extracted of `total`), when it gives one. */
+  progress: { current: number; total: number } | null;
 }
 
 /** A change of one owned container, from the engine's event stream. */
@@ -189,11 +193,12 @@ export class DockerRuntime implements ContainerRuntime {
           id?: string; status?: string; progressDetail?: { current?: number; total?: number }; error?: string; errorDetail?: { message?: string };
         }) => {
           if (event.error !== undefined || event.errorDetail !== undefined) failed ??= event.errorDetail?.message ?? event.error ?? 'the engine reported an error';
-          if (event.id && event.progressDetail?.total) layers.set(event.id, { current: event.progressDetail.current ?? 0, total: event.progressDetail.total });
+          const progress = event.progressDetail?.total ? { current: event.progressDetail.current ?? 0, total: event.progressDetail.total } : null;
+          if (event.id && progress) layers.set(event.id, progress);
           let currentBytes = 0;
           let totalBytes = 0;
           for (const l of layers.values()) { currentBytes += l.current; totalBytes += l.total; }
-          options.onProgress?.({ image: ref, currentBytes, totalBytes, status: event.status ?? '' });
+          options.onProgress?.({ image: ref, currentBytes, totalBytes, status: event.status ?? '', id: event.id ?? null, progress });
         });
       }).finally(() => signal?.removeEventListener('abort', cut));
       // A stream cut short ends like a finished one: an aborted pull never counts as done.

@@ -2,6 +2,7 @@ import { createOptions } from './container-spec.js';
 import type { ContainerRuntime, PullProgress, RegistryAuth } from './docker-runtime.js';
 import { TsunaguError } from '../../protocol/errors.js';
 import { holdsPinnedContent } from './pinned-digest.js';
+import { withStallDeadline } from './pull-stall-deadline.js';
 import { describeStep, type Step, type StepKind } from './steps.js';
 
 /** What every step executor may use. */
@@ -15,6 +16,8 @@ export interface StepContext {
   version: string;
   registryAuth?: (image: string) => RegistryAuth | undefined;
   onPullProgress?: (service: string, progress: PullProgress) => void;
+  /** A pull that does not move forward for this long fails (pull-stall-deadline.ts); 0 or absent: no deadline. */
+  pullStallMs?: number;
 }
 
 /** One executor per step kind; a kind missing here is a compile error. */
@@ -23,11 +26,12 @@ export type StepExecutors = { [K in StepKind]: (step: Extract<Step, { kind: K }>
 export const STEP_EXECUTORS: StepExecutors = {
   pull: async (step, ctx) => {
     const auth = ctx.registryAuth?.(step.image);
-    await ctx.runtime.pullImage(step.image, {
-      signal: ctx.signal,
+    const report = (p: PullProgress): void => ctx.onPullProgress?.(step.service, p);
+    await withStallDeadline(step.image, ctx.pullStallMs ?? 0, ctx.signal, report, (signal, onProgress) => ctx.runtime.pullImage(step.image, {
+      signal,
       ...(auth ? { auth } : {}),
-      onProgress: (p) => ctx.onPullProgress?.(step.service, p),
-    });
+      onProgress,
+    }));
     await verifyPulled(step.image, ctx);
   },
   create: async (step, ctx) => {

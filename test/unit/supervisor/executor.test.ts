@@ -14,7 +14,7 @@ function recordingRuntime(calls: unknown[][]): ContainerRuntime {
     inspectImage: (ref) => Promise.resolve({ id: 'sha256:i', digest: null, repoDigests: ref.includes('@') ? [ref] : [] }),
     pullImage: (ref, o) => {
       calls.push(['pull', ref, o.auth, o.signal]);
-      o.onProgress?.({ image: ref, currentBytes: 1, totalBytes: 2, status: 'Downloading' });
+      o.onProgress?.({ image: ref, currentBytes: 1, totalBytes: 2, status: 'Downloading', id: 'l1', progress: { current: 1, total: 2 } });
       return Promise.resolve();
     },
     createContainer: (name, options, signal) => { calls.push(['create', name, options.Image, options.Labels?.['io.tsunagu.version'], signal]); return Promise.resolve('new-id'); },
