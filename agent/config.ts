@@ -5,6 +5,7 @@ import { checkSchema } from '../protocol/json.js';
 import { isWithin, pathPatternProblem } from './admission/path-pattern.js';
 import { readFileIfExists } from './state/atomic-file.js';
 import { parseBytes, parseCapability } from './supervisor/compose-values.js';
+import { DEFAULT_PULL_STALL_MS } from './supervisor/pull-stall-deadline.js';
 
 /** A size as in Compose files (`256m`, `1g`) or a number of bytes. */
 const byteSize = z.union([z.number(), z.string()]).transform((v, ctx) => {
@@ -123,7 +124,13 @@ export const AgentConfigSchema = z.object({
     socket: z.string().optional(),
     /** Ownership scope of the agent's containers (their `io.tsunagu.scope` label); one agent per engine needs no other. */
     scope: z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/).default('tsunagu'),
-  }).strict().default({ scope: 'tsunagu' }),
+    /**
+     * A pull that does not move forward for this long (no new byte, no layer
+     * step) is stopped, reported PULL_FAILED and retried with the pull
+     * back-off; 0: never. See agent/supervisor/pull-stall-deadline.ts.
+     */
+    pullStallMs: z.number().int().refine((ms) => ms === 0 || ms >= 10_000, 'must be 0 (off) or at least 10000').default(DEFAULT_PULL_STALL_MS),
+  }).strict().default({ scope: 'tsunagu', pullStallMs: DEFAULT_PULL_STALL_MS }),
   memory: z.object({
     /**
      * Kept for the system and the agent: a desired state whose memory limits

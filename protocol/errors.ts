@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   // Desired state and container supervision.
   UNSUPPORTED: 'the desired state uses a Compose feature this agent does not support',
   PULL_FAILED: 'an image could not be pulled; the running version is kept',
+  DIGEST_MISMATCH: 'a registry sent content that does not match its digest (a pinned image changed, a corrupted layer); nothing of it runs, the running version is kept',
   RUNTIME_FAILED: 'the container engine refused or failed an operation',
   CANCELLED: 'the operation was cancelled by shutdown or by a newer desired state',
   OLD_VERSION: 'the desired state is older than the one the device holds (no downgrade)',

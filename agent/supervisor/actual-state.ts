@@ -29,6 +29,8 @@ export interface LocalImage {
   id: string;
   /** `repo@sha256:…` as pulled from a registry; null for an image built or loaded locally. */
   digest: string | null;
+  /** Every `repo@sha256:…` the engine holds the image under: the manifests it was pulled by. */
+  repoDigests: string[];
 }
 
 export interface ActualState {

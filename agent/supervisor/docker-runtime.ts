@@ -1,8 +1,11 @@
 import Docker from 'dockerode';
+import type { Readable } from 'node:stream';
 import type { ContainerCreateOptions, ContainerInspectInfo } from 'dockerode';
 import { TsunaguError } from '../../protocol/errors.js';
 import type { ActualContainer, ContainerStatus, HealthStatus, LocalImage } from './actual-state.js';
 import { LABELS, MANAGED_VALUE } from './labels.js';
+import { pinnedDigest } from './pinned-digest.js';
+import { PULL_FAILURE_HINT, pullFailureCode } from './pull-failure.js';
 import { isStaleRuntimeState } from './runtime-state.js';
 
 /** Credentials for one registry, as the engine takes them. */
@@ -12,13 +15,17 @@ export interface RegistryAuth {
   serveraddress: string;
 }
 
-/** Progress of one pull, summed over its layers. */
+/** Progress of one pull, summed over its layers, and the engine's event it was last moved by. */
 export interface PullProgress {
   image: string;
   /** Bytes downloaded so far over the layers the engine reported sizes for. */
   currentBytes: number;
   totalBytes: number;
   status: string;
+  /** What the event is about (a layer's short id); null for an event about the whole pull. */
+  id: string | null;
+  /** The event's own count over that item (bytes downloaded or extracted of `total`), when it gives one. */
+  progress: { current: number; total: number } | null;
 }
 
 /** A change of one owned container, from the engine's event stream. */
@@ -158,8 +165,10 @@ export class DockerRuntime implements ContainerRuntime {
       signal?.throwIfAborted();
       const info = await this.docker.getImage(ref).inspect();
       const repo = ref.replace(/@.*$/, '').replace(/:[^/:]+$/, '');
-      const digest = info.RepoDigests?.find((d) => d.startsWith(`${repo}@`)) ?? info.RepoDigests?.[0] ?? null;
-      return { id: info.Id, digest };
+      const repoDigests = info.RepoDigests ?? [];
+      const pinned = pinnedDigest(ref);
+      const digest = repoDigests.find((d) => pinned !== null && d.endsWith(`@${pinned}`)) ?? repoDigests.find((d) => d.startsWith(`${repo}@`)) ?? repoDigests[0] ?? null;
+      return { id: info.Id, digest, repoDigests };
     } catch (err) {
       if (statusCode(err) === 404) return undefined;
       throw runtimeError(`inspect image ${ref}`, err, signal);
@@ -173,6 +182,10 @@ export class DockerRuntime implements ContainerRuntime {
       // first argument (the X-Registry-Auth header): dockerode's pull(ref, { authconfig })
       // would also serialise them into the request's query string.
       const stream = await this.docker.createImage(options.auth, { fromImage: ref, abortSignal: signal });
+      // Once the engine answers, an abort no longer reaches the stream by itself: cut it here, which
+      // also makes the engine drop the download (the pull runs as long as a client follows it).
+      const cut = (): void => { (stream as Readable).destroy(); };
+      signal?.addEventListener('abort', cut, { once: true });
       const layers = new Map<string, { current: number; total: number }>();
       // A pull that fails once streaming (a full disk, no variant for this platform, a cut download)
       // says so in an event of the stream, which still ends normally: that event is the outcome.
@@ -182,19 +195,24 @@ export class DockerRuntime implements ContainerRuntime {
           id?: string; status?: string; progressDetail?: { current?: number; total?: number }; error?: string; errorDetail?: { message?: string };
         }) => {
           if (event.error !== undefined || event.errorDetail !== undefined) failed ??= event.errorDetail?.message ?? event.error ?? 'the engine reported an error';
-          if (event.id && event.progressDetail?.total) layers.set(event.id, { current: event.progressDetail.current ?? 0, total: event.progressDetail.total });
+          const progress = event.progressDetail?.total ? { current: event.progressDetail.current ?? 0, total: event.progressDetail.total } : null;
+          if (event.id && progress) layers.set(event.id, progress);
           let currentBytes = 0;
           let totalBytes = 0;
           for (const l of layers.values()) { currentBytes += l.current; totalBytes += l.total; }
-          options.onProgress?.({ image: ref, currentBytes, totalBytes, status: event.status ?? '' });
+          options.onProgress?.({ image: ref, currentBytes, totalBytes, status: event.status ?? '', id: event.id ?? null, progress });
         });
-      });
+      }).finally(() => signal?.removeEventListener('abort', cut));
+      // A stream cut short ends like a finished one: an aborted pull never counts as done.
+      signal?.throwIfAborted();
     } catch (err) {
       const e = runtimeError(`pull ${ref}`, err, signal);
       if (e.code !== 'RUNTIME_FAILED') throw e;
-      // The engine's own words for a full disk, kept in the message; the code lets the fleet tell it from a bad tag.
-      if (/no space left on device/i.test(e.message)) throw new TsunaguError('NO_SPACE', `${e.message} (the engine's disk is full)`, e.details, { cause: err });
-      throw new TsunaguError('PULL_FAILED', e.message, e.details, { cause: err });
+      // The engine's own words are kept in the message; the code lets the fleet tell a full disk or
+      // a registry serving wrong content from a bad tag.
+      const code = pullFailureCode(e.message);
+      const hint = PULL_FAILURE_HINT[code];
+      throw new TsunaguError(code, hint === null ? e.message : `${e.message} (${hint})`, e.details, { cause: err });
     }
   }
 

@@ -1,6 +1,7 @@
 import { isLive, type ActualContainer, type ActualState } from './actual-state.js';
 import type { DesiredService, Priority } from './compose-schema.js';
 import { configHash } from './config-hash.js';
+import { holdsPinnedContent } from './pinned-digest.js';
 import { isBackingOff, recordFailure, type BackoffPolicy, type BackoffState } from './restart-backoff.js';
 import type { Step } from './steps.js';
 
@@ -194,8 +195,10 @@ export function plan(actual: ActualState, desired: DesiredService[], facts: Plan
       continue;
     }
 
-    if (actual.images[s.image] === undefined) {
-      // download-then-kill: the old container keeps running until the new image is here.
+    const image = actual.images[s.image];
+    if (image === undefined || !holdsPinnedContent(s.image, image)) {
+      // download-then-kill: the old container keeps running until the new image is here, and is
+      // the content the reference pins (an image without the pinned digest is pulled, never run).
       if (s.tsunagu.update === 'kill-then-download' || facts.killFirst?.has(s.name) === true) for (const c of stale) down.push(...takeDown(c, s.stopGraceMs));
       if (!pulling.has(s.image) && !isBackingOff(facts.pullBackoff[s.image], facts.now)) {
         pulling.add(s.image);

@@ -95,6 +95,8 @@ export interface SupervisorOptions {
   restartBackoff?: BackoffPolicy;
   /** Default DEFAULT_PULL_BACKOFF (500 ms doubling to 5 min). */
   pullBackoff?: BackoffPolicy;
+  /** A pull that does not move forward for this long fails with PULL_FAILED and is retried; 0: no deadline. Default DEFAULT_PULL_STALL_MS (5 min). */
+  pullStallMs?: number;
   /** Keeps crash-loop back-off across agent restarts; without it a restart forgets it. */
   backoffStore?: BackoffStore;
   /** Labels this device carries, matched against `x-tsunagu.requires`. */

@@ -11,6 +11,7 @@ import { withDeviceDefaults } from './device-defaults.js';
 import { BackgroundPulls } from './background-pulls.js';
 import { executeStep, type StepContext } from './executor.js';
 import { plan, recordExits } from './planner.js';
+import { DEFAULT_PULL_STALL_MS } from './pull-stall-deadline.js';
 import {
   backoffDelay, clampToClock, DEFAULT_PULL_BACKOFF, DEFAULT_RESTART_BACKOFF, recordFailure, recordSuccess,
   type BackoffPolicy, type BackoffState,
@@ -381,6 +382,7 @@ export class Supervisor {
       if (steps.length === 0) return;
       const ctx: StepContext = {
         runtime: this.runtime, signal, scope: this.scope, project: desired.project, version: this.version ?? '',
+        pullStallMs: this.options.pullStallMs ?? DEFAULT_PULL_STALL_MS,
         ...(this.options.registryAuth ? { registryAuth: this.options.registryAuth } : {}),
       };
       for (const step of steps) {

@@ -15,6 +15,20 @@ export interface RegistryFrontOptions {
   bearerAuth?: { username: string; password: string };
   /** Serve HTTPS with this key and certificate instead of HTTP. */
   tls?: { key: string; cert: string };
+  /** Stall layer downloads from the start (see `RegistryFront.stallBlobs`). */
+  blobStall?: BlobStall;
+}
+
+/**
+ * A layer download that stops moving: the blob's first `afterBytes` bytes
+ * (counted from the start of the blob, also across the engine's resumed
+ * downloads) pass, then the connection is held open without another byte
+ * (`hold`: a registry or proxy that hangs) or cut (`cut`: the engine tries
+ * again, resuming where it got, and gets no further).
+ */
+export interface BlobStall {
+  afterBytes: number;
+  mode: 'hold' | 'cut';
 }
 
 export interface RegistryFront {
@@ -24,6 +38,10 @@ export interface RegistryFront {
   authorized: number;
   /** Tokens the realm handed out (bearerAuth). */
   tokensIssued: number;
+  /** Layer downloads that were stalled so far. */
+  blobsStalled: number;
+  /** Stall layer downloads from now on, or (null) let them through again. */
+  stallBlobs(stall: BlobStall | null): void;
   close(): Promise<void>;
 }
 
@@ -35,7 +53,10 @@ export interface RegistryFront {
 export async function startRegistryFront(upstream: string, options: RegistryFrontOptions = {}): Promise<RegistryFront> {
   const [upHost = '', upPort = ''] = upstream.split(':');
   const expected = options.basicAuth && `Basic ${Buffer.from(`${options.basicAuth.username}:${options.basicAuth.password}`).toString('base64')}`;
-  const front: RegistryFront = { host: '', authorized: 0, tokensIssued: 0, close: () => Promise.resolve() };
+  let blobStall = options.blobStall ?? null;
+  const front: RegistryFront = {
+    host: '', authorized: 0, tokensIssued: 0, blobsStalled: 0, stallBlobs: (stall) => { blobStall = stall; }, close: () => Promise.resolve(),
+  };
   const bearerBasic = options.bearerAuth && `Basic ${Buffer.from(`${options.bearerAuth.username}:${options.bearerAuth.password}`).toString('base64')}`;
   const tokens = new Set<string>();
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
@@ -76,9 +97,31 @@ export async function startRegistryFront(upstream: string, options: RegistryFron
       front.authorized += 1;
     }
     const forward = (): void => {
+      const stall = req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '') ? blobStall : null;
       const up = request({ host: upHost, port: Number(upPort), method: req.method, path: req.url, headers: req.headers }, (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        upRes.pipe(res);
+        // Only a layer's bytes stall (a config blob is small, read whole before any layer).
+        if (stall === null || (upRes.statusCode !== 200 && upRes.statusCode !== 206) || Number(upRes.headers['content-length'] ?? 0) <= stall.afterBytes) {
+          upRes.pipe(res);
+          return;
+        }
+        front.blobsStalled += 1;
+        // A resumed download asks for `Range: bytes=N-`: it is let through up to the same point of the blob.
+        const from = Number(/^bytes=(\d+)-/.exec(req.headers.range ?? '')?.[1] ?? 0);
+        let allowed = Math.max(0, stall.afterBytes - from);
+        const stop = (): void => {
+          upRes.destroy();
+          if (stall.mode === 'cut') res.destroy();
+          // hold: the response stays open, without another byte, until the engine gives up or the front closes.
+        };
+        if (allowed === 0) { res.flushHeaders(); stop(); return; }
+        upRes.on('data', (chunk: Buffer) => {
+          if (allowed <= 0) return;
+          res.write(chunk.subarray(0, allowed));
+          allowed -= chunk.length;
+          if (allowed <= 0) stop();
+        });
+        upRes.on('end', () => res.end());
       });
       up.on('error', () => res.destroy());
       req.pipe(up);

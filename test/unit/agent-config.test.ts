@@ -55,3 +55,11 @@ test('a policy the agent cannot read exactly is refused at start, naming the key
   refused('policy: { devices: [/dev] }\n', /policy\.devices\.0: must be a path under \/dev\//);
   refused('policy: { capabilities: [NET ADMIN] }\n', /policy\.capabilities\.0: "NET ADMIN" is not a capability name/);
 });
+
+test('runtime.pullStallMs: five minutes by default, 0 turns it off, anything shorter than 10 s is refused', () => {
+  assert.equal(load('logLevel: info\n').runtime.pullStallMs, 300_000);
+  assert.equal(load('runtime: { scope: edge }\n').runtime.pullStallMs, 300_000);
+  assert.equal(load('runtime: { pullStallMs: 0 }\n').runtime.pullStallMs, 0);
+  assert.equal(load('runtime: { pullStallMs: 900000 }\n').runtime.pullStallMs, 900_000);
+  refused('runtime: { pullStallMs: 5000 }\n', /runtime\.pullStallMs: must be 0 \(off\) or at least 10000/);
+});

@@ -33,7 +33,7 @@ describe('stoppedByEngine', () => {
 describe('after an engine outage', () => {
   assert.ok(once);
   const c = exited('c1', AT - 1_000);
-  const actual = { containers: [c], images: { 'img:1': { id: 'sha256:i', digest: null } } };
+  const actual = { containers: [c], images: { 'img:1': { id: 'sha256:i', digest: null, repoDigests: [] } } };
   const facts = { now: AT + 10_000, scope: 's', restartBackoff: {}, pullBackoff: {}, deviceLabels: new Set<string>(), pullsInFlight: new Set<string>() };
 
   test('a `restart: no` container the engine stopped is started again; without the outage it stays down', () => {

@@ -4,7 +4,7 @@ import type { ActualContainer, ActualState } from '../../../agent/supervisor/act
 import { parseDesiredState, type DesiredService } from '../../../agent/supervisor/compose-schema.js';
 import { configHash } from '../../../agent/supervisor/config-hash.js';
 import { containerName, plan, recordExits, type PlanFacts } from '../../../agent/supervisor/planner.js';
-import { DEFAULT_RESTART_BACKOFF } from '../../../agent/supervisor/restart-backoff.js';
+import { DEFAULT_PULL_BACKOFF, DEFAULT_RESTART_BACKOFF, recordFailure } from '../../../agent/supervisor/restart-backoff.js';
 
 const NOW = 1_800_000_000_000;
 
@@ -28,7 +28,7 @@ function container(s: DesiredService, extra: Partial<ActualContainer> = {}): Act
 }
 
 function actual(containers: ActualContainer[], images: string[]): ActualState {
-  return { containers, images: Object.fromEntries(images.map((i) => [i, { id: `sha256:${i}`, digest: null }])) };
+  return { containers, images: Object.fromEntries(images.map((i) => [i, { id: `sha256:${i}`, digest: null, repoDigests: [] }])) };
 }
 
 const kinds = (steps: { kind: string; service: string }[]): string[] => steps.map((s) => `${s.kind}:${s.service}`);
@@ -67,6 +67,26 @@ describe('plan', () => {
     const running = container(old);
     assert.deepEqual(kinds(plan(actual([running], ['img:1']), [next], facts())), ['pull:a']);
     assert.deepEqual(kinds(plan(actual([running], ['img:1', 'img:2']), [next], facts())), ['stop:a', 'remove:a', 'create:a', 'start:a']);
+  });
+
+  test('an image pinned by digest counts as present only when it carries that digest: the old container stays until it does', () => {
+    const pinned = 'r/app@sha256:aaaa';
+    const [old] = services({ a: { image: 'img:1' } });
+    const [next] = services({ a: { image: pinned } });
+    assert.ok(old && next);
+    const running = container(old);
+    const holding = (repoDigests: string[]): ActualState => ({
+      containers: [running],
+      images: { 'img:1': { id: 'sha256:1', digest: null, repoDigests: [] }, [pinned]: { id: 'sha256:x', digest: repoDigests[0] ?? null, repoDigests } },
+    });
+    // Found under the reference but carrying another digest: pulled again (the engine verifies), never run.
+    assert.deepEqual(kinds(plan(holding(['r/app@sha256:bbbb']), [next], facts())), ['pull:a']);
+    assert.deepEqual(kinds(plan(holding([]), [next], facts())), ['pull:a']);
+    // A failed pull backs off: nothing at all happens meanwhile, the old container keeps running.
+    const backingOff = { [pinned]: recordFailure(undefined, { at: NOW, key: 'pull#1' }, DEFAULT_PULL_BACKOFF) };
+    assert.deepEqual(plan(holding(['r/app@sha256:bbbb']), [next], facts({ pullBackoff: backingOff })), []);
+    // The digest is the content's: carried under another repository it is the same image.
+    assert.deepEqual(kinds(plan(holding(['r/other@sha256:bbbb', 'mirror/app@sha256:aaaa']), [next], facts())), ['stop:a', 'remove:a', 'create:a', 'start:a']);
   });
 
   test('kill-then-download stops the old container before pulling', () => {

@@ -37,7 +37,7 @@ const box = (extra: Partial<ActualContainer>): ActualContainer => ({
   id: ID, name: containerName('s', 'web', hash), service: 'web', configHash: hash, dependsOn: [], version: '1', image: 'img:1', imageId: 'sha256:i',
   status: 'created', health: 'none', exitCode: null, startedAt: null, finishedAt: null, ...extra,
 });
-const images = { 'img:1': { id: 'sha256:i', digest: null } };
+const images = { 'img:1': { id: 'sha256:i', digest: null, repoDigests: [] } };
 const facts = (extra: Partial<PlanFacts> = {}): PlanFacts => ({
   now: NOW, scope: 's', restartBackoff: {}, pullBackoff: {}, deviceLabels: new Set(), pullsInFlight: new Set(), ...extra,
 });

@@ -19,7 +19,7 @@ function c(s: DesiredService, extra: Partial<ActualContainer>): ActualContainer 
 
 function inputs(containers: ActualContainer[], extra: Partial<ReportInputs> = {}): ReportInputs {
   return {
-    actual: { containers, images: { 'web:2': { id: 'sha256:w', digest: 'web@sha256:abc' } } }, desired,
+    actual: { containers, images: { 'web:2': { id: 'sha256:w', digest: 'web@sha256:abc', repoDigests: ['web@sha256:abc'] } } }, desired,
     restartBackoff: {}, pullBackoff: {}, lastErrors: new Map(), deviceLabels: new Set(), pullsInFlight: new Set(), now: NOW, ...extra,
   };
 }
