@@ -26,6 +26,9 @@ export const LAUNCH_VARIANTS: LaunchVariant[] = [
   { name: 'semi-1 + trim + lite', flags: [SEMI, '--lite-mode', NO_WASM], env: TRIM, why: 'jitless plus lazy feedback and smaller caches' },
   { name: 'semi-1 + trim + lite + single-threaded', flags: [SEMI, '--lite-mode', NO_WASM, '--single-threaded'], env: TRIM, why: 'no V8 background threads (GC, compiler)' },
   { name: 'semi-1 + trim + lite + arena-2', flags: [SEMI, '--lite-mode', NO_WASM], env: { ...TRIM, MALLOC_ARENA_MAX: '2' }, why: 'at most 2 glibc malloc arenas instead of 8 per core' },
+  { name: 'semi-1 + trim + lite + gc-1-thread', flags: [SEMI, '--lite-mode', NO_WASM, '--single-threaded-gc'], env: TRIM, why: 'no background GC threads (the compiler threads stay, idle in lite mode)' },
+  { name: 'semi-1 + trim + lite + bytecode-age-2', flags: [SEMI, '--lite-mode', NO_WASM, '--bytecode-old-age=2'], env: TRIM, why: 'bytecode of functions not run for 2 major GCs (default 5) is dropped: the start-up code (config, schemas) goes sooner' },
+  { name: 'semi-1 + trim + lite + uv-pool-1', flags: [SEMI, '--lite-mode', NO_WASM], env: { ...TRIM, UV_THREADPOOL_SIZE: '1' }, why: "one libuv worker thread instead of 4 (async fs, DNS): fewer thread stacks and malloc arenas" },
 ];
 
 /**
