@@ -35,10 +35,12 @@ const CAP_MS = 300_000;
  */
 const LATE_MS = 5_000;
 /**
- * Agent CPU over the window, as a fraction of one core. Measured 0.2–0.4 %
- * (docs/reliability.md, scenario 10); 2 % leaves room for a loaded machine and
- * still fails on anything that polls or spins (a reconcile loop that does not
- * wait for the back-off costs tens of per cent).
+ * Agent CPU over the window, as a fraction of one core. Measured 0.29 % over
+ * 10 min and 0.23 % over 25 min, at most 1.0 % in any 30 s sample
+ * (docs/reliability.md, scenario 10): 2 % is about seven times the mean and
+ * above the busiest half-minute, so a loaded machine does not fail it, while
+ * anything that polls or spins (a reconcile loop that does not wait for the
+ * back-off, a re-read on every healthcheck event) would cost far more.
  */
 const CPU_BOUND = 0.02;
 const expectedDelay = (failures: number): number => Math.min(CAP_MS, FIRST_DELAY_MS * 2 ** (failures - 1));
@@ -105,8 +107,10 @@ test(`a crash-looping service beside a healthy one for ${minutes} min: back-off 
       services: {
         healthy: {
           image: images.busybox1, network_mode: 'none', restart: 'always', labels: { [TEST_LABEL]: scope },
-          // Every 2 s: each check is three engine events the agent's event stream receives.
-          healthcheck: { test: ['CMD', 'true'], interval: '2s', timeout: '1s', retries: 1 },
+          // Every 2 s: each check is three engine events the agent's event stream receives. Timeout and
+          // retries leave room for a loaded machine: with a 1 s timeout and a single retry the container
+          // turned unhealthy once, at a load average of 10.
+          healthcheck: { test: ['CMD', 'true'], interval: '2s', timeout: '5s', retries: 3 },
         },
         crasher: {
           image: images.crash, command: ['/bin/sh', '-c', 'exit 3'], network_mode: 'none', restart: 'always', labels: { [TEST_LABEL]: scope },
@@ -141,7 +145,7 @@ test(`a crash-looping service beside a healthy one for ${minutes} min: back-off 
       assert.equal(h.State.Running, true, 'the healthy container is running');
       assert.equal(h.State.StartedAt, healthyStartedAt, 'the healthy container was not restarted');
       assert.equal(h.RestartCount, 0);
-      assert.equal(h.State.Health?.Status, 'healthy', 'the healthy container is healthy');
+      assert.equal(h.State.Health?.Status, 'healthy', `the healthy container is healthy: ${JSON.stringify(h.State.Health?.Log)}`);
       for (const c of await docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${scope}`] } })) {
         if (c.Id !== healthyId && c.Id !== crasherId) strangers.add(`${c.Labels[LABELS.service]}:${c.Id.slice(0, 12)}`);
       }
@@ -167,6 +171,10 @@ test(`a crash-looping service beside a healthy one for ${minutes} min: back-off 
     console.log(`# ${minutes} min (window ${((windowEnd - windowStart) / 60_000).toFixed(1)} min, ${checks} checks): crasher started ${crasherStarts.length} times, exited ${crasherDies.length} times`);
     console.log(`# restart intervals (s): ${intervals.map((i) => (i / 1000).toFixed(1)).join(', ')}`);
     console.log(`# late beyond the documented delay (ms): ${late.map((l) => Math.round(l)).join(', ')}`);
+    // Where the lateness goes: from the exit to the agent counting it, and from the retry time to the engine's start.
+    const counted = backoffs.map((l, i) => logTime(l) - (crasherDies[i]?.at ?? NaN)).filter((ms) => !Number.isNaN(ms));
+    const startLag = backoffs.map((l, i) => (crasherStarts[i + 1] ?? NaN) - Number(l.retryAt)).filter((ms) => !Number.isNaN(ms));
+    console.log(`# exit → back-off counted (ms): ${counted.map(Math.round).join(', ')}; retry time → engine start (ms): ${startLag.map(Math.round).join(', ')}`);
     console.log(`# ${intervals.filter((iv) => iv >= CAP_MS).length} intervals at the cap`);
     console.log(`# retries the agent scheduled (s after the exit): ${scheduled.map((s) => (s.delayMs / 1000).toFixed(1)).join(', ')}`);
     console.log(`# healthy container ${healthyId.slice(0, 12)}: ${healthyEvents.filter((e) => e.action.startsWith('exec_die')).length} health checks, events other than checks: ${healthyEvents.filter((e) => !e.action.startsWith('exec_') && !e.action.startsWith('health_status')).map((e) => e.action).join(', ')}`);
