@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { LABELS } from '../../agent/supervisor/labels.js';
 import type { SupervisorEvent } from '../../agent/supervisor/supervisor.js';
 import { app, diskConfig, diskKit, MiB, waitFor } from '../support/disk-kit.js';
 import { busyboxRootfs, pushImage, randomLayer } from '../support/image-writer.js';
@@ -65,7 +66,7 @@ test('when the new image fits only without the old one, the update switches to k
   assert.equal(await kit.present(k1.ref), false, 'the old image made room');
 });
 
-test('when even that cannot fit, the pull is refused with NO_SPACE and the running version stays', async (t) => {
+test('when even that cannot fit, the pull is refused with NO_SPACE, the running version stays, and the update completes once space returns', async (t) => {
   const old = await pushImage(env.registry, repo, 'k2b', [busyboxRootfs(), randomLayer(24 * MiB)]);
   const next = await pushImage(env.registry, repo, 'k3', [busyboxRootfs(), randomLayer(60 * MiB)]);
   const s = kit.supervised(diskConfig({ reserveBytes: reserve, unpackFactor: 1.2 }));
@@ -86,6 +87,14 @@ test('when even that cannot fit, the pull is refused with NO_SPACE and the runni
   const failed = s.events.find((e): e is Extract<SupervisorEvent, { type: 'pull-failed' }> => e.type === 'pull-failed');
   assert.equal(failed?.code, 'NO_SPACE');
   assert.equal((await engine.docker.getContainer(running ?? '').inspect()).State.Running, true);
+  assert.equal(await kit.present(old.ref), true, 'the old image is kept');
+
+  // Space returns: the refused pull is tried again by itself (pull back-off) and the update completes.
+  kit.unfill();
+  await waitFor('the update to complete by itself', () => {
+    const r = s.supervisor.state().services[0];
+    return r?.image === next.ref && r.state === 'running' && s.supervisor.state().status === 'synced';
+  }, 60_000, () => s.supervisor.state().services);
 });
 
 test('a pull that fills the disk anyway fails with NO_SPACE, keeps the old version, and completes by itself once space returns', async (t) => {
@@ -98,7 +107,8 @@ test('a pull that fills the disk anyway fails with NO_SPACE, keeps the old versi
   t.after(() => kit.unfill());
   await s.supervisor.apply(app(old.ref), '1');
   await waitFor('v1 synced', () => s.supervisor.state().status === 'synced');
-  const running = s.supervisor.state().services[0]?.containerId;
+  const running = s.supervisor.state().services[0]?.containerId ?? '';
+  const startedAt = (await engine.docker.getContainer(running).inspect()).State.StartedAt;
   await kit.fillTo(15 * MiB);
 
   await s.supervisor.apply(app(big.ref), '2');
@@ -106,11 +116,22 @@ test('a pull that fills the disk anyway fails with NO_SPACE, keeps the old versi
   const failed = s.events.find((e) => e.type === 'pull-failed') as Extract<SupervisorEvent, { type: 'pull-failed' }>;
   assert.equal(failed.code, 'NO_SPACE', failed.error);
   assert.match(failed.error, /no space left on device.*the engine's disk is full/);
-  assert.equal((await engine.docker.getContainer(running ?? '').inspect()).State.Running, true, 'the old version runs on');
+  // Reported: the state the agent publishes shows the service pull-failed with NO_SPACE, still on its old container.
+  await waitFor('the failure in the reported state', () => s.states.some((st) => st.services[0]?.state === 'pull-failed'), 10_000, () => s.states.at(-1));
+  const reported = s.states.find((st) => st.services[0]?.state === 'pull-failed')!;
+  const r = reported.services[0]!;
+  assert.deepEqual([reported.version, reported.status, r.lastError?.code, r.containerId, r.image, r.outdated], ['2', 'degraded', 'NO_SPACE', running, old.ref, true], JSON.stringify(reported));
+  // Nothing lost: the old version's container runs on, never restarted, and its image is still there.
+  const still = await engine.docker.getContainer(running).inspect();
+  assert.deepEqual([still.State.Running, still.State.StartedAt], [true, startedAt], 'the old version runs on, untouched');
+  assert.equal(await kit.present(old.ref), true, 'the old image is kept');
 
   kit.unfill();
   await waitFor('the update to complete by itself', () => {
     const r = s.supervisor.state().services[0];
-    return r?.image === big.ref && r.state === 'running';
+    return r?.image === big.ref && r.state === 'running' && s.supervisor.state().status === 'synced';
   }, 60_000, () => s.supervisor.state().services);
+  // Recovered without a new desired state: one container, the new version's; the old one is gone.
+  const after = await engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${still.Config.Labels[LABELS.scope]}`] } });
+  assert.deepEqual(after.map((c) => [c.Image, c.State]), [[big.ref, 'running']]);
 });
