@@ -207,12 +207,28 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
     clearTimeout(this.reconnectTimer);
     const client = this.client;
     if (client !== undefined && this.linkState === 'online') {
-      await client.publishAsync(this.topic('status'), this.statusPayload('offline', 'stopped'), { qos: 1, retain: true }).catch(() => undefined);
+      // Bounded: on a connection that died unnoticed (a black hole, or a broker that closed it
+      // while the agent was stalled) MQTT.js keeps a QoS 1 publish pending for good, and the
+      // stop with it. publishTo gives up when the connection closes; the timer when it does not.
+      await withTimeout(this.publishTo(this.topic('status'), this.statusPayload('offline', 'stopped'), { qos: 1, retain: true }), 2_000).catch(() => undefined);
       await endWithDisconnect(client, 2_000);
     } else {
       await client?.endAsync(true).catch(() => undefined);
     }
     this.setState('closed');
+  }
+}
+
+/** `work`, or a rejection after `ms`; the timer does not outlive the race. */
+async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, timedOut]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

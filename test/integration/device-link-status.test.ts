@@ -6,6 +6,7 @@ import { DeviceLink } from '../../agent/link/device-link.js';
 import { deviceRole, deviceRoleName, FLEET_ROLE, fleetRole } from '../../provisioning/broker-roles.js';
 import { DynsecClient } from '../../provisioning/dynsec-client.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 
 /**
  * The retained status a device leaves behind, against a real Mosquitto with
@@ -70,3 +71,28 @@ for (const protocolVersion of [5, 4] as const) {
     assert.equal(status.reason, 'stopped');
   });
 }
+
+test('a stop while the link is black-holed ends within seconds: the "stopped" status is not waited for forever', async () => {
+  const proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(broker.url).port) });
+  const link = new DeviceLink({
+    deviceId, clientId: deviceId, logger: silentLogger(), agentVersion: 'test',
+    // A keepalive far longer than the test: only the link's own bound can end the stop.
+    keepaliveSeconds: 600,
+    endpoint: { url: proxy.url, username: deviceId, password: devicePassword, protocolVersion: 5 },
+  });
+  try {
+    const online = new Promise<void>((resolve) => link.on('state', (s) => { if (s === 'online') resolve(); }));
+    link.start();
+    await online;
+    proxy.blackhole();
+    const began = Date.now();
+    // Before the bound, MQTT.js kept the QoS 1 publish of the status pending for good (clean: false
+    // keeps it for a resend), and the agent's stop with it: systemd had to kill the agent.
+    const closed = await Promise.race([link.close().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 15_000))]);
+    assert.ok(closed, 'link.close() returned');
+    assert.ok(Date.now() - began < 10_000, `closed in ${Date.now() - began} ms`);
+    assert.equal(link.state, 'closed');
+  } finally {
+    await proxy.close();
+  }
+});
