@@ -17,6 +17,7 @@ import { measureReportCost } from './figures/report-cost.js';
 import { measureSignatureVerify } from './figures/signature-verify.js';
 import { deployIdleServices, measureSteadyFootprint } from './figures/steady-footprint.js';
 import { runFlagsStudy } from './flags-study.js';
+import { buildFloor, startFloors, stopFloors } from './floor/floor-processes.js';
 import { describeMachine } from './machine.js';
 import { parseBenchOptions } from './options.js';
 import { renderTable } from './report-table.js';
@@ -79,8 +80,16 @@ if (needsDevices) {
       log(`  ${d.name} (${d.deviceId}): online, 10 services deployed through \`tsunagu-fleet deploy\``);
     }
     if (want('steady')) {
-      const { figures: steady } = await measureSteadyFootprint(world, { devices, warmupMs: options.warmupMs, windowMs: options.windowMs, everyMs: 10_000, nodeFlags: flags, nodeEnv: agentEnv, log });
-      figures.push(...steady);
+      // The floor starts with the warm-up, so that it settles as long as the agents have.
+      const built = await buildFloor(world);
+      const floors = await startFloors(world, built.file, devices[0]!, flags, agentEnv);
+      try {
+        const floor = { bundleBytes: built.bytes, processes: floors };
+        const { figures: steady } = await measureSteadyFootprint(world, { devices, warmupMs: options.warmupMs, windowMs: options.windowMs, everyMs: 10_000, nodeFlags: flags, nodeEnv: agentEnv, floor, log });
+        figures.push(...steady);
+      } finally {
+        stopFloors(floors);
+      }
     }
     const [a, b, c] = devices as [BenchDevice, BenchDevice, BenchDevice];
     if (want('deploy')) {
@@ -104,13 +113,13 @@ if (needsDevices) {
   }
 }
 
-const order = ['rss', 'growth', 'idle-cpu', 'deploy', 'report-cpu', 'verify', 'enroll-all', 'enroll-rate', 'enroll-p99', 'bundle', 'cold-start'];
+const order = ['rss', 'floor', 'growth', 'idle-cpu', 'deploy', 'report-cpu', 'verify', 'enroll-all', 'enroll-rate', 'enroll-p99', 'bundle', 'cold-start'];
 figures.sort((x, y) => order.indexOf(x.key) - order.indexOf(y.key));
 const table = renderTable(figures);
 console.log(`\n${table}\n`);
 if (options.write) {
   const sections: Record<string, string> = { results: `${header()}\n\n${table}` };
-  if (options.long) sections.long = `${header()}\n\n${renderTable(figures.filter((f) => ['rss', 'growth', 'idle-cpu'].includes(f.key)))}`;
+  if (options.long) sections.long = `${header()}\n\n${renderTable(figures.filter((f) => ['rss', 'floor', 'growth', 'idle-cpu'].includes(f.key)))}`;
   updateBenchmarksDoc(DOC, sections);
   log(`wrote ${DOC}`);
 }

@@ -34,6 +34,16 @@ const common = {
   banner: { js: '#!/usr/bin/env node' },
 };
 
+/**
+ * Another program bundled as the agent is (the same stubs and settings): the
+ * bench's floor (bench/floor/floor-program.ts) must cost what it would cost
+ * shipped the agent's way.
+ */
+export async function bundleLikeAgent(entry, outfile) {
+  await build({ ...common, entryPoints: [entry], outfile, plugins: [stubUnused] });
+  return { file: outfile, bytes: statSync(outfile).size };
+}
+
 export async function bundleAll() {
   mkdirSync('dist', { recursive: true });
   // dist/ sits under a "type": "module" package; the bundles are CommonJS.

@@ -6,6 +6,7 @@ import { fleetCli } from '../../test/support/deploy-cli.js';
 import type { BenchDevice } from '../bench-device.js';
 import type { BenchWorld } from '../bench-world.js';
 import type { FigureResult } from '../figure.js';
+import type { FloorProcess } from '../floor/floor-processes.js';
 import { whenInterrupted } from '../interrupts.js';
 import { liveChildren, processCpu, processMemory } from '../proc-usage.js';
 import { idleServicesCompose, serviceNames } from '../services-compose.js';
@@ -95,6 +96,8 @@ export interface SteadyPlan {
   /** How the agent is launched, for the second baseline (bare node launched the same way). */
   nodeFlags: readonly string[];
   nodeEnv: Readonly<Record<string, string>>;
+  /** The floor variants (bench/floor), traced in the same window; the first is the whole floor. */
+  floor?: { bundleBytes: number; processes: readonly FloorProcess[] };
   log: (line: string) => void;
 }
 
@@ -111,11 +114,13 @@ export async function measureSteadyFootprint(world: BenchWorld, plan: SteadyPlan
   try {
     log(`steady: warm-up ${plan.warmupMs / 1000} s, then a ${plan.windowMs / 1000} s window over ${devices.length} agents and their baselines`);
     await new Promise((r) => setTimeout(r, plan.warmupMs));
-    const pids = [...devices.map((d) => d.pid), ...bare.map((b) => b.pid!), bareFlagged.pid!];
+    const floors = plan.floor?.processes ?? [];
+    const pids = [...devices.map((d) => d.pid), ...bare.map((b) => b.pid!), bareFlagged.pid!, ...floors.map((f) => f.child.pid!)];
     const traces = await traceWindow(pids, plan.windowMs, plan.everyMs, log);
     const agents = traces.slice(0, devices.length);
     const bases = traces.slice(devices.length, 2 * devices.length);
-    const flagged = traces.at(-1)!;
+    const flagged = traces[2 * devices.length]!;
+    const floorTraces = traces.slice(2 * devices.length + 1);
     const mb = (xs: number[]): ReturnType<typeof summarize> => summarize(xs.map((x) => x / MB));
     const windowText = plan.windowMs >= 60_000 ? `${(plan.windowMs / 60_000).toFixed(plan.windowMs % 60_000 === 0 ? 0 : 1)} min` : `${plan.windowMs / 1000} s`;
     const childrenCpu = agents.reduce((a, t) => a + t.childrenCpuMs, 0);
@@ -149,8 +154,32 @@ export async function measureSteadyFootprint(world: BenchWorld, plan: SteadyPlan
         note: `% of one core: utime+stime of the agent plus its reaped children (/proc/PID/stat) over the window. Children over all agents: ${childrenCpu.toFixed(0)} ms of CPU, at most ${liveMax} alive at any sample.${plan.windowMs < 5 * 60_000 ? ' The target is for 5 minutes; `--long` measures 30.' : ''}`,
       },
     ];
+    if (plan.floor !== undefined) figures.push(floorFigure(plan.floor, floors, floorTraces, agents, bases, flagged));
     return { figures, traces };
   } finally {
     for (const b of [...bare, bareFlagged]) b.kill();
   }
+}
+
+/**
+ * The floor (bench/floor/floor-program.ts) beside the agents: what the four
+ * required packages cost by themselves, each part alone, and what the agent
+ * costs above that. Reported, not judged: it is the evidence for the
+ * resident-memory verdict.
+ */
+function floorFigure(floor: NonNullable<SteadyPlan['floor']>, floors: readonly FloorProcess[], traces: readonly WindowTrace[], agents: readonly WindowTrace[], bases: readonly WindowTrace[], flagged: WindowTrace): FigureResult {
+  const bareRss = median(bases.map(steadyRss));
+  const rssOf = (name: string): number => steadyRss(traces[floors.findIndex((f) => f.name === name)]!);
+  const whole = traces[0]!;
+  const agentRss = median(agents.map(steadyRss));
+  const above = (x: number): string => `${((x - bareRss) / MB).toFixed(1)} MB`;
+  const parts = floors.slice(1).map((f) => `${f.name === 'none' ? 'its bundle loaded, nothing used' : `${f.name} alone`}: ${above(rssOf(f.name))}`);
+  return {
+    key: 'floor',
+    title: 'floor: the four required packages alone, doing the I/O the agent cannot do without, beside the agent (bench/floor)',
+    value: { summary: summarize(whole.samples.map((s) => s.rssBytes / MB)), unit: 'MB', digits: 1 },
+    baseline: { title: 'bare `node` idling', value: { summary: summarize(bases.map((t) => steadyRss(t) / MB)), unit: 'MB', digits: 1 } },
+    judged: { label: 'above baseline', value: { summary: summarize([(steadyRss(whole) - bareRss) / MB]), unit: 'MB', digits: 1 } },
+    note: `mqtt, dockerode, systeminformation and tweetnacl with node:crypto, doing what the agent does with them and nothing more (bench/floor/floor-program.ts: one MQTT 5 connection with the agent's client options and a QoS 1 request every 10 s that the broker answers; the engine's containers of one device listed and inspected, its event stream followed; Ed25519 verification of each message; the static facts read in a child), bundled as the agent is (${(floor.bundleBytes / 1024).toFixed(0)} KiB) and started with the agent's flags (a bare node started the same way: ${(steadyRss(flagged) / MB).toFixed(1)} MB), in the same window; the value is the median of its samples (n = samples). Above the bare node, each part alone — ${parts.join('; ')}. The agent above this floor: ${((agentRss - steadyRss(whole)) / MB).toFixed(1)} MB (median agent RSS minus the floor's).`,
+  };
 }
