@@ -1,5 +1,6 @@
+// First: it must run before any module that builds a schema (see the file).
+import './zod-jitless.js';
 import { Command } from 'commander';
-import * as z from 'zod';
 import { createLogger } from '../common/logger.js';
 import { defaultEd25519 } from '../protocol/ed25519.js';
 import { isTsunaguError, TsunaguError } from '../protocol/errors.js';
@@ -17,12 +18,6 @@ import { SystemProbe } from './resources/system-probe.js';
 import { systemdNotifyTarget } from './watchdog/systemd-env.js';
 import { SystemdNotifier } from './watchdog/systemd-notifier.js';
 import { SystemdWatchdog } from './watchdog/watchdog.js';
-
-// Zod compiles each object schema into generated code (new Function) on its
-// first parse: ~30 functions, their source and bytecode kept for the agent's
-// life, to speed up parsing large batches. The agent parses a few small
-// messages a minute; interpreted checks cost it nothing measurable.
-z.config({ jitless: true });
 
 async function run(opts: { config?: string; stateDir?: string; bootstrap?: string; logLevel?: string; startupJitter?: string; serial?: string }): Promise<void> {
   const config = loadAgentConfig(opts.config, {

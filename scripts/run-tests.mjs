@@ -61,6 +61,7 @@ if (!unitOnly) {
 // never interleave. A file listed here by mistake still passes, the engine is
 // up for both lanes: what the list buys is time.
 const ENGINE_FREE = new Set([
+  'test/integration/agent-bundle-jitless.test.ts',
   'test/integration/broker-confinement.test.ts',
   'test/integration/command-channel.test.ts',
   'test/integration/deploy.test.ts',
