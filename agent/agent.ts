@@ -10,7 +10,7 @@ import type { Ed25519 } from '../protocol/ed25519.js';
 import type { SignedPayload } from '../protocol/envelope.js';
 import { keyId, type KeyPairs } from '../protocol/keys.js';
 import { clockTrust } from './clock-trust.js';
-import { countByKind, type Diagnostics } from './diagnostics/diagnostics.js';
+import { countByKind, heapFigures, type Diagnostics } from './diagnostics/diagnostics.js';
 import { CommandChannel } from './commands/command-channel.js';
 import { CommandStore } from './commands/command-store.js';
 import { commandHandlers, type ServiceControl } from './commands/handlers.js';
@@ -150,10 +150,11 @@ export class Agent {
 
   /** The figures of a SIGUSR2 dump (agent/diagnostics). */
   diagnostics(): Diagnostics {
-    const memory = process.memoryUsage();
+    const rssBytes = process.memoryUsage.rss();
+    const gc = (globalThis as { gc?: unknown }).gc;
     return {
-      rssBytes: memory.rss,
-      heapUsedBytes: memory.heapUsed,
+      rssBytes,
+      ...heapFigures(() => process.memoryUsage().heapUsed, typeof gc === 'function' ? gc as () => void : undefined),
       activeResources: countByKind(process.getActiveResourcesInfo()),
       linkListeners: this.session?.link.listenerTotal() ?? 0,
     };

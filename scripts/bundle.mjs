@@ -32,6 +32,9 @@ const common = {
   legalComments: 'none',
   logLevel: 'warning',
   banner: { js: '#!/usr/bin/env node' },
+  // TSUNAGU_BUNDLE_KEEP_NAMES=1: classes and functions keep their names, so that a heap
+  // snapshot of the agent (the soak's TSUNAGU_SOAK_HEAPSNAPSHOT_MINUTES) reads as the source.
+  ...(process.env.TSUNAGU_BUNDLE_KEEP_NAMES === '1' ? { keepNames: true } : {}),
 };
 
 /**
