@@ -29,6 +29,8 @@ const sampleEveryMs = 30_000;
  * compiling functions a rare path runs for the first time.
  */
 const HEAP_LIVE_SLACK_BYTES = 1024 * 1024;
+/** What resident memory may gain over the same span: the live heap's slack, plus pages V8 and malloc keep. */
+const RSS_SLACK_BYTES = 4 * 1024 * 1024;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 // To look for a leak: extra node flags for the agent (e.g. `--heapsnapshot-signal=SIGUSR1
 // --diagnostic-dir=/tmp/snaps`, or `--trace-gc`, whose lines TSUNAGU_TEST_VERBOSE=1 shows) and
@@ -148,8 +150,9 @@ test(`soak: ${minutes} min of broker restarts, deploys and a crash loop; the age
     assert.ok(converged >= deploys.length - brokerRestarts, `${converged} of ${deploys.length} deploys converged`);
     assert.ok(deploys.at(-1)!.convergedMs !== null, 'the last deploy converged');
     // Flat: the settled figures of the last quarter against those of the second (after warm-up).
+    // The one-hour run of docs/reliability.md moved RSS by 0.2 MB and the live heap by 0.1 MB.
     const { early, late } = report;
-    assert.ok(late.rssBytes <= early.rssBytes * 1.25 + 8 * 1024 * 1024, `RSS ${early.rssBytes} → ${late.rssBytes}`);
+    assert.ok(late.rssBytes <= early.rssBytes + RSS_SLACK_BYTES, `RSS ${early.rssBytes} → ${late.rssBytes}`);
     assert.ok(late.heapLiveBytes <= early.heapLiveBytes + HEAP_LIVE_SLACK_BYTES, `live heap ${early.heapLiveBytes} → ${late.heapLiveBytes}`);
     assert.ok(late.fds <= early.fds + 3, `fds ${early.fds} → ${late.fds}`);
     assert.ok(late.handles <= early.handles + 3, `libuv handles ${early.handles} → ${late.handles}`);
