@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { en } from 'zod/locales';
 import { TsunaguError } from './errors.js';
 
 export interface JsonLimits {
@@ -52,7 +53,7 @@ export function parseJsonBytes(bytes: Uint8Array | string, limits: JsonLimits = 
  * schema. Passing it explicitly keeps the messages the same in every process,
  * whichever of the two it loaded.
  */
-export const ENGLISH_ISSUES: z.core.ParseContext<z.core.$ZodIssue> = { error: z.locales.en().localeError };
+export const ENGLISH_ISSUES: z.core.ParseContext<z.core.$ZodIssue> = { error: en().localeError };
 
 /** Validate a parsed value against a schema (zod/mini's or classic zod's); the error names the first offending field. */
 export function checkSchema<T>(schema: z.core.$ZodType<T>, value: unknown, what: string): T {
