@@ -24,9 +24,18 @@ export default tseslint.config(
       // `import { z }` pulls zod's whole namespace object (every locale, JSON-schema
       // tooling) into the agent bundle: 444 KB instead of ~80 KB (docs/benchmarks.md).
       'no-restricted-syntax': ['error', {
-        selector: "ImportDeclaration[source.value='zod'] > ImportSpecifier[imported.name='z']",
-        message: "use `import * as z from 'zod'`: the named `z` defeats tree shaking",
+        selector: "ImportDeclaration[source.value=/^zod(\\/mini)?$/] > ImportSpecifier[imported.name='z']",
+        message: "use `import * as z from 'zod/mini'` (or 'zod' on the fleet side): the named `z` defeats tree shaking",
       }],
+    },
+  },
+  {
+    // What the agent bundle is built from: zod/mini's schema objects weigh about
+    // two thirds of classic zod's, and one classic import would bring its runtime
+    // back into the bundle. The fleet side (provisioning/) may use either.
+    files: ['agent/**/*.ts', 'protocol/**/*.ts', 'common/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [{ name: 'zod', message: "the agent's schemas use `import * as z from 'zod/mini'`" }] }],
     },
   },
   {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { Logger } from '../common/logger.js';
 import { generateKeyPairs, KeyFileSchema, keyPairsFromFile, keyPairsToFile, type KeyPairs } from '../protocol/keys.js';
 import { EnrollGrantSchema, type EnrollGrant } from '../protocol/enrollment.js';
@@ -10,14 +10,14 @@ import { loadJsonState, saveJsonState } from './state/json-state-file.js';
  *   keys.json      its own key pairs, created at first boot (0600)
  *   identity.json  what the fleet granted at enrollment (0600)
  */
-export const IdentityFileSchema = z.object({
+export const IdentityFileSchema = z.strictObject({
   v: z.literal(1),
   grant: EnrollGrantSchema,
   fleetId: z.string(),
   enrolledAt: z.number(),
   /** A rotated password the fleet is about to switch to (see credentials.ts). */
-  nextPassword: z.string().min(16).max(256).optional(),
-}).strict();
+  nextPassword: z.optional(z.string().check(z.minLength(16), z.maxLength(256))),
+});
 export type IdentityFile = z.infer<typeof IdentityFileSchema>;
 
 export function statePaths(stateDir: string) {

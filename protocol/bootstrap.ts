@@ -1,30 +1,30 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 
 /**
  * The first-boot file baked into a device image. One file serves a whole
  * batch: it holds nothing specific to one device. It does hold the shared
  * bootstrap credential, which the broker confines to the enrollment topics.
  */
-export const BootstrapFileSchema = z.object({
+export const BootstrapFileSchema = z.strictObject({
   v: z.literal(1),
-  fleetId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
-  broker: z.object({
-    url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//),
+  fleetId: z.string().check(z.regex(/^[a-z0-9][a-z0-9-]{0,62}$/)),
+  broker: z.strictObject({
+    url: z.string().check(z.regex(/^(mqtts?|wss?|tcp|ssl):\/\//)),
     /** PEM of the CA that signed the broker's certificate, for TLS. */
-    ca: z.string().max(64 * 1024).optional(),
-    username: z.string().min(1).max(128),
-    password: z.string().min(1).max(256),
+    ca: z.optional(z.string().check(z.maxLength(64 * 1024))),
+    username: z.string().check(z.minLength(1), z.maxLength(128)),
+    password: z.string().check(z.minLength(1), z.maxLength(256)),
     /** 3.1.1 for brokers without MQTT 5 (the embedded one). */
-    protocolVersion: z.union([z.literal(4), z.literal(5)]).default(5),
-  }).strict(),
-  fleetKeys: z.object({
+    protocolVersion: z._default(z.union([z.literal(4), z.literal(5)]), 5),
+  }),
+  fleetKeys: z.strictObject({
     signPublicKey: z.string(),
     boxPublicKey: z.string(),
-  }).strict(),
-  claim: z.object({
+  }),
+  claim: z._default(z.strictObject({
     /** A batch claim token; sealed to the fleet before it leaves the device. */
-    token: z.string().max(256).optional(),
-  }).strict().default({}),
-}).strict();
+    token: z.optional(z.string().check(z.maxLength(256))),
+  }), {}),
+});
 
 export type BootstrapFile = z.infer<typeof BootstrapFileSchema>;

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 
 /**
  * The desired-state message: `data` of a fleet-signed payload with
@@ -14,38 +14,40 @@ import * as z from 'zod';
  *   {"<registry host>": {"username": "...", "password": "..."}}.
  *   The broker never sees them in clear; the agent never logs them.
  */
-export const DesiredDataSchema = z.object({
-  version: z.number().int().positive(),
+export const DesiredDataSchema = z.strictObject({
+  version: z.int().check(z.positive()),
   compose: z.record(z.string(), z.unknown()),
-  sealed: z.object({
-    environment: z.record(z.string(), z.record(z.string(), z.string().max(8192))).optional(),
-    registries: z.string().max(16 * 1024).optional(),
-  }).strict().optional(),
-}).strict();
+  sealed: z.optional(z.strictObject({
+    environment: z.optional(z.record(z.string(), z.record(z.string(), z.string().check(z.maxLength(8192))))),
+    registries: z.optional(z.string().check(z.maxLength(16 * 1024))),
+  })),
+});
 export type DesiredData = z.infer<typeof DesiredDataSchema>;
 
 export const RegistryCredentialsSchema = z.record(
-  z.string().min(1).max(253),
-  z.object({ username: z.string().max(256), password: z.string().max(4096) }).strict(),
+  z.string().check(z.minLength(1), z.maxLength(253)),
+  z.strictObject({ username: z.string().check(z.maxLength(256)), password: z.string().check(z.maxLength(4096)) }),
 );
 export type RegistryCredentials = z.infer<typeof RegistryCredentialsSchema>;
 
+const count = z.int().check(z.nonnegative());
+
 /** The disk rules a device applies, as it reports them; the last collection that removed images or fell short. */
-export const ReportedDiskSchema = z.object({
-  reserveBytes: z.number().int().nonnegative(),
-  unpackFactor: z.number().positive(),
-  gc: z.object({ highWatermarkPercent: z.number(), lowWatermarkPercent: z.number() }).strict(),
-  containerLogs: z.object({ maxSize: z.string().max(32), maxFiles: z.number().int().positive() }).strict(),
-  lastGc: z.object({
-    at: z.number().int().nonnegative(),
-    trigger: z.string().max(64),
+export const ReportedDiskSchema = z.strictObject({
+  reserveBytes: count,
+  unpackFactor: z.number().check(z.positive()),
+  gc: z.strictObject({ highWatermarkPercent: z.number(), lowWatermarkPercent: z.number() }),
+  containerLogs: z.strictObject({ maxSize: z.string().check(z.maxLength(32)), maxFiles: z.int().check(z.positive()) }),
+  lastGc: z.nullable(z.strictObject({
+    at: count,
+    trigger: z.string().check(z.maxLength(64)),
     usedPercentBefore: z.number(),
     usedPercentAfter: z.number(),
-    removed: z.number().int().nonnegative(),
-    freedBytes: z.number().int().nonnegative(),
+    removed: count,
+    freedBytes: count,
     short: z.boolean(),
-  }).strict().nullable(),
-}).strict();
+  })),
+});
 export type ReportedDisk = z.infer<typeof ReportedDiskSchema>;
 
 /** Overall status of a device's desired state, as reported on its retained `state` topic. */
@@ -57,31 +59,31 @@ export const DeviceStatusValues = ['synced', 'applying', 'degraded', 'failed', '
  * the version being worked on, `appliedVersion` the last one fully applied.
  * A refused or failed version keeps `appliedVersion` at the previous one.
  */
-export const ReportedStateSchema = z.object({
+export const ReportedStateSchema = z.strictObject({
   v: z.literal(1),
-  at: z.number().int().nonnegative(),
-  desiredVersion: z.number().int().positive().nullable(),
-  appliedVersion: z.number().int().positive().nullable(),
+  at: count,
+  desiredVersion: z.nullable(z.int().check(z.positive())),
+  appliedVersion: z.nullable(z.int().check(z.positive())),
   status: z.enum(DeviceStatusValues),
-  error: z.object({
-    code: z.string().regex(/^[A-Z_]{1,40}$/),
-    message: z.string().max(4096),
+  error: z.nullable(z.strictObject({
+    code: z.string().check(z.regex(/^[A-Z_]{1,40}$/)),
+    message: z.string().check(z.maxLength(4096)),
     /** For refusals: the reason per service. */
-    services: z.record(z.string(), z.string().max(1024)).optional(),
-  }).strict().nullable(),
-  services: z.array(z.object({
+    services: z.optional(z.record(z.string(), z.string().check(z.maxLength(1024)))),
+  })),
+  services: z.array(z.looseObject({
     name: z.string(),
     image: z.string(),
-    imageDigest: z.string().nullable(),
+    imageDigest: z.nullable(z.string()),
     state: z.string(),
     health: z.string(),
-    restartCount: z.number().int().nonnegative(),
-    lastExitCode: z.number().int().nullable(),
-    lastError: z.object({ code: z.string(), message: z.string() }).nullable(),
+    restartCount: count,
+    lastExitCode: z.nullable(z.int()),
+    lastError: z.nullable(z.object({ code: z.string(), message: z.string() })),
     /** Set while an update runs kill-then-download because the disk cannot hold the new image beside the old one. */
-    updateSwitch: z.object({ strategy: z.literal('kill-then-download'), reason: z.string().max(1024) }).strict().nullable().optional(),
-  }).passthrough()).max(256),
+    updateSwitch: z.optional(z.nullable(z.strictObject({ strategy: z.literal('kill-then-download'), reason: z.string().check(z.maxLength(1024)) }))),
+  })).check(z.maxLength(256)),
   /** The device's disk rules (docs/lifecycle.md) and what image garbage collection last did. */
-  disk: ReportedDiskSchema.optional(),
-}).strict();
+  disk: z.optional(ReportedDiskSchema),
+});
 export type ReportedState = z.infer<typeof ReportedStateSchema>;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { fromBase64, toBase64, utf8 } from './bytes.js';
 import type { Ed25519 } from './ed25519.js';
 import { decodeEnvelope, newMessageId, signEnvelope, verifyEnvelope, type SignedPayload } from './envelope.js';
@@ -17,34 +17,34 @@ export const ENROLL_MAX_SKEW_MS = 5 * 60_000;
 export const ENROLL_REQUEST_LIFETIME_MS = 5 * 60_000;
 
 /** What the device tells the fleet about itself, sealed to the fleet's box key. */
-export const DeviceClaimSchema = z.object({
-  serial: z.string().min(1).max(128),
-  model: z.string().max(256),
-  arch: z.string().max(32),
-  macs: z.array(z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/)).max(64),
-  hostname: z.string().max(255),
-  claimToken: z.string().max(256).optional(),
-}).strict();
+export const DeviceClaimSchema = z.strictObject({
+  serial: z.string().check(z.minLength(1), z.maxLength(128)),
+  model: z.string().check(z.maxLength(256)),
+  arch: z.string().check(z.maxLength(32)),
+  macs: z.array(z.string().check(z.regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/))).check(z.maxLength(64)),
+  hostname: z.string().check(z.maxLength(255)),
+  claimToken: z.optional(z.string().check(z.maxLength(256))),
+});
 export type DeviceClaim = z.infer<typeof DeviceClaimSchema>;
 
-const EnrollRequestDataSchema = z.object({
+const EnrollRequestDataSchema = z.strictObject({
   signPublicKey: z.string(),
   boxPublicKey: z.string(),
-  sealed: z.string().max(12 * 1024),
-}).strict();
+  sealed: z.string().check(z.maxLength(12 * 1024)),
+});
 
 /** What the fleet grants, sealed to the device's box key. */
-export const EnrollGrantSchema = z.object({
-  deviceId: z.string().regex(DEVICE_ID_PATTERN),
-  username: z.string().regex(DEVICE_ID_PATTERN),
-  password: z.string().min(16).max(256),
-  clientId: z.string().regex(DEVICE_ID_PATTERN),
-}).strict();
+export const EnrollGrantSchema = z.strictObject({
+  deviceId: z.string().check(z.regex(DEVICE_ID_PATTERN)),
+  username: z.string().check(z.regex(DEVICE_ID_PATTERN)),
+  password: z.string().check(z.minLength(16), z.maxLength(256)),
+  clientId: z.string().check(z.regex(DEVICE_ID_PATTERN)),
+});
 export type EnrollGrant = z.infer<typeof EnrollGrantSchema>;
 
 const EnrollResponseDataSchema = z.discriminatedUnion('ok', [
-  z.object({ ok: z.literal(true), sealed: z.string().max(8 * 1024) }).strict(),
-  z.object({ ok: z.literal(false), code: z.string().regex(/^[A-Z_]{1,40}$/), message: z.string().max(1024), now: z.number().int().nonnegative() }).strict(),
+  z.strictObject({ ok: z.literal(true), sealed: z.string().check(z.maxLength(8 * 1024)) }),
+  z.strictObject({ ok: z.literal(false), code: z.string().check(z.regex(/^[A-Z_]{1,40}$/)), message: z.string().check(z.maxLength(1024)), now: z.int().check(z.nonnegative()) }),
 ]);
 
 export interface FleetPublicKeys {
@@ -110,7 +110,7 @@ export function openEnrollRequest(bytes: Uint8Array, args: {
   const env = decodeEnvelope(bytes, ENROLL_LIMITS);
   // The key travels inside the signed body; read it first, then verify
   // the body with it and check the kid names that same key.
-  const unverified = checkSchema(z.object({ data: EnrollRequestDataSchema }).passthrough(), parseJsonBytes(env.body, ENROLL_LIMITS), 'request');
+  const unverified = checkSchema(z.looseObject({ data: EnrollRequestDataSchema }), parseJsonBytes(env.body, ENROLL_LIMITS), 'request');
   const signPublicKey = fromBase64(unverified.data.signPublicKey, 'signPublicKey', 32);
   const payload = verifyEnvelope(env, (kid) => (kid === keyId(signPublicKey) ? signPublicKey : undefined), args.ed, ENROLL_LIMITS);
   if (payload.typ !== ENROLL_REQUEST_TYPE) throw new TsunaguError('WRONG_TYPE', `expected ${ENROLL_REQUEST_TYPE}, got ${payload.typ}`);

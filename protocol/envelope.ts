@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { fromBase64, toBase64, utf8 } from './bytes.js';
 import { isCanonicalSignature as isCanonical, type Ed25519 } from './ed25519.js';
 import { TsunaguError } from './errors.js';
@@ -17,32 +17,34 @@ import { checkSchema, parseJsonBytes, type JsonLimits } from './json.js';
  */
 export const ENVELOPE_VERSION = 1;
 
-export const EnvelopeSchema = z.object({
+export const EnvelopeSchema = z.strictObject({
   v: z.literal(ENVELOPE_VERSION),
-  kid: z.string().regex(/^[0-9a-f]{16}$/),
-  sig: z.string().max(100),
+  kid: z.string().check(z.regex(/^[0-9a-f]{16}$/)),
+  sig: z.string().check(z.maxLength(100)),
   body: z.string(),
-}).strict();
+});
 
 /** W3C trace context `traceparent` (version 00). */
 export const TRACEPARENT_PATTERN = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
+const count = z.int().check(z.nonnegative());
+
 /** The signed payload. `data` is the typed content, validated by the consumer for its `typ`. */
-export const SignedPayloadSchema = z.object({
+export const SignedPayloadSchema = z.strictObject({
   /** Message type, e.g. "cmd", "desired", "reply", "enroll.request". */
-  typ: z.string().min(1).max(40),
+  typ: z.string().check(z.minLength(1), z.maxLength(40)),
   /** Unique message id: 16 random bytes, hex. Replies refer to it. */
-  id: z.string().regex(/^[0-9a-f]{32}$/),
+  id: z.string().check(z.regex(/^[0-9a-f]{32}$/)),
   /** Addressee: a device id, a fleet id or, for enrollment replies, the request id. */
-  to: z.string().min(1).max(64),
+  to: z.string().check(z.minLength(1), z.maxLength(64)),
   /** Issue time and expiry, Unix milliseconds, by the signer's clock. */
-  iat: z.number().int().nonnegative(),
-  exp: z.number().int().nonnegative(),
+  iat: count,
+  exp: count,
   /** Per-signing-key monotonic counter; fleet-signed messages always carry it. */
-  ctr: z.number().int().nonnegative().optional(),
-  tp: z.string().regex(TRACEPARENT_PATTERN).optional(),
+  ctr: z.optional(count),
+  tp: z.optional(z.string().check(z.regex(TRACEPARENT_PATTERN))),
   data: z.unknown(),
-}).strict();
+});
 
 export type SignedPayload = z.infer<typeof SignedPayloadSchema>;
 

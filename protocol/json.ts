@@ -1,4 +1,5 @@
-import type * as z from 'zod';
+import * as z from 'zod/mini';
+import { en } from 'zod/locales';
 import { TsunaguError } from './errors.js';
 
 export interface JsonLimits {
@@ -45,15 +46,24 @@ export function parseJsonBytes(bytes: Uint8Array | string, limits: JsonLimits = 
   }
 }
 
-/** Validate a parsed value against a schema; the error names the first offending field. */
-export function checkSchema<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const result = schema.safeParse(value);
+/**
+ * zod's English messages, given to every parse whose messages reach a person.
+ * zod/mini registers no locale (all its messages would read "Invalid input");
+ * classic zod registers English for the whole process when it builds its first
+ * schema. Passing it explicitly keeps the messages the same in every process,
+ * whichever of the two it loaded.
+ */
+export const ENGLISH_ISSUES: z.core.ParseContext<z.core.$ZodIssue> = { error: en().localeError };
+
+/** Validate a parsed value against a schema (zod/mini's or classic zod's); the error names the first offending field. */
+export function checkSchema<T>(schema: z.core.$ZodType<T>, value: unknown, what: string): T {
+  const result = z.safeParse(schema, value, ENGLISH_ISSUES);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const path = issue && issue.path.length > 0 ? issue.path.join('.') : '(root)';
   throw new TsunaguError('SCHEMA', `${what}: ${path}: ${issue?.message ?? 'invalid'}`, { field: path });
 }
 
-export function parseJsonWith<T>(schema: z.ZodType<T>, bytes: Uint8Array | string, what: string, limits?: JsonLimits): T {
+export function parseJsonWith<T>(schema: z.core.$ZodType<T>, bytes: Uint8Array | string, what: string, limits?: JsonLimits): T {
   return checkSchema(schema, parseJsonBytes(bytes, limits), what);
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import nacl from 'tweetnacl';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { fromBase64, toBase64, toHex } from './bytes.js';
 
 /** A party's two key pairs: Ed25519 to sign, X25519 to receive sealed boxes. */

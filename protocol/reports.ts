@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 
 /*
  * Wire format of the two periodic reports a device sends: the inventory
@@ -12,23 +12,24 @@ import * as z from 'zod';
  * beyond any disk an edge device will carry.
  */
 
-const text = (max: number) => z.string().max(max);
-const bytes = z.number().int().nonnegative();
-const fraction = z.number().min(0).max(1);
+const text = (max: number) => z.string().check(z.maxLength(max));
+const bytes = z.int().check(z.nonnegative());
+const fraction = z.number().check(z.minimum(0), z.maximum(1));
+const rate = z.number().check(z.nonnegative());
 /** Epoch milliseconds as the device's clock sees it (may be 1970 without an RTC). */
-const timestamp = z.number().int().nonnegative();
+const timestamp = z.int().check(z.nonnegative());
 
 /** Go/OCI platform names: `amd64`, `arm64`, `arm/v7`, `arm/v6`, `386`, `riscv64`, … or `unknown`. */
-export const ArchSchema = z.string().regex(/^[a-z0-9]+(\/v[0-9]+)?$/).max(16);
+export const ArchSchema = z.string().check(z.regex(/^[a-z0-9]+(\/v[0-9]+)?$/), z.maxLength(16));
 
 /** Label keys and values follow the same shape as the fleet's label selectors; values may hold `/` for `arch=arm/v7`. */
 export const LabelsSchema = z
-  .record(z.string().regex(/^[a-z0-9][a-z0-9._/-]{0,62}$/), z.string().regex(/^[A-Za-z0-9._/-]{0,63}$/))
-  .refine((labels) => Object.keys(labels).length <= 64, 'at most 64 labels');
+  .record(z.string().check(z.regex(/^[a-z0-9][a-z0-9._/-]{0,62}$/)), z.string().check(z.regex(/^[A-Za-z0-9._/-]{0,63}$/)))
+  .check(z.refine((labels) => Object.keys(labels).length <= 64, 'at most 64 labels'));
 
 export const AttachedDeviceSchema = z.object({
   /** Absolute path under /dev. */
-  path: z.string().regex(/^\/dev\/[A-Za-z0-9._/-]{1,64}$/),
+  path: z.string().check(z.regex(/^\/dev\/[A-Za-z0-9._/-]{1,64}$/)),
   kind: z.enum(['serial', 'video', 'gpio']),
 });
 
@@ -37,16 +38,16 @@ export const AcceleratorSchema = z.object({
   vendor: text(64),
   model: text(128),
   /** Dedicated memory when known. */
-  memoryBytes: bytes.optional(),
+  memoryBytes: z.optional(bytes),
 });
 
 export const InventoryReportSchema = z.object({
   v: z.literal(1),
   at: timestamp,
   hardware: z.object({
-    manufacturer: text(128).optional(),
-    model: text(128).optional(),
-    serial: text(128).optional(),
+    manufacturer: z.optional(text(128)),
+    model: z.optional(text(128)),
+    serial: z.optional(text(128)),
   }),
   os: z.object({
     platform: text(32),
@@ -57,29 +58,29 @@ export const InventoryReportSchema = z.object({
   arch: ArchSchema,
   cpu: z.object({
     model: text(128),
-    cores: z.number().int().positive(),
-    physicalCores: z.number().int().positive(),
+    cores: z.int().check(z.positive()),
+    physicalCores: z.int().check(z.positive()),
   }),
   memory: z.object({ totalBytes: bytes }),
   disks: z
-    .array(z.object({ name: text(64), sizeBytes: bytes, removable: z.boolean(), model: text(128).optional() }))
-    .max(64),
-  filesystems: z.array(z.object({ mount: text(256), device: text(256), type: text(32), sizeBytes: bytes })).max(64),
+    .array(z.object({ name: text(64), sizeBytes: bytes, removable: z.boolean(), model: z.optional(text(128)) }))
+    .check(z.maxLength(64)),
+  filesystems: z.array(z.object({ mount: text(256), device: text(256), type: text(32), sizeBytes: bytes })).check(z.maxLength(64)),
   network: z
     .array(
       z.object({
         name: text(64),
-        mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/).optional(),
+        mac: z.optional(z.string().check(z.regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/))),
         /** Backed by a hardware device (not a bridge, tunnel or dummy). */
         physical: z.boolean(),
-        addresses: z.array(text(64)).max(32),
+        addresses: z.array(text(64)).check(z.maxLength(32)),
       }),
     )
-    .max(64),
-  accelerators: z.array(AcceleratorSchema).max(32),
-  devices: z.array(AttachedDeviceSchema).max(256),
+    .check(z.maxLength(64)),
+  accelerators: z.array(AcceleratorSchema).check(z.maxLength(32)),
+  devices: z.array(AttachedDeviceSchema).check(z.maxLength(256)),
   /** e.g. "docker 27.3.1", supplied by the container adapter when it is reachable. */
-  containerRuntime: text(64).optional(),
+  containerRuntime: z.optional(text(64)),
   labels: LabelsSchema,
 });
 export type InventoryReport = z.infer<typeof InventoryReportSchema>;
@@ -93,32 +94,32 @@ export const FilesystemUsageSchema = z.object({
 
 export const InterfaceThroughputSchema = z.object({
   name: text(64),
-  rxBytesPerSec: z.number().nonnegative(),
-  txBytesPerSec: z.number().nonnegative(),
+  rxBytesPerSec: rate,
+  txBytesPerSec: rate,
 });
 
 export const ServiceUsageSchema = z.object({
   name: text(128),
   /** Fraction of ONE core (can exceed 1 on multi-core devices). */
-  cpu: z.number().nonnegative(),
+  cpu: rate,
   memoryBytes: bytes,
 });
 
 export const MetricsReportSchema = z.object({
   v: z.literal(1),
   at: timestamp,
-  uptimeSec: z.number().nonnegative(),
+  uptimeSec: rate,
   cpu: z.object({
     /** Busy fraction of all cores since the previous sample (since boot for the first one). */
     load: fraction,
-    loadAvg: z.tuple([z.number().nonnegative(), z.number().nonnegative(), z.number().nonnegative()]),
+    loadAvg: z.tuple([rate, rate, rate]),
   }),
   memory: z.object({ totalBytes: bytes, usedBytes: bytes, availableBytes: bytes }),
-  filesystems: z.array(FilesystemUsageSchema).max(64),
+  filesystems: z.array(FilesystemUsageSchema).check(z.maxLength(64)),
   /** Hottest thermal zone; absent on machines without one (VMs, some boards). */
-  temperatureC: z.number().min(-100).max(250).optional(),
-  network: z.array(InterfaceThroughputSchema).max(64),
-  services: z.array(ServiceUsageSchema).max(256).optional(),
+  temperatureC: z.optional(z.number().check(z.minimum(-100), z.maximum(250))),
+  network: z.array(InterfaceThroughputSchema).check(z.maxLength(64)),
+  services: z.optional(z.array(ServiceUsageSchema).check(z.maxLength(256))),
 });
 export type MetricsReport = z.infer<typeof MetricsReportSchema>;
 export type FilesystemUsage = z.infer<typeof FilesystemUsageSchema>;

@@ -1,5 +1,5 @@
 import type { Logger } from '../../common/logger.js';
-import { COMMAND_LIMITS, COMMAND_TYPE, CommandSchema, REPLY_TYPE, type Command, type ReplyData } from '../../protocol/commands.js';
+import { COMMAND_LIMITS, COMMAND_TYPE, CommandSchema, isCommandName, REPLY_TYPE, type Command, type ReplyData } from '../../protocol/commands.js';
 import type { Ed25519 } from '../../protocol/ed25519.js';
 import { decodeEnvelope, newMessageId, signEnvelope, verifyEnvelope, type SignedPayload } from '../../protocol/envelope.js';
 import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
@@ -137,7 +137,7 @@ export class CommandChannel {
 /** A command whose name is not known is UNKNOWN_COMMAND, not a generic schema error. */
 function unknownCommandAware(err: unknown, data: unknown): TsunaguError {
   const name = (data as { name?: unknown } | null)?.name;
-  if (typeof name === 'string' && !CommandSchema.options.some((o) => o.shape.name.value === name)) {
+  if (typeof name === 'string' && !isCommandName(name)) {
     return new TsunaguError('UNKNOWN_COMMAND', `unknown command "${name.slice(0, 64)}"`);
   }
   return asTsunaguError(err, 'COMMAND_FAILED');

@@ -1,15 +1,15 @@
 import { join } from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { Logger } from '../../common/logger.js';
 import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
 import { EMPTY_REPLAY_STATE, ReplayStateSchema, type ReplayState } from './replay-guard.js';
 
-const CommandStateSchema = z.object({
+const CommandStateSchema = z.strictObject({
   v: z.literal(1),
   replay: ReplayStateSchema,
   /** Recent replies by command id (base64 of the signed reply), answered again on redelivery. */
   replies: z.array(z.tuple([z.string(), z.string()])),
-}).strict();
+});
 type CommandState = z.infer<typeof CommandStateSchema>;
 
 const KEEP_REPLIES = 64;

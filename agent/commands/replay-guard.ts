@@ -1,6 +1,8 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { SignedPayload } from '../../protocol/envelope.js';
 import type { ErrorCode } from '../../protocol/errors.js';
+
+const count = z.int().check(z.nonnegative());
 
 /**
  * Replay and freshness rules for fleet-signed messages — pure, so the rule
@@ -20,14 +22,14 @@ import type { ErrorCode } from '../../protocol/errors.js';
  *  3. Messages issued "in the future" are refused only with a trusted clock,
  *     beyond a tolerance; an untrusted clock never refuses a message.
  */
-export const ReplayStateSchema = z.object({
+export const ReplayStateSchema = z.strictObject({
   v: z.literal(1),
-  keys: z.record(z.string(), z.object({
-    floor: z.number().int().nonnegative(),
-    fleetTime: z.number().int().nonnegative(),
-    seen: z.array(z.tuple([z.string(), z.number().int().nonnegative()])),
-  }).strict()),
-}).strict();
+  keys: z.record(z.string(), z.strictObject({
+    floor: count,
+    fleetTime: count,
+    seen: z.array(z.tuple([z.string(), count])),
+  })),
+});
 export type ReplayState = z.infer<typeof ReplayStateSchema>;
 
 export const EMPTY_REPLAY_STATE: ReplayState = { v: 1, keys: {} };

@@ -1,6 +1,6 @@
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { Logger } from '../../common/logger.js';
 import { readFileIfExists, writeFileAtomic } from '../state/atomic-file.js';
 import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
@@ -16,11 +16,11 @@ import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
  * the version they were stopped under (a stop lasts until `start` or a new
  * version).
  */
-const HoldsSchema = z.object({
+const HoldsSchema = z.strictObject({
   v: z.literal(1),
-  version: z.number().int().positive().nullable(),
-  services: z.array(z.string().max(128)).max(256),
-}).strict();
+  version: z.nullable(z.int().check(z.positive())),
+  services: z.array(z.string().check(z.maxLength(128))).check(z.maxLength(256)),
+});
 export type ServiceHolds = z.infer<typeof HoldsSchema>;
 
 export class DesiredStore {

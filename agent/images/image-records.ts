@@ -1,26 +1,26 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { SupervisorLogger } from '../supervisor/supervisor-io.js';
 import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
 
-const RecordSchema = z.object({
-  ref: z.string().min(1).max(512),
-  imageId: z.string().min(1).max(200),
-  pulledAt: z.number().int().nonnegative(),
+const RecordSchema = z.strictObject({
+  ref: z.string().check(z.minLength(1), z.maxLength(512)),
+  imageId: z.string().check(z.minLength(1), z.maxLength(200)),
+  pulledAt: z.int().check(z.nonnegative()),
   /** Last time a container of it was created or started; null before the first. */
-  lastUsedAt: z.number().int().nonnegative().nullable(),
-}).strict();
+  lastUsedAt: z.nullable(z.int().check(z.nonnegative())),
+});
 export type ImageRecord = z.infer<typeof RecordSchema>;
 
-const AppliedSchema = z.object({ version: z.string().max(64), refs: z.array(z.string().max(512)).max(256) }).strict();
+const AppliedSchema = z.strictObject({ version: z.string().check(z.maxLength(64)), refs: z.array(z.string().check(z.maxLength(512))).check(z.maxLength(256)) });
 export type AppliedImages = z.infer<typeof AppliedSchema>;
 
-const FileSchema = z.object({
+const FileSchema = z.strictObject({
   v: z.literal(1),
-  images: z.array(RecordSchema).max(4096),
+  images: z.array(RecordSchema).check(z.maxLength(4096)),
   /** The images of the last version that reached `synced`, and of the one synced before it (kept for rollback). */
-  applied: AppliedSchema.nullable(),
-  previous: AppliedSchema.nullable(),
-}).strict();
+  applied: z.nullable(AppliedSchema),
+  previous: z.nullable(AppliedSchema),
+});
 type RecordsFile = z.infer<typeof FileSchema>;
 
 /**

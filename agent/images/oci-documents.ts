@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 
 /**
  * The registry documents an admission estimate reads, as zod schemas: an
@@ -14,37 +14,39 @@ export const MANIFEST_MEDIA_TYPES = ['application/vnd.oci.image.manifest.v1+json
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 
-const digest = z.string().regex(/^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/);
-const size = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const digest = z.string().check(z.regex(/^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/));
+const size = z.int().check(z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER));
+const shortText = z.string().check(z.maxLength(64));
+const mediaType = z.optional(z.string().check(z.maxLength(256)));
 
-const descriptor = z.object({ mediaType: z.string().max(256).optional(), digest, size });
+const descriptor = z.object({ mediaType, digest, size });
 
 export const PlatformSchema = z.object({
-  os: z.string().max(64),
-  architecture: z.string().max(64),
-  variant: z.string().max(64).optional(),
+  os: shortText,
+  architecture: shortText,
+  variant: z.optional(shortText),
 });
 
 export const ImageIndexSchema = z.object({
   schemaVersion: z.literal(2),
-  mediaType: z.string().max(256).optional(),
-  manifests: z.array(descriptor.extend({ platform: PlatformSchema.optional() })).max(1024),
+  mediaType,
+  manifests: z.array(z.extend(descriptor, { platform: z.optional(PlatformSchema) })).check(z.maxLength(1024)),
 });
 export type ImageIndex = z.infer<typeof ImageIndexSchema>;
 
 export const ImageManifestSchema = z.object({
   schemaVersion: z.literal(2),
-  mediaType: z.string().max(256).optional(),
+  mediaType,
   config: descriptor,
-  layers: z.array(descriptor).max(1024),
+  layers: z.array(descriptor).check(z.maxLength(1024)),
 });
 export type ImageManifest = z.infer<typeof ImageManifestSchema>;
 
 export const ImageConfigSchema = z.object({
-  architecture: z.string().max(64),
-  os: z.string().max(64),
-  variant: z.string().max(64).optional(),
-  rootfs: z.object({ type: z.string().max(32), diff_ids: z.array(digest).max(1024) }),
+  architecture: shortText,
+  os: shortText,
+  variant: z.optional(shortText),
+  rootfs: z.object({ type: z.string().check(z.maxLength(32)), diff_ids: z.array(digest).check(z.maxLength(1024)) }),
 });
 export type ImageConfig = z.infer<typeof ImageConfigSchema>;
 

@@ -4,9 +4,9 @@ import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
-import { parseJsonBytes } from '../../protocol/json.js';
+import { ENGLISH_ISSUES, parseJsonBytes } from '../../protocol/json.js';
 import type { ImageReference } from './image-reference.js';
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, MAX_MANIFEST_BYTES } from './oci-documents.js';
 import { parseChallenge, type Challenge } from './registry-challenge.js';
@@ -39,8 +39,8 @@ export interface FetchedDocument {
   body: unknown;
 }
 
-const TokenSchema = z.object({ token: z.string().max(65536).optional(), access_token: z.string().max(65536).optional() })
-  .refine((t) => t.token !== undefined || t.access_token !== undefined, 'no token');
+const TokenSchema = z.object({ token: z.optional(z.string().check(z.maxLength(65536))), access_token: z.optional(z.string().check(z.maxLength(65536))) })
+  .check(z.refine((t) => t.token !== undefined || t.access_token !== undefined, 'no token'));
 
 const MAX_REDIRECTS = 5;
 const MAX_ERROR_BODY = 64 * 1024;
@@ -162,7 +162,7 @@ export class RegistryClient {
     if (res.status !== 200) throw failure(what, `the token service refused (${res.status})${login === undefined ? ' without credentials' : ''}`);
     let parsed: z.infer<typeof TokenSchema>;
     try {
-      parsed = TokenSchema.parse(parseJsonBytes(res.body, { maxBytes: 64 * 1024, maxDepth: 8 }));
+      parsed = TokenSchema.parse(parseJsonBytes(res.body, { maxBytes: 64 * 1024, maxDepth: 8 }), ENGLISH_ISSUES);
     } catch (err) {
       throw failure(what, 'the token service sent no token', err);
     }

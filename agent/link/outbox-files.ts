@@ -1,6 +1,6 @@
 import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { fsyncDirectory } from '../state/atomic-file.js';
 import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
 import type { LoadResult } from '../state/json-state-file.js';
@@ -28,11 +28,11 @@ import type { LoadResult } from '../state/json-state-file.js';
  * appends write only the new frame.
  */
 
-const count = z.number().int().nonnegative();
+const count = z.int().check(z.nonnegative());
 export const OutboxIndexSchema = z.object({
   v: z.literal(1),
   /** Current log generation, or null when no log exists. */
-  log: z.number().int().positive().nullable(),
+  log: z.nullable(z.int().check(z.positive())),
   /** Drops not yet acknowledged as reported. */
   dropped: z.object({ reply: count, event: count, state: count, metrics: count }),
 });

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { Logger } from '../../common/logger.js';
 import { loadJsonState, saveJsonState, serializedJsonState } from '../state/json-state-file.js';
 import type { StaticFacts } from './probe.js';

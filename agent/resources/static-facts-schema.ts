@@ -1,18 +1,18 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { StaticFacts } from './probe.js';
 
 /** The static facts as a document: the kept copy (facts-cache.ts) and a child's answer (static-facts-child.ts). */
-export const StaticFactsSchema: z.ZodType<StaticFacts> = z.object({
-  hardware: z.object({ manufacturer: z.string().optional(), model: z.string().optional(), serial: z.string().optional() }),
+export const StaticFactsSchema: z.ZodMiniType<StaticFacts> = z.object({
+  hardware: z.object({ manufacturer: z.optional(z.string()), model: z.optional(z.string()), serial: z.optional(z.string()) }),
   os: z.object({ platform: z.string(), distro: z.string(), release: z.string(), kernel: z.string() }),
   machine: z.string(),
   processArch: z.string(),
   cpu: z.object({ model: z.string(), cores: z.number(), physicalCores: z.number() }),
   memoryTotalBytes: z.number(),
-  disks: z.array(z.object({ name: z.string(), sizeBytes: z.number(), removable: z.boolean(), model: z.string().optional() })),
+  disks: z.array(z.object({ name: z.string(), sizeBytes: z.number(), removable: z.boolean(), model: z.optional(z.string()) })),
   filesystems: z.array(z.object({ mount: z.string(), device: z.string(), type: z.string(), sizeBytes: z.number() })),
-  interfaces: z.array(z.object({ name: z.string(), mac: z.string().optional(), addresses: z.array(z.string()), internal: z.boolean(), physical: z.boolean() })),
-  graphics: z.array(z.object({ vendor: z.string(), model: z.string(), memoryBytes: z.number().optional() })),
+  interfaces: z.array(z.object({ name: z.string(), mac: z.optional(z.string()), addresses: z.array(z.string()), internal: z.boolean(), physical: z.boolean() })),
+  graphics: z.array(z.object({ vendor: z.string(), model: z.string(), memoryBytes: z.optional(z.number()) })),
   devEntries: z.array(z.string()),
 });
 

@@ -1,5 +1,5 @@
 import { renameSync } from 'node:fs';
-import type * as z from 'zod';
+import type * as z from 'zod/mini';
 import { TsunaguError } from '../../protocol/errors.js';
 import { checkSchema, parseJsonBytes } from '../../protocol/json.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
@@ -16,7 +16,7 @@ export type LoadResult<T> =
  * after a crash) is moved aside to `<name>.bad` rather than thrown on:
  * throwing would make the agent crash-loop on every boot.
  */
-export function loadJsonState<T>(path: string, schema: z.ZodType<T>): LoadResult<T> {
+export function loadJsonState<T>(path: string, schema: z.core.$ZodType<T>): LoadResult<T> {
   const bytes = readFileIfExists(path);
   if (bytes === undefined) return { status: 'missing' };
   try {

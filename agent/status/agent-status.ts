@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 
 /**
  * What the running agent shows a person at the device's console
@@ -13,33 +13,33 @@ const ErrorEntrySchema = z.object({
   at: z.number(),
   level: z.enum(['warn', 'error']),
   /** A stable error code when the error had one (docs/errors.md). */
-  code: z.string().optional(),
+  code: z.optional(z.string()),
   message: z.string(),
 });
 
-export const AgentStatusSchema = z.object({
+export const AgentStatusSchema = z.strictObject({
   v: z.literal(1),
   agentVersion: z.string(),
-  pid: z.number().int(),
+  pid: z.int(),
   startedAt: z.number(),
-  identity: z.object({ deviceId: z.string(), fleetId: z.string(), enrolledAt: z.number() }).nullable(),
+  identity: z.nullable(z.object({ deviceId: z.string(), fleetId: z.string(), enrolledAt: z.number() })),
   link: z.object({ state: z.string(), since: z.number() }),
-  workload: z.object({
-    version: z.string().nullable(),
+  workload: z.nullable(z.object({
+    version: z.nullable(z.string()),
     status: z.string(),
-    error: z.object({ code: z.string(), message: z.string() }).nullable(),
-  }).nullable(),
+    error: z.nullable(z.object({ code: z.string(), message: z.string() })),
+  })),
   services: z.array(z.object({
     name: z.string(),
     image: z.string(),
     state: z.string(),
     health: z.string(),
     restartCount: z.number(),
-    lastError: z.object({ code: z.string(), message: z.string() }).nullable(),
+    lastError: z.nullable(z.object({ code: z.string(), message: z.string() })),
   })),
   /** Newest last. */
   lastErrors: z.array(ErrorEntrySchema),
-}).strict();
+});
 
 export type AgentStatus = z.infer<typeof AgentStatusSchema>;
 export type StatusErrorEntry = z.infer<typeof ErrorEntrySchema>;

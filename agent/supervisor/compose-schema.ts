@@ -1,6 +1,7 @@
 import { parse as parseYaml } from 'yaml';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { TsunaguError } from '../../protocol/errors.js';
+import { ENGLISH_ISSUES } from '../../protocol/json.js';
 import {
   parseBytes, parseCapability, parseCommand, parseDevice, parseDuration, parsePortShort, parseVolumeShort, volumeMount,
   type DeviceMapping, type Parsed, type PortMapping, type VolumeMount,
@@ -18,7 +19,7 @@ export type { DeviceMapping, PortMapping, VolumeMount } from './compose-values.j
 
 const stringOrList = z.union([z.string(), z.array(z.string())]);
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
-const mapOrList = z.union([z.record(z.string(), scalar.nullable()), z.array(z.string())]);
+const mapOrList = z.union([z.record(z.string(), z.nullable(scalar)), z.array(z.string())]);
 const duration = z.union([z.string(), z.number()]);
 const byteSize = z.union([z.string(), z.number()]);
 
@@ -27,57 +28,57 @@ const priority = z.enum(['critical', 'normal', 'best-effort']);
 const updateStrategy = z.enum(['download-then-kill', 'kill-then-download']);
 
 const tsunaguServiceSchema = z.strictObject({
-  requires: z.array(z.string()).optional(),
-  priority: priority.optional(),
-  update: updateStrategy.optional(),
+  requires: z.optional(z.array(z.string())),
+  priority: z.optional(priority),
+  update: z.optional(updateStrategy),
 });
 
 const serviceSchema = z.strictObject({
-  image: z.string().min(1),
-  command: stringOrList.optional(),
-  entrypoint: stringOrList.optional(),
-  environment: mapOrList.optional(),
-  ports: z.array(z.union([
+  image: z.string().check(z.minLength(1)),
+  command: z.optional(stringOrList),
+  entrypoint: z.optional(stringOrList),
+  environment: z.optional(mapOrList),
+  ports: z.optional(z.array(z.union([
     z.string(), z.number(),
     z.strictObject({
-      target: z.number().int(), published: z.union([z.string(), z.number()]).optional(),
-      host_ip: z.string().optional(), protocol: z.enum(['tcp', 'udp']).optional(),
+      target: z.int(), published: z.optional(z.union([z.string(), z.number()])),
+      host_ip: z.optional(z.string()), protocol: z.optional(z.enum(['tcp', 'udp'])),
     }),
-  ])).optional(),
-  volumes: z.array(z.union([
+  ]))),
+  volumes: z.optional(z.array(z.union([
     z.string(),
-    z.strictObject({ type: z.enum(['volume', 'bind']), source: z.string(), target: z.string(), read_only: z.boolean().optional() }),
-  ])).optional(),
-  restart: z.string().optional(),
-  healthcheck: z.strictObject({
-    test: stringOrList.optional(), interval: duration.optional(), timeout: duration.optional(),
-    retries: z.number().int().min(0).optional(), start_period: duration.optional(), disable: z.boolean().optional(),
-  }).optional(),
-  depends_on: z.union([z.array(z.string()), z.record(z.string(), z.strictObject({ condition: dependsOnCondition.optional() }))]).optional(),
-  network_mode: z.string().optional(),
-  pid: z.string().optional(),
-  privileged: z.boolean().optional(),
-  cap_add: z.array(z.string()).optional(),
-  cap_drop: z.array(z.string()).optional(),
-  devices: z.array(z.string()).optional(),
-  labels: mapOrList.optional(),
-  mem_limit: byteSize.optional(),
-  stop_grace_period: duration.optional(),
-  deploy: z.strictObject({
-    resources: z.strictObject({
-      limits: z.strictObject({ cpus: z.union([z.string(), z.number()]).optional(), memory: byteSize.optional(), pids: z.number().int().positive().optional() }).optional(),
-    }).optional(),
-  }).optional(),
-  logging: z.strictObject({ driver: z.string().optional(), options: z.record(z.string(), z.union([z.string(), z.number()])).optional() }).optional(),
-  'x-tsunagu': tsunaguServiceSchema.optional(),
+    z.strictObject({ type: z.enum(['volume', 'bind']), source: z.string(), target: z.string(), read_only: z.optional(z.boolean()) }),
+  ]))),
+  restart: z.optional(z.string()),
+  healthcheck: z.optional(z.strictObject({
+    test: z.optional(stringOrList), interval: z.optional(duration), timeout: z.optional(duration),
+    retries: z.optional(z.int().check(z.minimum(0))), start_period: z.optional(duration), disable: z.optional(z.boolean()),
+  })),
+  depends_on: z.optional(z.union([z.array(z.string()), z.record(z.string(), z.strictObject({ condition: z.optional(dependsOnCondition) }))])),
+  network_mode: z.optional(z.string()),
+  pid: z.optional(z.string()),
+  privileged: z.optional(z.boolean()),
+  cap_add: z.optional(z.array(z.string())),
+  cap_drop: z.optional(z.array(z.string())),
+  devices: z.optional(z.array(z.string())),
+  labels: z.optional(mapOrList),
+  mem_limit: z.optional(byteSize),
+  stop_grace_period: z.optional(duration),
+  deploy: z.optional(z.strictObject({
+    resources: z.optional(z.strictObject({
+      limits: z.optional(z.strictObject({ cpus: z.optional(z.union([z.string(), z.number()])), memory: z.optional(byteSize), pids: z.optional(z.int().check(z.positive())) })),
+    })),
+  })),
+  logging: z.optional(z.strictObject({ driver: z.optional(z.string()), options: z.optional(z.record(z.string(), z.union([z.string(), z.number()]))) })),
+  'x-tsunagu': z.optional(tsunaguServiceSchema),
 });
 
 const documentSchema = z.strictObject({
-  version: z.string().optional(), // obsolete in the Compose Specification; accepted and ignored
-  name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lowercase letters, digits, _ and -').optional(),
+  version: z.optional(z.string()), // obsolete in the Compose Specification; accepted and ignored
+  name: z.optional(z.string().check(z.regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lowercase letters, digits, _ and -'))),
   services: z.record(z.string(), serviceSchema),
-  volumes: z.record(z.string(), z.strictObject({}).nullable()).optional(),
-  'x-tsunagu': z.strictObject({ priority: priority.optional(), update: updateStrategy.optional() }).optional(),
+  volumes: z.optional(z.record(z.string(), z.nullable(z.strictObject({})))),
+  'x-tsunagu': z.optional(z.strictObject({ priority: z.optional(priority), update: z.optional(updateStrategy) })),
 });
 
 type RawService = z.infer<typeof serviceSchema>;
@@ -178,7 +179,7 @@ function checkStructure(doc: unknown): z.infer<typeof documentSchema> {
   if (typeof top === 'object' && top !== null && 'services' in top && typeof top.services === 'object' && top.services !== null && !Array.isArray(top.services)) {
     top.services = Object.fromEntries(Object.entries(top.services).map(([k, v]) => [k, dropExtensions(v)]));
   }
-  const result = documentSchema.safeParse(top);
+  const result = documentSchema.safeParse(top, ENGLISH_ISSUES);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   if (issue === undefined) refuse(['(root)'], 'invalid');

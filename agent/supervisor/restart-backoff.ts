@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 
 /** Exponential back-off: delay = initial × 2^(failures-1), capped; forgotten after a stable period. */
 export interface BackoffPolicy {
@@ -26,19 +26,19 @@ export const DEFAULT_PULL_BACKOFF: BackoffPolicy = { initialDelayMs: 500, maxDel
 
 export const backoffEntrySchema = z.object({
   /** Consecutive failures counted towards the delay. */
-  failures: z.number().int().min(0),
+  failures: z.int().check(z.minimum(0)),
   /** Every failure ever recorded, for reports; never reset. */
-  total: z.number().int().min(0),
+  total: z.int().check(z.minimum(0)),
   /** Wall-clock ms before which no retry is made. */
   nextAttemptAt: z.number(),
-  lastExitCode: z.number().int().nullable(),
+  lastExitCode: z.nullable(z.int()),
   /** Identifies the failure already counted (container id and finish time), so one exit is never counted twice. */
-  lastFailureKey: z.string().nullable(),
+  lastFailureKey: z.nullable(z.string()),
   /**
    * The configuration that failed. A back-off holds only that configuration
    * back: a new one (the operator's fix) starts at once, with a fresh count.
    */
-  configHash: z.string().nullable().default(null),
+  configHash: z._default(z.nullable(z.string()), null),
 });
 
 export type BackoffEntry = z.infer<typeof backoffEntrySchema>;

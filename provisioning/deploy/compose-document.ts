@@ -2,6 +2,7 @@ import { parse as parseYaml } from 'yaml';
 import { parseDesiredState, type DesiredState } from '../../agent/supervisor/compose-schema.js';
 import { DesiredDataSchema, type DesiredData, type RegistryCredentials } from '../../protocol/desired.js';
 import { TsunaguError } from '../../protocol/errors.js';
+import { ENGLISH_ISSUES } from '../../protocol/json.js';
 import { extractSecrets, sealSecrets, type ServiceSecrets } from './secrets.js';
 
 /** The same bound the device applies to a desired-state document. */
@@ -41,7 +42,7 @@ export function prepareDeployment(text: string, options: { envFile?: Record<stri
 export function desiredDataFor(prepared: PreparedDeployment, version: number, deviceBoxPublicKey: string): DesiredData {
   const sealed = sealSecrets(prepared.secrets, prepared.registries, deviceBoxPublicKey);
   const data = { version, compose: prepared.compose, ...(sealed === undefined ? {} : { sealed }) };
-  const checked = DesiredDataSchema.safeParse(data);
+  const checked = DesiredDataSchema.safeParse(data, ENGLISH_ISSUES);
   if (!checked.success) {
     const issue = checked.error.issues[0];
     throw new TsunaguError('TOO_LARGE', `the desired message does not fit the wire format at ${issue?.path.join('.') ?? '?'}: ${issue?.message ?? ''}`);

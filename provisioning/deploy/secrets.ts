@@ -1,6 +1,7 @@
 import { fromBase64, toBase64, utf8 } from '../../protocol/bytes.js';
 import { RegistryCredentialsSchema, type DesiredData, type RegistryCredentials } from '../../protocol/desired.js';
 import { TsunaguError } from '../../protocol/errors.js';
+import { ENGLISH_ISSUES } from '../../protocol/json.js';
 import { seal } from '../../protocol/seal.js';
 
 /** Secret values by service and variable, in clear: they exist only in the CLI's memory. */
@@ -101,7 +102,7 @@ export function parseRegistryAuth(entries: readonly string[]): RegistryCredentia
     if (host in out) throw new TsunaguError('CONFIG', `--registry-auth names ${host} twice`);
     out[host] = { username: entry.slice(eq + 1, colon), password: entry.slice(colon + 1) };
   }
-  const checked = RegistryCredentialsSchema.safeParse(out);
+  const checked = RegistryCredentialsSchema.safeParse(out, ENGLISH_ISSUES);
   if (!checked.success) throw new TsunaguError('CONFIG', `--registry-auth: ${checked.error.issues[0]?.message ?? 'invalid'}`);
   return checked.data;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import type * as z from 'zod';
+import type * as z from 'zod/mini';
 import { AgentConfigSchema, loadAgentConfig } from '../../agent/config.js';
 
 // The release archive's default /etc/tsunagu/agent.yaml (packaging/agent.yaml)
@@ -10,10 +10,10 @@ import { AgentConfigSchema, loadAgentConfig } from '../../agent/config.js';
 const DEFAULT_FILE = 'packaging/agent.yaml';
 
 /** Every key path of an object schema, through defaults, optionals and nullables. */
-function keyPaths(schema: z.ZodType, prefix = ''): string[] {
-  const def = (schema as unknown as { _zod: { def: { type: string; innerType?: z.ZodType; shape?: Record<string, z.ZodType>; in?: z.ZodType; out?: z.ZodType } } })._zod.def;
+function keyPaths(schema: z.core.$ZodType, prefix = ''): string[] {
+  const def = (schema as unknown as { _zod: { def: { type: string; innerType?: z.core.$ZodType; shape?: Record<string, z.core.$ZodType>; in?: z.core.$ZodType; out?: z.core.$ZodType } } })._zod.def;
   if (def.type === 'default' || def.type === 'optional' || def.type === 'nullable' || def.type === 'prefault') return keyPaths(def.innerType!, prefix);
-  if (def.type === 'pipe') return keyPaths(def.out!.constructor.name === 'ZodTransform' ? def.in! : def.out!, prefix);
+  if (def.type === 'pipe') return keyPaths(def.out!._zod.def.type === 'transform' ? def.in! : def.out!, prefix);
   if (def.type !== 'object') return [];
   return Object.entries(def.shape!).flatMap(([key, child]) => [`${prefix}${key}`, ...keyPaths(child, `${prefix}${key}.`)]);
 }

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AgentConfigSchema } from '../../../agent/config.js';
+import { ENGLISH_ISSUES } from '../../../protocol/json.js';
 
 const pressureOf = (input: object): unknown => AgentConfigSchema.parse(input).pressure;
 const refusal = (pressure: object): string => {
-  const r = AgentConfigSchema.safeParse({ pressure });
+  // As the agent parses its config (checkSchema): zod/mini's messages need the English map.
+  const r = AgentConfigSchema.safeParse({ pressure }, ENGLISH_ISSUES);
   assert.equal(r.success, false);
   return r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join(' | ') ?? '';
 };
