@@ -3,7 +3,7 @@ import { RegistryCredentialsSchema, type DesiredData, type RegistryCredentials }
 import { TsunaguError } from '../../protocol/errors.js';
 import { checkSchema, parseJsonBytes } from '../../protocol/json.js';
 import { openSealed } from '../../protocol/seal.js';
-import type { RegistryAuth } from '../supervisor/docker-runtime.js';
+import type { RegistryAuth } from '../supervisor/container-runtime.js';
 
 /** A desired state with its secrets opened: only ever in memory, never logged, never written. */
 export interface UnsealedDesired {

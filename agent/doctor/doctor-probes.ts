@@ -8,7 +8,7 @@ import { IdentityFileSchema, statePaths } from '../identity.js';
 import { readFileIfExists } from '../state/atomic-file.js';
 import { agentAlive } from '../status/agent-alive.js';
 import { readStatusFile } from '../status/status-file.js';
-import { defaultSocket } from '../supervisor/docker-runtime.js';
+import { defaultSocket } from '../supervisor/engine-errors.js';
 import { judgeBroker, judgeClock, judgeDisk, judgeEngine, judgeMemory, type BrokerReading, type CheckResult } from './doctor-verdicts.js';
 import { probeMqttConnect } from './mqtt-connect-probe.js';
 

@@ -1,6 +1,7 @@
 import Docker from 'dockerode';
 import { TsunaguError } from '../../protocol/errors.js';
-import { defaultSocket, runtimeError, statusCode, type RegistryAuth } from '../supervisor/docker-runtime.js';
+import { type RegistryAuth } from '../supervisor/container-runtime.js';
+import { defaultSocket, runtimeError, statusCode } from '../supervisor/engine-errors.js';
 import type { Platform } from './platform.js';
 import type { LocalImageInfo } from './pull-estimate.js';
 

@@ -4,7 +4,7 @@ import { ImageFitCheck } from '../admission/image-fit-check.js';
 import { LogCapsCheck } from '../admission/log-caps-check.js';
 import type { AdmissionCheck } from '../admission/admission.js';
 import type { DiskConfig } from '../config.js';
-import type { RegistryAuth } from '../supervisor/docker-runtime.js';
+import type { RegistryAuth } from '../supervisor/container-runtime.js';
 import type { SupervisorEvent, SupervisorLogger, SupervisorState } from '../supervisor/supervisor-io.js';
 import { DataRootGauge, type DiskGauge } from './disk-gauge.js';
 import { DockerImages, type ImageEngine } from './docker-images.js';

@@ -1,6 +1,6 @@
 import { asTsunaguError } from '../../protocol/errors.js';
 import { checkSchema } from '../../protocol/json.js';
-import type { RegistryAuth } from '../supervisor/docker-runtime.js';
+import type { RegistryAuth } from '../supervisor/container-runtime.js';
 import type { ImageEngine } from './docker-images.js';
 import { parseImageReference, type ImageReference } from './image-reference.js';
 import { documentKind, ImageConfigSchema, ImageIndexSchema, ImageManifestSchema, MAX_CONFIG_BYTES, type ImageManifest } from './oci-documents.js';

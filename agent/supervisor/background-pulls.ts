@@ -1,5 +1,5 @@
 import { asTsunaguError, type TsunaguError } from '../../protocol/errors.js';
-import type { PullProgress } from './docker-runtime.js';
+import type { PullProgress } from './container-runtime.js';
 import { executeStep, type StepContext } from './executor.js';
 import type { Step } from './steps.js';
 import type { PullClearance } from './supervisor-io.js';

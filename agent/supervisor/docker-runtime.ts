@@ -3,73 +3,17 @@ import type { Readable } from 'node:stream';
 import type { ContainerCreateOptions, ContainerInspectInfo } from 'dockerode';
 import { TsunaguError } from '../../protocol/errors.js';
 import type { ActualContainer, ContainerStatus, HealthStatus, LocalImage } from './actual-state.js';
+import type { ContainerRuntime, PullProgress, RegistryAuth, RuntimeEvent } from './container-runtime.js';
+import { defaultSocket, runtimeError, statusCode } from './engine-errors.js';
+import { demultiplex } from './log-stream.js';
 import { LABELS, MANAGED_VALUE } from './labels.js';
 import { pinnedDigest } from './pinned-digest.js';
 import { PULL_FAILURE_HINT, pullFailureCode } from './pull-failure.js';
 import { isStaleRuntimeState } from './runtime-state.js';
 
-/** Credentials for one registry, as the engine takes them. */
-export interface RegistryAuth {
-  username: string;
-  password: string;
-  serveraddress: string;
-}
-
-/** Progress of one pull, summed over its layers, and the engine's event it was last moved by. */
-export interface PullProgress {
-  image: string;
-  /** Bytes downloaded so far over the layers the engine reported sizes for. */
-  currentBytes: number;
-  totalBytes: number;
-  status: string;
-  /** What the event is about (a layer's short id); null for an event about the whole pull. */
-  id: string | null;
-  /** The event's own count over that item (bytes downloaded or extracted of `total`), when it gives one. */
-  progress: { current: number; total: number } | null;
-}
-
-/** A change of one owned container, from the engine's event stream. */
-export interface RuntimeEvent {
-  action: 'create' | 'start' | 'die' | 'stop' | 'kill' | 'destroy' | 'oom' | 'health_status' | 'other';
-  containerId: string;
-  service: string;
-  exitCode: number | null;
-  health: HealthStatus | null;
-}
-
-/**
- * The container engine, as the supervisor needs it. One real adapter
- * (dockerode, below); everything above it is testable without an engine.
- * Every call takes an AbortSignal: shutdown and a newer desired state
- * interrupt work in flight.
- */
-export interface ContainerRuntime {
-  /** Containers carrying the ownership labels of `scope`, inspected. Others are never returned. */
-  listOwnedContainers(scope: string, signal?: AbortSignal): Promise<ActualContainer[]>;
-  /** One owned container of `scope`; undefined when it does not exist or is not owned by `scope`. */
-  inspectContainer(id: string, scope: string, signal?: AbortSignal): Promise<ActualContainer | undefined>;
-  /** undefined when the image is not present locally. */
-  inspectImage(ref: string, signal?: AbortSignal): Promise<LocalImage | undefined>;
-  pullImage(ref: string, options: { auth?: RegistryAuth; onProgress?: (p: PullProgress) => void; signal?: AbortSignal }): Promise<void>;
-  /** Returns the new container's id. */
-  createContainer(name: string, options: ContainerCreateOptions, signal?: AbortSignal): Promise<string>;
-  /** A start refused because the container's runtime state is stale (runtime-state.ts) throws RUNTIME_FAILED with `details.staleRuntimeState`. */
-  startContainer(idOrName: string, signal?: AbortSignal): Promise<void>;
-  stopContainer(id: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
-  removeContainer(id: string, signal?: AbortSignal): Promise<void>;
-  /** Follow events of owned containers until `signal` aborts or the stream ends (engine restart): then it resolves. */
-  watchEvents(scope: string, onEvent: (e: RuntimeEvent) => void, signal: AbortSignal): Promise<void>;
-}
-
 export interface DockerRuntimeOptions {
   /** Unix socket of the engine; default: DOCKER_HOST when it names a unix socket, else /var/run/docker.sock. */
   socketPath?: string;
-}
-
-/** The engine socket the agent uses when its config names none. */
-export function defaultSocket(): string {
-  const host = process.env.DOCKER_HOST;
-  return host?.startsWith('unix://') ? host.slice('unix://'.length) : '/var/run/docker.sock';
 }
 
 /** Docker reports "0001-01-01T00:00:00Z" for never. */
@@ -77,22 +21,6 @@ function time(text: string | undefined): number | null {
   if (text === undefined || text.startsWith('0001-')) return null;
   const ms = Date.parse(text);
   return Number.isNaN(ms) ? null : ms;
-}
-
-export function statusCode(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && 'statusCode' in err && typeof err.statusCode === 'number' ? err.statusCode : undefined;
-}
-
-/** Engine failures become RUNTIME_FAILED, an unreachable engine RUNTIME_UNAVAILABLE, an abort CANCELLED. */
-export function runtimeError(what: string, err: unknown, signal?: AbortSignal): TsunaguError {
-  if (signal?.aborted) return new TsunaguError('CANCELLED', `${what}: cancelled`, undefined, { cause: err });
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES' || code === 'EPIPE' || code === 'ECONNRESET') {
-    return new TsunaguError('RUNTIME_UNAVAILABLE', `${what}: ${(err as Error).message}`, undefined, { cause: err });
-  }
-  const json = (err as { json?: { message?: string } } | undefined)?.json;
-  const message = json?.message ?? (err instanceof Error ? err.message : String(err));
-  return new TsunaguError('RUNTIME_FAILED', `${what}: ${message}`, { status: statusCode(err) }, { cause: err });
 }
 
 function toActual(info: ContainerInspectInfo): ActualContainer {
@@ -330,24 +258,4 @@ export class DockerRuntime implements ContainerRuntime {
       health,
     });
   }
-}
-
-/**
- * Docker's stream framing for non-TTY containers: an 8-byte header (stream
- * type, three zero bytes, big-endian payload length) before each chunk. A
- * buffer that does not start with a valid header is returned as it is.
- */
-export function demultiplex(raw: Buffer): Buffer {
-  const parts: Buffer[] = [];
-  let offset = 0;
-  while (offset + 8 <= raw.length) {
-    const type = raw[offset];
-    if ((type !== 0 && type !== 1 && type !== 2) || raw[offset + 1] !== 0 || raw[offset + 2] !== 0 || raw[offset + 3] !== 0) {
-      return offset === 0 ? raw : Buffer.concat(parts);
-    }
-    const length = raw.readUInt32BE(offset + 4);
-    parts.push(raw.subarray(offset + 8, Math.min(raw.length, offset + 8 + length)));
-    offset += 8 + length;
-  }
-  return offset === 0 && raw.length > 0 ? raw : Buffer.concat(parts);
 }

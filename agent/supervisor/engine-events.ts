@@ -1,5 +1,5 @@
 import { asTsunaguError, isTsunaguError } from '../../protocol/errors.js';
-import type { ContainerRuntime, RuntimeEvent } from './docker-runtime.js';
+import type { ContainerRuntime, RuntimeEvent } from './container-runtime.js';
 import { backoffDelay, type BackoffPolicy } from './restart-backoff.js';
 import type { Clock, SupervisorEvent, SupervisorLogger } from './supervisor-io.js';
 

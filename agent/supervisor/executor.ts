@@ -1,5 +1,5 @@
 import { createOptions } from './container-spec.js';
-import type { ContainerRuntime, PullProgress, RegistryAuth } from './docker-runtime.js';
+import type { ContainerRuntime, PullProgress, RegistryAuth } from './container-runtime.js';
 import { TsunaguError } from '../../protocol/errors.js';
 import { holdsPinnedContent } from './pinned-digest.js';
 import { withStallDeadline } from './pull-stall-deadline.js';

@@ -1,7 +1,7 @@
 import type { ErrorCode } from '../../protocol/errors.js';
 import type { BackoffStore } from './backoff-store.js';
 import type { LogCaps } from './compose-schema.js';
-import type { ContainerRuntime, RegistryAuth } from './docker-runtime.js';
+import type { ContainerRuntime, RegistryAuth } from './container-runtime.js';
 import type { DeviceDefaults } from './device-defaults.js';
 import type { BackoffPolicy } from './restart-backoff.js';
 import type { OverallStatus, ServiceReport } from './service-report.js';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { DockerRuntime, type PullProgress, type RuntimeEvent } from '../../agent/supervisor/docker-runtime.js';
+import { DockerRuntime } from '../../agent/supervisor/docker-runtime.js';
+import { type PullProgress, type RuntimeEvent } from '../../agent/supervisor/container-runtime.js';
 import { LABELS, ownershipLabels } from '../../agent/supervisor/labels.js';
 import { isTsunaguError } from '../../protocol/errors.js';
 import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';

@@ -8,7 +8,7 @@ import { deviceLabelSet } from '../../../agent/desired/device-labels.js';
 import { lastBytes } from '../../../agent/desired/service-control.js';
 import { reportedState } from '../../../agent/desired/state-report.js';
 import { registryAuthFor, registryOf, unsealDesired } from '../../../agent/desired/unseal.js';
-import { demultiplex } from '../../../agent/supervisor/docker-runtime.js';
+import { demultiplex } from '../../../agent/supervisor/log-stream.js';
 import type { SupervisorState } from '../../../agent/supervisor/supervisor.js';
 import { toBase64 } from '../../../protocol/bytes.js';
 import { ReportedStateSchema } from '../../../protocol/desired.js';

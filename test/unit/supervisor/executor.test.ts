@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
 import type { LocalImage } from '../../../agent/supervisor/actual-state.js';
-import type { ContainerRuntime } from '../../../agent/supervisor/docker-runtime.js';
+import type { ContainerRuntime } from '../../../agent/supervisor/container-runtime.js';
 import { executeStep, type StepContext } from '../../../agent/supervisor/executor.js';
 import { isTsunaguError } from '../../../protocol/errors.js';
 

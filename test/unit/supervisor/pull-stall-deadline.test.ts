@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { PullProgress } from '../../../agent/supervisor/docker-runtime.js';
+import type { PullProgress } from '../../../agent/supervisor/container-runtime.js';
 import { withStallDeadline } from '../../../agent/supervisor/pull-stall-deadline.js';
 import { isTsunaguError, TsunaguError } from '../../../protocol/errors.js';
 
