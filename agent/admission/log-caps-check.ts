@@ -1,4 +1,4 @@
-import { CAPPED_LOG_DRIVERS, type DesiredState, type LogCaps } from '../supervisor/compose-schema.js';
+import { CAPPED_LOG_DRIVERS, type DesiredState, type LogCaps } from '../supervisor/desired-service.js';
 import { parseBytes } from '../supervisor/compose-values.js';
 import type { AdmissionCheck, AdmissionContext, AdmissionFinding } from './admission.js';
 

@@ -4,8 +4,13 @@ import { TsunaguError } from '../../protocol/errors.js';
 import { ENGLISH_ISSUES } from '../../protocol/json.js';
 import {
   parseBytes, parseCapability, parseCommand, parseDevice, parseDuration, parsePortShort, parseVolumeShort, volumeMount,
-  type DeviceMapping, type Parsed, type PortMapping, type VolumeMount,
+  type Parsed, type PortMapping,
 } from './compose-values.js';
+
+import {
+  CAPPED_LOG_DRIVERS, DEFAULT_LOGGING, DEFAULT_STOP_GRACE_MS, DEPENDS_ON_CONDITIONS, PRIORITIES, UPDATE_STRATEGIES,
+  type DesiredService, type DesiredState, type Healthcheck, type LogCaps, type Priority, type RestartPolicy, type UpdateStrategy,
+} from './desired-service.js';
 
 export type { DeviceMapping, PortMapping, VolumeMount } from './compose-values.js';
 
@@ -23,9 +28,9 @@ const mapOrList = z.union([z.record(z.string(), z.nullable(scalar)), z.array(z.s
 const duration = z.union([z.string(), z.number()]);
 const byteSize = z.union([z.string(), z.number()]);
 
-const dependsOnCondition = z.enum(['service_started', 'service_healthy', 'service_completed_successfully']);
-const priority = z.enum(['critical', 'normal', 'best-effort']);
-const updateStrategy = z.enum(['download-then-kill', 'kill-then-download']);
+const dependsOnCondition = z.enum(DEPENDS_ON_CONDITIONS);
+const priority = z.enum(PRIORITIES);
+const updateStrategy = z.enum(UPDATE_STRATEGIES);
 
 const tsunaguServiceSchema = z.strictObject({
   requires: z.optional(z.array(z.string())),
@@ -83,78 +88,11 @@ const documentSchema = z.strictObject({
 
 type RawService = z.infer<typeof serviceSchema>;
 
-export type DependsOnCondition = z.infer<typeof dependsOnCondition>;
-export type Priority = z.infer<typeof priority>;
-export type UpdateStrategy = z.infer<typeof updateStrategy>;
-export type RestartPolicy = { name: 'no' | 'always' | 'unless-stopped' } | { name: 'on-failure'; maxRetries?: number };
-
-export interface Healthcheck {
-  /** Docker's form: ["CMD", ...], ["CMD-SHELL", "..."], or ["NONE"] to disable the image's own. */
-  test: string[] | null;
-  intervalMs: number | null;
-  timeoutMs: number | null;
-  retries: number | null;
-  startPeriodMs: number | null;
-}
-
-/** One service, normalised: every optional field has its default, lists are sorted where order carries no meaning. */
-export interface DesiredService {
-  name: string;
-  image: string;
-  /** null: the image's own. */
-  command: string[] | null;
-  entrypoint: string[] | null;
-  environment: Record<string, string>;
-  ports: PortMapping[];
-  volumes: VolumeMount[];
-  restart: RestartPolicy;
-  /** null: the image's own healthcheck, if any. */
-  healthcheck: Healthcheck | null;
-  dependsOn: { service: string; condition: DependsOnCondition }[];
-  networkMode: 'bridge' | 'host' | 'none';
-  /** 'host': the host's PID namespace; null: the container's own. */
-  pid: 'host' | null;
-  privileged: boolean;
-  /** Capability names without the CAP_ prefix, upper case, sorted, no duplicates (`ALL` stays `ALL`). */
-  capAdd: string[];
-  capDrop: string[];
-  devices: DeviceMapping[];
-  labels: Record<string, string>;
-  limits: { memoryBytes: number | null; nanoCpus: number | null; pids: number | null };
-  logging: { driver: string; options: Record<string, string> };
-  stopGraceMs: number;
-  tsunagu: { requires: string[]; priority: Priority; update: UpdateStrategy };
-}
-
-export interface DesiredState {
-  /** Prefix of named volumes, like Compose's project name. */
-  project: string;
-  /** In dependency order: every service comes after the services it depends on. */
-  services: DesiredService[];
-  volumes: string[];
-}
-
-/**
- * Docker's json-file default keeps logs forever and fills SD cards; kubelet
- * keeps 10 MiB × 5. Three files of 10 MB are enough to read a crash.
- */
-export const DEFAULT_LOGGING = { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } } as const;
-
-/** The log caps of this device (`disk.containerLogs` in the agent config): each service's default. */
-export interface LogCaps {
-  /** Docker's size notation, `10m`. */
-  maxSize: string;
-  maxFiles: number;
-}
-
 export interface ParseOptions {
   /** Default DEFAULT_LOGGING's. */
   containerLogs?: LogCaps;
 }
 
-/** The log drivers that keep files in the engine's data root, rotated by `max-size` × `max-file`. */
-export const CAPPED_LOG_DRIVERS: ReadonlySet<string> = new Set(['json-file', 'local']);
-export const DEFAULT_STOP_GRACE_MS = 10_000;
 const RESERVED_LABEL_PREFIX = 'io.tsunagu.';
 const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const MAX_DOCUMENT_BYTES = 256 * 1024;

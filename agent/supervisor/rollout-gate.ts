@@ -1,5 +1,5 @@
 import type { ActualState } from './actual-state.js';
-import type { DesiredService } from './compose-schema.js';
+import type { DesiredService } from './desired-service.js';
 import { judgeProbation } from './probation.js';
 import type { BackoffState } from './restart-backoff.js';
 

@@ -1,4 +1,4 @@
-import type { DesiredService } from './compose-schema.js';
+import type { DesiredService } from './desired-service.js';
 
 /**
  * What the planner asks for, as plain data. Every kind needs an executor in

@@ -1,6 +1,7 @@
 import { asTsunaguError, TsunaguError, type ErrorCode } from '../../protocol/errors.js';
 import type { ActualState } from './actual-state.js';
-import { parseDesiredState, parseDesiredStateYaml, type DesiredService, type DesiredState } from './compose-schema.js';
+import { parseDesiredState, parseDesiredStateYaml } from './compose-schema.js';
+import { type DesiredService, type DesiredState } from './desired-service.js';
 import type { ContainerRuntime } from './container-runtime.js';
 import { followEngineEvents, interpretRuntimeEvent } from './engine-events.js';
 import { stillStopped, stoppedByEngine, takeBackFailures, type EngineOutage, type FailureRecord } from './engine-outage.js';
