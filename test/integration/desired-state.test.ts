@@ -18,6 +18,7 @@ import { fleetSession } from '../support/fleet-session.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { startRegistryFront } from '../support/registry-front.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+import { inspectListed } from '../support/inspect-listed.js';
 
 // Desired state end to end: the shipped agent bundle, a real Mosquitto, the
 // test dockerd and the local registry. The fleet publishes signed desired
@@ -79,8 +80,7 @@ const waitState = (what: string, match: (s: ReportedState) => boolean, timeoutMs
 
 async function containers(service?: string): Promise<ContainerInspectInfo[]> {
   const label = [`${LABELS.scope}=${scope}`, ...(service === undefined ? [] : [`${LABELS.service}=${service}`])];
-  const list = await docker.listContainers({ all: true, filters: { label } });
-  return Promise.all(list.map((c) => docker.getContainer(c.Id).inspect()));
+  return inspectListed(docker, label);
 }
 
 async function only(service: string): Promise<ContainerInspectInfo> {

@@ -19,7 +19,9 @@ async function runAndKill(dir: string, maxBytes: number, cls: string, ackBatch: 
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (chunk: string) => {
     out += chunk;
-    if (timer === undefined && out.includes('READY\n')) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    // Timed from the first confirmed message, not from READY: on a loaded machine
+    // a kill timed from READY could land before anything was stored at all.
+    if (timer === undefined && out.includes('\nS ')) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
   });
   await new Promise((resolve) => child.on('exit', resolve));
   assert.equal(child.signalCode, 'SIGKILL', 'the writer ran until killed');

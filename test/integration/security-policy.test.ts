@@ -14,6 +14,7 @@ import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+import { inspectListed } from '../support/inspect-listed.js';
 
 // The device's own security policy end to end: the shipped agent bundle, a
 // real Mosquitto, the test dockerd. The fleet publishes signed desired states
@@ -92,8 +93,7 @@ const waitState = (what: string, match: (s: ReportedState) => boolean): Promise<
   waitFor(what, () => { const s = states.at(-1); return s !== undefined && match(s) ? s : undefined; });
 
 async function containers(service: string): Promise<ContainerInspectInfo[]> {
-  const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${scope}`, `${LABELS.service}=${service}`] } });
-  return Promise.all(list.map((c) => docker.getContainer(c.Id).inspect()));
+  return inspectListed(docker, [`${LABELS.scope}=${scope}`, `${LABELS.service}=${service}`]);
 }
 
 async function only(service: string): Promise<ContainerInspectInfo> {

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import { DockerRuntime } from '../../agent/supervisor/docker-runtime.js';
 import { LABELS } from '../../agent/supervisor/labels.js';
+import { inspectListed } from './inspect-listed.js';
 import { Supervisor, type SupervisorEvent, type SupervisorOptions, type SupervisorState } from '../../agent/supervisor/supervisor.js';
 
 /** The label scripts/test-services.mjs cleans up by; every test container carries it. */
@@ -100,10 +101,8 @@ export async function supervisorHarness(
       }])),
     }),
     containers: async () => {
-      const list = await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } });
       const out = new Map<string, ContainerInspectInfo[]>();
-      for (const c of list) {
-        const info = await docker.getContainer(c.Id).inspect();
+      for (const info of await inspectListed(docker, [`${TEST_LABEL}=${scope}`])) {
         const service = info.Config.Labels[LABELS.service] ?? '';
         out.set(service, [...(out.get(service) ?? []), info]);
       }
