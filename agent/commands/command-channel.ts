@@ -95,6 +95,7 @@ export class CommandChannel {
       deviceId: this.opts.deviceId, kid, now: this.clock(), clockTrusted: this.opts.clockTrusted(), boot: this.bootClock(),
     });
     if (!verdict.accept) {
+      if (verdict.next !== undefined) store.record(verdict.next);
       const cached = verdict.duplicate ? store.reply(payload.id) : undefined;
       if (cached !== undefined) {
         // A redelivery (QoS 1 after a reconnect): same answer, no second run.
@@ -108,7 +109,7 @@ export class CommandChannel {
       return;
     }
     // Recorded before it runs: a crash during the command must not let a redelivery run it again.
-    store.accept(verdict.next);
+    store.record(verdict.next);
     let data: ReplyData;
     try {
       const command = checkSchema(CommandSchema, payload.data, 'command');

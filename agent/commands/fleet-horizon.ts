@@ -72,3 +72,43 @@ export function advanceHorizon(horizon: FleetHorizon | undefined, now: BootInsta
   const projected = restart ? undefined : horizonAt(horizon, now);
   return { boot: now.boot, at: now.ms, until: Math.max(projected ?? 0, exp) };
 }
+
+/**
+ * Messages refused for the bound in a row, each signed after every message
+ * accepted and after the one before it: `count` of them, the first at `since`
+ * on the boot clock of `boot`, the last with counter `ctr`.
+ */
+export const AheadStreakSchema = z.strictObject({
+  boot: z.string().check(z.minLength(1), z.maxLength(64)),
+  since: count,
+  ctr: count,
+  count: z.int().check(z.positive()),
+});
+export type AheadStreak = z.infer<typeof AheadStreakSchema>;
+
+/**
+ * The bound cannot tell a fleet clock that jumped from a horizon that lags:
+ * when the first message of a boot had waited in a broker past its expiry
+ * (MQTT 3.1.1 has no message expiry), every fresh command of that boot would
+ * be refused. So the third message in a row beyond the bound, a minute or
+ * more after the first, is accepted and the horizon starts again from it. A
+ * single message, or a burst of retries, still cannot move fleet time; and if
+ * the clock had jumped, the next message the fleet signs with a correct clock
+ * brings fleet time back (replay-guard.ts).
+ */
+export const AHEAD_STREAK_TO_REBASE = 3;
+export const AHEAD_STREAK_MIN_SPAN_MS = 60_000;
+
+/** The streak after one more message beyond the bound with counter `ctr`, signed after every accepted one. */
+export function extendAheadStreak(streak: AheadStreak | undefined, now: BootInstant, ctr: number): AheadStreak {
+  if (streak !== undefined && streak.boot === now.boot && now.ms >= streak.since) {
+    if (ctr === streak.ctr) return streak; // the same message delivered again
+    if (ctr > streak.ctr) return { ...streak, ctr, count: streak.count + 1 };
+  }
+  return { boot: now.boot, since: now.ms, ctr, count: 1 };
+}
+
+/** True when `streak` justifies accepting its last message and starting the horizon again from it. */
+export function streakRebases(streak: AheadStreak, now: BootInstant): boolean {
+  return streak.count >= AHEAD_STREAK_TO_REBASE && now.ms - streak.since >= AHEAD_STREAK_MIN_SPAN_MS;
+}

@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import type { SignedPayload } from '../../protocol/envelope.js';
 import type { ErrorCode } from '../../protocol/errors.js';
-import { advanceHorizon, FleetHorizonSchema, latestAllowedIssue, type BootInstant } from './fleet-horizon.js';
+import { advanceHorizon, AheadStreakSchema, extendAheadStreak, FleetHorizonSchema, latestAllowedIssue, streakRebases, type BootInstant } from './fleet-horizon.js';
 
 const count = z.int().check(z.nonnegative());
 
@@ -28,8 +28,10 @@ const count = z.int().check(z.nonnegative());
  *  3. Messages issued "in the future" are refused: with a trusted clock,
  *     beyond a tolerance of it (NOT_YET_VALID); without, beyond a step past
  *     the horizon, the latest fleet time the device can justify from what it
- *     accepted in this boot (FLEET_TIME_AHEAD, see fleet-horizon.ts). The
- *     device clock alone never refuses a message when it is not trusted.
+ *     accepted in this boot (FLEET_TIME_AHEAD, see fleet-horizon.ts; a
+ *     third such message in a row, a minute after the first, re-bases the
+ *     horizon instead, so that a lagging horizon cannot lock the channel).
+ *     The device clock alone never refuses a message when it is not trusted.
  */
 export const ReplayStateSchema = z.strictObject({
   v: z.literal(1),
@@ -39,6 +41,8 @@ export const ReplayStateSchema = z.strictObject({
     seen: z.array(z.tuple([z.string(), count])),
     /** Absent in files written before it existed, and until a message is accepted in a boot. */
     horizon: z.optional(FleetHorizonSchema),
+    /** Present while the latest messages were refused for the horizon (FLEET_TIME_AHEAD). */
+    ahead: z.optional(AheadStreakSchema),
   })),
 });
 export type ReplayState = z.infer<typeof ReplayStateSchema>;
@@ -61,8 +65,11 @@ export interface GuardContext {
 
 export type GuardVerdict =
   | { accept: true; next: ReplayState }
-  /** `duplicate`: this exact message id was accepted before (a QoS 1 redelivery, or a replay of it). */
-  | { accept: false; code: ErrorCode; reason: string; duplicate: boolean };
+  /**
+   * `duplicate`: this exact message id was accepted before (a QoS 1 redelivery, or a replay of it).
+   * `next`: the refusal itself is remembered (a FLEET_TIME_AHEAD streak); save it.
+   */
+  | { accept: false; code: ErrorCode; reason: string; duplicate: boolean; next?: ReplayState };
 
 export const DEFAULT_REMEMBER = 512;
 
@@ -80,8 +87,13 @@ export function guardFleetMessage(state: ReplayState, payload: SignedPayload, ct
     return { accept: false, code: 'NOT_YET_VALID', reason: `issued at ${payload.iat}, device time ${ctx.now}`, duplicate: false };
   }
   const latest = ctx.clockTrusted || ctx.boot === undefined ? undefined : latestAllowedIssue(key.horizon, ctx.boot);
-  if (latest !== undefined && payload.iat > latest) {
-    return { accept: false, code: 'FLEET_TIME_AHEAD', reason: `issued at ${payload.iat}, beyond ${latest}, the latest fleet time this device can justify`, duplicate: false };
+  let rebase = false;
+  if (latest !== undefined && ctx.boot !== undefined && payload.iat > latest) {
+    const refusal = { accept: false as const, code: 'FLEET_TIME_AHEAD' as const, reason: `issued at ${payload.iat}, beyond ${latest}, the latest fleet time this device can justify`, duplicate: false };
+    if (!newest) return refusal;
+    const ahead = extendAheadStreak(key.ahead, ctx.boot, payload.ctr);
+    if (!streakRebases(ahead, ctx.boot)) return { ...refusal, next: { v: 1, keys: { ...state.keys, [ctx.kid]: { ...key, ahead } } } };
+    rebase = true;
   }
   let seen = [...key.seen, [payload.id, payload.ctr] as [string, number]];
   let floor = key.floor;
@@ -93,7 +105,7 @@ export function guardFleetMessage(state: ReplayState, payload: SignedPayload, ct
     floor = Math.max(floor, ...dropped.map(([, c]) => c));
   }
   const steppedBack = newest && payload.iat < key.fleetTime;
-  const horizon = ctx.boot === undefined ? key.horizon : advanceHorizon(key.horizon, ctx.boot, Math.max(payload.exp, payload.iat), steppedBack);
+  const horizon = ctx.boot === undefined ? key.horizon : advanceHorizon(key.horizon, ctx.boot, Math.max(payload.exp, payload.iat), steppedBack || rebase);
   const fleetTime = newest ? payload.iat : key.fleetTime;
   return {
     accept: true,

@@ -177,3 +177,48 @@ test('without a boot clock no horizon is kept and none is enforced', () => {
   assert.equal(s.keys[KID]!.horizon, undefined);
   accept(s, msg({ iat: NOW + YEAR, exp: NOW + YEAR + 60_000 }), { now: 0, trusted: false, boot: null });
 });
+
+function refusal(state: ReplayState, m: SignedPayload, ctx: Ctx): Extract<ReturnType<typeof guardFleetMessage>, { accept: false }> {
+  const v = guard(state, m, ctx);
+  assert.ok(!v.accept, 'expected a refusal');
+  return v;
+}
+
+test('a horizon that lags (the first message of a boot had waited past its expiry) is re-based by the third fresh message, a minute after the first', () => {
+  // After a reboot, the first command delivered is one a day old that waited in a broker without message expiry.
+  const boot: BootInstant = { boot: 'b2', ms: 10_000 };
+  let s = accept(EMPTY_REPLAY_STATE, msg({ iat: NOW - 86_400_000, exp: NOW - 86_400_000 + 60_000, ctr: 100 }), untrusted(boot));
+  // The fleet's fresh commands are beyond the bound.
+  const first = refusal(s, msg({ ctr: 101 }), untrusted(later(boot, 1_000)));
+  assert.equal(first.code, 'FLEET_TIME_AHEAD');
+  s = first.next!;
+  assert.deepEqual(s.keys[KID]!.ahead, { boot: 'b2', since: 11_000, ctr: 101, count: 1 });
+  // The same message again (a redelivery) does not count twice; a burst of retries within the minute is not enough.
+  assert.deepEqual(refusal(s, msg({ ctr: 101 }), untrusted(later(boot, 2_000))).next!.keys[KID]!.ahead, s.keys[KID]!.ahead);
+  s = refusal(s, msg({ ctr: 102 }), untrusted(later(boot, 3_000))).next!;
+  s = refusal(s, msg({ ctr: 103 }), untrusted(later(boot, 4_000))).next!;
+  assert.equal(s.keys[KID]!.ahead.count, 3);
+  // A minute after the first: accepted, the horizon starts again from it, the streak is gone.
+  const at = later(boot, 61_000);
+  s = accept(s, msg({ iat: NOW + MINUTE, exp: NOW + 2 * MINUTE, ctr: 104 }), untrusted(at));
+  assert.deepEqual(s.keys[KID]!.horizon, { boot: 'b2', at: at.ms, until: NOW + 2 * MINUTE });
+  assert.equal(s.keys[KID]!.ahead, undefined);
+  assert.equal(s.keys[KID]!.fleetTime, NOW + MINUTE);
+  // The bound holds again from there.
+  assert.equal(refuse(s, msg({ iat: NOW + YEAR, exp: NOW + YEAR + 60_000, ctr: 105 }), untrusted(later(at, 1_000))).code, 'FLEET_TIME_AHEAD');
+});
+
+test('the streak counts only messages signed after every accepted one and before a new boot; an accepted message ends it', () => {
+  let s = accept(EMPTY_REPLAY_STATE, msg({ ctr: 100 }), untrusted());
+  s = accept(s, msg({ ctr: 200 }), untrusted());
+  // Signed before the last accepted message: refused without counting.
+  assert.equal(refusal(s, msg({ iat: NOW + YEAR, exp: NOW + YEAR + 60_000, ctr: 150 }), untrusted()).next, undefined);
+  s = refusal(s, msg({ iat: NOW + YEAR, exp: NOW + YEAR + 60_000, ctr: 201 }), untrusted()).next!;
+  s = refusal(s, msg({ iat: NOW + YEAR, exp: NOW + YEAR + 60_000, ctr: 202 }), untrusted(later(BOOT, 30_000))).next!;
+  assert.equal(s.keys[KID]!.ahead!.count, 2);
+  // A correctly timed message in between ends the streak: the next jump starts from one again.
+  s = accept(s, msg({ ctr: 203 }), untrusted(later(BOOT, 40_000)));
+  assert.equal(s.keys[KID]!.ahead, undefined);
+  const again = refusal(s, msg({ iat: NOW + YEAR, exp: NOW + YEAR + 60_000, ctr: 204 }), untrusted(later(BOOT, 90_000)));
+  assert.equal(again.next!.keys[KID]!.ahead!.count, 1);
+});
