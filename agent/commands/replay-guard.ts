@@ -92,7 +92,10 @@ export function guardFleetMessage(state: ReplayState, payload: SignedPayload, ct
     const refusal = { accept: false as const, code: 'FLEET_TIME_AHEAD' as const, reason: `issued at ${payload.iat}, beyond ${latest}, the latest fleet time this device can justify`, duplicate: false };
     if (!newest) return refusal;
     const ahead = extendAheadStreak(key.ahead, ctx.boot, payload.ctr);
-    if (!streakRebases(ahead, ctx.boot)) return { ...refusal, next: { v: 1, keys: { ...state.keys, [ctx.kid]: { ...key, ahead } } } };
+    if (!streakRebases(ahead, ctx.boot)) {
+      // The same refused message delivered again changes nothing, and nothing is written.
+      return ahead === key.ahead ? refusal : { ...refusal, next: { v: 1, keys: { ...state.keys, [ctx.kid]: { ...key, ahead } } } };
+    }
     rebase = true;
   }
   let seen = [...key.seen, [payload.id, payload.ctr] as [string, number]];

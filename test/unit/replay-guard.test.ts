@@ -193,8 +193,9 @@ test('a horizon that lags (the first message of a boot had waited past its expir
   assert.equal(first.code, 'FLEET_TIME_AHEAD');
   s = first.next!;
   assert.deepEqual(s.keys[KID]!.ahead, { boot: 'b2', since: 11_000, ctr: 101, count: 1 });
-  // The same message again (a redelivery) does not count twice; a burst of retries within the minute is not enough.
-  assert.deepEqual(refusal(s, msg({ ctr: 101 }), untrusted(later(boot, 2_000))).next!.keys[KID]!.ahead, s.keys[KID]!.ahead);
+  // The same message again (a redelivery) does not count twice, nor is anything written for it;
+  // a burst of retries within the minute is not enough.
+  assert.equal(refusal(s, msg({ ctr: 101 }), untrusted(later(boot, 2_000))).next, undefined);
   s = refusal(s, msg({ ctr: 102 }), untrusted(later(boot, 3_000))).next!;
   s = refusal(s, msg({ ctr: 103 }), untrusted(later(boot, 4_000))).next!;
   assert.equal(s.keys[KID]!.ahead.count, 3);
