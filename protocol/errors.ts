@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   WRONG_DEVICE: 'the message is addressed to another device',
   EXPIRED: 'the message expired',
   NOT_YET_VALID: 'the message was issued in the future by more than the allowed skew',
+  FLEET_TIME_AHEAD: 'the message was issued further ahead of the latest fleet time the device can justify than one message may move it',
   REPLAYED: 'the message was already accepted once',
   WRONG_TYPE: 'the message type is not the one expected on this topic',
   // Sealing.

@@ -71,6 +71,7 @@ const ENGINE_FREE = new Set([
   'test/integration/enrollment-e2e.test.ts',
   'test/integration/enrollment-service.test.ts',
   'test/integration/enrollment-slow-service.test.ts',
+  'test/integration/fleet-time-bound.test.ts',
   'test/integration/node18-bundle.test.ts',
   'test/integration/offline-outbox.test.ts',
   'test/integration/outbox-crash.test.ts',

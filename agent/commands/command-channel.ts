@@ -5,7 +5,9 @@ import { decodeEnvelope, newMessageId, signEnvelope, verifyEnvelope, type Signed
 import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
 import { checkSchema, type JsonLimits } from '../../protocol/json.js';
 import { keyId, type KeyPairs } from '../../protocol/keys.js';
+import { bootClock } from '../boot-clock.js';
 import type { CommandStore } from './command-store.js';
+import type { BootInstant } from './fleet-horizon.js';
 import { guardFleetMessage } from './replay-guard.js';
 
 /** What a command handler gets besides its arguments. */
@@ -36,6 +38,8 @@ export interface CommandChannelOptions {
   logger: Logger;
   clock?: () => number;
   clockTrusted: () => boolean;
+  /** The device's boot clock, for the fleet-time horizon (default: the kernel's, see boot-clock.ts). */
+  bootClock?: () => BootInstant;
   /** Lifetime of a reply message (its `exp`). */
   replyLifetimeMs?: number;
 }
@@ -46,10 +50,12 @@ export interface CommandChannelOptions {
  */
 export class CommandChannel {
   private readonly clock: () => number;
+  private readonly bootClock: () => BootInstant;
   private queue: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: CommandChannelOptions) {
     this.clock = opts.clock ?? Date.now;
+    this.bootClock = opts.bootClock ?? bootClock();
   }
 
   /** Handle one delivery on the cmd topic. Serialised: commands run one at a time, in arrival order. */
@@ -86,9 +92,10 @@ export class CommandChannel {
     const tp = payload.tp;
     const log = tp === undefined ? logger.child({ commandId: payload.id }) : logger.child({ commandId: payload.id, traceparent: tp });
     const verdict = guardFleetMessage(store.replay, payload, {
-      deviceId: this.opts.deviceId, kid, now: this.clock(), clockTrusted: this.opts.clockTrusted(),
+      deviceId: this.opts.deviceId, kid, now: this.clock(), clockTrusted: this.opts.clockTrusted(), boot: this.bootClock(),
     });
     if (!verdict.accept) {
+      if (verdict.next !== undefined) store.record(verdict.next);
       const cached = verdict.duplicate ? store.reply(payload.id) : undefined;
       if (cached !== undefined) {
         // A redelivery (QoS 1 after a reconnect): same answer, no second run.
@@ -102,7 +109,7 @@ export class CommandChannel {
       return;
     }
     // Recorded before it runs: a crash during the command must not let a redelivery run it again.
-    store.accept(verdict.next);
+    store.record(verdict.next);
     let data: ReplyData;
     try {
       const command = checkSchema(CommandSchema, payload.data, 'command');

@@ -17,8 +17,9 @@ const KEEP_REPLIES = 64;
 /**
  * The replay record and the recent replies, in one state file written
  * atomically. It is written when a command is accepted (before it runs, so
- * that a crash mid-command never lets it run twice) and when its reply is
- * ready: never while nothing happens.
+ * that a crash mid-command never lets it run twice), when its reply is
+ * ready, and when a refusal is counted toward re-basing the fleet-time
+ * horizon (fleet-horizon.ts): never while nothing happens.
  */
 export class CommandStore {
   private state: CommandState;
@@ -40,7 +41,7 @@ export class CommandStore {
     return this.state.replay;
   }
 
-  accept(next: ReplayState): void {
+  record(next: ReplayState): void {
     this.state = { ...this.state, replay: next };
     saveJsonState(this.path, this.state);
   }

@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import type { SignedPayload } from '../../protocol/envelope.js';
 import type { ErrorCode } from '../../protocol/errors.js';
+import { advanceHorizon, AheadStreakSchema, extendAheadStreak, FleetHorizonSchema, latestAllowedIssue, streakRebases, type BootInstant } from './fleet-horizon.js';
 
 const count = z.int().check(z.nonnegative());
 
@@ -16,11 +17,21 @@ const count = z.int().check(z.nonnegative());
  *     or below the floor, is a replay. When the remembered set is full the
  *     lowest entries are dropped and the floor rises to them.
  *  2. Expiry is judged against the newest time the device can vouch for:
- *     the fleet's own clock, as carried by the newest message accepted from
- *     that key (`fleetTime`), and the device clock only when that clock is
- *     trusted (NTP-synchronised, or declared so in the agent config).
- *  3. Messages issued "in the future" are refused only with a trusted clock,
- *     beyond a tolerance; an untrusted clock never refuses a message.
+ *     the fleet's own clock, as carried by the message signed last (highest
+ *     `ctr`) among those accepted from that key (`fleetTime`), and the device
+ *     clock only when that clock is trusted (NTP-synchronised, or declared so
+ *     in the agent config). A message signed after every accepted one is the
+ *     fleet's present: fleet time does not judge it, it sets fleet time —
+ *     back, too, when the fleet's clock was stepped back. So a fleet time
+ *     pushed ahead (a fleet host whose clock jumped, a bug) is corrected by
+ *     the next message the fleet signs, and cannot lock the channel.
+ *  3. Messages issued "in the future" are refused: with a trusted clock,
+ *     beyond a tolerance of it (NOT_YET_VALID); without, beyond a step past
+ *     the horizon, the latest fleet time the device can justify from what it
+ *     accepted in this boot (FLEET_TIME_AHEAD, see fleet-horizon.ts; a
+ *     third such message in a row, a minute after the first, re-bases the
+ *     horizon instead, so that a lagging horizon cannot lock the channel).
+ *     The device clock alone never refuses a message when it is not trusted.
  */
 export const ReplayStateSchema = z.strictObject({
   v: z.literal(1),
@@ -28,6 +39,10 @@ export const ReplayStateSchema = z.strictObject({
     floor: count,
     fleetTime: count,
     seen: z.array(z.tuple([z.string(), count])),
+    /** Absent in files written before it existed, and until a message is accepted in a boot. */
+    horizon: z.optional(FleetHorizonSchema),
+    /** Present while the latest messages were refused for the horizon (FLEET_TIME_AHEAD). */
+    ahead: z.optional(AheadStreakSchema),
   })),
 });
 export type ReplayState = z.infer<typeof ReplayStateSchema>;
@@ -44,12 +59,17 @@ export interface GuardContext {
   remember?: number;
   /** Tolerated clock difference for "issued in the future", with a trusted clock. */
   futureSkewMs?: number;
+  /** The boot clock; undefined where it cannot be read (then no horizon is kept or enforced). */
+  boot: BootInstant | undefined;
 }
 
 export type GuardVerdict =
   | { accept: true; next: ReplayState }
-  /** `duplicate`: this exact message id was accepted before (a QoS 1 redelivery, or a replay of it). */
-  | { accept: false; code: ErrorCode; reason: string; duplicate: boolean };
+  /**
+   * `duplicate`: this exact message id was accepted before (a QoS 1 redelivery, or a replay of it).
+   * `next`: the refusal itself is remembered (a FLEET_TIME_AHEAD streak); save it.
+   */
+  | { accept: false; code: ErrorCode; reason: string; duplicate: boolean; next?: ReplayState };
 
 export const DEFAULT_REMEMBER = 512;
 
@@ -59,10 +79,24 @@ export function guardFleetMessage(state: ReplayState, payload: SignedPayload, ct
   const key = state.keys[ctx.kid] ?? { floor: 0, fleetTime: 0, seen: [] };
   if (key.seen.some(([id]) => id === payload.id)) return { accept: false, code: 'REPLAYED', reason: 'message id already accepted', duplicate: true };
   if (payload.ctr <= key.floor) return { accept: false, code: 'REPLAYED', reason: `counter ${payload.ctr} at or below ${key.floor}`, duplicate: false };
-  const vouchedNow = Math.max(ctx.clockTrusted ? ctx.now : 0, key.fleetTime);
+  // Signed after every message accepted from this key: the fleet's present.
+  const newest = payload.ctr > key.seen.reduce((max, [, c]) => Math.max(max, c), key.floor);
+  const vouchedNow = Math.max(ctx.clockTrusted ? ctx.now : 0, newest ? 0 : key.fleetTime);
   if (payload.exp < vouchedNow) return { accept: false, code: 'EXPIRED', reason: `expired at ${payload.exp}, now ${vouchedNow}`, duplicate: false };
   if (ctx.clockTrusted && payload.iat > ctx.now + (ctx.futureSkewMs ?? 5 * 60_000)) {
     return { accept: false, code: 'NOT_YET_VALID', reason: `issued at ${payload.iat}, device time ${ctx.now}`, duplicate: false };
+  }
+  const latest = ctx.clockTrusted || ctx.boot === undefined ? undefined : latestAllowedIssue(key.horizon, ctx.boot);
+  let rebase = false;
+  if (latest !== undefined && ctx.boot !== undefined && payload.iat > latest) {
+    const refusal = { accept: false as const, code: 'FLEET_TIME_AHEAD' as const, reason: `issued at ${payload.iat}, beyond ${latest}, the latest fleet time this device can justify`, duplicate: false };
+    if (!newest) return refusal;
+    const ahead = extendAheadStreak(key.ahead, ctx.boot, payload.ctr);
+    if (!streakRebases(ahead, ctx.boot)) {
+      // The same refused message delivered again changes nothing, and nothing is written.
+      return ahead === key.ahead ? refusal : { ...refusal, next: { v: 1, keys: { ...state.keys, [ctx.kid]: { ...key, ahead } } } };
+    }
+    rebase = true;
   }
   let seen = [...key.seen, [payload.id, payload.ctr] as [string, number]];
   let floor = key.floor;
@@ -73,8 +107,11 @@ export function guardFleetMessage(state: ReplayState, payload: SignedPayload, ct
     seen = seen.slice(seen.length - remember);
     floor = Math.max(floor, ...dropped.map(([, c]) => c));
   }
+  const steppedBack = newest && payload.iat < key.fleetTime;
+  const horizon = ctx.boot === undefined ? key.horizon : advanceHorizon(key.horizon, ctx.boot, Math.max(payload.exp, payload.iat), steppedBack || rebase);
+  const fleetTime = newest ? payload.iat : key.fleetTime;
   return {
     accept: true,
-    next: { v: 1, keys: { ...state.keys, [ctx.kid]: { floor, fleetTime: Math.max(key.fleetTime, payload.iat), seen } } },
+    next: { v: 1, keys: { ...state.keys, [ctx.kid]: { floor, fleetTime, seen, ...(horizon === undefined ? {} : { horizon }) } } },
   };
 }

@@ -6,15 +6,15 @@ import type { TestFleet } from './fleet.js';
 
 /**
  * The fleet side of a test, through the public library: a FleetLink on the
- * fleet's own broker account. A persistent session (clean=false, QoS 1) so
+ * fleet's own broker account, in the fleet's MQTT version (3.1.1 on the embedded broker). A persistent session (clean=false, QoS 1) so
  * that what devices publish while a test restarts the broker is queued for
  * it and not lost to the observer.
  */
 export async function fleetSession(tf: TestFleet, url: string): Promise<{ client: MqttClient; link: FleetLink; signer: FleetSigner; close(): Promise<void> }> {
   const client = await mqtt.connectAsync(url, {
-    username: tf.fleet.config.broker.username, password: tf.fleet.config.broker.password, protocolVersion: 5,
+    username: tf.fleet.config.broker.username, password: tf.fleet.config.broker.password, protocolVersion: tf.protocolVersion,
     clientId: `fleet-test-${Math.random().toString(36).slice(2, 10)}`, clean: false,
-    properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 300, connectTimeout: 5000,
+    ...(tf.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}), reconnectPeriod: 300, connectTimeout: 5000,
   });
   client.setMaxListeners(50);
   const ed = defaultEd25519();
