@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import * as zc from 'zod';
+import { ComposeDocumentSchema, ComposeServiceSchema } from '../agent/supervisor/compose-schema.js';
 import { BootstrapFileSchema } from '../protocol/bootstrap.js';
 import { COMMAND_TYPE, CommandSchema, DESIRED_TYPE, REPLY_TYPE, ReplyDataSchema } from '../protocol/commands.js';
 import { DesiredDataSchema, RegistryCredentialsSchema, ReportedStateSchema } from '../protocol/desired.js';
@@ -91,8 +92,13 @@ export const WIRE_DOCUMENTS: readonly WireDocument[] = [
   },
   {
     file: 'desired.payload.json', title: 'Desired state', where: 'tsunagu/devices/{deviceId}/desired (retained)', direction: 'fleet → device',
-    description: `Payload of ${SIGNED}, signed by the fleet key (protocol.md §9.7). data.compose is the Compose subset of protocol.md §9.7; each data.sealed.environment value seals a UTF-8 string, data.sealed.registries seals desired-registries.json, both to the device box key.`,
+    description: `Payload of ${SIGNED}, signed by the fleet key (protocol.md §9.7). data.compose is the Compose subset of protocol.md §9.7 (desired-compose.json); each data.sealed.environment value seals a UTF-8 string, data.sealed.registries seals desired-registries.json, both to the device box key.`,
     schema: payloadOf(DESIRED_TYPE, DesiredDataSchema),
+  },
+  {
+    file: 'desired-compose.json', title: 'Compose subset', where: 'data.compose of a desired state', direction: 'fleet → device',
+    description: 'The structure of the Compose-subset document (protocol.md §9.7, agent/supervisor/compose-schema.ts): a field not listed is refused as UNSUPPORTED; x-* fields other than x-tsunagu are dropped. The device checks more than the structure (service and volume names, references between services, values such as durations, byte sizes, ports and volume specs, its security policy): valid here does not mean accepted.',
+    schema: ComposeDocumentSchema,
   },
   {
     file: 'desired-registries.json', title: 'Registry credentials', where: 'sealed in a desired state (data.sealed.registries)', direction: 'fleet → device',
@@ -152,6 +158,8 @@ export const WIRE_DOCUMENTS: readonly WireDocument[] = [
  */
 function withRefinements(ctx: { zodSchema: unknown; jsonSchema: Record<string, unknown> }): void {
   if (ctx.zodSchema === LabelsSchema) ctx.jsonSchema.maxProperties = 64;
+  // Compose extension fields: the agent drops every x-* field but x-tsunagu before it checks the rest.
+  if (ctx.zodSchema === ComposeDocumentSchema || ctx.zodSchema === ComposeServiceSchema) ctx.jsonSchema.patternProperties = { '^x-': {} };
 }
 
 /** The JSON Schema document of one entry, as the text of its file. */

@@ -8,7 +8,7 @@ type Schema = boolean | Record<string, unknown>;
 
 const ANNOTATIONS = new Set(['$schema', 'title', 'description', 'default']);
 const KEYWORDS = new Set([
-  'type', 'properties', 'required', 'additionalProperties', 'propertyNames', 'maxProperties',
+  'type', 'properties', 'patternProperties', 'required', 'additionalProperties', 'propertyNames', 'maxProperties',
   'pattern', 'minLength', 'maxLength', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
   'const', 'enum', 'oneOf', 'anyOf', 'items', 'prefixItems', 'minItems', 'maxItems',
 ]);
@@ -70,9 +70,12 @@ export function checkJsonSchema(schema: Schema, value: unknown, path = '$'): str
     const obj = value as Record<string, unknown>;
     const properties = (s.properties ?? {}) as Record<string, unknown>;
     for (const name of (s.required ?? []) as string[]) if (!(name in obj)) errors.push(`${path}: missing ${name}`);
+    const patterns = Object.entries((s.patternProperties ?? {}) as Record<string, unknown>);
     for (const [name, v] of Object.entries(obj)) {
+      const byPattern = patterns.filter(([pattern]) => new RegExp(pattern, 'u').test(name));
+      for (const [, child] of byPattern) errors.push(...sub(child, v, `${path}.${name}`));
       if (name in properties) errors.push(...sub(properties[name], v, `${path}.${name}`));
-      else if (s.additionalProperties !== undefined) errors.push(...sub(s.additionalProperties, v, `${path}.${name}`));
+      else if (byPattern.length === 0 && s.additionalProperties !== undefined) errors.push(...sub(s.additionalProperties, v, `${path}.${name}`));
       if (s.propertyNames !== undefined) errors.push(...sub(s.propertyNames, name, `${path} key ${JSON.stringify(name)}`));
     }
     if (typeof s.maxProperties === 'number' && Object.keys(obj).length > s.maxProperties) errors.push(`${path}: more than ${s.maxProperties} members`);

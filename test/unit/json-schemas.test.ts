@@ -3,7 +3,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as z from 'zod/mini';
+import { parseDesiredState } from '../../agent/supervisor/compose-schema.js';
 import { CommandSchema } from '../../protocol/commands.js';
+import { isTsunaguError } from '../../protocol/errors.js';
 import { renderSchemaFiles } from '../../scripts/wire-schemas.js';
 import { checkJsonSchema } from '../support/json-schema-check.js';
 
@@ -118,3 +120,35 @@ function inventory(): Record<string, unknown> {
     labels: { arch: 'arm/v7', 'device.serial': 'true' },
   };
 }
+
+test('the Compose subset schema and the agent agree on the fields they accept', () => {
+  const accepted = [
+    { services: { web: { image: 'nginx:1.27' } } },
+    {
+      name: 'shop', version: '3.8', 'x-notes': 'dropped', 'x-tsunagu': { priority: 'critical' }, volumes: { data: null },
+      services: {
+        db: { image: 'postgres:16', volumes: ['data:/var/lib/postgresql/data'], healthcheck: { test: ['CMD', 'pg_isready'], interval: '10s' } },
+        web: {
+          image: 'registry.example.com/web:1.2', command: ['serve', '--port', '8080'], environment: { MODE: 'prod', LEVEL: 3 },
+          ports: ['8080:8080', { target: 9090, published: 9090, protocol: 'tcp' }], depends_on: { db: { condition: 'service_healthy' } },
+          restart: 'unless-stopped', mem_limit: '256m', deploy: { resources: { limits: { cpus: '0.5', pids: 100 } } },
+          logging: { driver: 'json-file', options: { 'max-size': '10m' } }, 'x-tsunagu': { requires: ['gpu'], update: 'kill-then-download' }, 'x-other': 1,
+        },
+      },
+    },
+  ];
+  for (const doc of accepted) {
+    parseDesiredState(doc);
+    assertValid('desired-compose.json', doc);
+  }
+  const unsupported = [
+    { services: { web: { image: 'nginx', build: '.' } } },
+    { services: { web: { image: 'nginx', security_opt: ['seccomp:unconfined'] } } },
+    { services: { web: { image: 'nginx' } }, networks: { front: {} } },
+    { services: { web: { image: 'nginx', deploy: { replicas: 2 } } } },
+  ];
+  for (const doc of unsupported) {
+    assert.throws(() => parseDesiredState(doc), (e) => isTsunaguError(e, 'UNSUPPORTED') || isTsunaguError(e, 'SCHEMA'), JSON.stringify(doc));
+    assertInvalid('desired-compose.json', doc);
+  }
+});
