@@ -152,3 +152,13 @@ test('the Compose subset schema and the agent agree on the fields they accept', 
     assertInvalid('desired-compose.json', doc);
   }
 });
+
+test('protocol.md §9.7 names every field of the Compose subset, as the schema has them', () => {
+  const doc = readFileSync(join(root, 'docs', 'protocol.md'), 'utf8');
+  const subset = doc.slice(doc.indexOf('**The Compose subset**')).split('\n\n')[0]!;
+  const compose = schema('desired-compose.json') as { properties: Record<string, { additionalProperties?: { properties: Record<string, unknown> } }> };
+  const service = compose.properties.services!.additionalProperties!.properties;
+  for (const field of [...Object.keys(compose.properties), ...Object.keys(service)]) {
+    assert.ok(subset.includes(`\`${field}\``) || subset.includes(`\`${field}.`), `protocol.md §9.7 does not name the Compose field ${field}`);
+  }
+});
