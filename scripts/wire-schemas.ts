@@ -1,5 +1,4 @@
 import * as z from 'zod/mini';
-import * as zc from 'zod';
 import { ComposeDocumentSchema, ComposeServiceSchema } from '../agent/supervisor/compose-schema.js';
 import { BootstrapFileSchema } from '../protocol/bootstrap.js';
 import { COMMAND_TYPE, CommandSchema, DESIRED_TYPE, REPLY_TYPE, ReplyDataSchema } from '../protocol/commands.js';
@@ -165,7 +164,8 @@ function withRefinements(ctx: { zodSchema: unknown; jsonSchema: Record<string, u
 /** The JSON Schema document of one entry, as the text of its file. */
 export function renderWireSchema(doc: WireDocument): string {
   // `input`: what a sender may write (a member with a default may be left out).
-  const generated = (doc.schema instanceof zc.ZodType ? zc.toJSONSchema(doc.schema, { io: 'input', override: withRefinements }) : z.toJSONSchema(doc.schema, { io: 'input', override: withRefinements })) as Record<string, unknown>;
+  // zod's generator reads classic schemas (the fleet's files) as well as zod/mini ones.
+  const generated = z.toJSONSchema(doc.schema, { io: 'input', override: withRefinements }) as Record<string, unknown>;
   const { $schema, ...rest } = generated;
   return `${JSON.stringify({ $schema, title: doc.title, description: doc.description, ...rest }, null, 2)}\n`;
 }
