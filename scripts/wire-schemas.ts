@@ -155,8 +155,11 @@ export const WIRE_DOCUMENTS: readonly WireDocument[] = [
  * JSON Schema has no word for a refinement; the few the schemas use are
  * written here by hand, so that none is silently left out.
  */
-function withRefinements(ctx: { zodSchema: unknown; jsonSchema: Record<string, unknown> }): void {
+function withRefinements(ctx: { zodSchema: z.core.$ZodType; jsonSchema: Record<string, unknown> }): void {
   if (ctx.zodSchema === LabelsSchema) ctx.jsonSchema.maxProperties = 64;
+  else if ((ctx.zodSchema._zod.def.checks ?? []).some((c) => c._zod.def.check === 'custom')) {
+    throw new Error('a schema on the wire has a refinement this generator does not translate: add it to withRefinements');
+  }
   // Compose extension fields: the agent drops every x-* field but x-tsunagu before it checks the rest.
   if (ctx.zodSchema === ComposeDocumentSchema || ctx.zodSchema === ComposeServiceSchema) ctx.jsonSchema.patternProperties = { '^x-': {} };
 }
