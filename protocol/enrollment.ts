@@ -27,7 +27,8 @@ export const DeviceClaimSchema = z.strictObject({
 });
 export type DeviceClaim = z.infer<typeof DeviceClaimSchema>;
 
-const EnrollRequestDataSchema = z.strictObject({
+/** `data` of an enrollment request. */
+export const EnrollRequestDataSchema = z.strictObject({
   signPublicKey: z.string(),
   boxPublicKey: z.string(),
   sealed: z.string().check(z.maxLength(12 * 1024)),
@@ -42,7 +43,8 @@ export const EnrollGrantSchema = z.strictObject({
 });
 export type EnrollGrant = z.infer<typeof EnrollGrantSchema>;
 
-const EnrollResponseDataSchema = z.discriminatedUnion('ok', [
+/** `data` of an enrollment response: a sealed grant, or a refusal with the fleet's time. */
+export const EnrollResponseDataSchema = z.discriminatedUnion('ok', [
   z.strictObject({ ok: z.literal(true), sealed: z.string().check(z.maxLength(8 * 1024)) }),
   z.strictObject({ ok: z.literal(false), code: z.string().check(z.regex(/^[A-Z_]{1,40}$/)), message: z.string().check(z.maxLength(1024)), now: z.int().check(z.nonnegative()) }),
 ]);

@@ -10,6 +10,7 @@ import { DynsecClient } from './dynsec-client.js';
 import { startEnrollmentServer } from './enrollment-server.js';
 import { AccountStore, accountFilePath } from './embedded/account-store.js';
 import { prepareEmbeddedAccounts } from './embedded/embedded-accounts.js';
+import { deviceListing } from './device-listing.js';
 import { createFleetDir, fleetPaths, loadFleetDir, type FleetConfig } from './fleet-dir.js';
 import { Registry, type DeviceRecord } from './registry.js';
 import { printable } from './terminal-text.js';
@@ -131,13 +132,14 @@ export function runApprove(device: string, o: { dir: string }): void {
   }
 }
 
-export function runDevices(o: { dir: string; json?: boolean; labels?: boolean }): void {
+export function runDevices(o: { dir: string; json?: boolean; labels?: boolean; keys?: boolean }): void {
+  if (o.keys && !o.json) throw new TsunaguError('CONFIG', '--keys goes with --json: the keys are for programs, not for the table');
   const fleet = loadFleetDir(o.dir);
   const registry = new Registry(fleet.registryPath);
   try {
     const devices = registry.list();
     if (o.json) {
-      process.stdout.write(`${JSON.stringify(devices.map(({ signPublicKey: _s, boxPublicKey: _b, ...d }) => d), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(deviceListing(devices, o.keys === true), null, 2)}\n`);
       return;
     }
     if (devices.length === 0) {

@@ -11,7 +11,7 @@ const HINTS: Partial<Record<ErrorCode, string>> = {
   STATE_CORRUPT: 'a fleet file was unreadable and was moved aside; restore it from a backup of the fleet directory',
   MALFORMED: 'the file is not valid JSON or YAML: check it with a linter, then run the command again',
   SCHEMA: 'a field has the wrong type or name: see docs/protocol.md for the format',
-  UNSUPPORTED: 'the agent supports a subset of Compose: see docs/agent.md for the fields it accepts',
+  UNSUPPORTED: 'the agent supports a subset of Compose: see docs/protocol.md §9.7 ("The Compose subset") for the fields it accepts',
   TOO_LARGE: 'split the document or drop what the device does not need',
 };
 

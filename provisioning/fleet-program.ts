@@ -76,11 +76,13 @@ program.command('devices')
   .addOption(dirOption)
   .option('--labels', 'show the capability labels (from the inventories `serve` has seen)')
   .option('--json', 'machine-readable output')
+  .option('--keys', 'with --json: add each device\'s public keys (signPublicKey, keyId, boxPublicKey)')
   .addHelpText('after', `
 Examples:
   tsunagu-fleet devices
   tsunagu-fleet devices --labels
   tsunagu-fleet devices --json
+  tsunagu-fleet devices --json --keys
 `)
   .action(runDevices);
 

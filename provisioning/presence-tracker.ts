@@ -1,12 +1,10 @@
 import type { MqttClient } from 'mqtt';
-import * as z from 'zod';
 import type { Logger } from '../common/logger.js';
 import { parseJsonWith } from '../protocol/json.js';
 import { InventoryReportSchema } from '../protocol/reports.js';
+import { DeviceStatusSchema, STATUS_LIMITS } from '../protocol/status.js';
 import { allDevicesTopic, parseDeviceTopic } from '../protocol/topics.js';
 import type { Registry } from './registry.js';
-
-const StatusSchema = z.object({ v: z.literal(1), state: z.enum(['online', 'offline']), at: z.number() }).passthrough();
 
 /**
  * Keeps the registry's online state and last-seen time from the devices'
@@ -29,7 +27,7 @@ export class PresenceTracker {
     }
     if (parsed.kind !== 'status') return;
     try {
-      const status = parseJsonWith(StatusSchema, new Uint8Array(payload), 'status', { maxBytes: 4096, maxDepth: 4 });
+      const status = parseJsonWith(DeviceStatusSchema, new Uint8Array(payload), 'status', STATUS_LIMITS);
       this.registry.setPresence(parsed.deviceId, status.state === 'online', this.now());
     } catch (err) {
       this.logger.warn({ deviceId: parsed.deviceId, err: (err as Error).message }, 'ignored a malformed status');

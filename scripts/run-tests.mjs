@@ -76,6 +76,7 @@ const ENGINE_FREE = new Set([
   'test/integration/offline-outbox.test.ts',
   'test/integration/outbox-crash.test.ts',
   'test/integration/systemd-watchdog.test.ts',
+  'test/integration/third-party-fleet.test.ts',
   'test/faults/link-blackhole.test.ts',
   'test/faults/state-write-kill.test.ts',
 ]);

@@ -62,7 +62,8 @@ function fixedSealer(label: string): { sealer: Sealer; json: Record<string, stri
       ephemeralSecretKeyLabel: `tsunagu test vector ${label} ephemeral secret key`,
       ephemeralSecretKeyHex: hex(ephemeralSecretKey),
       ephemeralPublicKeyHex: hex(nacl.box.keyPair.fromSecretKey(ephemeralSecretKey).publicKey),
-      nonceLabel: `tsunagu test vector ${label} nonce (first 24 bytes)`,
+      // The label is exactly the hashed text; the nonce is the first 24 bytes of its SHA-256.
+      nonceLabel: `tsunagu test vector ${label} nonce`,
       nonceHex: hex(nonce),
     },
   };
@@ -117,7 +118,7 @@ export function deriveVectors(ed: Ed25519): VectorFiles {
   const boxMessage = utf8('{"serial":"0001","note":"sealed to the fleet"}');
   const sealed = boxSealer.sealer(boxMessage, fleet.keys.boxPublicKey);
   const sealedBox = {
-    description: 'A sealed box to the fleet box key: ephemeral public key (32) ‖ nonce (24) ‖ crypto_box_easy(message, nonce, recipient public key, ephemeral secret key). cryptoBoxHex is that last part alone (16-byte Poly1305 tag, then the ciphertext).',
+    description: 'A sealed box to the fleet box key: ephemeral public key (32) ‖ nonce (24) ‖ crypto_box_easy(message, nonce, recipient public key, ephemeral secret key). cryptoBoxHex is that last part alone (16-byte Poly1305 tag, then the ciphertext). The ephemeral secret key is SHA-256(ephemeralSecretKeyLabel); the nonce is the first 24 bytes of SHA-256(nonceLabel).',
     recipient: 'fleet',
     ...boxSealer.json,
     messageText: text(boxMessage),

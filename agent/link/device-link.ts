@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { fullJitterDelay, type BackoffPolicy } from '../../common/backoff.js';
 import type { Logger } from '../../common/logger.js';
+import type { DeviceStatus } from '../../protocol/status.js';
 import { deviceTopic, DEVICE_INBOUND, type DeviceInbound, type DeviceOutbound } from '../../protocol/topics.js';
 import { DEVICE_SESSION_EXPIRY_SECONDS, isAuthFailure, mqttOptions, type BrokerEndpoint } from './mqtt-options.js';
 import { totalListeners } from '../diagnostics/diagnostics.js';
@@ -81,8 +82,9 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
     this.emit('state', next);
   }
 
-  private statusPayload(state: 'online' | 'offline', reason?: string): string {
-    return JSON.stringify({ v: 1, state, at: Date.now(), agentVersion: this.opts.agentVersion, ...(reason === undefined ? {} : { reason }) });
+  private statusPayload(state: DeviceStatus['state'], reason?: string): string {
+    const status: DeviceStatus = { v: 1, state, at: Date.now(), agentVersion: this.opts.agentVersion, ...(reason === undefined ? {} : { reason }) };
+    return JSON.stringify(status);
   }
 
   private connect(): void {

@@ -86,6 +86,14 @@ const documentSchema = z.strictObject({
   'x-tsunagu': z.optional(z.strictObject({ priority: z.optional(priority), update: z.optional(updateStrategy) })),
 });
 
+/**
+ * The document's structure as it travels in `data.compose` (x-* fields other
+ * than x-tsunagu aside), before the checks and normalisation below: the source
+ * of docs/schemas/desired-compose.json.
+ */
+export const ComposeDocumentSchema = documentSchema;
+export const ComposeServiceSchema = serviceSchema;
+
 type RawService = z.infer<typeof serviceSchema>;
 
 export interface ParseOptions {

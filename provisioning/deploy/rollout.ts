@@ -1,5 +1,7 @@
 import * as z from 'zod';
 import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
+import { DeviceEventSchema } from '../../protocol/events.js';
+import { checkSchema } from '../../protocol/json.js';
 
 /** How a deployment of one version to one device ended. */
 export type RolloutOutcome =
@@ -45,7 +47,10 @@ export type SupervisorEvent = z.infer<typeof EventSchema>;
 
 export function parseEvent(payload: Buffer): SupervisorEvent | undefined {
   try {
-    const r = EventSchema.safeParse(JSON.parse(payload.toString('utf8')));
+    const value: unknown = JSON.parse(payload.toString('utf8'));
+    // The frame every event has (protocol/events.ts); then the members the follower shows.
+    checkSchema(DeviceEventSchema, value, 'event');
+    const r = EventSchema.safeParse(value);
     return r.success ? r.data : undefined;
   } catch {
     return undefined;

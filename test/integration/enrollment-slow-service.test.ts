@@ -18,8 +18,9 @@ import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 
 /**
  * A service slower than the device's patience (a fleet powered up together
- * queues at one service): the device sends its unanswered request again,
- * takes the answer whenever it comes, and the service grants once.
+ * queues at one service): the device sends its unanswered request again
+ * with the same request id (docs/protocol.md §6.6), takes the answer
+ * whenever it comes, and the service grants once.
  */
 const ed = nativeEd25519();
 
@@ -78,6 +79,14 @@ test('an answer slower than the device timeout still enrolls it, with one grant 
     fleetKeys: { signPublicKey: toBase64(fleetKeys.signPublicKey), boxPublicKey: toBase64(fleetKeys.boxPublicKey) },
     claim: { token: 'T0K3N' },
   };
+  // What the device publishes, as any holder of the fleet account sees it on the request topic.
+  const observer = await mqtt.connectAsync(broker.url, { username: 'fleet', password: 'fleet-password-0123456789', reconnectPeriod: 0 });
+  const sent: { id: string; iat: number }[] = [];
+  observer.on('message', (_topic, payload) => {
+    const body = (JSON.parse(payload.toString()) as { body: string }).body;
+    sent.push(JSON.parse(Buffer.from(body, 'base64').toString()) as { id: string; iat: number });
+  });
+  await observer.subscribeAsync('tsunagu/enroll/request', { qos: 1 });
   const controller = new AbortController();
   const deadline = setTimeout(() => controller.abort(new Error('no grant in time')), 30_000);
   const grant = await enroll({
@@ -92,6 +101,10 @@ test('an answer slower than the device timeout still enrolls it, with one grant 
   // Repeats of the same request are answered from the service's records: a
   // device that sent new requests instead would show re-enrollments here.
   assert.deepEqual(registry.auditLog().map((e) => e.event), ['enrolled']);
+  await observer.endAsync();
+  // Unanswered within its timeout, the request went out again as it was: same id, same issue time.
+  assert.ok(sent.length >= 2, `the device sent its request ${sent.length} time(s)`);
+  assert.deepEqual(new Set(sent.map((p) => `${p.id}@${p.iat}`)).size, 1, 'a repeat carried a new request id or time');
   const own = await mqtt.connectAsync(broker.url, { username: grant.username, password: grant.password, clientId: grant.clientId, reconnectPeriod: 0 });
   await own.endAsync();
 });

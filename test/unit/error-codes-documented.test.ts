@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ERROR_CODES } from '../../protocol/errors.js';
@@ -23,5 +23,16 @@ test('every section says something beyond its heading', () => {
   for (const body of bodies) {
     const [heading, ...rest] = body.split('\n');
     assert.ok(rest.join(' ').trim().length > 20, `the section ${heading} is empty`);
+  }
+});
+
+test('a code marked reserved in docs/errors.md is raised nowhere in the code', () => {
+  const reserved = doc.split(/^### /m).slice(1).filter((body) => /^\*Reserved\.\*/m.test(body)).map((body) => body.slice(1, body.indexOf('`', 1)));
+  const sources = ['agent', 'provisioning', 'protocol', 'common'].flatMap((dir) => readdirSync(join(import.meta.dirname, '..', '..', dir), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts')).map((f) => readFileSync(join(import.meta.dirname, '..', '..', dir, f), 'utf8')));
+  for (const code of reserved) {
+    assert.ok(code in ERROR_CODES, `reserved section ${code} names no code`);
+    const raised = sources.filter((text) => new RegExp(`TsunaguError\\('${code}'|: '${code}'|code: '${code}'`).test(text));
+    assert.deepEqual(raised.length, 0, `${code} is marked reserved in docs/errors.md but the code raises it`);
   }
 });

@@ -26,7 +26,7 @@ interface Party {
   boxSecretKeyLabel: string; boxSecretKeyHex: string; boxPublicKeyHex: string; boxPublicKeyBase64: string;
 }
 interface EnvelopeParts { kid: string; payloadText: string; payloadHex: string; signatureHex: string; wireText: string; wireHex: string }
-interface SealParams { ephemeralSecretKeyHex: string; ephemeralPublicKeyHex: string; nonceHex: string }
+interface SealParams { ephemeralSecretKeyLabel: string; ephemeralSecretKeyHex: string; ephemeralPublicKeyHex: string; nonceLabel: string; nonceHex: string }
 
 const keys = JSON.parse(read('keys.json')) as { fleet: Party; device: Party };
 const envelope = JSON.parse(read('envelope.json')) as EnvelopeParts & { payload: SignedPayload };
@@ -83,8 +83,11 @@ test('envelope: the signature covers the payload bytes, and the receiver gets th
   assert.equal(envelope.payloadText, JSON.stringify(envelope.payload));
 });
 
-/** Check a sealed box from its published parts: layout, crypto_box equivalence, opening. */
+/** Check a sealed box from its published parts: labels, layout, crypto_box equivalence, opening. */
 function checkSealed(sealedHex: string, params: SealParams, messageHex: string, recipient: Party): void {
+  // Each label is exactly the text hashed: a third party re-derives the values from it alone.
+  assert.equal(Buffer.from(seedFrom(params.ephemeralSecretKeyLabel)).toString('hex'), params.ephemeralSecretKeyHex);
+  assert.equal(Buffer.from(seedFrom(params.nonceLabel).subarray(0, 24)).toString('hex'), params.nonceHex);
   const sealed = hex(sealedHex);
   assert.equal(sealed.length, messageHex.length / 2 + 72);
   assert.equal(Buffer.from(nacl.box.keyPair.fromSecretKey(hex(params.ephemeralSecretKeyHex)).publicKey).toString('hex'), params.ephemeralPublicKeyHex);
@@ -148,4 +151,15 @@ test('every hex or base64 value quoted in docs/protocol.md is in the vector file
   const quoted = [...doc.matchAll(/\b(?=[0-9]*[a-f])[0-9a-f]{32,}\b|[A-Za-z0-9+/]{40,}={0,2}/g)].map((m) => m[0]);
   assert.ok(quoted.length >= 10, 'the document quotes the vectors');
   for (const value of quoted) assert.ok(files.includes(value), `docs/protocol.md quotes ${value.slice(0, 24)}…, which no vector file holds`);
+});
+
+test('docs/protocol.md §10 quotes the enrollment payloads whole, and nothing in §10 is cut short', () => {
+  const doc = readFileSync(join(dir, '..', '..', 'docs', 'protocol.md'), 'utf8');
+  const vectorsSection = doc.slice(doc.indexOf('## 10. Test vectors'));
+  for (const parts of [enrollment.request, enrollment.grantResponse, enrollment.staleRequestResponse]) {
+    assert.ok(vectorsSection.includes(`\n${parts.payloadText}\n`), `§10 does not quote ${parts.payloadText.slice(0, 60)}… whole`);
+    assert.ok(vectorsSection.includes(parts.signatureHex), 'a signature of enrollment.json is missing from §10');
+  }
+  assert.ok(vectorsSection.includes(`\n${enrollment.request.claimText}\n`));
+  assert.ok(!vectorsSection.includes('…'), '§10 elides a value');
 });
