@@ -19,7 +19,9 @@ async function runAndKill(dir: string, maxBytes: number, cls: string, ackBatch: 
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (chunk: string) => {
     out += chunk;
-    if (timer === undefined && out.includes('READY\n')) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    // From the first message stored, not from READY: the outbox makes its directory and files
+    // with the first enqueue, and on a loaded machine that alone can outlast a short delay.
+    if (timer === undefined && out.includes('\nS ')) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
   });
   await new Promise((resolve) => child.on('exit', resolve));
   assert.equal(child.signalCode, 'SIGKILL', 'the writer ran until killed');
