@@ -13,7 +13,18 @@ export function procView(): ProcessView {
   } catch {
     // Not Linux: every claim then carries the same empty id, and the start time alone decides.
   }
-  return { bootId, startTicks: processStartTicks };
+  // Without /proc (a chroot that did not mount it) no start time can be read: then a pid that
+  // exists counts as the holder, which can only delay a start, never let two agents run.
+  return { bootId, startTicks: processStartTicks(process.pid) === undefined ? (pid) => (pidExists(pid) ? 0 : undefined) : processStartTicks };
+}
+
+function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** The start time of the process `pid` (see statStartTicks), or undefined when there is none. */
