@@ -149,7 +149,7 @@ program.command('run', { isDefault: true })
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace')
   .option('--startup-jitter <ms>', 'random wait before the first enrollment attempt')
   .option('--serial <serial>', 'serial to present at enrollment, for boards that have none')
-  .addHelpText('after', '\nExamples:\n  tsunagu-agent run --bootstrap /boot/firmware/tsunagu.json\n  tsunagu-agent run --state-dir /tmp/dev1 --bootstrap ./bootstrap.json --startup-jitter 0\n')
+  .addHelpText('after', '\nExit code: 75 another agent runs on this state directory (STATE_DIR_LOCKED), 78 a bad config or no bootstrap file.\n\nExamples:\n  tsunagu-agent run --bootstrap /boot/firmware/tsunagu.json\n  tsunagu-agent run --state-dir /tmp/dev1 --bootstrap ./bootstrap.json --startup-jitter 0\n')
   .action(run);
 
 program.command('status')
