@@ -9,6 +9,9 @@ import { DEFAULT_CONFIG_PATH, loadAgentConfig } from './config.js';
 import { runDoctor } from './doctor/doctor-probes.js';
 import { doctorExitCode, renderDoctor } from './doctor/doctor-verdicts.js';
 import { stateDirOwner, takeBootstrap } from './enrollment/bootstrap-source.js';
+import { removeLeftoverTempFiles } from './state/leftover-temp-files.js';
+import { acquireStateDirLock, processStartTicks, readStateDirLock } from './state/state-dir-lock.js';
+import { lockSummary } from './state/state-lock.js';
 import { agentAlive } from './status/agent-alive.js';
 import { readStatusFile, statusPath, StatusFile } from './status/status-file.js';
 import { renderStatus } from './status/status-view.js';
@@ -27,10 +30,17 @@ async function run(opts: { config?: string; stateDir?: string; bootstrap?: strin
   });
   if (opts.startupJitter !== undefined) config.enrollment.startupJitterMs = Number(opts.startupJitter);
   if (opts.serial !== undefined) config.enrollment.serial = opts.serial;
+  // Before anything is written in the state directory, the status file included:
+  // a second agent there must leave the first one's files and broker session alone.
+  const lock = acquireStateDirLock(config.stateDir, { command: commandLine() });
+  // Only now: a writer in this directory is either this process or gone (or a root take-bootstrap, left alone).
+  const leftovers = removeLeftoverTempFiles(config.stateDir, (pid) => pid === process.pid || processStartTicks(pid) !== undefined);
   // Before the logger: every warning it logs reaches the status file.
   const status = new StatusFile(statusPath(config.stateDir), AGENT_VERSION);
   const logger = createLogger({ name: 'tsunagu-agent', level: config.logLevel, onProblem: (p) => status.error({ at: Date.now(), ...p }) });
   logger.info({ version: AGENT_VERSION, node: process.version, stateDir: config.stateDir }, 'starting');
+  if (lock.tookOver.length > 0) logger.info({ claims: lock.tookOver }, 'state directory lock: removed the claims of agents that are gone');
+  if (leftovers.length > 0) logger.info({ files: leftovers }, 'removed temp files of interrupted writes');
   const { keys, created } = loadOrCreateKeys(config.stateDir, logger);
   const bootstrap = takeBootstrap(config.stateDir, config.bootstrapFile, logger);
   const agent = new Agent({ config, configFile: opts.config ?? DEFAULT_CONFIG_PATH, bootstrap, keys, keysCreated: created, ed: defaultEd25519(), logger, probe: new SystemProbe({ staticFactsCommand: ownStaticFactsCommand() }), status });
@@ -65,6 +75,12 @@ async function run(opts: { config?: string; stateDir?: string; bootstrap?: strin
   }
 }
 
+/** What `doctor` shows as the lock holder's command. */
+function commandLine(): string {
+  const line = process.argv.join(' ');
+  return line.length <= 300 ? line : `${line.slice(0, 299)}…`;
+}
+
 function configFrom(opts: { config?: string; stateDir?: string }) {
   return loadAgentConfig(opts.config, { stateDir: opts.stateDir });
 }
@@ -82,7 +98,8 @@ function status(opts: { config?: string; stateDir?: string; json?: boolean }): v
     return;
   }
   const running = agentAlive(read.value.pid);
-  process.stdout.write(opts.json === true ? `${JSON.stringify({ running, ...read.value })}\n` : renderStatus(read.value, running, Date.now()));
+  const lock = readStateDirLock(config.stateDir);
+  process.stdout.write(opts.json === true ? `${JSON.stringify({ running, lock: lockSummary(lock), ...read.value })}\n` : renderStatus(read.value, running, Date.now(), lock));
   if (!running) process.exitCode = 3;
 }
 
@@ -109,6 +126,17 @@ function takeBootstrapCommand(opts: { config?: string; stateDir?: string; bootst
   }
 }
 
+function exitStatusOf(err: unknown): number {
+  if (!isTsunaguError(err)) return 1;
+  // 78 (EX_CONFIG): only a person can fix it (a bad config, no bootstrap file); the systemd
+  // unit says RestartPreventExitStatus=78 so the device does not restart-loop on it.
+  if (err.code === 'CONFIG' || err.code === 'BOOTSTRAP_MISSING') return 78;
+  // 75 (EX_TEMPFAIL): it ends by itself when the other agent stops. Not 78: systemd must keep
+  // trying, or a device whose agent was started by hand would be left with none after it.
+  if (err.code === 'STATE_DIR_LOCKED') return 75;
+  return 1;
+}
+
 const program = new Command('tsunagu-agent')
   .description('tsunagu device agent: enrolls this device, keeps its link to the fleet, runs its containers')
   .version(AGENT_VERSION);
@@ -121,7 +149,7 @@ program.command('run', { isDefault: true })
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace')
   .option('--startup-jitter <ms>', 'random wait before the first enrollment attempt')
   .option('--serial <serial>', 'serial to present at enrollment, for boards that have none')
-  .addHelpText('after', '\nExamples:\n  tsunagu-agent run --bootstrap /boot/firmware/tsunagu.json\n  tsunagu-agent run --state-dir /tmp/dev1 --bootstrap ./bootstrap.json --startup-jitter 0\n')
+  .addHelpText('after', '\nExit code: 75 another agent runs on this state directory (STATE_DIR_LOCKED), 78 a bad config or no bootstrap file.\n\nExamples:\n  tsunagu-agent run --bootstrap /boot/firmware/tsunagu.json\n  tsunagu-agent run --state-dir /tmp/dev1 --bootstrap ./bootstrap.json --startup-jitter 0\n')
   .action(run);
 
 program.command('status')
@@ -160,7 +188,5 @@ program.command('static-facts', { hidden: true })
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = isTsunaguError(err) ? `${err.code}: ${err.message}` : String((err as Error)?.stack ?? err);
   process.stderr.write(`tsunagu-agent: ${message}\n`);
-  // 78 (EX_CONFIG): only a person can fix it (a bad config, no bootstrap file); the systemd
-  // unit says RestartPreventExitStatus=78 so the device does not restart-loop on it.
-  process.exit(isTsunaguError(err) && (err.code === 'CONFIG' || err.code === 'BOOTSTRAP_MISSING') ? 78 : 1);
+  process.exit(exitStatusOf(err));
 });

@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   CONFIG: 'the configuration is invalid',
   BOOTSTRAP_MISSING: 'no bootstrap file was found',
   NOT_ENROLLED: 'the device has no identity from the fleet yet',
+  STATE_DIR_LOCKED: 'another running agent holds the state directory',
   // Commands.
   UNKNOWN_COMMAND: 'the command name is not known to this agent',
   COMMAND_FAILED: 'the command ran and failed',

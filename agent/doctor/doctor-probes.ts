@@ -6,10 +6,11 @@ import { checkSchema, parseJsonBytes } from '../../protocol/json.js';
 import type { AgentConfig } from '../config.js';
 import { IdentityFileSchema, statePaths } from '../identity.js';
 import { readFileIfExists } from '../state/atomic-file.js';
+import { readStateDirLock } from '../state/state-dir-lock.js';
 import { agentAlive } from '../status/agent-alive.js';
 import { readStatusFile } from '../status/status-file.js';
 import { defaultSocket } from '../supervisor/engine-errors.js';
-import { judgeBroker, judgeClock, judgeDisk, judgeEngine, judgeMemory, type BrokerReading, type CheckResult } from './doctor-verdicts.js';
+import { judgeBroker, judgeClock, judgeDisk, judgeEngine, judgeLock, judgeMemory, type BrokerReading, type CheckResult } from './doctor-verdicts.js';
 import { probeMqttConnect } from './mqtt-connect-probe.js';
 
 const TIMESYNC_FLAG = '/run/systemd/timesync/synchronized';
@@ -83,11 +84,12 @@ async function brokerReading(stateDir: string): Promise<BrokerReading> {
   return { kind: 'probe', url, ...result };
 }
 
-/** Every check, in the order a person fixes things: the engine, the broker, the clock, then room. */
+/** Every check, in the order a person fixes things: who holds the state directory, the engine, the broker, the clock, then room. */
 export async function runDoctor(config: AgentConfig): Promise<CheckResult[]> {
   const socket = config.runtime.socket ?? defaultSocket();
   const [engine, broker] = await Promise.all([engineChecks(socket), brokerReading(config.stateDir)]);
   return [
+    judgeLock(config.stateDir, readStateDirLock(config.stateDir)),
     engine[0]!,
     judgeBroker(broker),
     judgeClock({ mode: config.clock.trust, synchronised: existsSync(TIMESYNC_FLAG), now: Date.now() }),

@@ -1,3 +1,5 @@
+import { describeHolder, type LockReport } from '../state/state-lock.js';
+
 /**
  * `tsunagu-agent doctor`'s judgments: each check's readings in, a verdict and
  * what to do out. Pure; doctor-probes.ts takes the readings.
@@ -78,6 +80,18 @@ export function judgeBroker(r: BrokerReading): CheckResult {
       fix: 'check the network and DNS (ping the broker host), the broker\'s port, and for TLS the CA in the bootstrap file and this device\'s clock',
     };
     case 'unsupported': return { check: 'broker', verdict: 'warn', detail: `${r.url}: ${r.scheme} is not checked by doctor (only mqtt and mqtts)` };
+  }
+}
+
+/** Which process holds the state directory: a second agent started by hand is refused, and this names the first. */
+export function judgeLock(stateDir: string, report: LockReport): CheckResult {
+  switch (report.state) {
+    case 'held': return { check: 'lock', verdict: 'ok', detail: `${stateDir}: held by ${describeHolder(report.holder)}` };
+    case 'free': {
+      const left = report.stale.map((s) => `pid ${s.reading.pid} (${s.reason})`);
+      return { check: 'lock', verdict: 'ok', detail: `${stateDir}: no agent runs on it${left.length === 0 ? '' : `; left over by ${left.join(', ')}, removed at the next start`}` };
+    }
+    case 'unknown': return { check: 'lock', verdict: 'warn', detail: `${stateDir}: not checked (${report.error})`, fix: 'run doctor as root or as the tsunagu user to see which process holds the state directory' };
   }
 }
 

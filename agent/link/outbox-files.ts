@@ -1,5 +1,5 @@
-import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import * as z from 'zod/mini';
 import { fsyncDirectory } from '../state/atomic-file.js';
 import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
@@ -62,6 +62,29 @@ export function writeIndex(dir: string, index: OutboxIndex | undefined): void {
     unlinkSync(indexPath(dir));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+/**
+ * Create the outbox's directory for its first file. A new directory entry is
+ * made durable in its parent too, as a new file's is in its directory.
+ */
+export function ensureDir(dir: string, fsync: boolean): void {
+  const created = mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (created !== undefined && fsync) fsyncDirectory(dirname(dir));
+}
+
+/**
+ * Remove the directory once the outbox keeps nothing (docs/agent.md: the
+ * directory exists only while something waits). A directory still holding a
+ * file (a log moved aside as `.bad`) stays, for a person to look at.
+ */
+export function removeDirIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT') throw err;
   }
 }
 

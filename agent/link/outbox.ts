@@ -1,9 +1,9 @@
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, unlinkSync } from 'node:fs';
 import { TsunaguError } from '../../protocol/errors.js';
 import { fsyncDirectory } from '../state/atomic-file.js';
 import { ACK_FRAME_BYTES, FrameType, MESSAGE_CLASSES, encodeAck, encodeMessage, messageFrameBytes, scanFrames } from './frames.js';
 import type { MessageClass } from './frames.js';
-import { appendFrame, copyFrames, listGenerations, logPath, readIndex, writeIndex } from './outbox-files.js';
+import { appendFrame, copyFrames, ensureDir, listGenerations, logPath, readIndex, removeDirIfEmpty, writeIndex } from './outbox-files.js';
 import type { OutboxIndex } from './outbox-files.js';
 import { PendingSet } from './outbox-pending.js';
 
@@ -64,7 +64,7 @@ export interface OutboxOptions {
  * MQTT QoS 1 may anyway.
  *
  * Nothing touches the disk until a message is enqueued, and a fully drained
- * outbox deletes its files. The link decides what is enqueued: while online
+ * outbox deletes its files and its directory. The link decides what is enqueued: while online
  * and with `isEmpty()` true, it publishes directly and never calls enqueue;
  * otherwise it enqueues, so that order is kept behind a backlog.
  */
@@ -124,7 +124,8 @@ export class Outbox {
   }
 
   private load(): void {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    // No directory, nothing waits: it is made with the first enqueue.
+    if (!existsSync(this.dir)) return;
     const loaded = readIndex(this.dir);
     if (loaded.status === 'corrupt') this.recovered.push(loaded.error);
     const index: OutboxIndex | undefined = loaded.status === 'ok' ? loaded.value : undefined;
@@ -136,6 +137,8 @@ export class Outbox {
     for (const g of gens) if (g !== current) unlinkSync(logPath(this.dir, g)); // an interrupted compaction or drain
     if (current === null || !existsSync(logPath(this.dir, current))) {
       if (index?.log != null) this.persistIndex();
+      // An index kept for drop counts keeps the directory; an earlier version also left it empty after a drain.
+      else if (index === undefined) removeDirIfEmpty(this.dir);
       return;
     }
     this.gen = current;
@@ -326,6 +329,7 @@ export class Outbox {
   /** The index is written before the log exists, so a log is never without an index naming it. */
   private createLog(): void {
     this.gen = ++this.lastGen;
+    ensureDir(this.dir, this.fsync);
     this.persistIndex();
     this.fd = openSync(logPath(this.dir, this.gen), 'w+', 0o600);
     this.fileSize = 0;
@@ -386,5 +390,6 @@ export class Outbox {
   private persistIndex(): void {
     const nothingToRemember = this.gen === null && MESSAGE_CLASSES.every((c) => this.droppedCounts[c] === 0);
     writeIndex(this.dir, nothingToRemember ? undefined : { v: 1, log: this.gen, dropped: { ...this.droppedCounts } });
+    if (nothingToRemember) removeDirIfEmpty(this.dir);
   }
 }

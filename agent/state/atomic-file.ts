@@ -11,7 +11,7 @@ import { basename, dirname, join } from 'node:path';
 export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o600): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
+  const tmp = join(dir, atomicTempName(basename(path), process.pid));
   const fd = openSync(tmp, 'w', mode);
   try {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
@@ -28,6 +28,22 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 
     throw err;
   }
   fsyncDirectory(dir);
+}
+
+/**
+ * The temp file name writeFileAtomic uses for `name`: the writer's pid in it,
+ * so that a temp file left by a power cut or a kill names a writer that is gone.
+ */
+export function atomicTempName(name: string, pid: number): string {
+  return `.${name}.${pid}.tmp`;
+}
+
+const ATOMIC_TEMP = /^\.(.+)\.([0-9]{1,10})\.tmp$/;
+
+/** The writer's pid of a writeFileAtomic temp file, or undefined when `name` is not one. */
+export function atomicTempWriter(name: string): number | undefined {
+  const m = ATOMIC_TEMP.exec(name);
+  return m === null ? undefined : Number(m[2]);
 }
 
 export function fsyncDirectory(dir: string): void {

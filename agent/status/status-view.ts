@@ -1,3 +1,4 @@
+import { describeHolder, type LockReport } from '../state/state-lock.js';
 import type { AgentStatus } from './agent-status.js';
 
 /** How long ago, for a person: "3 s", "5 min", "2 h", "4 d". */
@@ -14,12 +15,21 @@ function table(rows: string[][]): string[] {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
 }
 
+function lockLine(lock: LockReport): string {
+  switch (lock.state) {
+    case 'held': return `state directory held by ${describeHolder(lock.holder)}`;
+    case 'free': return lock.stale.length === 0 ? 'state directory free' : `state directory free; stale claim of ${lock.stale.map((s) => `pid ${s.reading.pid} (${s.reason})`).join(', ')}, removed at the next start`;
+    case 'unknown': return `not readable (${lock.error})`;
+  }
+}
+
 /** `tsunagu-agent status` for a person. Pure: the command reads, this renders. */
-export function renderStatus(status: AgentStatus, running: boolean, now: number): string {
+export function renderStatus(status: AgentStatus, running: boolean, now: number, lock?: LockReport): string {
   const lines: string[] = [];
   lines.push(running
     ? `agent      running (pid ${status.pid}, version ${status.agentVersion}, up ${ago(now - status.startedAt)})`
     : `agent      NOT RUNNING (last seen as pid ${status.pid}, version ${status.agentVersion}): systemctl status tsunagu-agent; journalctl -u tsunagu-agent`);
+  if (lock !== undefined) lines.push(`lock       ${lockLine(lock)}`);
   if (status.identity === null) {
     lines.push('device     not enrolled yet (enrolling: see the errors below if it takes long)');
   } else {

@@ -117,8 +117,9 @@ test('first boot from the boot partition: taken as root, the file leaves the par
   try {
     const deviceId = String((await agent.waitForMsg('enrolled', 30_000)).deviceId);
     await agent.waitForMsg(/→ online/, 15_000);
-    const { running, ...shown } = JSON.parse(ok([...asAgentUser, 'tsunagu-agent', 'status', '--json'])) as Record<string, unknown>;
+    const { running, lock, ...shown } = JSON.parse(ok([...asAgentUser, 'tsunagu-agent', 'status', '--json'])) as Record<string, unknown>;
     assert.equal(running, true);
+    assert.equal((lock as { state?: unknown }).state, 'held');
     const status = AgentStatusSchema.parse(shown);
     assert.equal(status.identity?.deviceId, deviceId);
     assert.equal(status.link.state, 'online');

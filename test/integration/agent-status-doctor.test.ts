@@ -59,8 +59,10 @@ test('status shows identity, link and errors of the running agent; doctor checks
 
     const shown = await cli(['status', '--json', '--state-dir', stateDir]);
     assert.equal(shown.code, 0, shown.stderr);
-    const { running, ...rest } = JSON.parse(shown.stdout) as Record<string, unknown>;
+    const { running, lock, ...rest } = JSON.parse(shown.stdout) as Record<string, unknown>;
     assert.equal(running, true);
+    assert.equal((lock as { state: string }).state, 'held');
+    assert.equal((lock as { pid: number }).pid, agent.pid);
     const status = AgentStatusSchema.parse(rest);
     assert.equal(status.identity?.deviceId, deviceId);
     assert.equal(status.identity?.fleetId, tf.bootstrap.fleetId);

@@ -19,8 +19,8 @@ async function runAndKill(dir: string, maxBytes: number, cls: string, ackBatch: 
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (chunk: string) => {
     out += chunk;
-    // Timed from the first confirmed message, not from READY: on a loaded machine
-    // a kill timed from READY could land before anything was stored at all.
+    // From the first message stored, not from READY: the outbox makes its directory and files
+    // with the first enqueue, and on a loaded machine that alone can outlast a short delay.
     if (timer === undefined && out.includes('\nS ')) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
   });
   await new Promise((resolve) => child.on('exit', resolve));

@@ -48,15 +48,20 @@ export class AgentProcess {
         line = { msg: text };
       }
       if (process.env.TSUNAGU_TEST_VERBOSE) process.stderr.write(`[agent] ${text}\n`);
-      this.lines.push(line);
-      for (const w of [...this.waiters]) {
-        if (w.match(line)) {
-          this.waiters.splice(this.waiters.indexOf(w), 1);
-          w.resolve(line);
-        }
-      }
+      this.record(line);
     });
-    this.child.stderr!.on('data', (d: Buffer) => this.lines.push({ msg: `stderr: ${d.toString()}` }));
+    // Waited for like log lines: a refusal at start is said on stderr, and may arrive after the exit.
+    this.child.stderr!.on('data', (d: Buffer) => this.record({ msg: `stderr: ${d.toString()}` }));
+  }
+
+  private record(line: LogLine): void {
+    this.lines.push(line);
+    for (const w of [...this.waiters]) {
+      if (w.match(line)) {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
   }
 
   get pid(): number | undefined {

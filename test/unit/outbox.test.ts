@@ -35,7 +35,7 @@ async function drainAll(outbox: Outbox): Promise<QueuedMessage[]> {
 
 const ids = (ms: QueuedMessage[]): string[] => ms.map((m) => Buffer.from(m.payload).toString().replace(/\.+$/, ''));
 
-const logFiles = (dir: string): string[] => readdirSync(dir).filter((n) => n.endsWith('.log')).sort();
+const logFiles = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.log')).sort() : []);
 
 test('crc32 matches the IEEE check value', () => {
   assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926);
@@ -64,7 +64,7 @@ test('order is kept across reopen, and a drained outbox leaves no files', async 
   outbox.enqueue(msg('event', 'm6'));
   assert.deepEqual(ids(await drainAll(outbox)), ['m2', 'm3', 'm4', 'm5', 'm6']);
   assert.equal(outbox.sizeBytes(), 0);
-  assert.deepEqual(readdirSync(dir), []);
+  assert.equal(existsSync(dir), false, 'a drained outbox removes its directory');
   outbox.close();
 });
 
@@ -102,7 +102,7 @@ test('when full, the oldest metrics go first and the drops are counted, persiste
   assert.equal(outbox.dropped().metrics, 1);
   outbox.acknowledgeDropped(outbox.dropped());
   assert.deepEqual(outbox.dropped(), { reply: 0, event: 0, state: 0, metrics: 0 });
-  assert.deepEqual(readdirSync(dir), [], 'nothing left to remember');
+  assert.equal(existsSync(dir), false, 'nothing left to remember: no directory');
   outbox.close();
 });
 
@@ -228,7 +228,7 @@ test('nothing is written to disk while nothing is enqueued', () => {
   const dir = tempDir();
   let outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });
   outbox.close();
-  assert.deepEqual(readdirSync(dir), [], 'opening an empty outbox creates no file');
+  assert.equal(existsSync(dir), false, 'opening an empty outbox creates nothing');
   outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });
   outbox.enqueue(msg('metrics', 'x0'));
   outbox.close();
@@ -244,13 +244,27 @@ test('nothing is written to disk while nothing is enqueued', () => {
   assert.equal(statSync(dir).mtimeMs, dirMtime);
 });
 
+test('an empty directory an earlier version left after a drain is removed on open; one holding a file moved aside stays', () => {
+  const empty = tempDir();
+  mkdirSync(empty);
+  Outbox.open({ dir: empty, maxBytes: 64 * 1024 }).close();
+  assert.equal(existsSync(empty), false);
+
+  const kept = tempDir();
+  mkdirSync(kept);
+  writeFileSync(join(kept, 'outbox-3.log.bad'), 'unreadable');
+  writeFileSync(join(kept, '.outbox.idx.4242.tmp'), '{"v":1');
+  Outbox.open({ dir: kept, maxBytes: 64 * 1024 }).close();
+  assert.deepEqual(readdirSync(kept), ['outbox-3.log.bad'], 'the temp file of an interrupted index write goes, the evidence stays');
+});
+
 test('oversized and invalid messages are refused; a closed outbox refuses use', () => {
   const dir = tempDir();
   const outbox = Outbox.open({ dir, maxBytes: 4096 });
   assert.throws(() => outbox.enqueue(msg('event', 'big', 't', 1100)), (e) => isTsunaguError(e, 'TOO_LARGE'));
   assert.throws(() => outbox.enqueue({ ...msg('event', 'x'), topic: '' }), (e) => isTsunaguError(e, 'CONFIG'));
   assert.throws(() => outbox.enqueue({ ...msg('event', 'x'), class: 'other' as MessageClass }), (e) => isTsunaguError(e, 'CONFIG'));
-  assert.deepEqual(readdirSync(dir), []);
+  assert.equal(existsSync(dir), false);
   outbox.close();
   assert.throws(() => outbox.enqueue(msg('event', 'x')), (e) => isTsunaguError(e, 'OUTBOX_CLOSED'));
 });

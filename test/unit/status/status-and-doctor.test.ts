@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { connectPacket } from '../../../agent/doctor/mqtt-connect-probe.js';
 import { DEVICE_SESSION_EXPIRY_SECONDS } from '../../../agent/link/mqtt-options.js';
-import { doctorExitCode, judgeBroker, judgeClock, judgeDisk, judgeEngine, judgeMemory, renderDoctor } from '../../../agent/doctor/doctor-verdicts.js';
+import { doctorExitCode, judgeBroker, judgeClock, judgeDisk, judgeEngine, judgeLock, judgeMemory, renderDoctor } from '../../../agent/doctor/doctor-verdicts.js';
+import { claimName, lockSummary, type ClaimReading, type LockReport } from '../../../agent/state/state-lock.js';
 import { STATUS_ERRORS_KEPT, withError } from '../../../agent/status/agent-status.js';
 import { readStatusFile, statusPath, StatusFile } from '../../../agent/status/status-file.js';
 import { renderStatus } from '../../../agent/status/status-view.js';
@@ -80,6 +81,27 @@ test('status for a person: identity, link, a service table, errors; a dead agent
   assert.match(text, /RUNTIME_UNAVAILABLE: engine gone/);
   assert.match(renderStatus(status, false, 0), /NOT RUNNING/);
   assert.match(renderStatus({ ...status, identity: null }, true, 0), /not enrolled yet/);
+});
+
+test('status and doctor say who holds the state directory, or which stale claims the next start removes', () => {
+  const holder: ClaimReading = { name: claimName(812), pid: 812, read: 'ok', claim: { v: 1, pid: 812, startTicks: 9, bootId: 'b', since: Date.UTC(2026, 11, 7, 23, 40), command: 'node tsunagu-agent.js run' } };
+  const held: LockReport = { state: 'held', holder };
+  const stale: LockReport = { state: 'free', stale: [{ kind: 'stale', reading: holder, reason: 'process 812 is gone' }] };
+  const status = {
+    v: 1 as const, agentVersion: '0.1.0', pid: 812, startedAt: 0, identity: null, link: { state: 'online', since: 0 },
+    workload: null, services: [], lastErrors: [],
+  };
+  assert.match(renderStatus(status, true, 0, held), /lock\s+state directory held by pid 812 \(node tsunagu-agent\.js run\) since 2026-12-07T23:40:00\.000Z/);
+  assert.match(renderStatus(status, false, 0, stale), /lock\s+state directory free; stale claim of pid 812 \(process 812 is gone\), removed at the next start/);
+  assert.deepEqual(lockSummary(held), { state: 'held', pid: 812, command: 'node tsunagu-agent.js run', since: Date.UTC(2026, 11, 7, 23, 40) });
+  assert.deepEqual(lockSummary(stale), { state: 'free', stale: [{ pid: 812, reason: 'process 812 is gone' }] });
+
+  assert.deepEqual(judgeLock('/var/lib/tsunagu', held), { check: 'lock', verdict: 'ok', detail: '/var/lib/tsunagu: held by pid 812 (node tsunagu-agent.js run) since 2026-12-07T23:40:00.000Z' });
+  assert.equal(judgeLock('/var/lib/tsunagu', stale).detail, '/var/lib/tsunagu: no agent runs on it; left over by pid 812 (process 812 is gone), removed at the next start');
+  assert.equal(judgeLock('/var/lib/tsunagu', { state: 'free', stale: [] }).detail, '/var/lib/tsunagu: no agent runs on it');
+  const unreadable = judgeLock('/var/lib/tsunagu', { state: 'unknown', error: 'EACCES' });
+  assert.equal(unreadable.verdict, 'warn');
+  assert.match(unreadable.fix ?? '', /as root or as the tsunagu user/);
 });
 
 test('doctor verdicts say what to fix; the exit code is the worst verdict', () => {
