@@ -50,12 +50,16 @@ export async function startEmbeddedBroker(options: { store: AccountStore; host: 
         done(refusal(NOT_AUTHORIZED, 'not authorized'), false);
         return;
       }
-      store.authenticate(username, password.toString('utf8'), client.id).then((account) => {
-        if (account === undefined) {
-          logger.warn({ username, clientId: client.id }, 'embedded broker: credential refused');
-          done(refusal(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), false);
+      // Decided before Aedes looks for an existing session under this client id:
+      // a refused CONNECT never closes or discards the holder's session.
+      store.authenticate(username, password.toString('utf8'), client.id).then((result) => {
+        if ('refused' in result) {
+          // Not the client id: a device's own failed login would write its secret to the log.
+          logger.warn({ username, reason: result.refused }, 'embedded broker: credential refused');
+          done(result.refused === 'client-id-not-allowed' ? refusal(NOT_AUTHORIZED, 'not authorized') : refusal(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), false);
           return;
         }
+        const { account } = result;
         principals.set(client, { username, fleet: account.role === 'fleet', roles: rolesOf(username, account) });
         done(null, true);
       }, (err: unknown) => {
