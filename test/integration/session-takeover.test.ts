@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { isSecretClientId } from '../../protocol/client-id.js';
 import { deviceTopic, TOPIC_ROOT } from '../../protocol/topics.js';
+import { Registry } from '../../provisioning/registry.js';
 import { AgentProcess, FLEET_BUNDLE } from '../support/agent-process.js';
 import { freePort, startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { connectAs } from '../support/mqtt-probe.js';
@@ -93,34 +94,56 @@ async function enrolledAgent(stateDir: string, bootstrapPath: string, serial: st
   return { agent, grant: grantOf(stateDir) };
 }
 
+interface FleetConfigFile {
+  broker: { url: string; protocolVersion: 4 | 5; username: string; password: string };
+  bootstrap: { username: string; password: string };
+}
+
+/** A fleet made and served by the shipped fleet bundle, on a Mosquitto of its own or on the embedded broker. */
+interface ServedFleet {
+  work: string;
+  fleetDir: string;
+  bootstrapPath: string;
+  broker: TestBroker | undefined;
+  config: FleetConfigFile;
+  serveLog: string[];
+  agents: AgentProcess[];
+  close(): Promise<void>;
+}
+
+async function servedFleet(brokerKind: 'mosquitto' | 'embedded'): Promise<ServedFleet> {
+  const work = mkdtempSync(join(tmpdir(), `tsunagu-takeover-${brokerKind}-`));
+  const fleetDir = join(work, 'fleet');
+  const bootstrapPath = join(work, 'bootstrap.json');
+  const broker = brokerKind === 'mosquitto' ? await startMosquitto() : undefined;
+  const init = broker !== undefined
+    ? fleetCli('init', '--dir', fleetDir, '--fleet-id', 'takeover', '--broker', broker.url, '--admin-user', broker.adminUser,
+      '--admin-password', broker.adminPassword, '--claim-token', 'takeover-token')
+    : fleetCli('init', '--dir', fleetDir, '--fleet-id', 'takeover', '--listen', `127.0.0.1:${await freePort()}`, '--claim-token', 'takeover-token');
+  assert.equal(init.status, 0, init.stderr);
+  const boot = fleetCli('bootstrap', '--dir', fleetDir, '--out', bootstrapPath, '--claim-token', 'takeover-token');
+  assert.equal(boot.status, 0, boot.stderr);
+  const serveLog: string[] = [];
+  const serve = await startServe(fleetDir, serveLog);
+  const agents: AgentProcess[] = [];
+  return {
+    work, fleetDir, bootstrapPath, broker, serveLog, agents,
+    config: JSON.parse(readFileSync(join(fleetDir, 'fleet.json'), 'utf8')) as FleetConfigFile,
+    close: async () => {
+      for (const a of agents) await a.stop();
+      await stopProcess(serve);
+      await broker?.close();
+      rmSync(work, { recursive: true, force: true });
+    },
+  };
+}
+
 for (const brokerKind of ['mosquitto', 'embedded'] as const) {
   test(`${brokerKind}: no credential but the device's own ends its session or discards its queued commands`, async () => {
-    const work = mkdtempSync(join(tmpdir(), `tsunagu-takeover-${brokerKind}-`));
-    const fleetDir = join(work, 'fleet');
-    const bootstrapPath = join(work, 'bootstrap.json');
-    let broker: TestBroker | undefined;
-    let serve: ChildProcess | undefined;
+    const f = await servedFleet(brokerKind);
+    const { work, fleetDir, bootstrapPath, config, serveLog, agents } = f;
     let observer: MqttClient | undefined;
-    const agents: AgentProcess[] = [];
-    const serveLog: string[] = [];
     try {
-      if (brokerKind === 'mosquitto') {
-        broker = await startMosquitto();
-        const init = fleetCli('init', '--dir', fleetDir, '--fleet-id', 'takeover', '--broker', broker.url, '--admin-user', broker.adminUser,
-          '--admin-password', broker.adminPassword, '--claim-token', 'takeover-token');
-        assert.equal(init.status, 0, init.stderr);
-      } else {
-        const init = fleetCli('init', '--dir', fleetDir, '--fleet-id', 'takeover', '--listen', `127.0.0.1:${await freePort()}`, '--claim-token', 'takeover-token');
-        assert.equal(init.status, 0, init.stderr);
-      }
-      const boot = fleetCli('bootstrap', '--dir', fleetDir, '--out', bootstrapPath, '--claim-token', 'takeover-token');
-      assert.equal(boot.status, 0, boot.stderr);
-      serve = await startServe(fleetDir, serveLog);
-
-      const config = JSON.parse(readFileSync(join(fleetDir, 'fleet.json'), 'utf8')) as {
-        broker: { url: string; protocolVersion: 4 | 5; username: string; password: string };
-        bootstrap: { username: string; password: string };
-      };
       const { url, protocolVersion } = config.broker;
       // Everything the fleet's topics carry, for the check that no client id travels there.
       observer = await connectAs(url, config.broker.username, config.broker.password, undefined, protocolVersion);
@@ -199,11 +222,59 @@ for (const brokerKind of ['mosquitto', 'embedded'] as const) {
         assert.ok(!readFileSync(join(fleetDir, 'registry.db')).includes(grant.clientId), 'the registry keeps only the sealed grant');
       }
     } finally {
-      for (const a of agents) await a.stop();
       await observer?.endAsync(true);
-      if (serve !== undefined) await stopProcess(serve);
-      await broker?.close();
-      rmSync(work, { recursive: true, force: true });
+      await f.close();
     }
   });
 }
+
+test('mosquitto: a device enrolled before secret client ids gets one when its account is deleted, and keeps its device id', async () => {
+  const f = await servedFleet('mosquitto');
+  const broker = f.broker!;
+  try {
+    const stateDir = join(f.work, 'dev-older');
+    const first = await enrolledAgent(stateDir, f.bootstrapPath, 'takeover-older');
+    f.agents.push(first.agent);
+    await first.agent.stop();
+    // What an earlier version left: the grant's client id is the device id, and the account is bound to it.
+    const identityPath = join(stateDir, 'identity.json');
+    const identity = JSON.parse(readFileSync(identityPath, 'utf8')) as { grant: Grant };
+    writeFileSync(identityPath, JSON.stringify({ ...identity, grant: { ...identity.grant, clientId: identity.grant.deviceId } }), { mode: 0o600 });
+    const ctrl = (...args: string[]): void => {
+      const r = spawnSync('mosquitto_ctrl', ['-h', '127.0.0.1', '-p', String(broker.port), '-u', broker.adminUser, '-P', broker.adminPassword, 'dynsec', ...args], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    };
+    ctrl('setClientId', first.grant.deviceId, first.grant.deviceId);
+    // ... and a grant made long ago (a re-enrollment within 60 s of a grant would get that same grant again).
+    const registry = new Registry(join(f.fleetDir, 'registry.db'));
+    try {
+      const sealed = registry.recentGrant(first.grant.deviceId, Date.now(), Number.POSITIVE_INFINITY);
+      assert.ok(sealed !== undefined);
+      registry.recordGrant(first.grant.deviceId, sealed, Date.now() - 3_600_000);
+    } finally {
+      registry.close();
+    }
+    const older = new AgentProcess({ stateDir, bootstrapPath: f.bootstrapPath, serial: 'takeover-older' });
+    f.agents.push(older);
+    await older.waitForMsg(/link connecting → online/);
+
+    // The move of docs/provisioning.md: delete the account; the agent re-enrolls by itself.
+    ctrl('deleteClient', first.grant.deviceId);
+    const reenrolled = await older.waitForMsg('enrolled', 30_000);
+    assert.equal(reenrolled.deviceId, first.grant.deviceId);
+    await older.waitForLog((l) => l.msg === 'link connecting → online' && older.lines.indexOf(l) > older.lines.indexOf(reenrolled));
+    const moved = grantOf(stateDir);
+    assert.equal(moved.deviceId, first.grant.deviceId);
+    assert.ok(isSecretClientId(moved.clientId), moved.clientId);
+    assert.notEqual(moved.clientId, first.grant.clientId);
+    // Under its device id the bootstrap credential now takes nothing: the agent answers, still online.
+    const online = older.lines.length;
+    for (let round = 0; round < ROUNDS; round++) {
+      await connectWithCleanStart(broker.url, 5, { name: 'bootstrap', ...f.config.bootstrap }, moved.deviceId);
+    }
+    assertPong(await sendPing(f.fleetDir, moved.deviceId));
+    assert.equal(older.lines.slice(online).some((l) => /^link online →/.test(String(l.msg))), false);
+  } finally {
+    await f.close();
+  }
+});
