@@ -97,7 +97,8 @@ export async function startEmbeddedBroker(options: { store: AccountStore; host: 
       return principal !== undefined && aclAllows(principal.roles, 'publishClientReceive', packet.topic) ? packet : null;
     },
   });
-  broker.on('clientError', (client, err) => logger.debug({ clientId: client.id, err: err.message }, 'embedded broker: client error'));
+  // By username: a device's client id is a secret of its grant.
+  broker.on('clientError', (client, err) => logger.debug({ username: principals.get(client)?.username, err: err.message }, 'embedded broker: client error'));
 
   const sockets = new Set<Socket>();
   // No Nagle: MQTT exchanges are small request/answer packets, and a delayed
