@@ -6,6 +6,7 @@ import { decodeEnvelope, newMessageId, signEnvelope, verifyEnvelope, type Signed
 import { TsunaguError, type ErrorCode } from './errors.js';
 import { checkSchema, parseJsonBytes, type JsonLimits } from './json.js';
 import { keyId, type KeyPairs } from './keys.js';
+import { CLIENT_ID_PATTERN } from './client-id.js';
 import { openSealed, seal } from './seal.js';
 import { DEVICE_ID_PATTERN, REQUEST_ID_PATTERN } from './topics.js';
 
@@ -39,7 +40,8 @@ export const EnrollGrantSchema = z.strictObject({
   deviceId: z.string().check(z.regex(DEVICE_ID_PATTERN)),
   username: z.string().check(z.regex(DEVICE_ID_PATTERN)),
   password: z.string().check(z.minLength(16), z.maxLength(256)),
-  clientId: z.string().check(z.regex(DEVICE_ID_PATTERN)),
+  /** A secret (see client-id.ts); the device id itself in grants made before secret client ids. */
+  clientId: z.string().check(z.regex(CLIENT_ID_PATTERN)),
 });
 export type EnrollGrant = z.infer<typeof EnrollGrantSchema>;
 

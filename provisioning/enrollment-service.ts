@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from '../common/logger.js';
 import { fromBase64, toBase64, utf8 } from '../protocol/bytes.js';
+import { newSecretClientId } from '../protocol/client-id.js';
 import type { Ed25519 } from '../protocol/ed25519.js';
 import {
   buildEnrollResponse, buildSealedGrantResponse, ENROLL_LIMITS, isFresh, openEnrollRequest,
@@ -21,15 +22,18 @@ import { deriveDeviceId, type Registry } from './registry.js';
 
 /** The broker-side account of one device, whatever the broker. */
 export interface DeviceAccounts {
-  /** Create or reset the device's credential and confinement; idempotent. */
-  grant(deviceId: string, password: string): Promise<void>;
+  /**
+   * Create or reset the device's credential and confinement, bound to the
+   * client id `clientId` (a secret, see client-id.ts); idempotent.
+   */
+  grant(deviceId: string, password: string, clientId: string): Promise<void>;
 }
 
 export function dynsecAccounts(dynsec: DynsecClient): DeviceAccounts {
   return {
-    async grant(deviceId, password) {
+    async grant(deviceId, password, clientId) {
       await dynsec.putRole(deviceRole(deviceId));
-      await dynsec.putClient({ username: deviceId, password, clientId: deviceId, roles: [deviceRoleName(deviceId)] });
+      await dynsec.putClient({ username: deviceId, password, clientId, roles: [deviceRoleName(deviceId)] });
     },
   };
 }
@@ -207,10 +211,15 @@ export class EnrollmentService {
     }
   }
 
-  /** Create or reset the device's broker account with a new password, and seal the grant to the device. */
+  /**
+   * Create or reset the device's broker account with a new password and a
+   * new secret client id, and seal the grant to the device. The client id
+   * exists in plain only in the grant and the broker's account: it is never
+   * logged, audited or stored in the registry (which keeps the sealed grant).
+   */
   private async newGrant(deviceId: string, deviceBoxPublicKey: Uint8Array): Promise<string> {
-    const grant: EnrollGrant = { deviceId, username: deviceId, clientId: deviceId, password: randomBytes(24).toString('base64url') };
-    await this.opts.accounts.grant(deviceId, grant.password);
+    const grant: EnrollGrant = { deviceId, username: deviceId, clientId: newSecretClientId(), password: randomBytes(24).toString('base64url') };
+    await this.opts.accounts.grant(deviceId, grant.password, grant.clientId);
     return toBase64(seal(utf8(JSON.stringify(grant)), deviceBoxPublicKey));
   }
 

@@ -75,6 +75,7 @@ const ENGINE_FREE = new Set([
   'test/integration/node18-bundle.test.ts',
   'test/integration/offline-outbox.test.ts',
   'test/integration/outbox-crash.test.ts',
+  'test/integration/session-takeover.test.ts',
   'test/integration/state-dir-lock.test.ts',
   'test/integration/systemd-watchdog.test.ts',
   'test/integration/third-party-fleet.test.ts',

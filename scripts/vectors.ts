@@ -140,7 +140,7 @@ export function deriveVectors(ed: Ed25519): VectorFiles {
 
   // The id tsunagu's fleet gives this device key (provisioning/registry.ts deriveDeviceId).
   const deviceId = deriveDeviceId(toBase64(device.keys.signPublicKey));
-  const grant: EnrollGrant = { deviceId, username: deviceId, clientId: deviceId, password: 'vector-password-not-secret-000000' };
+  const grant: EnrollGrant = { deviceId, username: deviceId, clientId: 'dc-vector-client-id-not-secret-0000', password: 'vector-password-not-secret-000000' };
   const grantSealer = fixedSealer('enrollment grant');
   const responseTime = requestTime + 850;
   const grantWire = buildEnrollResponse({

@@ -5,8 +5,8 @@ import type { AccountStore } from './account-store.js';
 /** Device accounts on the embedded broker: the counterpart of `dynsecAccounts`. */
 export function embeddedAccounts(store: AccountStore): DeviceAccounts {
   return {
-    async grant(deviceId, password) {
-      await store.put(deviceId, 'device', password);
+    async grant(deviceId, password, clientId) {
+      await store.put(deviceId, 'device', password, clientId);
     },
   };
 }

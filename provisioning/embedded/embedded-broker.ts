@@ -50,12 +50,16 @@ export async function startEmbeddedBroker(options: { store: AccountStore; host: 
         done(refusal(NOT_AUTHORIZED, 'not authorized'), false);
         return;
       }
-      store.authenticate(username, password.toString('utf8'), client.id).then((account) => {
-        if (account === undefined) {
-          logger.warn({ username, clientId: client.id }, 'embedded broker: credential refused');
-          done(refusal(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), false);
+      // Decided before Aedes looks for an existing session under this client id:
+      // a refused CONNECT never closes or discards the holder's session.
+      store.authenticate(username, password.toString('utf8'), client.id).then((result) => {
+        if ('refused' in result) {
+          // Not the client id: a device's own failed login would write its secret to the log.
+          logger.warn({ username, reason: result.refused }, 'embedded broker: credential refused');
+          done(result.refused === 'client-id-not-allowed' ? refusal(NOT_AUTHORIZED, 'not authorized') : refusal(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), false);
           return;
         }
+        const { account } = result;
         principals.set(client, { username, fleet: account.role === 'fleet', roles: rolesOf(username, account) });
         done(null, true);
       }, (err: unknown) => {
@@ -93,7 +97,8 @@ export async function startEmbeddedBroker(options: { store: AccountStore; host: 
       return principal !== undefined && aclAllows(principal.roles, 'publishClientReceive', packet.topic) ? packet : null;
     },
   });
-  broker.on('clientError', (client, err) => logger.debug({ clientId: client.id, err: err.message }, 'embedded broker: client error'));
+  // By username: a device's client id is a secret of its grant.
+  broker.on('clientError', (client, err) => logger.debug({ username: principals.get(client)?.username, err: err.message }, 'embedded broker: client error'));
 
   const sockets = new Set<Socket>();
   // No Nagle: MQTT exchanges are small request/answer packets, and a delayed

@@ -162,7 +162,7 @@ test('approve mode: pending until an operator approves', async () => {
 });
 
 /** Enroll a device and return its grant. */
-async function enroll(keys: KeyPairs, serial: string, token?: string): Promise<{ deviceId: string; password: string }> {
+async function enroll(keys: KeyPairs, serial: string, token?: string): Promise<{ deviceId: string; password: string; clientId: string }> {
   const r = request(keys, claimFor(serial, token));
   const [answer] = await send(r.bytes, r.requestId, keys);
   assert.ok(answer?.ok, JSON.stringify(answer));
@@ -175,9 +175,10 @@ function identityOf(deviceId: string): Partial<DeviceRecord> | undefined {
   return d && { deviceId: d.deviceId, signPublicKey: d.signPublicKey, boxPublicKey: d.boxPublicKey, status: d.status, serial: d.serial, replaces: d.replaces };
 }
 
-async function canConnect(deviceId: string, password: string): Promise<boolean> {
+/** Whether the broker takes this credential, under the client id its grant binds it to. */
+async function canConnect(deviceId: string, password: string, clientId: string): Promise<boolean> {
   try {
-    const c = await connectAs(broker.url, deviceId, password, deviceId);
+    const c = await connectAs(broker.url, deviceId, password, clientId);
     await c.endAsync();
     return true;
   } catch {
@@ -206,7 +207,7 @@ test('token mode: a new key presenting an active device\'s serial waits as a re-
   }
   assert.deepEqual(identityOf(granted.deviceId), before);
   assert.deepEqual(identityOf(intruderId), { ...before, deviceId: intruderId, signPublicKey: toBase64(intruder.signPublicKey), boxPublicKey: toBase64(intruder.boxPublicKey), status: 'pending', replaces: granted.deviceId });
-  assert.equal(await canConnect(granted.deviceId, granted.password), true);
+  assert.equal(await canConnect(granted.deviceId, granted.password, granted.clientId), true);
   // Approved by its id, the request takes over the id at its next attempt, and the old credential stops working.
   const approved = fleetCli('approve', intruderId);
   assert.equal(approved.status, 0, approved.stderr);
@@ -216,8 +217,10 @@ test('token mode: a new key presenting an active device\'s serial waits as a re-
   assert.equal(lastAudit().event, 'rekeyed');
   assert.equal(identityOf(intruderId), undefined);
   assert.equal(tf.server!.registry.byId(granted.deviceId)?.signPublicKey, toBase64(intruder.signPublicKey));
-  assert.equal(await canConnect(granted.deviceId, rekeyed.password), true);
-  assert.equal(await canConnect(granted.deviceId, granted.password), false);
+  assert.equal(await canConnect(granted.deviceId, rekeyed.password, rekeyed.clientId), true);
+  assert.notEqual(rekeyed.clientId, granted.clientId);
+  assert.equal(await canConnect(granted.deviceId, granted.password, granted.clientId), false);
+  assert.equal(await canConnect(granted.deviceId, granted.password, rekeyed.clientId), false);
 });
 
 test('token mode: a re-key attempt with a wrong token is refused before anything else', async () => {
@@ -229,7 +232,7 @@ test('token mode: a re-key attempt with a wrong token is refused before anything
   assert.ok(answer && !answer.ok);
   assert.equal(answer.code, 'BAD_CLAIM_TOKEN');
   assert.equal(tf.server!.registry.byKey(toBase64(intruder.signPublicKey)), undefined);
-  assert.equal(await canConnect(granted.deviceId, granted.password), true);
+  assert.equal(await canConnect(granted.deviceId, granted.password, granted.clientId), true);
 });
 
 test('approve mode: a takeover attempt leaves the active device active, and approving it by serial is refused', async () => {
@@ -260,7 +263,7 @@ test('approve mode: a takeover attempt leaves the active device active, and appr
     const again = request(intruder, claimFor('victim-3'));
     assert.equal((await send(again.bytes, again.requestId, intruder))[0]?.ok, false);
     assert.deepEqual(identityOf(victimId), before);
-    assert.equal(await canConnect(victimId, granted.password), true);
+    assert.equal(await canConnect(victimId, granted.password, granted.clientId), true);
   } finally {
     tf.fleet.config.claim = saved;
   }

@@ -57,7 +57,7 @@ before(async () => {
   service = new EnrollmentService({
     client: fleetClient, registry, ed, logger: silentLogger(),
     // The broker's account creation is where a loaded service spends its time.
-    accounts: { grant: async (deviceId, password) => { await sleep(GRANT_TAKES_MS); await accounts.grant(deviceId, password); } },
+    accounts: { grant: async (deviceId, password, clientId) => { await sleep(GRANT_TAKES_MS); await accounts.grant(deviceId, password, clientId); } },
     fleet: { fleetId: 'acme', signPublicKey: fleetKeys.signPublicKey, signSecretKey: fleetKeys.signSecretKey, boxSecretKey: fleetKeys.boxSecretKey },
     policy: () => ({ mode: 'token', tokenSha256: hashClaimToken('T0K3N') }),
   });

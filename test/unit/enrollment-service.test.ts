@@ -5,6 +5,7 @@ import type { MqttClient } from 'mqtt';
 import nacl from 'tweetnacl';
 import { silentLogger } from '../../common/logger.js';
 import { toBase64, utf8 } from '../../protocol/bytes.js';
+import { isSecretClientId } from '../../protocol/client-id.js';
 import { nativeEd25519 } from '../../protocol/ed25519.js';
 import {
   buildEnrollRequest, openEnrollResponse, type DeviceClaim, type EnrollResponse, type FleetPublicKeys,
@@ -44,10 +45,10 @@ class FakeClient extends EventEmitter {
 function setup(policy: ClaimPolicy) {
   const client = new FakeClient();
   const registry = new Registry(':memory:');
-  const grants: { deviceId: string; password: string }[] = [];
+  const grants: { deviceId: string; password: string; clientId: string }[] = [];
   const accounts: DeviceAccounts = {
-    grant: (deviceId, password) => {
-      grants.push({ deviceId, password });
+    grant: (deviceId, password, clientId) => {
+      grants.push({ deviceId, password, clientId });
       return Promise.resolve();
     },
   };
@@ -79,14 +80,18 @@ function setup(policy: ClaimPolicy) {
 const tokenPolicy: ClaimPolicy = { mode: 'token', tokenSha256: hashClaimToken('T0K3N') };
 const rid = (n: number): string => n.toString(16).padStart(32, '0');
 
-test('a device is granted an id derived from its key and a broker account', async () => {
+test('a device is granted an id derived from its key and a broker account bound to a secret client id', async () => {
   const s = setup(tokenPolicy);
   const device = keysFrom(0x20);
-  const { answer } = await s.ask(device, rid(1));
+  const { answer, bytes } = await s.ask(device, rid(1));
   assert.ok(answer?.ok);
   const id = deriveDeviceId(toBase64(device.signPublicKey));
-  assert.deepEqual({ ...answer.grant, password: '' }, { deviceId: id, username: id, clientId: id, password: '' });
-  assert.deepEqual(s.grants, [{ deviceId: id, password: answer.grant.password }]);
+  assert.deepEqual({ ...answer.grant, password: '', clientId: '' }, { deviceId: id, username: id, clientId: '', password: '' });
+  // The client id is not the public device id, and travels only inside the sealed grant.
+  assert.ok(isSecretClientId(answer.grant.clientId));
+  assert.ok(!bytes!.toString('utf8').includes(answer.grant.clientId));
+  assert.ok(!JSON.stringify(s.registry.auditLog(10)).includes(answer.grant.clientId));
+  assert.deepEqual(s.grants, [{ deviceId: id, password: answer.grant.password, clientId: answer.grant.clientId }]);
   assert.equal(s.registry.byId(id)?.status, 'active');
 });
 
@@ -112,7 +117,10 @@ test('the same key keeps its device id; a retry within 60 s gets the same creden
   assert.equal(soon.grant.deviceId, first.grant.deviceId);
   assert.equal(later.grant.deviceId, first.grant.deviceId);
   assert.equal(soon.grant.password, first.grant.password);
+  assert.equal(soon.grant.clientId, first.grant.clientId);
   assert.notEqual(later.grant.password, first.grant.password);
+  // A re-enrollment gets a fresh client id: whoever learnt the old one learns nothing.
+  assert.notEqual(later.grant.clientId, first.grant.clientId);
   assert.equal(s.grants.length, 2);
 });
 
@@ -219,7 +227,8 @@ test('an approved re-key moves the new keys onto the old id, resets its password
   assert.ok(granted?.ok);
   assert.equal(granted.grant.deviceId, oldId);
   assert.notEqual(granted.grant.password, first.grant.password);
-  assert.deepEqual(s.grants.at(-1), { deviceId: oldId, password: granted.grant.password });
+  assert.notEqual(granted.grant.clientId, first.grant.clientId);
+  assert.deepEqual(s.grants.at(-1), { deviceId: oldId, password: granted.grant.password, clientId: granted.grant.clientId });
   assert.equal(s.registry.byId(requestId), undefined);
   assert.equal(s.registry.byKey(toBase64(fresh.signPublicKey))?.deviceId, oldId);
   assert.equal(s.registry.byKey(toBase64(old.signPublicKey)), undefined);
@@ -229,6 +238,7 @@ test('an approved re-key moves the new keys onto the old id, resets its password
   const retry = (await s.ask(fresh, rid(4))).answer;
   assert.ok(retry?.ok);
   assert.equal(retry.grant.password, granted.grant.password);
+  assert.equal(retry.grant.clientId, granted.grant.clientId);
 });
 
 test('approve mode: a re-key request leaves the active device active; approving by serial is refused', async () => {
