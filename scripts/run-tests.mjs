@@ -73,6 +73,7 @@ const ENGINE_FREE = new Set([
   'test/integration/enrollment-slow-service.test.ts',
   'test/integration/node18-bundle.test.ts',
   'test/integration/offline-outbox.test.ts',
+  'test/integration/revoke.test.ts',
   'test/integration/outbox-crash.test.ts',
   'test/integration/systemd-watchdog.test.ts',
   'test/faults/link-blackhole.test.ts',
