@@ -4,12 +4,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { MqttClient } from 'mqtt';
 import { deviceTopic } from '../../protocol/topics.js';
 import { Registry } from '../../provisioning/registry.js';
 import { AgentProcess, FLEET_BUNDLE } from '../support/agent-process.js';
 import { freePort, startMosquitto, type TestBroker } from '../support/mosquitto.js';
-import { collectUntil, connectAs } from '../support/mqtt-probe.js';
+import { connectAs, retainedUnderDevice } from '../support/mqtt-probe.js';
 
 // `tsunagu-fleet revoke` with the shipped bundles, on both brokers: the
 // device's live connection is closed at once, its credential no longer
@@ -60,19 +59,6 @@ function fleetConfig(fleetDir: string): FleetConfigFile {
   return JSON.parse(readFileSync(join(fleetDir, 'fleet.json'), 'utf8')) as FleetConfigFile;
 }
 
-/** What is retained under a device's topics: subscribe, then a live marker closes the list. */
-async function retainedOf(admin: MqttClient, deviceId: string): Promise<{ topic: string; payload: string }[]> {
-  const marker = `marker-${Math.random()}`;
-  // Listening first: retained messages may arrive in the same read as the SUBACK.
-  const got = collectUntil(admin, (m) => m.payload === marker, 10_000);
-  await admin.subscribeAsync(`tsunagu/devices/${deviceId}/#`, { qos: 1 });
-  await admin.publishAsync(deviceTopic(deviceId, 'events'), marker, { qos: 1 });
-  const seen = await got;
-  await admin.unsubscribeAsync(`tsunagu/devices/${deviceId}/#`);
-  assert.equal(seen.at(-1)?.payload, marker, 'the marker arrived');
-  return seen.slice(0, -1);
-}
-
 function auditOf(fleetDir: string, deviceId: string): { event: string; message: string }[] {
   const registry = new Registry(join(fleetDir, 'registry.db'));
   try {
@@ -100,7 +86,7 @@ async function revokeAndCheck(fleetDir: string, bootstrapPath: string, name: str
     await agent.waitForMsg(/→ online/);
     await admin.publishAsync(deviceTopic(deviceId, 'desired'), 'left by the fleet', { qos: 1, retain: true });
     // Its own retained status is there before the revocation.
-    const before = await retainedOf(admin, deviceId);
+    const before = await retainedUnderDevice(admin, deviceId);
     assert.ok(before.some((m) => m.topic === deviceTopic(deviceId, 'status') && m.payload.includes('"online"')), JSON.stringify(before));
     assert.ok(before.some((m) => m.topic === deviceTopic(deviceId, 'desired')));
     const { password } = (JSON.parse(readFileSync(join(stateDir, 'identity.json'), 'utf8')) as { grant: { password: string } }).grant;
@@ -118,7 +104,7 @@ async function revokeAndCheck(fleetDir: string, bootstrapPath: string, name: str
     // Its credential connects no more, so it cannot publish either.
     await assert.rejects(connectAs(config.broker.url, deviceId, password, deviceId, config.broker.protocolVersion));
     // Nothing it (or the fleet for it) left retained remains.
-    assert.deepEqual(await retainedOf(admin, deviceId), []);
+    assert.deepEqual(await retainedUnderDevice(admin, deviceId), []);
 
     const audit = auditOf(fleetDir, deviceId);
     assert.ok(audit.some((e) => e.event === 'revoked' && e.message.includes('stolen in test')), JSON.stringify(audit));

@@ -70,3 +70,21 @@ export function collectUntil(client: MqttClient, last: (m: { topic: string; payl
     client.on('message', on);
   });
 }
+
+/**
+ * What the broker holds retained under `tsunagu/devices/{deviceId}/#`, as seen
+ * by `client` (a fleet account): listen, subscribe, then publish a live
+ * marker on the device's events topic; what came before the marker is retained.
+ */
+export async function retainedUnderDevice(client: MqttClient, deviceId: string): Promise<{ topic: string; payload: string }[]> {
+  const filter = `tsunagu/devices/${deviceId}/#`;
+  const marker = `marker-${Math.random()}`;
+  // Listening first: retained messages may arrive in the same read as the SUBACK.
+  const got = collectUntil(client, (m) => m.payload === marker, 10_000);
+  await client.subscribeAsync(filter, { qos: 1 });
+  await client.publishAsync(`tsunagu/devices/${deviceId}/events`, marker, { qos: 1 });
+  const seen = await got;
+  await client.unsubscribeAsync(filter);
+  if (seen.at(-1)?.payload !== marker) throw new Error(`the marker did not come back: ${JSON.stringify(seen)}`);
+  return seen.slice(0, -1);
+}
