@@ -30,7 +30,9 @@ export async function runRetire(deviceId: string, o: { dir: string; timeout: str
     const device = ctx.registry.byId(deviceId);
     if (device === undefined || device.status !== 'active') throw new TsunaguError('CONFIG', `no enrolled device "${deviceId}" (see: tsunagu-fleet devices)`);
     try {
-      const reply = await ctx.link.send(deviceId, { name: 'retire', args: {} }, { timeoutMs: Number(o.timeout) });
+      // It expires when we stop waiting: a device that comes back later refuses it (EXPIRED)
+      // rather than wiping itself with nobody left to revoke it.
+      const reply = await ctx.link.send(deviceId, { name: 'retire', args: {} }, { timeoutMs: Number(o.timeout), lifetimeMs: Number(o.timeout) });
       answered = reply.data.ok ? 'ok' : 'refused';
       if (!reply.data.ok) process.stderr.write(printable(`${deviceId}: retire failed: ${reply.data.code}: ${reply.data.message}`) + '\n');
     } catch (err) {
