@@ -174,3 +174,35 @@ test('embedded broker: revoke through serve cuts the device off the same way; wi
     await stopServe(serve);
   }
 });
+
+test('a cloned image (same serial, new key) approved with --as-new joins under its own id; the original keeps working', async () => {
+  const fleetDir = join(work, 'fleet-c');
+  const bootstrapPath = join(work, 'bootstrap-c.json');
+  await ok('init', '--dir', fleetDir, '--fleet-id', 'rvc', '--broker', broker.url, '--admin-user', broker.adminUser, '--admin-password', broker.adminPassword, '--claim-token', 'rvc-token');
+  await ok('bootstrap', '--dir', fleetDir, '--out', bootstrapPath, '--claim-token', 'rvc-token');
+  const serve = await startServe(fleetDir);
+  const original = new AgentProcess({ stateDir: join(work, 'clone-a'), bootstrapPath, serial: 'machine-id-copied' });
+  let clone: AgentProcess | undefined;
+  try {
+    const originalId = String((await original.waitForMsg('enrolled')).deviceId);
+    await original.waitForMsg(/→ online/);
+    // Started once the original is in: the first of two to enroll is the original.
+    clone = new AgentProcess({ stateDir: join(work, 'clone-b'), bootstrapPath, serial: 'machine-id-copied' });
+    const waiting = await clone.waitForLog((l) => l.msg === 'waiting for an operator to approve this device', 30_000);
+    const cloneId = /approve (d-[0-9a-f]{20})/.exec(String(waiting.message))?.[1];
+    assert.ok(cloneId !== undefined && cloneId !== originalId, String(waiting.message));
+    const approved = await ok('approve', '--dir', fleetDir, '--as-new', cloneId);
+    assert.match(approved.stdout, /as a new device/);
+    assert.equal(String((await clone.waitForMsg('enrolled', 30_000)).deviceId), cloneId);
+    await clone.waitForMsg(/→ online/);
+    const listed = JSON.parse((await ok('devices', '--dir', fleetDir, '--json')).stdout) as { deviceId: string; status: string; online: boolean }[];
+    assert.deepEqual(listed.filter((d) => d.status === 'active').map((d) => d.deviceId).sort(), [cloneId, originalId].sort());
+    // Both answer commands under their own ids; the original never lost its link.
+    for (const id of [originalId, cloneId]) await ok('send', '--dir', fleetDir, id, 'ping', '--timeout', '10000');
+    assert.equal(original.lines.filter((l) => l.msg === 'link online → offline').length, 0);
+  } finally {
+    await clone?.stop();
+    await original.stop();
+    await stopServe(serve);
+  }
+});
