@@ -441,10 +441,11 @@ export class Agent {
   private beginRetire(replied: Promise<void>): void {
     if (this.retiring) return;
     this.retiring = true;
-    replied.then(() => this.retire()).then(() => this.deps.onRetired?.(), (err: unknown) => {
-      this.deps.logger.error({ err: asTsunaguError(err).toJSON() }, 'retiring failed; run the retire command again, or remove the state directory by hand');
-      this.retiring = false;
-    });
+    // The session is closed from the first step on, so no second command could come: whatever
+    // fails is logged for whoever holds the device, and the agent ends all the same.
+    replied.then(() => this.retire()).catch((err: unknown) => {
+      this.deps.logger.error({ err: asTsunaguError(err).toJSON(), stateDir: this.deps.config.stateDir }, 'retiring failed: remove the state directory by hand');
+    }).finally(() => this.deps.onRetired?.());
   }
 
   /**
@@ -462,8 +463,13 @@ export class Agent {
     const workload = this.workload;
     let services: string[] = [];
     if (workload !== undefined) {
-      await workload.supervisor.stop();
-      services = await removeOwnedContainers(workload.runtime, config.runtime.scope, 10_000);
+      try {
+        await workload.supervisor.stop();
+        services = await removeOwnedContainers(workload.runtime, config.runtime.scope, 10_000);
+      } catch (err) {
+        // The identity and secrets go all the same: they matter most once the fleet revokes the device.
+        logger.error({ err: asTsunaguError(err).toJSON(), scope: config.runtime.scope }, 'could not remove the services: remove the containers labelled io.tsunagu.scope=<scope> by hand');
+      }
     }
     const removed = wipeStateDir(config.stateDir, {
       v: 1, deviceId: identity?.grant.deviceId ?? 'unknown', fleetId: identity?.fleetId ?? this.deps.bootstrap.fleetId, at: this.clock(),
