@@ -16,6 +16,7 @@ import { CommandStore } from './commands/command-store.js';
 import { commandHandlers, type ServiceControl } from './commands/handlers.js';
 import type { AgentConfig } from './config.js';
 import { Credentials } from './credentials.js';
+import { removeOwnedContainers, wipeStateDir } from './retirement.js';
 import { deviceFacts } from './enrollment/device-facts.js';
 import { enroll, fleetKeysOf } from './enrollment/enroller.js';
 import { loadIdentity, newIdentity, saveIdentity, type IdentityFile } from './identity.js';
@@ -73,6 +74,8 @@ export interface AgentDeps {
   clock?: () => number;
   /** The status file `tsunagu-agent status` reads; none in tests that do not look. */
   status?: StatusFile;
+  /** The device retired itself (the `retire` command): the process should end. */
+  onRetired?: () => void;
 }
 
 /** What exists while the device has an identity: link, outbound queue, commands, reports. */
@@ -119,6 +122,8 @@ export class Agent {
   private readonly abort = new AbortController();
   private readonly clock: () => number;
   private markRunning: () => void = () => undefined;
+  /** Set once a `retire` command is accepted: nothing re-enrolls or reconnects after it. */
+  private retiring = false;
   identity: IdentityFile | undefined;
   /**
    * Resolves once the agent's own loops run: the supervisor started, enrollment
@@ -381,6 +386,8 @@ export class Agent {
         services, maxLogBytes: MAX_LOG_BYTES,
         // desiredChannel is defined below; commands arrive only after link.start().
         rereadDesired: (): Promise<number | null> => desiredChannel.restore(),
+        // After the reply: retiring ends the session that carries it.
+        retire: () => this.beginRetire(channel.idle()),
       }),
     });
     // The command channel's verify() checks fleet signatures for both channels.
@@ -410,7 +417,8 @@ export class Agent {
     link.on('auth-failed', () => {
       // The fleet no longer knows this credential (broker state lost, device
       // removed and re-added): enroll again with the same keys, same device id.
-      void this.reenroll();
+      // Not while retiring: the fleet revokes the account then, on purpose.
+      if (!this.retiring) void this.reenroll();
     });
     reporter.start();
     link.start();
@@ -428,6 +436,45 @@ export class Agent {
     } catch (err) {
       if (!this.abort.signal.aborted) this.deps.logger.error({ err: (err as Error).message }, 're-enrollment failed');
     }
+  }
+
+  private beginRetire(replied: Promise<void>): void {
+    if (this.retiring) return;
+    this.retiring = true;
+    // The session is closed from the first step on, so no second command could come: whatever
+    // fails is logged for whoever holds the device, and the agent ends all the same.
+    replied.then(() => this.retire()).catch((err: unknown) => {
+      this.deps.logger.error({ err: asTsunaguError(err).toJSON(), stateDir: this.deps.config.stateDir }, 'retiring failed: remove the state directory by hand');
+    }).finally(() => this.deps.onRetired?.());
+  }
+
+  /**
+   * Leave service: close the link (a retained offline status), remove the
+   * owned containers, wipe the state dir but for a marker saying the device
+   * is retired. Images and named volumes stay: images hold no secret of the
+   * device, and what a named volume holds is the owner's to erase or keep.
+   */
+  private async retire(): Promise<void> {
+    const { config, logger } = this.deps;
+    const identity = this.identity;
+    logger.warn({ deviceId: identity?.grant.deviceId }, 'retiring: removing the managed services and wiping the identity');
+    this.abort.abort(new Error('agent retiring'));
+    await this.closeSession();
+    const workload = this.workload;
+    let services: string[] = [];
+    if (workload !== undefined) {
+      try {
+        await workload.supervisor.stop();
+        services = await removeOwnedContainers(workload.runtime, config.runtime.scope, 10_000);
+      } catch (err) {
+        // The identity and secrets go all the same: they matter most once the fleet revokes the device.
+        logger.error({ err: asTsunaguError(err).toJSON(), scope: config.runtime.scope }, 'could not remove the services: remove the containers labelled io.tsunagu.scope=<scope> by hand');
+      }
+    }
+    const removed = wipeStateDir(config.stateDir, {
+      v: 1, deviceId: identity?.grant.deviceId ?? 'unknown', fleetId: identity?.fleetId ?? this.deps.bootstrap.fleetId, at: this.clock(),
+    });
+    logger.warn({ services, removed }, 'retired: services removed, identity and secrets wiped; the agent stays stopped');
   }
 
   private async closeSession(): Promise<void> {

@@ -16,6 +16,7 @@ import { agentAlive } from './status/agent-alive.js';
 import { readStatusFile, statusPath, StatusFile } from './status/status-file.js';
 import { renderStatus } from './status/status-view.js';
 import { loadOrCreateKeys } from './identity.js';
+import { refuseIfRetired } from './retirement.js';
 import { ownStaticFactsCommand } from './resources/static-facts-child.js';
 import { SystemProbe } from './resources/system-probe.js';
 import { systemdNotifyTarget } from './watchdog/systemd-env.js';
@@ -41,9 +42,15 @@ async function run(opts: { config?: string; stateDir?: string; bootstrap?: strin
   logger.info({ version: AGENT_VERSION, node: process.version, stateDir: config.stateDir }, 'starting');
   if (lock.tookOver.length > 0) logger.info({ claims: lock.tookOver }, 'state directory lock: removed the claims of agents that are gone');
   if (leftovers.length > 0) logger.info({ files: leftovers }, 'removed temp files of interrupted writes');
+  // Before the keys: a retired device must not make new ones and enroll as a new device.
+  refuseIfRetired(config.stateDir);
   const { keys, created } = loadOrCreateKeys(config.stateDir, logger);
   const bootstrap = takeBootstrap(config.stateDir, config.bootstrapFile, logger);
-  const agent = new Agent({ config, configFile: opts.config ?? DEFAULT_CONFIG_PATH, bootstrap, keys, keysCreated: created, ed: defaultEd25519(), logger, probe: new SystemProbe({ staticFactsCommand: ownStaticFactsCommand() }), status });
+  const agent = new Agent({ config, configFile: opts.config ?? DEFAULT_CONFIG_PATH, bootstrap, keys, keysCreated: created, ed: defaultEd25519(), logger, probe: new SystemProbe({ staticFactsCommand: ownStaticFactsCommand() }), status,
+    onRetired: () => {
+      // Exit 0: done as asked; the unit (Restart=on-failure) leaves it stopped, and at the next boot refuseIfRetired says why.
+      void Promise.resolve(watchdog?.stopping()).finally(() => process.exit(0));
+    } });
   const target = config.watchdog.mode === 'off' ? null : systemdNotifyTarget(process.env, process.pid);
   const watchdog = target === null ? undefined : new SystemdWatchdog({
     target,

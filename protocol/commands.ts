@@ -33,6 +33,12 @@ export const CommandSchema = z.discriminatedUnion('name', [
     args: z.strictObject({ sealed: z.string().check(z.maxLength(4096)) }),
   }),
   z.strictObject({ name: z.literal('reread-desired'), args: z._default(z.strictObject({}), {}) }),
+  /**
+   * Leave service for good: the device answers, then removes the containers
+   * it manages, wipes its identity and secrets, and stops. Sent by
+   * `tsunagu-fleet retire`, which revokes the device once it has answered.
+   */
+  z.strictObject({ name: z.literal('retire'), args: z._default(z.strictObject({}), {}) }),
 ]);
 export type Command = z.infer<typeof CommandSchema>;
 export type CommandName = Command['name'];

@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   // Enrollment.
   CLAIM_REFUSED: 'the claim policy refused the device',
   CLAIM_PENDING: 'the device waits for an operator to approve it',
+  DEVICE_REVOKED: 'an operator revoked the device (or the device a re-key request names): its key is refused for good',
   UNKNOWN_SERIAL: 'the serial is not on the allowlist',
   BAD_CLAIM_TOKEN: 'the claim token is wrong',
   STALE_REQUEST: 'the request timestamp is outside the accepted window',

@@ -113,20 +113,24 @@ export async function runServe(o: { dir: string }): Promise<void> {
   process.on('SIGTERM', () => void stop());
 }
 
-export function runApprove(device: string, o: { dir: string }): void {
+export function runApprove(device: string, o: { dir: string; asNew?: boolean }): void {
   const fleet = loadFleetDir(o.dir);
   const registry = new Registry(fleet.registryPath);
   try {
-    const approved = registry.approve(device, Date.now());
+    const approved = registry.approve(device, Date.now(), { asNew: o.asNew === true });
     if (approved === undefined) throw new TsunaguError('CONFIG', `no pending device with id or serial "${device}" (see: tsunagu-fleet devices)`);
     const { deviceId, replaces, serial } = approved;
     registry.audit({
       event: 'approved', code: null, requestId: null, deviceId, serial,
-      message: replaces === null ? 'approved by operator' : `re-key of ${replaces} approved by operator`,
+      message: replaces === null ? 'approved by operator' : approved.asNew
+        ? `approved by operator as a new device (it presents the serial of ${replaces}, which is left as it is)`
+        : `re-key of ${replaces} approved by operator`,
     });
     process.stdout.write(replaces === null
       ? `approved ${deviceId}: the device joins at its next attempt\n`
-      : `approved ${deviceId}: re-key of ${replaces}; at its next attempt the device gets the id ${replaces} with its new keys\n`);
+      : approved.asNew
+        ? `approved ${deviceId} as a new device: it joins under its own id at its next attempt; ${replaces} is left as it is\n`
+        : `approved ${deviceId}: re-key of ${replaces}; at its next attempt the device gets the id ${replaces} with its new keys\n`);
   } finally {
     registry.close();
   }
@@ -158,7 +162,7 @@ export function runDevices(o: { dir: string; json?: boolean; labels?: boolean; k
 /** `pending`, `pending (approved)`, `pending (re-key of d-…)`, `pending (re-key of d-…, approved)`, `active`, … */
 function statusText(d: DeviceRecord): string {
   if (d.status !== 'pending') return d.status;
-  const notes = [...(d.replaces === null ? [] : [`re-key of ${d.replaces}`]), ...(d.approved ? ['approved'] : [])];
+  const notes = [...(d.replaces === null ? [] : [`re-key of ${d.replaces}`]), ...(d.approved ? [d.asNew ? 'approved as new' : 'approved'] : [])];
   return notes.length === 0 ? d.status : `${d.status} (${notes.join(', ')})`;
 }
 

@@ -155,6 +155,7 @@ export class EnrollmentService {
     const sameSerial = registry.activeBySerial(claim.serial);
     const decision = decideEnrollment({
       known, sameSerial: sameSerial?.deviceId === known?.deviceId ? undefined : sameSerial,
+      replacesRevoked: known?.replaces != null && registry.byId(known.replaces)?.status === 'revoked',
       derivedId: deriveDeviceId(signPk), policy: this.opts.policy(), claim,
     });
     const facts = {
@@ -190,6 +191,7 @@ export class EnrollmentService {
         // instances or a quick retry never leave the device with a stale password.
         const sealedGrant = (known === undefined ? undefined : registry.recentGrant(deviceId, now, this.opts.grantReuseMs ?? 60_000))
           ?? await this.newGrant(deviceId, request.boxPublicKey);
+        // An approved re-key request admitted as new keeps `replaces` until now, so the approval held.
         registry.upsertDevice({ ...facts, deviceId, status: 'active', enrolledAt: now, replaces: null });
         registry.recordGrant(deviceId, sealedGrant, now);
         registry.audit({ event, code: null, requestId, deviceId, serial: claim.serial, message: `${event} (${claim.model}, ${claim.arch})` });

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { runBootstrap, runDevices, runApprove, runInit, runServe } from './commands.js';
 import { runDeploy, type DeployOptions } from './deploy-command.js';
 import { runSend, runStatus, runWatch } from './operator-commands.js';
+import { runRetire, runRevoke } from './retire-commands.js';
 
 /**
  * The `tsunagu-fleet` command tree. Built by a function so that
@@ -64,12 +65,54 @@ program.command('approve')
   .description('approve a pending device (approve claim mode) or a re-key request (any mode)')
   .addOption(dirOption)
   .argument('<device>', 'device id, or the serial of one pending device that is not a re-key request')
+  .option('--as-new', 're-key request only: admit the new key as a device of its own (its own id); the device whose serial it shares is left as it is')
   .addHelpText('after', `
+A re-key request is a new key presenting the serial of an active device (a reinstalled device, or
+a cloned image that copied /etc/machine-id). By default its approval moves the new key onto that
+device's id; with --as-new it joins under its own id and both devices stay. A re-key request naming
+a revoked device can only be approved with --as-new.
 Examples:
   tsunagu-fleet approve d-0123456789abcdef0123
   tsunagu-fleet approve SN-0042
+  tsunagu-fleet approve --as-new d-89abcdef0123456789ab
 `)
   .action(runApprove);
+
+program.command('revoke')
+  .description('cut a stolen or compromised device off: delete its broker account and close its connection, clear its retained messages, refuse its key from now on')
+  .addOption(dirOption)
+  .argument('<device>', 'device id')
+  .option('--reason <text>', 'why, kept in the audit record')
+  .addHelpText('after', `
+Works with or without \`serve\` running. With the embedded broker and no \`serve\`, the account
+is removed from the broker's account file (nothing is connected and nothing retained then).
+Revoking a revoked device does the broker part again. There is no un-revoke: the device's
+key stays refused; to bring the machine back, wipe its state and enroll it as a new device.
+Examples:
+  tsunagu-fleet revoke d-0123456789abcdef0123
+  tsunagu-fleet revoke d-0123456789abcdef0123 --reason "stolen from site 4"
+`)
+  .action(runRevoke);
+
+program.command('retire')
+  .description('take a device out of service: it removes its services and wipes its identity and secrets, then it is revoked')
+  .addOption(dirOption)
+  .argument('<device>', 'device id')
+  .option('--timeout <ms>', 'how long to wait for the device to confirm', '60000')
+  .option('--force', 'revoke even when the device does not confirm (offline): it then keeps its containers and files')
+  .addHelpText('after', `
+The device must be online: it answers the signed retire command, then stops and removes the
+containers it manages, deletes its keys, identity, bootstrap copy and stored state, and stops
+for good (it refuses to start again until its state directory's retired.json is removed).
+Exit status: 0 retired and revoked; 2 the device refused; 3 no answer in time (not revoked,
+unless --force).
+Examples:
+  tsunagu-fleet retire d-0123456789abcdef0123
+  tsunagu-fleet retire d-0123456789abcdef0123 --timeout 10000 --force
+`)
+  .action(async (device: string, o: Parameters<typeof runRetire>[1]) => {
+    process.exitCode = await runRetire(device, o);
+  });
 
 program.command('devices')
   .description('list enrolled and pending devices')

@@ -60,6 +60,8 @@ function knownDevice(registry: Registry, deviceId: string): DeviceRecord {
 }
 
 export function buildCommand(name: string, o: { service?: string; lines?: string }): Command {
+  // Sent alone it would wipe the device and leave its account behind: retire revokes it too.
+  if (name === 'retire') throw new TsunaguError('CONFIG', 'retire a device with `tsunagu-fleet retire DEVICE`: it also revokes the device once it answers');
   const args: Record<string, unknown> = {};
   if (o.service !== undefined) args.service = o.service;
   if (o.lines !== undefined) args.lines = Number(o.lines);

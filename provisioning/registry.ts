@@ -20,6 +20,11 @@ export interface DeviceRecord {
    * replace (a re-key request: a new key presenting that device's serial).
    */
   replaces: string | null;
+  /**
+   * On an approved re-key request only: the operator admitted the new key as
+   * a device of its own (`approve --as-new`), leaving `replaces` untouched.
+   */
+  asNew: boolean;
   enrolledAt: number | null;
   updatedAt: number;
   lastSeen: number | null;
@@ -45,7 +50,7 @@ export function deriveDeviceId(signPublicKeyB64: string): string {
 interface DeviceRow {
   device_id: string; sign_pk: string; box_pk: string; serial: string; model: string; arch: string; macs: string;
   hostname: string; status: DeviceStatus; approved: number; enrolled_at: number | null; updated_at: number;
-  last_seen: number | null; online: number; labels: string; replaces: string | null;
+  last_seen: number | null; online: number; labels: string; replaces: string | null; as_new: number;
 }
 
 function toRecord(row: DeviceRow): DeviceRecord {
@@ -54,6 +59,7 @@ function toRecord(row: DeviceRow): DeviceRecord {
     arch: row.arch, macs: JSON.parse(row.macs) as string[], hostname: row.hostname, status: row.status,
     approved: row.approved === 1, enrolledAt: row.enrolled_at, updatedAt: row.updated_at, lastSeen: row.last_seen,
     online: row.online === 1, labels: JSON.parse(row.labels) as Record<string, string>, replaces: row.replaces,
+    asNew: row.as_new === 1,
   };
 }
 
@@ -93,6 +99,7 @@ export class Registry {
     // Registries made before re-key requests existed lack the column.
     const columns = this.db.prepare('PRAGMA table_info(devices)').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'replaces')) this.db.exec('ALTER TABLE devices ADD COLUMN replaces TEXT');
+    if (!columns.some((c) => c.name === 'as_new')) this.db.exec('ALTER TABLE devices ADD COLUMN as_new INTEGER NOT NULL DEFAULT 0');
   }
 
   /**
@@ -151,16 +158,18 @@ export class Registry {
    * Insert or update a device under its own id. An operator's approval is
    * kept only while the row asks for the same thing: when `replaces` changes
    * (a plain request becomes a re-key request, or the other way round), the
-   * approval is dropped, since it was given for something else.
+   * approval is dropped, since it was given for something else. A revoked row
+   * stays revoked: a grant decided just before `revoke` must not undo it.
    */
-  upsertDevice(d: Omit<DeviceRecord, 'updatedAt' | 'lastSeen' | 'online' | 'labels' | 'approved' | 'replaces'> & { now: number; replaces?: string | null }): void {
+  upsertDevice(d: Omit<DeviceRecord, 'updatedAt' | 'lastSeen' | 'online' | 'labels' | 'approved' | 'replaces' | 'asNew'> & { now: number; replaces?: string | null }): void {
     this.db.prepare(`
       INSERT INTO devices (device_id, sign_pk, box_pk, serial, model, arch, macs, hostname, status, enrolled_at, updated_at, replaces)
       VALUES (@deviceId, @signPublicKey, @boxPublicKey, @serial, @model, @arch, @macs, @hostname, @status, @enrolledAt, @now, @replaces)
       ON CONFLICT(device_id) DO UPDATE SET sign_pk = excluded.sign_pk, box_pk = excluded.box_pk, serial = excluded.serial,
         model = excluded.model, arch = excluded.arch, macs = excluded.macs, hostname = excluded.hostname,
-        status = excluded.status, enrolled_at = COALESCE(devices.enrolled_at, excluded.enrolled_at), updated_at = excluded.updated_at,
-        approved = CASE WHEN devices.replaces IS excluded.replaces THEN devices.approved ELSE 0 END, replaces = excluded.replaces
+        status = CASE WHEN devices.status = 'revoked' THEN 'revoked' ELSE excluded.status END, enrolled_at = COALESCE(devices.enrolled_at, excluded.enrolled_at), updated_at = excluded.updated_at,
+        approved = CASE WHEN devices.replaces IS excluded.replaces THEN devices.approved ELSE 0 END,
+        as_new = CASE WHEN devices.replaces IS excluded.replaces THEN devices.as_new ELSE 0 END, replaces = excluded.replaces
     `).run({ ...d, macs: JSON.stringify(d.macs), replaces: d.replaces ?? null });
   }
 
@@ -209,8 +218,14 @@ export class Registry {
    * refuses (`CONFIG`) when several pending rows match, and when the match is
    * a re-key request: the serial is only what a device claims, so a re-key
    * is approved by the id of the request, after looking at it.
+   *
+   * `asNew` admits a re-key request as a device of its own (by id only): the
+   * device it names is left as it is. A plain approval of a re-key request
+   * whose device was revoked is refused (`DEVICE_REVOKED`): re-keying would
+   * bring the revoked device back.
    */
-  approve(idOrSerial: string, now: number): DeviceRecord | undefined {
+  approve(idOrSerial: string, now: number, options: { asNew?: boolean } = {}): DeviceRecord | undefined {
+    const asNew = options.asNew === true;
     return this.db.transaction(() => {
       const byId = this.db.prepare("SELECT * FROM devices WHERE device_id = ? AND status = 'pending'").get(idOrSerial) as DeviceRow | undefined;
       let row = byId;
@@ -225,8 +240,29 @@ export class Registry {
         }
       }
       if (row === undefined) return undefined;
-      this.db.prepare('UPDATE devices SET approved = 1, updated_at = ? WHERE device_id = ?').run(now, row.device_id);
-      return toRecord({ ...row, approved: 1, updated_at: now });
+      if (asNew && (byId === undefined || row.replaces === null)) {
+        throw new TsunaguError('CONFIG', `--as-new applies to a re-key request, named by its device id; ${describePending(row)} is not one (approve it without --as-new)`);
+      }
+      if (!asNew && row.replaces !== null && this.byId(row.replaces)?.status === 'revoked') {
+        throw new TsunaguError('DEVICE_REVOKED', `${describePending(row)} asks to replace a revoked device; approve it as a device of its own: tsunagu-fleet approve --as-new ${row.device_id}`);
+      }
+      this.db.prepare('UPDATE devices SET approved = 1, as_new = ?, updated_at = ? WHERE device_id = ?').run(asNew ? 1 : 0, now, row.device_id);
+      return toRecord({ ...row, approved: 1, as_new: asNew ? 1 : 0, updated_at: now });
+    }).immediate();
+  }
+
+  /**
+   * Mark a device revoked: its key is refused from now on, whatever its
+   * status was. Returns the record as it was, or undefined for an unknown id.
+   * The last grant is forgotten so that no retry is answered with it.
+   */
+  revoke(deviceId: string, now: number): DeviceRecord | undefined {
+    return this.db.transaction(() => {
+      const row = this.db.prepare('SELECT * FROM devices WHERE device_id = ?').get(deviceId) as DeviceRow | undefined;
+      if (row === undefined) return undefined;
+      this.db.prepare("UPDATE devices SET status = 'revoked', approved = 0, as_new = 0, online = 0, last_grant = NULL, last_grant_at = NULL, updated_at = ? WHERE device_id = ?")
+        .run(now, deviceId);
+      return toRecord(row);
     }).immediate();
   }
 

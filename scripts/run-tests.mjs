@@ -74,6 +74,7 @@ const ENGINE_FREE = new Set([
   'test/integration/fleet-time-bound.test.ts',
   'test/integration/node18-bundle.test.ts',
   'test/integration/offline-outbox.test.ts',
+  'test/integration/revoke.test.ts',
   'test/integration/outbox-crash.test.ts',
   'test/integration/session-takeover.test.ts',
   'test/integration/state-dir-lock.test.ts',

@@ -67,6 +67,11 @@ export class CommandChannel {
     return this.queue;
   }
 
+  /** Resolves once every command delivered so far is handled and answered (its reply sent or queued). */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
   /** Verify a fleet-signed message of the given type; shared with the desired-state channel. */
   verify(bytes: Uint8Array, expectedType: string, limits: JsonLimits = COMMAND_LIMITS): { payload: SignedPayload; kid: string } {
     const env = decodeEnvelope(bytes, limits);

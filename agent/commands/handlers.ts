@@ -27,6 +27,11 @@ export interface HandlerDeps {
   maxLogBytes: number;
   /** Apply the persisted desired state again; resolves with its version, null when there is none. */
   rereadDesired?: () => Promise<number | null>;
+  /**
+   * Begin leaving service (the `retire` command). Called from the handler,
+   * so the work must wait for the reply to be sent: it ends the session.
+   */
+  retire: () => void;
   clock?: () => number;
 }
 
@@ -61,6 +66,10 @@ export function commandHandlers(deps: HandlerDeps): CommandHandlers {
       // the persisted one is applied again either way (a broker that lost it, a container removed by hand).
       const reapplied = deps.rereadDesired === undefined ? null : await deps.rereadDesired();
       return { resubscribed: true, reapplied };
+    },
+    retire: () => {
+      deps.retire();
+      return Promise.resolve({ retiring: true });
     },
   };
 }

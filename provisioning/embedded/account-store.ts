@@ -112,6 +112,13 @@ export class AccountStore {
     return true;
   }
 
+  /** Remove an account; false when there was none. */
+  remove(username: string): boolean {
+    if (!this.accounts.delete(username)) return false;
+    this.save();
+    return true;
+  }
+
   private save(): void {
     writeFileAtomic(this.path, `${JSON.stringify({ v: 1, accounts: Object.fromEntries(this.accounts) }, null, 1)}\n`, 0o600);
   }

@@ -4,8 +4,9 @@ import type { AccountStore } from './account-store.js';
 /**
  * The part of Mosquitto's dynamic-security control topic the fleet uses
  * once a fleet is running: `setClientPassword`, which `tsunagu-fleet send
- * rotate-credentials` sends from its own process. Answering it here lets
- * that command work unchanged against both brokers. Everything else the
+ * rotate-credentials` sends from its own process, and `deleteClient`, which
+ * `tsunagu-fleet revoke` sends (of a device account only). Answering them
+ * here lets those commands work unchanged against both brokers. Everything else the
  * plugin offers is refused: the embedded broker's accounts come from
  * `tsunagu-fleet serve` itself, not from the wire.
  */
@@ -27,8 +28,13 @@ interface ControlResponse {
   correlationData?: string;
 }
 
-/** Run a control request from the fleet account; the answer goes to CONTROL_RESPONSE_TOPIC. */
-export async function answerControlRequest(payload: Buffer, store: AccountStore): Promise<{ responses: ControlResponse[] } | undefined> {
+/**
+ * Run a control request from the fleet account; the answer goes to
+ * CONTROL_RESPONSE_TOPIC. `onDeleted` runs after an account is removed and
+ * before the answer is sent: the broker closes that account's connections
+ * there, so the answer means the client is gone, as with Mosquitto.
+ */
+export async function answerControlRequest(payload: Buffer, store: AccountStore, onDeleted: (username: string) => Promise<void>): Promise<{ responses: ControlResponse[] } | undefined> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(payload.toString('utf8'));
@@ -40,7 +46,9 @@ export async function answerControlRequest(payload: Buffer, store: AccountStore)
   const responses: ControlResponse[] = [];
   for (const c of request.data.commands) {
     const base = { command: c.command, ...(c.correlationData === undefined ? {} : { correlationData: c.correlationData }) };
-    if (c.command !== 'setClientPassword') {
+    if (c.command === 'deleteClient') {
+      responses.push(await deleteDeviceClient(c.username, store, onDeleted, base));
+    } else if (c.command !== 'setClientPassword') {
       responses.push({ ...base, error: 'not supported by the embedded broker' });
     } else if (c.username === undefined || c.password === undefined || c.password === '') {
       responses.push({ ...base, error: 'Invalid/missing username or password' });
@@ -51,4 +59,15 @@ export async function answerControlRequest(payload: Buffer, store: AccountStore)
     }
   }
   return { responses };
+}
+
+/** Only device accounts can be deleted from the wire: the fleet's and the bootstrap account come from the fleet config. */
+async function deleteDeviceClient(username: string | undefined, store: AccountStore, onDeleted: (username: string) => Promise<void>, base: ControlResponse): Promise<ControlResponse> {
+  if (username === undefined) return { ...base, error: 'Invalid/missing username' };
+  const account = store.get(username);
+  if (account === undefined) return { ...base, error: 'Client not found' };
+  if (account.role !== 'device') return { ...base, error: 'only device accounts can be deleted' };
+  store.remove(username);
+  await onDeleted(username);
+  return base;
 }

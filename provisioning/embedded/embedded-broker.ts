@@ -16,6 +16,7 @@ export interface EmbeddedBroker {
 interface Principal {
   username: string;
   fleet: boolean;
+  /** Emptied when the account is deleted: whatever the client still sends, its will too, is refused. */
   roles: RoleSpec[];
 }
 
@@ -41,6 +42,7 @@ function refusal(returnCode: number, message: string): AuthenticateError {
 export async function startEmbeddedBroker(options: { store: AccountStore; host: string; port: number; logger: Logger }): Promise<EmbeddedBroker> {
   const { store, logger } = options;
   const principals = new WeakMap<Client, Principal>();
+  const connected = new Set<Client>();
 
   const broker = await Aedes.createBroker({
     // Device ids reach 64 characters; MQTT 3.1.1 itself sets no limit.
@@ -75,7 +77,7 @@ export async function startEmbeddedBroker(options: { store: AccountStore; host: 
         return;
       }
       if (packet.topic === CONTROL_TOPIC && principal.fleet) {
-        answerControlRequest(packet.payload as Buffer, store).then((answer) => {
+        answerControlRequest(packet.payload as Buffer, store, disconnectAccount).then((answer) => {
           if (answer !== undefined) {
             broker.publish({ cmd: 'publish', topic: CONTROL_RESPONSE_TOPIC, payload: Buffer.from(JSON.stringify(answer)), qos: 1, retain: false, dup: false }, () => undefined);
           }
@@ -97,6 +99,24 @@ export async function startEmbeddedBroker(options: { store: AccountStore; host: 
       return principal !== undefined && aclAllows(principal.roles, 'publishClientReceive', packet.topic) ? packet : null;
     },
   });
+  /**
+   * Cut off every connection of a deleted account at once: its roles go
+   * first, so that its will (a retained offline status) is refused and
+   * nothing of it is published after the deletion is answered.
+   */
+  const disconnectAccount = async (username: string): Promise<void> => {
+    const closing: Promise<void>[] = [];
+    for (const client of connected) {
+      const principal = principals.get(client);
+      if (principal?.username !== username) continue;
+      principal.roles = [];
+      closing.push(new Promise<void>((resolve) => client.close(() => resolve())));
+    }
+    await Promise.all(closing);
+    if (closing.length > 0) logger.info({ username, connections: closing.length }, 'embedded broker: deleted account disconnected');
+  };
+  broker.on('client', (client) => connected.add(client));
+  broker.on('clientDisconnect', (client) => connected.delete(client));
   // By username: a device's client id is a secret of its grant.
   broker.on('clientError', (client, err) => logger.debug({ username: principals.get(client)?.username, err: err.message }, 'embedded broker: client error'));
 

@@ -70,3 +70,26 @@ export function collectUntil(client: MqttClient, last: (m: { topic: string; payl
     client.on('message', on);
   });
 }
+
+/**
+ * What the broker holds retained under `tsunagu/devices/{deviceId}/#`, as seen
+ * by `client` (a fleet account). Both brokers may send retained messages after
+ * the SUBACK (Aedes streams them), so a live marker could overtake them; but
+ * both send the retained messages of one SUBSCRIBE in the order of its
+ * filters. So: a retained marker on a topic of its own, subscribed to last in
+ * the same SUBSCRIBE, closes the list.
+ */
+export async function retainedUnderDevice(client: MqttClient, deviceId: string): Promise<{ topic: string; payload: string }[]> {
+  const filter = `tsunagu/devices/${deviceId}/#`;
+  const markerTopic = `tsunagu/test-marker/${Math.random().toString(36).slice(2)}`;
+  const marker = `marker-${Math.random()}`;
+  await client.publishAsync(markerTopic, marker, { qos: 1, retain: true });
+  // Listening first: retained messages may arrive in the same read as the SUBACK.
+  const got = collectUntil(client, (m) => m.topic === markerTopic, 10_000);
+  await client.subscribeAsync([filter, markerTopic], { qos: 1 });
+  const seen = await got;
+  await client.unsubscribeAsync([filter, markerTopic]);
+  await client.publishAsync(markerTopic, Buffer.alloc(0), { qos: 1, retain: true });
+  if (seen.at(-1)?.payload !== marker) throw new Error(`the marker did not come back: ${JSON.stringify(seen)}`);
+  return seen.slice(0, -1);
+}

@@ -288,3 +288,85 @@ test('an approval given to a new device does not carry over once the request tur
   assert.equal(row.replaces, deriveDeviceId(toBase64(other.signPublicKey)));
   assert.equal(s.grants.length, 0);
 });
+
+test('a revoked key is refused with DEVICE_REVOKED, gets no grant, and stays revoked', async () => {
+  const s = setup(tokenPolicy);
+  const device = keysFrom(0x20);
+  const first = (await s.ask(device, rid(1))).answer;
+  assert.ok(first?.ok);
+  const id = first.grant.deviceId;
+  assert.equal(s.registry.revoke(id, s.now())?.status, 'active');
+  s.advance(120_000);
+  const answer = (await s.ask(device, rid(2))).answer;
+  assert.equal(answer !== undefined && !answer.ok && answer.code, 'DEVICE_REVOKED');
+  assert.equal(s.grants.length, 1);
+  assert.equal(s.registry.byId(id)?.status, 'revoked');
+  assert.equal(s.registry.recentGrant(id, s.now(), 10 ** 9), undefined);
+  assert.equal(s.registry.auditLog(1)[0]?.code, 'DEVICE_REVOKED');
+  // A grant decided just before the revocation cannot undo it.
+  s.registry.upsertDevice({
+    deviceId: id, signPublicKey: toBase64(device.signPublicKey), boxPublicKey: toBase64(device.boxPublicKey),
+    serial: 'SN-1', model: 'board', arch: 'arm64', macs: [], hostname: 'edge-1', status: 'active', enrolledAt: s.now(), now: s.now(),
+  });
+  assert.equal(s.registry.byId(id)?.status, 'revoked');
+});
+
+test('approve --as-new: a re-key request joins under its own id, and the device whose serial it shares is untouched', async () => {
+  const s = setup(tokenPolicy);
+  const original = keysFrom(0x20);
+  const enrolled = (await s.ask(original, rid(1))).answer;
+  assert.ok(enrolled?.ok);
+  const originalId = enrolled.grant.deviceId;
+  const before = s.registry.byId(originalId);
+  const clone = keysFrom(0x40);
+  assert.equal((await s.ask(clone, rid(2))).answer?.ok, false);
+  const cloneId = deriveDeviceId(toBase64(clone.signPublicKey));
+  const approved = s.registry.approve(cloneId, s.now(), { asNew: true });
+  assert.equal(approved?.asNew, true);
+  assert.equal(approved.replaces, originalId);
+  const granted = (await s.ask(clone, rid(3))).answer;
+  assert.ok(granted?.ok);
+  assert.equal(granted.grant.deviceId, cloneId);
+  assert.deepEqual(s.grants.map((g) => g.deviceId), [originalId, cloneId]);
+  assert.deepEqual(s.registry.byId(originalId), before);
+  const clonedRow = s.registry.byId(cloneId);
+  assert.equal(clonedRow?.status, 'active');
+  assert.equal(clonedRow.replaces, null);
+  assert.equal(s.registry.auditLog(1)[0]?.event, 'enrolled-as-new');
+  // Both keep working: each re-enrolls as itself.
+  assert.equal((await s.ask(original, rid(4))).answer?.ok && s.grants.length, 2);
+  const again = (await s.ask(clone, rid(5))).answer;
+  assert.equal(again?.ok && again.grant.deviceId, cloneId);
+});
+
+test('--as-new is for re-key requests named by id: a plain pending device or a serial is refused', async () => {
+  const s = setup({ mode: 'approve' });
+  const device = keysFrom(0x20);
+  await s.ask(device, rid(1));
+  const id = deriveDeviceId(toBase64(device.signPublicKey));
+  assert.throws(() => s.registry.approve(id, s.now(), { asNew: true }), (e: Error & { code?: string }) => e.code === 'CONFIG' && /--as-new/.test(e.message));
+  assert.throws(() => s.registry.approve('SN-1', s.now(), { asNew: true }), (e: Error & { code?: string }) => e.code === 'CONFIG');
+  assert.equal(s.registry.byId(id)?.approved, false);
+});
+
+test('a re-key request onto a revoked device is refused; only --as-new admits the key, under its own id', async () => {
+  const s = setup(tokenPolicy);
+  const old = keysFrom(0x20);
+  const first = (await s.ask(old, rid(1))).answer;
+  assert.ok(first?.ok);
+  const oldId = first.grant.deviceId;
+  const fresh = keysFrom(0x40);
+  assert.equal((await s.ask(fresh, rid(2))).answer?.ok, false);
+  const requestId = deriveDeviceId(toBase64(fresh.signPublicKey));
+  s.registry.revoke(oldId, s.now());
+  // Not turned into a plain new device by the claim token either.
+  const refused = (await s.ask(fresh, rid(3))).answer;
+  assert.equal(refused !== undefined && !refused.ok && refused.code, 'DEVICE_REVOKED');
+  assert.ok(refused !== undefined && !refused.ok && refused.message.includes(`tsunagu-fleet approve --as-new ${requestId}`));
+  assert.throws(() => s.registry.approve(requestId, s.now()), (e: Error & { code?: string }) => e.code === 'DEVICE_REVOKED');
+  assert.equal(s.registry.approve(requestId, s.now(), { asNew: true })?.asNew, true);
+  const granted = (await s.ask(fresh, rid(4))).answer;
+  assert.ok(granted?.ok);
+  assert.equal(granted.grant.deviceId, requestId);
+  assert.equal(s.registry.byId(oldId)?.status, 'revoked');
+});

@@ -45,7 +45,7 @@ test('a device matches only when every pair equals its label', () => {
 test('targets: active devices only; registry labels first, the retained inventory only for devices without them', () => {
   const device = (deviceId: string, status: DeviceRecord['status'], labels: Record<string, string>): DeviceRecord => ({
     deviceId, signPublicKey: `sk-${deviceId}`, boxPublicKey: `bk-${deviceId}`, serial: deviceId, model: 'm', arch: 'arm64', macs: [], hostname: 'h',
-    status, approved: true, enrolledAt: 1, updatedAt: 1, lastSeen: null, online: true, labels, replaces: null,
+    status, approved: true, enrolledAt: 1, updatedAt: 1, lastSeen: null, online: true, labels, replaces: null, asNew: false,
   });
   const devices = [
     device('d-reg', 'active', { gpu: 'true' }),

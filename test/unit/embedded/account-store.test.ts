@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { AccountStore } from '../../../provisioning/embedded/account-store.js';
+import { answerControlRequest } from '../../../provisioning/embedded/control-topic.js';
 import { hashPassword, verifyPassword } from '../../../provisioning/embedded/password-hash.js';
 
 test('passwords are stored as salted scrypt hashes and verified in constant form', async () => {
@@ -61,6 +62,27 @@ test('the account store persists hashes only, binds devices to their client id, 
     await assert.rejects(reopened.put('d-89abcdef', 'device', 'x', 'dc-anothersecretvalue'), /held by another account/);
     await assert.rejects(store.put('not a device/#', 'device', 'x'));
     await assert.rejects(store.put('d-89abcdef', 'device', 'x', 'dc-#'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('deleteClient on the control topic removes a device account, disconnects it first, and leaves fleet accounts alone', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsunagu-accounts-'));
+  try {
+    const store = AccountStore.open(join(dir, 'broker-accounts.json'));
+    await store.put('d-0123abcd', 'device', 'device-password');
+    await store.put('fleet-x', 'fleet', 'fleet-password');
+    const disconnected: string[] = [];
+    const request = (username: string): Buffer => Buffer.from(JSON.stringify({ commands: [{ command: 'deleteClient', username, correlationData: 'c1' }] }));
+    const onDeleted = (u: string): Promise<void> => { disconnected.push(u); return Promise.resolve(); };
+    assert.deepEqual(await answerControlRequest(request('d-0123abcd'), store, onDeleted), { responses: [{ command: 'deleteClient', correlationData: 'c1' }] });
+    assert.deepEqual(disconnected, ['d-0123abcd']);
+    assert.equal(AccountStore.open(join(dir, 'broker-accounts.json')).get('d-0123abcd'), undefined);
+    assert.match((await answerControlRequest(request('d-0123abcd'), store, onDeleted))?.responses[0]?.error ?? '', /not found/i);
+    assert.match((await answerControlRequest(request('fleet-x'), store, onDeleted))?.responses[0]?.error ?? '', /device/);
+    assert.equal(store.get('fleet-x')?.role, 'fleet');
+    assert.deepEqual(disconnected, ['d-0123abcd']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
