@@ -25,6 +25,8 @@ export const DeviceListingEntrySchema = z.object({
   approved: z.boolean(),
   /** On a pending re-key request: the id of the active device it would replace. */
   replaces: z.string().nullable(),
+  /** An approved re-key request admitted as a device of its own (`approve --as-new`). */
+  asNew: z.boolean(),
   enrolledAt: time.nullable(),
   updatedAt: time,
   lastSeen: time.nullable(),

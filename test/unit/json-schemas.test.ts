@@ -67,11 +67,12 @@ test('the command schema and the code agree on every command, and on what is ref
     { name: 'ping' }, { name: 'ping', args: {} }, { name: 'report-now' }, { name: 'reread-desired', args: {} },
     { name: 'restart', args: { service: 'web' } }, { name: 'stop', args: { service: 'web' } }, { name: 'start', args: { service: 'db.1' } },
     { name: 'logs', args: { service: 'web' } }, { name: 'logs', args: { service: 'web', lines: 1000 } },
-    { name: 'rotate-credentials', args: { sealed: 'AAAA' } },
+    { name: 'rotate-credentials', args: { sealed: 'AAAA' } }, { name: 'retire' }, { name: 'retire', args: {} },
   ];
   const refused = [
     { name: 'reboot', args: {} }, { name: 'ping', args: { now: true } }, { name: 'restart', args: {} },
     { name: 'logs', args: { service: 'web', lines: 0 } }, { name: 'stop', args: { service: '-web' } }, { name: 'ping', extra: 1 },
+    { name: 'retire', args: { keepVolumes: true } },
   ];
   const names = new Set(CommandSchema.def.options.map((o) => o.shape.name.def.values[0]));
   assert.deepEqual(new Set(accepted.map((c) => c.name)), names, 'every command has an accepted example');
