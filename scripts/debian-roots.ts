@@ -5,6 +5,7 @@
 //   node --import tsx scripts/debian-roots.ts [amd64] [arm64]
 // A root whose tools cannot be had here (not root, apt fails, no binfmt_misc)
 // is not built: its tests skip, saying why. A build that fails exits 1.
+import { existsSync, readFileSync } from 'node:fs';
 import { buildDebianRoot } from '../test/support/debian-root-build.js';
 import { DEBIAN_ARCHES, debianRootPath, debianRootReady, debianRootTools, type DebianArch } from '../test/support/debian-root.js';
 
@@ -35,6 +36,8 @@ for (const arch of arches) {
     const built = await buildDebianRoot(arch, (line) => console.log(line), abort.signal);
     if (built !== null) console.log(`debian12-${arch}: built in ${Math.floor(built.seconds / 60)} min ${built.seconds % 60} s`);
   } catch (err) {
+    const log = `${debianRootPath(arch)}.log`;
+    if (!abort.signal.aborted && existsSync(log)) console.error(readFileSync(log, 'utf8').trimEnd().split('\n').slice(-15).join('\n'));
     console.error(`debian12-${arch}: ${(err as Error).message}`);
     process.exit(abort.signal.aborted ? 130 : 1);
   }
