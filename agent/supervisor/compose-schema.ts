@@ -11,6 +11,7 @@ import {
   CAPPED_LOG_DRIVERS, DEFAULT_LOGGING, DEFAULT_STOP_GRACE_MS, DEPENDS_ON_CONDITIONS, PRIORITIES, UPDATE_STRATEGIES,
   type DesiredService, type DesiredState, type Healthcheck, type LogCaps, type Priority, type RestartPolicy, type UpdateStrategy,
 } from './desired-service.js';
+import { RESERVED_LABEL_PREFIX } from './labels.js';
 
 export type { DeviceMapping, PortMapping, VolumeMount } from './compose-values.js';
 
@@ -101,7 +102,6 @@ export interface ParseOptions {
   containerLogs?: LogCaps;
 }
 
-const RESERVED_LABEL_PREFIX = 'io.tsunagu.';
 const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const MAX_DOCUMENT_BYTES = 256 * 1024;
 

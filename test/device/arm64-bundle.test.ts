@@ -38,7 +38,8 @@ after(async () => {
   await broker?.close();
 });
 
-test('the agent bundle on arm64 Debian 12 with its nodejs 18 enrolls against the host broker and reports arm64', { skip, timeout: 240_000 }, async () => {
+// Its own limit stays below the file's (180 s, scripts/run-tests.mjs): a timeout names this test.
+test('the agent bundle on arm64 Debian 12 with its nodejs 18 enrolls against the host broker and reports arm64', { skip, timeout: 170_000 }, async () => {
   const dir = work.slice(root.length);
   copyFileSync(AGENT_BUNDLE, join(work, 'tsunagu-agent.js'));
   writeFileSync(join(work, 'bootstrap.json'), JSON.stringify(tf.bootstrap));

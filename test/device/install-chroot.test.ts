@@ -14,7 +14,8 @@ import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 // chroot): install, the unit checked by systemd-analyze verify, first boot
 // from the boot partition as the unprivileged agent user, status and doctor,
 // a read-only boot partition, uninstall keeping the state, purge.
-// The root is cached in /var/cache/tsunagu-test (test/support/debian-root.ts).
+// The root is cached in /var/cache/tsunagu-test, built before the test files
+// run (scripts/debian-roots.ts, test/support/debian-root-build.ts).
 
 const problem = debianRootTools('amd64');
 const skip = problem === null ? false : `cannot build a Debian root here: ${problem.missing}`;

@@ -1,27 +1,66 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
  * A Debian 12 root made by debootstrap, for tests that must see the agent on
  * a device's own system: its `nodejs` 18, its users and groups, its systemd
- * unit directories. Built once per architecture and cached; tests work on a
- * copy-free root, so they must leave it as they found it (the install test
- * uninstalls with --purge, the arm64 test only writes under /tmp).
+ * unit directories. Built once per architecture and cached, before the test
+ * files run (scripts/debian-roots.ts, test/support/debian-root-build.ts): a
+ * build takes minutes, a test file's time limit is for the test. Tests work on
+ * the cached root itself, so they must leave it as they found it (the install
+ * test uninstalls with --purge, the arm64 test only writes under /tmp).
  *
  * A foreign architecture runs under qemu-user-static through binfmt_misc,
  * which this machine does not register at boot: it is registered here.
  */
 export const DEBIAN_ROOT_CACHE = '/var/cache/tsunagu-test';
-const MIRROR = 'http://deb.debian.org/debian';
+export const DEBIAN_SUITE = 'bookworm';
+export const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
 
-export type DebianArch = 'amd64' | 'arm64';
+export const DEBIAN_ARCHES = ['amd64', 'arm64'] as const;
+export type DebianArch = (typeof DEBIAN_ARCHES)[number];
 
 /** Debian packages each root holds beyond minbase: node, and what install.sh and the unit check use. */
-const INCLUDE: Record<DebianArch, string[]> = {
+export const DEBIAN_ROOT_INCLUDE: Record<DebianArch, string[]> = {
   amd64: ['nodejs', 'systemd', 'passwd', 'procps'],
   arm64: ['nodejs'],
 };
+
+/** Where the complete root of `arch` lives; nothing but a complete root is ever renamed there. */
+export function debianRootPath(arch: DebianArch): string {
+  return join(DEBIAN_ROOT_CACHE, `debian12-${arch}`);
+}
+
+/**
+ * The marker a build writes last, inside the root, before the rename: what the
+ * root was made from. A root made from another recipe (an older include list)
+ * is not ready, and is rebuilt.
+ */
+export const READY_MARKER = '.tsunagu-ready';
+
+export interface DebianRootRecipe {
+  suite: string;
+  arch: DebianArch;
+  include: string[];
+}
+
+export function debianRootRecipe(arch: DebianArch): DebianRootRecipe {
+  return { suite: DEBIAN_SUITE, arch, include: DEBIAN_ROOT_INCLUDE[arch] };
+}
+
+/** Whether the cached root of `arch` is complete and made from today's recipe. */
+export function debianRootReady(arch: DebianArch): boolean {
+  let marker: unknown;
+  try {
+    marker = JSON.parse(readFileSync(join(debianRootPath(arch), READY_MARKER), 'utf8'));
+  } catch {
+    return false;
+  }
+  const want = debianRootRecipe(arch);
+  const m = marker as Partial<DebianRootRecipe>;
+  return m.suite === want.suite && m.arch === want.arch && JSON.stringify(m.include) === JSON.stringify(want.include);
+}
 
 export interface DebianRootProblem {
   /** Why no root can be had here: the tools are missing and cannot be installed. */
@@ -34,6 +73,7 @@ function have(cmd: string): boolean {
 
 function aptInstall(packages: string[]): boolean {
   if (process.getuid?.() !== 0) return false;
+  console.log(`installing Debian packages: ${packages.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   let r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { stdio: 'ignore', env });
   if (r.status === 0) return true;
@@ -71,25 +111,14 @@ function registerQemuAarch64(): DebianRootProblem | null {
   return null;
 }
 
-/** The cached root of `arch`, built first when missing (minutes, once). */
+/**
+ * The cached root of `arch`. Never built here, inside a test file's time
+ * limit: the test runner prepares the roots before the device test files.
+ */
 export function debianRoot(arch: DebianArch): string {
-  const root = join(DEBIAN_ROOT_CACHE, `debian12-${arch}`);
-  if (existsSync(join(root, '.tsunagu-ready'))) return root;
-  const building = `${root}.building`;
-  rmSync(building, { recursive: true, force: true });
-  mkdirSync(DEBIAN_ROOT_CACHE, { recursive: true });
-  const include = `--include=${INCLUDE[arch].join(',')}`;
-  if (arch === 'amd64') {
-    execFileSync('debootstrap', ['--variant=minbase', include, 'bookworm', building, MIRROR], { stdio: 'ignore' });
-  } else {
-    // Two stages: the first unpacks on the host, the second runs the arm64 maintainer scripts under qemu.
-    execFileSync('debootstrap', ['--arch=arm64', '--foreign', '--variant=minbase', include, 'bookworm', building, MIRROR], { stdio: 'ignore' });
-    copyFileSync('/usr/bin/qemu-aarch64-static', join(building, 'usr/bin/qemu-aarch64-static'));
-    execFileSync('chroot', [building, '/debootstrap/debootstrap', '--second-stage'], { stdio: 'ignore' });
-  }
-  writeFileSync(join(building, '.tsunagu-ready'), `${new Date().toISOString()}\n`);
-  renameSync(building, root);
-  return root;
+  if (debianRootReady(arch)) return debianRootPath(arch);
+  throw new Error(`no complete Debian 12 ${arch} root in ${debianRootPath(arch)}: \`npm run test:device\` builds it before the test files `
+    + `(alone: node --import tsx scripts/debian-roots.ts ${arch})`);
 }
 
 /**
