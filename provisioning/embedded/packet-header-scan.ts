@@ -69,6 +69,7 @@ export function scanHeaders(state: HeaderScanState, chunk: Uint8Array, maxPacket
     skip = remaining;
     headerBytes = 0;
     remaining = 0;
+    packetType = 0;
   }
   return { state: { skip, headerBytes, remaining, packetType }, verdict: { kind: 'ok' } };
 }
