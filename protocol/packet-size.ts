@@ -14,3 +14,10 @@ import { DESIRED_LIMITS } from './commands.js';
  * and the Mosquitto guide sets `max_packet_size` to it.
  */
 export const MAX_PACKET_BYTES = 4 * DESIRED_LIMITS.maxBytes;
+
+/**
+ * The smallest packet limit a broker of this protocol may set: the largest
+ * legitimate message with room for its topic and properties. Below it,
+ * desired states would be refused by the broker.
+ */
+export const MIN_PACKET_LIMIT_BYTES = DESIRED_LIMITS.maxBytes + 1024;

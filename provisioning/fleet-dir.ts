@@ -7,7 +7,7 @@ import { toBase64 } from '../protocol/bytes.js';
 import { TsunaguError } from '../protocol/errors.js';
 import { checkSchema, parseJsonBytes } from '../protocol/json.js';
 import { generateKeyPairs, KeyFileSchema, keyId, keyPairsFromFile, keyPairsToFile, type KeyPairs } from '../protocol/keys.js';
-import { DESIRED_LIMITS } from '../protocol/commands.js';
+import { MIN_PACKET_LIMIT_BYTES } from '../protocol/packet-size.js';
 import { ClaimPolicySchema } from './claim-policy.js';
 
 /**
@@ -36,7 +36,7 @@ export const FleetConfigSchema = z.object({
      * Embedded broker only: the largest MQTT packet it reads (default MAX_PACKET_BYTES). Never
      * below the largest legitimate message with room for its topic; at most MQTT's own maximum.
      */
-    maxPacketBytes: z.number().int().min(DESIRED_LIMITS.maxBytes + 1024).max(268_435_455).optional(),
+    maxPacketBytes: z.number().int().min(MIN_PACKET_LIMIT_BYTES).max(268_435_455).optional(),
     /** Mosquitto dynamic security, or the embedded broker. */
     kind: z.enum(['mosquitto', 'embedded']).default('mosquitto'),
   }).strict(),
