@@ -52,3 +52,8 @@ export function isAuthFailure(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === 4 || code === 5 || code === 134 || code === 135;
 }
+
+/** MQTT 5 reason code 0x95 (Packet too large): MQTT.js's error for a received packet over the announced maximum. */
+export function isPacketTooLarge(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 149;
+}
