@@ -74,6 +74,7 @@ const ENGINE_FREE = new Set([
   'test/integration/node18-bundle.test.ts',
   'test/integration/offline-outbox.test.ts',
   'test/integration/outbox-crash.test.ts',
+  'test/integration/packet-size.test.ts',
   'test/integration/systemd-watchdog.test.ts',
   'test/faults/link-blackhole.test.ts',
   'test/faults/state-write-kill.test.ts',
