@@ -218,6 +218,17 @@ async function refusalIsCounted(w: World): Promise<void> {
   assert.equal(status.metrics?.refused?.TOO_LARGE, 1);
   const human = await fleetCli('status', '--dir', w.fleetDir, w.deviceId);
   assert.match(human.stdout, /refused\s+TOO_LARGE 1/);
+  // watch shows the counts at the head of the (retained) metrics line.
+  const watch = spawn(process.execPath, [FLEET_BUNDLE, 'watch', '--dir', w.fleetDir, w.deviceId], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      watch.once('exit', (code) => reject(new Error(`watch exited (${code})`)));
+      createInterface({ input: watch.stdout }).on('line', (text) => { if (text.includes(' metrics ')) resolve(text); });
+    });
+    assert.match(line, / metrics \(retained\) \[refused: TOO_LARGE 1\] \{/);
+  } finally {
+    watch.kill('SIGTERM');
+  }
 }
 
 describe('Mosquitto with max_packet_size (as docs/provisioning.md sets it)', () => {
