@@ -66,6 +66,7 @@ const ENGINE_FREE = new Set([
   'test/integration/command-channel.test.ts',
   'test/integration/deploy.test.ts',
   'test/integration/device-link-status.test.ts',
+  'test/integration/embedded-packet-limit.test.ts',
   'test/integration/enrollment-clock.test.ts',
   'test/integration/enrollment-e2e-embedded.test.ts',
   'test/integration/enrollment-e2e.test.ts',
