@@ -113,7 +113,7 @@ export async function startEmbeddedBroker(options: { store: AccountStore; host: 
     socket.once('close', () => sockets.delete(socket));
     const connection: SizeGuardedSocket & { client?: Client } = new SizeGuardedSocket(socket, maxPacketBytes, (refusal) => {
       refusedPackets++;
-      // Aedes names its client on the stream it was handed; before CONNECT there is none yet.
+      // Aedes hangs its client on the stream it was handed; the client has no id before CONNECT.
       const client = connection.client;
       logger.warn({
         clientId: client?.id, username: client === undefined ? undefined : principals.get(client)?.username, remoteAddress: socket.remoteAddress,
