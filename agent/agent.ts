@@ -10,6 +10,7 @@ import type { Ed25519 } from '../protocol/ed25519.js';
 import type { SignedPayload } from '../protocol/envelope.js';
 import { keyId, type KeyPairs } from '../protocol/keys.js';
 import { clockTrust } from './clock-trust.js';
+import { RefusalCount } from './commands/refusal-count.js';
 import { countByKind, heapFigures, type Diagnostics } from './diagnostics/diagnostics.js';
 import { CommandChannel } from './commands/command-channel.js';
 import { CommandStore } from './commands/command-store.js';
@@ -121,6 +122,8 @@ export class Agent {
   private readonly inventory: InventoryService;
   private readonly abort = new AbortController();
   private readonly clock: () => number;
+  /** Messages refused since the start, across sessions. */
+  private readonly refused = new RefusalCount();
   private markRunning: () => void = () => undefined;
   /** Set once a `retire` command is accepted: nothing re-enrolls or reconnects after it. */
   private retiring = false;
@@ -163,6 +166,7 @@ export class Agent {
       ...heapFigures(() => process.memoryUsage().heapUsed, typeof gc === 'function' ? gc as () => void : undefined),
       activeResources: countByKind(process.getActiveResourcesInfo()),
       linkListeners: this.session?.link.listenerTotal() ?? 0,
+      refusedMessages: this.refused.snapshot(),
     };
   }
 
@@ -351,6 +355,7 @@ export class Agent {
     for (const problem of outbox.recovered) logger.error({ code: problem.code }, problem.message);
     const outbound = new Outbound(link, outbox, logger);
     const emitEvent = (event: Record<string, unknown>): void => {
+      if (event.type === 'message-refused' && typeof event.code === 'string') this.refused.add(event.code);
       const traceparent = typeof event.traceparent === 'string' ? event.traceparent : undefined;
       void outbound.send({ kind: 'events', class: 'event', payload: JSON.stringify({ v: 1, at: this.clock(), ...event }), traceparent });
     };
@@ -359,6 +364,7 @@ export class Agent {
       inventory: this.inventory,
       sampler: new MetricsSampler(this.deps.probe, (sample) => this.observeSample(workload, sample)),
       outbound, logger,
+      refused: () => this.refused.snapshot(),
       intervalMs: config.reports.metricsIntervalMs,
       sampleMs: config.reports.sampleIntervalMs,
       ...(workload === undefined ? {} : {
@@ -414,6 +420,7 @@ export class Agent {
       this.deps.status?.link(state);
       if (state === 'online') void reporter.onOnline().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'inventory report failed'));
     });
+    link.on('packet-too-large', (message) => emitEvent({ type: 'message-refused', topic: 'link', code: 'TOO_LARGE', message }));
     link.on('auth-failed', () => {
       // The fleet no longer knows this credential (broker state lost, device
       // removed and re-added): enroll again with the same keys, same device id.

@@ -120,6 +120,11 @@ export const MetricsReportSchema = z.object({
   temperatureC: z.optional(z.number().check(z.minimum(-100), z.maximum(250))),
   network: z.array(InterfaceThroughputSchema).check(z.maxLength(64)),
   services: z.optional(z.array(ServiceUsageSchema).check(z.maxLength(256))),
+  /**
+   * Messages the device refused since its agent started, by error code (TOO_LARGE,
+   * BAD_SIGNATURE…; each also sent as a `message-refused` event); absent while there are none.
+   */
+  refused: z.optional(z.record(z.string().check(z.regex(/^[A-Z_]{1,40}$/)), z.int().check(z.nonnegative()))),
 });
 export type MetricsReport = z.infer<typeof MetricsReportSchema>;
 export type FilesystemUsage = z.infer<typeof FilesystemUsageSchema>;

@@ -36,7 +36,7 @@ export async function openBrokerBackend(fleet: FleetDir, logger: Logger): Promis
   if (fleet.config.broker.kind === 'embedded') {
     const store = AccountStore.open(accountFilePath(fleet.dir));
     await prepareEmbeddedAccounts(store, fleet.config);
-    const broker = await startEmbeddedBroker({ store, ...embeddedListenAddress(fleet), logger });
+    const broker = await startEmbeddedBroker({ store, ...embeddedListenAddress(fleet), logger, maxPacketBytes: fleet.config.broker.maxPacketBytes });
     let client: MqttClient;
     try {
       client = await connectFleetClient(fleet.config, 'enroll');

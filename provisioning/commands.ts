@@ -4,7 +4,8 @@ import { createLogger } from '../common/logger.js';
 import { writeFileAtomic } from '../agent/state/atomic-file.js';
 import { bootstrapFileFor } from './bootstrap-file.js';
 import { TsunaguError } from '../protocol/errors.js';
-import { connectFleetClient, createFleetAccount, prepareBroker } from './broker-setup.js';
+import { MIN_PACKET_LIMIT_BYTES } from '../protocol/packet-size.js';
+import { connectFleetClient, createFleetAccount, packetLimitAdvice, prepareBroker, type BrokerPacketLimit } from './broker-setup.js';
 import { hashClaimToken, type ClaimPolicy } from './claim-policy.js';
 import { DynsecClient } from './dynsec-client.js';
 import { startEnrollmentServer } from './enrollment-server.js';
@@ -20,8 +21,8 @@ export interface InitOptions {
   claim: 'token' | 'allowlist' | 'approve'; claimToken?: string; serials: string; mqttVersion: string; generatedToken: string;
 }
 
-/** The broker settings of a new fleet; on Mosquitto, also its account there. */
-async function brokerForNewFleet(o: InitOptions, ca: string | undefined): Promise<FleetConfig['broker']> {
+/** The broker settings of a new fleet; on Mosquitto, also its account there, and what the broker said of its packet size limit. */
+async function brokerForNewFleet(o: InitOptions, ca: string | undefined): Promise<{ broker: FleetConfig['broker']; packetLimit?: BrokerPacketLimit }> {
   const username = `tsunagu-fleet-${o.fleetId}`;
   const password = randomBytes(24).toString('base64url');
   if (o.broker === undefined) {
@@ -29,23 +30,28 @@ async function brokerForNewFleet(o: InitOptions, ca: string | undefined): Promis
     const listen = new URL(`mqtt://${o.listen ?? '127.0.0.1:1883'}`);
     const host = listen.hostname === '0.0.0.0' ? '127.0.0.1' : listen.hostname;
     return {
-      url: `mqtt://${host}:${listen.port === '' ? '1883' : listen.port}`,
-      ...(host === listen.hostname ? {} : { listen: `${listen.hostname}:${listen.port === '' ? '1883' : listen.port}` }),
-      ...(o.deviceBroker === undefined ? {} : { deviceUrl: o.deviceBroker }),
-      // Aedes 1.x speaks MQTT 3.1.1 only.
-      protocolVersion: 4, username, password, kind: 'embedded',
+      broker: {
+        url: `mqtt://${host}:${listen.port === '' ? '1883' : listen.port}`,
+        ...(host === listen.hostname ? {} : { listen: `${listen.hostname}:${listen.port === '' ? '1883' : listen.port}` }),
+        ...(o.deviceBroker === undefined ? {} : { deviceUrl: o.deviceBroker }),
+        // Aedes 1.x speaks MQTT 3.1.1 only.
+        protocolVersion: 4, username, password, kind: 'embedded',
+      },
     };
   }
   if (o.adminUser === undefined || o.adminPassword === undefined) {
     throw new TsunaguError('CONFIG', 'an external broker needs its dynamic-security admin: pass --admin-user and --admin-password (or $TSUNAGU_BROKER_ADMIN_PASSWORD)');
   }
   const protocolVersion = o.mqttVersion === '4' ? 4 : 5;
-  await createFleetAccount({ url: o.broker, ...(ca === undefined ? {} : { ca }), protocolVersion, adminUser: o.adminUser, adminPassword: o.adminPassword, fleetUser: username, fleetPassword: password });
+  const packetLimit = await createFleetAccount({ url: o.broker, ...(ca === undefined ? {} : { ca }), protocolVersion, adminUser: o.adminUser, adminPassword: o.adminPassword, fleetUser: username, fleetPassword: password });
   return {
-    url: o.broker,
-    ...(o.deviceBroker === undefined ? {} : { deviceUrl: o.deviceBroker }),
-    ...(ca === undefined ? {} : { ca }),
-    protocolVersion, username, password, kind: 'mosquitto',
+    broker: {
+      url: o.broker,
+      ...(o.deviceBroker === undefined ? {} : { deviceUrl: o.deviceBroker }),
+      ...(ca === undefined ? {} : { ca }),
+      protocolVersion, username, password, kind: 'mosquitto',
+    },
+    packetLimit,
   };
 }
 
@@ -64,10 +70,15 @@ export async function runInit(o: InitOptions): Promise<void> {
     claim = { mode: 'approve' };
   }
   const ca = o.ca === undefined ? undefined : readFileSync(o.ca, 'utf8');
-  const broker = await brokerForNewFleet(o, ca);
+  const { broker, packetLimit } = await brokerForNewFleet(o, ca);
   const fleet = createFleetDir(o.dir, { fleetId: o.fleetId, broker, claim });
   if (broker.kind === 'embedded') await prepareEmbeddedAccounts(AccountStore.open(accountFilePath(o.dir)), fleet.config);
   process.stdout.write(`created fleet "${fleet.config.fleetId}" in ${o.dir} (signing key id ${fleet.keyId})\n`);
+  if (packetLimit !== undefined) {
+    const advice = packetLimitAdvice(packetLimit, MIN_PACKET_LIMIT_BYTES);
+    if (advice.warning) process.stderr.write(`warning: ${advice.text}\n`);
+    else process.stdout.write(`${advice.text}\n`);
+  }
   if (token !== undefined && o.claimToken === undefined) {
     process.stdout.write(`claim token (shown once, keep it for 'tsunagu-fleet bootstrap --claim-token'): ${token}\n`);
   }

@@ -7,6 +7,7 @@ import { toBase64 } from '../protocol/bytes.js';
 import { TsunaguError } from '../protocol/errors.js';
 import { checkSchema, parseJsonBytes } from '../protocol/json.js';
 import { generateKeyPairs, KeyFileSchema, keyId, keyPairsFromFile, keyPairsToFile, type KeyPairs } from '../protocol/keys.js';
+import { MIN_PACKET_LIMIT_BYTES } from '../protocol/packet-size.js';
 import { ClaimPolicySchema } from './claim-policy.js';
 
 /**
@@ -31,6 +32,11 @@ export const FleetConfigSchema = z.object({
     password: z.string(),
     /** Embedded broker only: where it listens (`host:port`), when not the host and port of url. */
     listen: z.string().optional(),
+    /**
+     * Embedded broker only: the largest MQTT packet it reads (default MAX_PACKET_BYTES). Never
+     * below the largest legitimate message with room for its topic; at most MQTT's own maximum.
+     */
+    maxPacketBytes: z.number().int().min(MIN_PACKET_LIMIT_BYTES).max(268_435_455).optional(),
     /** Mosquitto dynamic security, or the embedded broker. */
     kind: z.enum(['mosquitto', 'embedded']).default('mosquitto'),
   }).strict(),

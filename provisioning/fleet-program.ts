@@ -184,6 +184,9 @@ program.command('status')
   .argument('<device>', 'device id')
   .option('--json', 'machine-readable output')
   .addHelpText('after', `
+A report that came but cannot be read, or an inventory or metrics report that did not come, is
+listed as unavailable with the reason (\`unavailable\` in --json); \`refused\` counts the messages
+the device refused, by error code.
 Examples:
   tsunagu-fleet status d-0123456789abcdef0123
   tsunagu-fleet status d-0123456789abcdef0123 --json

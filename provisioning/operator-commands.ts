@@ -5,7 +5,8 @@ import { CommandSchema, isCommandName, type Command, type ReplyData } from '../p
 import { defaultEd25519 } from '../protocol/ed25519.js';
 import { isTsunaguError, TsunaguError } from '../protocol/errors.js';
 import { checkSchema } from '../protocol/json.js';
-import { InventoryReportSchema, MetricsReportSchema } from '../protocol/reports.js';
+import { MAX_PACKET_BYTES } from '../protocol/packet-size.js';
+import type { InventoryReport, MetricsReport } from '../protocol/reports.js';
 import { seal } from '../protocol/seal.js';
 import { connectFleetClient } from './broker-setup.js';
 import { pullProgressOf } from './deploy/pull-progress.js';
@@ -17,6 +18,7 @@ import { loadFleetDir, type FleetDir } from './fleet-dir.js';
 import { FleetLink } from './fleet-link.js';
 import { FleetSigner } from './fleet-signer.js';
 import { Registry, type DeviceRecord } from './registry.js';
+import { judgeRetainedReports, RETAINED_REPORT_KINDS, type RetainedReportKind } from './retained-reports.js';
 import { printable } from './terminal-text.js';
 
 /** Exit codes of `send`: the device's answer, not only our own success. */
@@ -125,34 +127,42 @@ function formatResult(result: unknown): string {
   return JSON.stringify(result, null, 2);
 }
 
-/** Collect the retained reports of one device: status, inventory, last metrics, state. */
-async function retainedReports(ctx: OperatorContext, deviceId: string, waitMs: number): Promise<Record<string, unknown>> {
-  const reports: Record<string, unknown> = {};
-  const stop = await ctx.link.watch(deviceId, ['status', 'inventory', 'metrics', 'state'], (r) => {
-    try {
-      reports[r.kind] = JSON.parse(r.payload.toString('utf8')) as unknown;
-    } catch {
-      reports[r.kind] = { unreadable: true };
-    }
+/** Collect the retained reports of one device: status, inventory, last metrics, state, as received. */
+async function retainedReports(ctx: OperatorContext, deviceId: string, waitMs: number): Promise<Partial<Record<RetainedReportKind, Buffer>>> {
+  const received: Partial<Record<RetainedReportKind, Buffer>> = {};
+  const stop = await ctx.link.watch(deviceId, [...RETAINED_REPORT_KINDS], (r) => {
+    received[r.kind as RetainedReportKind] = r.payload;
   });
   await new Promise((resolve) => setTimeout(resolve, waitMs));
   await stop();
-  return reports;
+  return received;
+}
+
+/** The refusal counts of a metrics report, when it is one. */
+function metricsRefusals(payload: Buffer): Record<string, number> | undefined {
+  return (judgeRetainedReports({ metrics: payload }, undefined).reports.metrics as MetricsReport | undefined)?.refused;
+}
+
+/** `TOO_LARGE 2, BAD_SIGNATURE 1`: a device's refusal counts, from its metrics. */
+export function refusedText(refused: Record<string, number> | undefined): string | undefined {
+  if (refused === undefined || Object.keys(refused).length === 0) return undefined;
+  return Object.entries(refused).map(([code, n]) => `${code} ${n}`).join(', ');
 }
 
 export async function runStatus(deviceId: string, o: { dir: string; json?: boolean }): Promise<void> {
   const ctx = await operatorContext(o.dir, 'status');
   try {
     const device = knownDevice(ctx.registry, deviceId);
-    const reports = await retainedReports(ctx, deviceId, 700);
+    const packetLimit = ctx.fleet.config.broker.protocolVersion === 5 ? MAX_PACKET_BYTES : undefined;
+    const { reports, unavailable } = judgeRetainedReports(await retainedReports(ctx, deviceId, 700), packetLimit);
     const { signPublicKey: _s, boxPublicKey: _b, ...record } = device;
     if (o.json) {
-      process.stdout.write(`${JSON.stringify({ device: record, ...reports }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ device: record, ...reports, unavailable }, null, 2)}\n`);
       return;
     }
     const status = reports.status as { state?: string; at?: number; reason?: string } | undefined;
-    const inv = InventoryReportSchema.safeParse(reports.inventory);
-    const m = MetricsReportSchema.safeParse(reports.metrics);
+    const inv = reports.inventory as InventoryReport | undefined;
+    const x = reports.metrics as MetricsReport | undefined;
     const mib = (n: number): string => `${Math.round(n / 1048576)} MiB`;
     const rows: string[][] = [
       ['device', device.deviceId],
@@ -160,24 +170,24 @@ export async function runStatus(deviceId: string, o: { dir: string; json?: boole
       ['last seen', device.lastSeen === null ? '-' : new Date(device.lastSeen).toISOString()],
       ['serial / model', `${device.serial} / ${device.model}`],
     ];
-    if (inv.success) {
-      const i = inv.data;
-      rows.push(['os', `${i.os.distro} ${i.os.release} (kernel ${i.os.kernel}), ${i.arch}`]);
-      rows.push(['cpu', `${i.cpu.model} × ${i.cpu.cores}`]);
-      rows.push(['memory', mib(i.memory.totalBytes)]);
-      rows.push(['devices', i.devices.map((d) => d.path).join(' ') || '-']);
-      rows.push(['runtime', i.containerRuntime ?? '-']);
-      rows.push(['labels', Object.entries(i.labels).map(([k, v]) => `${k}=${v}`).join(',')]);
+    if (inv !== undefined) {
+      rows.push(['os', `${inv.os.distro} ${inv.os.release} (kernel ${inv.os.kernel}), ${inv.arch}`]);
+      rows.push(['cpu', `${inv.cpu.model} × ${inv.cpu.cores}`]);
+      rows.push(['memory', mib(inv.memory.totalBytes)]);
+      rows.push(['devices', inv.devices.map((d) => d.path).join(' ') || '-']);
+      rows.push(['runtime', inv.containerRuntime ?? '-']);
+      rows.push(['labels', Object.entries(inv.labels).map(([k, v]) => `${k}=${v}`).join(',')]);
     }
-    if (m.success) {
-      const x = m.data;
+    if (x !== undefined) {
       rows.push(['metrics at', new Date(x.at).toISOString()]);
       rows.push(['cpu load', `${Math.round(x.cpu.load * 100)} % (loadavg ${x.cpu.loadAvg.join(' ')})`]);
       rows.push(['memory used', `${mib(x.memory.usedBytes)} of ${mib(x.memory.totalBytes)}`]);
       for (const f of x.filesystems) rows.push([`disk ${f.mount}`, `${mib(f.usedBytes)} of ${mib(f.sizeBytes)}`]);
       if (x.temperatureC !== undefined) rows.push(['temperature', `${x.temperatureC} °C`]);
       rows.push(['uptime', `${Math.round(x.uptimeSec / 60)} min`]);
+      rows.push(['refused', refusedText(x.refused) ?? 'none']);
     }
+    for (const [kind, why] of Object.entries(unavailable)) rows.push([kind, `unavailable: ${why}`]);
     printTable(['FIELD', 'VALUE'], rows);
   } finally {
     await ctx.close();
@@ -199,7 +209,9 @@ export async function runWatch(deviceId: string | undefined, o: { dir: string; j
       process.stdout.write(`${JSON.stringify({ deviceId: r.deviceId, kind: r.kind, retained: r.retained, payload })}\n`);
     } else {
       // On a terminal, first clear a progress bar the line would otherwise continue.
-      process.stdout.write(`${process.stdout.isTTY ? '\r\x1b[K' : ''}${new Date().toISOString()} ${r.deviceId} ${r.kind}${r.retained ? ' (retained)' : ''} ${printable(text.slice(0, 300))}\n`);
+      // The line shows the start of a report; a device's refusal counts come first, or they would be cut off.
+      const refused = r.kind === 'metrics' ? refusedText(metricsRefusals(r.payload)) : undefined;
+      process.stdout.write(`${process.stdout.isTTY ? '\r\x1b[K' : ''}${new Date().toISOString()} ${r.deviceId} ${r.kind}${r.retained ? ' (retained)' : ''} ${refused === undefined ? '' : printable(`[refused: ${refused}] `)}${printable(text.slice(0, 300))}\n`);
     }
   });
   await new Promise<void>((resolve) => {

@@ -1,6 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from '../common/logger.js';
-import { parseJsonWith } from '../protocol/json.js';
+import { asTsunaguError } from '../protocol/errors.js';
+import { DEFAULT_JSON_LIMITS, parseJsonWith } from '../protocol/json.js';
 import { InventoryReportSchema } from '../protocol/reports.js';
 import { DeviceStatusSchema, STATUS_LIMITS } from '../protocol/status.js';
 import { allDevicesTopic, parseDeviceTopic } from '../protocol/topics.js';
@@ -13,6 +14,15 @@ import type { Registry } from './registry.js';
  * (or its last will) can publish there.
  */
 export class PresenceTracker {
+  /** Reports ignored since the start, by error code (TOO_LARGE, SCHEMA…): each is logged with the running count. */
+  private readonly ignored = new Map<string, number>();
+
+  private countIgnored(err: unknown): { code: string; ignoredSinceStart: Record<string, number> } {
+    const { code } = asTsunaguError(err);
+    this.ignored.set(code, (this.ignored.get(code) ?? 0) + 1);
+    return { code, ignoredSinceStart: Object.fromEntries(this.ignored) };
+  }
+
   private readonly onMessage = (topic: string, payload: Buffer): void => {
     const parsed = parseDeviceTopic(topic);
     if (parsed === undefined || payload.length === 0) return;
@@ -30,17 +40,17 @@ export class PresenceTracker {
       const status = parseJsonWith(DeviceStatusSchema, new Uint8Array(payload), 'status', STATUS_LIMITS);
       this.registry.setPresence(parsed.deviceId, status.state === 'online', this.now());
     } catch (err) {
-      this.logger.warn({ deviceId: parsed.deviceId, err: (err as Error).message }, 'ignored a malformed status');
+      this.logger.warn({ deviceId: parsed.deviceId, err: (err as Error).message, ...this.countIgnored(err) }, 'ignored a malformed status');
     }
   };
 
   /** The capability labels of the inventory, for `deploy --selector`. */
   private recordLabels(deviceId: string, payload: Buffer): void {
     try {
-      const inventory = parseJsonWith(InventoryReportSchema, new Uint8Array(payload), 'inventory', { maxBytes: 256 * 1024, maxDepth: 16 });
+      const inventory = parseJsonWith(InventoryReportSchema, new Uint8Array(payload), 'inventory', DEFAULT_JSON_LIMITS);
       this.registry.setLabels(deviceId, inventory.labels);
     } catch (err) {
-      this.logger.warn({ deviceId, err: (err as Error).message }, 'ignored a malformed inventory');
+      this.logger.warn({ deviceId, err: (err as Error).message, ...this.countIgnored(err) }, 'ignored a malformed inventory; the labels stay as they were');
     }
   }
 

@@ -17,6 +17,8 @@ export interface Diagnostics {
   activeResources: Record<string, number>;
   /** Listeners registered on the device link and its MQTT client. */
   linkListeners: number;
+  /** Messages refused since the start, by error code (as in the metrics report's `refused`). */
+  refusedMessages: Record<string, number>;
 }
 
 /** Count a list of resource kinds, as `process.getActiveResourcesInfo()` returns them. */

@@ -4,7 +4,7 @@ import { fullJitterDelay, type BackoffPolicy } from '../../common/backoff.js';
 import type { Logger } from '../../common/logger.js';
 import type { DeviceStatus } from '../../protocol/status.js';
 import { deviceTopic, DEVICE_INBOUND, type DeviceInbound, type DeviceOutbound } from '../../protocol/topics.js';
-import { DEVICE_SESSION_EXPIRY_SECONDS, isAuthFailure, mqttOptions, type BrokerEndpoint } from './mqtt-options.js';
+import { DEVICE_SESSION_EXPIRY_SECONDS, isAuthFailure, isPacketTooLarge, mqttOptions, type BrokerEndpoint } from './mqtt-options.js';
 import { totalListeners } from '../diagnostics/diagnostics.js';
 
 export type LinkState = 'connecting' | 'online' | 'offline' | 'closed';
@@ -33,6 +33,11 @@ export interface DeviceLinkOptions {
 export interface DeviceLinkEvents {
   state: [LinkState];
   message: [DeviceInbound, Buffer];
+  /**
+   * MQTT 5: the broker sent a packet over the Maximum Packet Size this link
+   * announced (a broker that ignores it); MQTT.js closed the connection.
+   */
+  'packet-too-large': [string];
   'auth-failed': [];
 }
 
@@ -121,6 +126,7 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
     });
     client.on('error', (err) => {
       if (isAuthFailure(err)) this.authFailures++;
+      if (isPacketTooLarge(err)) this.emit('packet-too-large', err.message);
       this.opts.logger.warn({ err: err.message, code: (err as { code?: unknown }).code }, 'link error');
     });
     client.on('close', () => {

@@ -18,6 +18,8 @@ export interface ReporterOptions {
   /** Container engine version and per-service usage, when a runtime is wired in. */
   runtimeVersion?: () => string | undefined;
   serviceUsage?: () => Promise<readonly ServiceUsage[] | undefined>;
+  /** Messages refused so far, by code: carried in every metrics report (`refused`). */
+  refused?: () => Record<string, number>;
   /** Called after each sample: work that follows the disk (image garbage collection) rides on this timer instead of one of its own. */
   onSample?: () => void;
   clock?: () => number;
@@ -102,8 +104,10 @@ export class Reporter {
   private async sendMetrics(metrics: MetricsReport): Promise<void> {
     this.lastSent = metrics;
     this.lastSentAt = this.clock();
+    const refused = this.opts.refused?.() ?? {};
+    const report: MetricsReport = Object.keys(refused).length === 0 ? metrics : { ...metrics, refused };
     await this.opts.outbound.send({
-      kind: 'metrics', payload: JSON.stringify(metrics), class: 'metrics', retain: true,
+      kind: 'metrics', payload: JSON.stringify(report), class: 'metrics', retain: true,
       expirySeconds: Math.ceil((this.opts.intervalMs * 10) / 1000),
     });
   }

@@ -1,4 +1,5 @@
 import type { MqttClient } from 'mqtt';
+import { DESIRED_LIMITS } from '../../protocol/commands.js';
 import type { Ed25519 } from '../../protocol/ed25519.js';
 import { DesiredDataSchema, type ReportedState } from '../../protocol/desired.js';
 import { decodeEnvelope, verifyEnvelope } from '../../protocol/envelope.js';
@@ -47,8 +48,7 @@ export type DeviceResult =
 function versionOfDesired(bytes: Buffer, deps: DeployDependencies): number | undefined {
   try {
     const kid = keyId(deps.fleetSignPublicKey);
-    const limits = { maxBytes: 512 * 1024, maxDepth: 32 };
-    const payload = verifyEnvelope(decodeEnvelope(new Uint8Array(bytes), limits), (k) => (k === kid ? deps.fleetSignPublicKey : undefined), deps.ed, limits);
+    const payload = verifyEnvelope(decodeEnvelope(new Uint8Array(bytes), DESIRED_LIMITS), (k) => (k === kid ? deps.fleetSignPublicKey : undefined), deps.ed, DESIRED_LIMITS);
     if (payload.typ !== DESIRED_TYPE) return undefined;
     const data = DesiredDataSchema.safeParse(payload.data);
     return data.success ? data.data.version : undefined;

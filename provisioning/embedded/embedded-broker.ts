@@ -1,15 +1,19 @@
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../../common/logger.js';
+import { MAX_PACKET_BYTES } from '../../protocol/packet-size.js';
 import type { RoleSpec } from '../broker-roles.js';
 import { aclAllows, isPlainName, unshareFilter } from './acl-check.js';
 import { rolesOf, type AccountStore } from './account-store.js';
 import { answerControlRequest, CONTROL_RESPONSE_TOPIC, CONTROL_TOPIC } from './control-topic.js';
+import { SizeGuardedSocket } from './size-guarded-socket.js';
 
 export interface EmbeddedBroker {
   /** URL a client on this machine connects to. */
   url: string;
   port: number;
+  /** Connections closed since the start for a packet over the size limit (or a malformed header). */
+  refusedPackets(): number;
   close(): Promise<void>;
 }
 
@@ -38,9 +42,14 @@ function refusal(returnCode: number, message: string): AuthenticateError {
  * What differs from Mosquitto, by Aedes' design: a forbidden PUBLISH closes
  * the client's connection (MQTT 3.1.1 has no negative PUBACK); a forbidden
  * SUBSCRIBE is answered with return code 0x80 and the connection stays.
+ *
+ * Aedes has no packet size limit: `maxPacketBytes` (default MAX_PACKET_BYTES)
+ * is enforced on each socket before Aedes reads it (size-guarded-socket.ts).
  */
-export async function startEmbeddedBroker(options: { store: AccountStore; host: string; port: number; logger: Logger }): Promise<EmbeddedBroker> {
+export async function startEmbeddedBroker(options: { store: AccountStore; host: string; port: number; logger: Logger; maxPacketBytes?: number | undefined }): Promise<EmbeddedBroker> {
   const { store, logger } = options;
+  const maxPacketBytes = options.maxPacketBytes ?? MAX_PACKET_BYTES;
+  let refusedPackets = 0;
   const principals = new WeakMap<Client, Principal>();
   const connected = new Set<Client>();
 
@@ -127,7 +136,17 @@ export async function startEmbeddedBroker(options: { store: AccountStore; host: 
   const server: Server = createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    broker.handle(socket);
+    const connection: SizeGuardedSocket & { client?: Client } = new SizeGuardedSocket(socket, maxPacketBytes, (refusal) => {
+      refusedPackets++;
+      // Aedes hangs its client on the stream it was handed; the client has no id before CONNECT.
+      const client = connection.client;
+      logger.warn({
+        clientId: client?.id, username: client === undefined ? undefined : principals.get(client)?.username, remoteAddress: socket.remoteAddress,
+        refusal: refusal.kind, ...(refusal.kind === 'too-large' ? { packetBytes: refusal.packetBytes, packetType: refusal.packetType } : {}),
+        maxPacketBytes, refusedPackets,
+      }, refusal.kind === 'too-large' ? 'embedded broker: refused a packet over the size limit; connection closed' : 'embedded broker: refused a malformed packet header; connection closed');
+    });
+    broker.handle(connection);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -139,10 +158,11 @@ export async function startEmbeddedBroker(options: { store: AccountStore; host: 
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : options.port;
   const connectHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
-  logger.info({ host: options.host, port }, 'embedded MQTT 3.1.1 broker listening');
+  logger.info({ host: options.host, port, maxPacketBytes }, 'embedded MQTT 3.1.1 broker listening');
   return {
     url: `mqtt://${connectHost}:${port}`,
     port,
+    refusedPackets: () => refusedPackets,
     close: async () => {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       for (const s of sockets) s.destroy();

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MAX_PACKET_BYTES } from '../../protocol/packet-size.js';
 
 /** A real Mosquitto 2 broker with the dynamic-security plugin, on loopback, owned by one test file. */
 export interface TestBroker {
@@ -11,6 +12,8 @@ export interface TestBroker {
   adminUser: string;
   adminPassword: string;
   dir: string;
+  /** The broker's process id while it runs (to read its memory). */
+  readonly pid: number | undefined;
   /** Stop gracefully and start again on the same port with the same persisted state. */
   restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -52,7 +55,11 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-export async function startMosquitto(options: { port?: number } = {}): Promise<TestBroker> {
+/**
+ * `maxPacketBytes`: the broker's `max_packet_size`, as docs/provisioning.md §1 sets it
+ * (MAX_PACKET_BYTES); `null` for a broker configured without one.
+ */
+export async function startMosquitto(options: { port?: number; maxPacketBytes?: number | null } = {}): Promise<TestBroker> {
   const plugin = PLUGIN_PATHS.find((p) => spawnSync('test', ['-f', p]).status === 0);
   if (plugin === undefined) throw new Error('mosquitto dynamic-security plugin not found: run the tests through `npm test`');
   const dir = mkdtempSync(join(tmpdir(), 'tsunagu-mosq-'));
@@ -78,6 +85,7 @@ export async function startMosquitto(options: { port?: number } = {}): Promise<T
     'log_type warning',
     'max_keepalive 3600',
     'set_tcp_nodelay true',
+    ...(options.maxPacketBytes === null ? [] : [`max_packet_size ${options.maxPacketBytes ?? MAX_PACKET_BYTES}`]),
     '',
   ].join('\n'));
 
@@ -103,6 +111,7 @@ export async function startMosquitto(options: { port?: number } = {}): Promise<T
     adminUser,
     adminPassword,
     dir,
+    get pid() { return child?.pid; },
     start,
     stop: () => stop(),
     kill: () => stop('SIGKILL'),
