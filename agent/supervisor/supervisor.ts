@@ -11,7 +11,8 @@ import { configHash } from './config-hash.js';
 import { withDeviceDefaults } from './device-defaults.js';
 import { BackgroundPulls } from './background-pulls.js';
 import { executeStep, type StepContext } from './executor.js';
-import { plan, recordExits } from './planner.js';
+import { runLanes } from './lane-runner.js';
+import { deployable, plan, recordExits } from './planner.js';
 import { DEFAULT_PULL_STALL_MS } from './pull-stall-deadline.js';
 import {
   backoffDelay, clampToClock, DEFAULT_PULL_BACKOFF, DEFAULT_RESTART_BACKOFF, recordFailure, recordSuccess,
@@ -20,6 +21,7 @@ import {
 import { resolveStale, type StaleMark } from './runtime-state.js';
 import { engineUnknown, overallStatus, serviceReports } from './service-report.js';
 import { RolloutGate, type ProbationFailure } from './rollout-gate.js';
+import { dependencyGraph, inLanes } from './step-lanes.js';
 import { describeStep, type Step } from './steps.js';
 import type { Clock, PullClearance, SupervisorEvent, SupervisorLogger, SupervisorOptions, SupervisorState } from './supervisor-io.js';
 
@@ -387,23 +389,28 @@ export class Supervisor {
         ...(this.options.registryAuth ? { registryAuth: this.options.registryAuth } : {}),
       };
       for (const step of steps) {
+        if (step.kind !== 'pull') continue;
         this.log.debug({ step: describeStep(step) }, 'step');
-        if (step.kind === 'pull') {
-          this.pulls.start(step, ctx);
-          continue;
-        }
+        this.pulls.start(step, ctx);
+      }
+      // Services are replaced side by side, each down only for its own swap (step-lanes.ts);
+      // whatever failed, the world differs from what the plan assumed: the next round reads it again.
+      const wanted = new Set(desired.services.filter((s) => deployable(s, this.deviceLabels)).map((s) => s.name));
+      await runLanes(inLanes(steps, dependencyGraph(actual, desired.services), wanted), async (step) => {
+        this.log.debug({ step: describeStep(step) }, 'step');
         try {
           await executeStep(step, ctx);
           this.stepSucceeded(step);
+          return true;
         } catch (err) {
           if (signal.aborted) throw err;
           const e = asTsunaguError(err);
           if (e.code === 'RUNTIME_UNAVAILABLE') throw e;
           if (step.kind === 'start' && e.details?.staleRuntimeState === true) this.staleStart(step, e.message);
           else this.stepFailed(step, e.code, e.message);
-          break; // the world differs from what the plan assumed: read it again
+          return false;
         }
-      }
+      });
     }
     this.log.warn({ rounds: MAX_ROUNDS }, 'reconcile did not converge; waiting for the next trigger');
   }
