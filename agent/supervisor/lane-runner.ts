@@ -2,12 +2,13 @@ import { isTakeDown, type Lane } from './step-lanes.js';
 import type { Step } from './steps.js';
 
 /**
- * How many create, start and remove calls run at once. A start makes the
- * engine spawn runc and a containerd shim: a burst of CPU and a few MB each.
- * Ten at once on a one-core board take as long in total as one after
- * another, but then every one of them ends late (each service is down until
- * the last), and their memory peaks together. Stops take no slot: a stop is
- * the engine waiting out the service's grace, which is what must overlap.
+ * How many creates and starts run at once. A start makes the engine spawn
+ * runc and a containerd shim: a burst of CPU and a few MB each. Ten at once
+ * on a one-core board take as long in total as a few at a time, but then
+ * every one of them ends late (each service is down until about the last),
+ * and their memory peaks together. Stops and removes take no slot: a stop is
+ * the engine waiting out the service's grace, which is what must overlap,
+ * and a remove (a directory deleted) lies on its service's downtime.
  */
 export const ENGINE_SLOTS = 2;
 
@@ -57,7 +58,7 @@ export async function runLanes(lanes: readonly Lane[], runStep: RunStep, slots =
   const errors: unknown[] = [];
 
   const run = async (step: Step): Promise<boolean> => {
-    if (step.kind === 'stop') return runStep(step);
+    if (step.kind !== 'create' && step.kind !== 'start') return runStep(step);
     const release = await engine.take();
     try {
       return await runStep(step);

@@ -43,7 +43,7 @@ test('independent lanes stop side by side: every stop begins before any of them 
   await settle();
   assert.deepEqual(c.began, names.map((n) => `stop:${n}`));
   for (const n of names) await c.finish(`stop:${n}`);
-  // Starts take an engine slot: two at a time.
+  // Creates and starts take an engine slot: two at a time.
   assert.deepEqual(c.began.slice(4), ['start:a', 'start:b']);
   await c.finish('start:a');
   assert.equal(c.began.at(-1), 'start:c');
