@@ -79,6 +79,8 @@ export class Supervisor {
   /** Health-gated rollout: probations of new configurations and the last good version to return to. */
   private readonly rollout: RolloutGate;
   private probationCheckAt: number | null = null;
+  /** Until the first judgement after this start: the probations a restart cut short are resumed there. */
+  private resumeProbations = true;
   private lastState: SupervisorState;
   private failureSeq = 0;
   /** Pulls run beside the passes, so that a long download neither blocks nor is cut by reconciling other services. */
@@ -159,9 +161,7 @@ export class Supervisor {
    * the outcome. An invalid document throws a TsunaguError and changes nothing.
    */
   async apply(doc: string | object, version: string): Promise<SupervisorState> {
-    const parseOptions = this.options.containerLogs === undefined ? {} : { containerLogs: this.options.containerLogs };
-    const parsed = typeof doc === 'string' ? parseDesiredStateYaml(doc, parseOptions) : parseDesiredState(doc, parseOptions);
-    const desired = this.options.deviceDefaults === undefined ? parsed : withDeviceDefaults(parsed, this.options.deviceDefaults);
+    const desired = this.parse(doc);
     if (this.stopped) throw new TsunaguError('CANCELLED', 'the supervisor is stopped');
     this.holds.releaseAllUnless(version);
     this.desired = desired;
@@ -176,6 +176,13 @@ export class Supervisor {
     this.requestPass();
     await this.loop;
     return this.state();
+  }
+
+  /** A document as this device runs it: validated, normalised, the device's defaults filled in. */
+  private parse(doc: string | object): DesiredState {
+    const parseOptions = this.options.containerLogs === undefined ? {} : { containerLogs: this.options.containerLogs };
+    const parsed = typeof doc === 'string' ? parseDesiredStateYaml(doc, parseOptions) : parseDesiredState(doc, parseOptions);
+    return this.options.deviceDefaults === undefined ? parsed : withDeviceDefaults(parsed, this.options.deviceDefaults);
   }
 
   /**
@@ -257,6 +264,22 @@ export class Supervisor {
     }
     this.requestPass();
     await this.loop;
+  }
+
+  /**
+   * The version that passed its probations before the agent restarted (as
+   * `onProven` announced it): what a rollback returns to, until a newer
+   * version passes. Call before the first `apply`. A document that no longer
+   * parses is logged and ignored (a rollback then has nothing to return to).
+   */
+  restoreProven(doc: string | object, version: string): void {
+    try {
+      const services = this.parse(doc).services;
+      this.rollout.restore(version, services, configHash);
+      this.log.info({ version }, 'the last proven version is the one to return to');
+    } catch (err) {
+      this.log.warn({ version, err: asTsunaguError(err).toJSON() }, 'the last proven version does not parse; a rollback has nothing to return to');
+    }
   }
 
   /** Images a rollback would need: the last good version's (image GC keeps them). */
@@ -440,6 +463,10 @@ export class Supervisor {
   private judgeProbation(actual: ActualState): void {
     const desired = this.desired;
     if (desired === undefined) return;
+    if (this.resumeProbations && this.version !== null) {
+      this.resumeProbations = false;
+      this.rollout.resume(actual, desired.services, this.version, configHash);
+    }
     const { failures, nextCheckAt } = this.rollout.judge(actual, desired.services, this.restartBackoff, this.clock.now(), this.shutdownWindowMs());
     this.probationCheckAt = nextCheckAt;
     for (const f of failures) this.rollBack(f);
@@ -642,7 +669,13 @@ export class Supervisor {
     } else if (status === 'synced' && this.rollout.pending) {
       status = 'applying'; // converged, but the new configurations have not proven themselves yet
     }
-    if (status === 'synced' && this.version !== null) this.rollout.succeeded(this.version, desired, configHash);
+    if (status === 'synced' && this.version !== null && this.rollout.succeeded(this.version, desired, configHash)) {
+      try {
+        this.options.onProven?.(this.version);
+      } catch (err) {
+        this.log.warn({ err: String(err) }, 'onProven callback threw');
+      }
+    }
     const next: SupervisorState = { version: this.version, status, services, error };
     // Every round publishes; only changes reach the callback (each may become a message to the fleet).
     if (JSON.stringify(next) === JSON.stringify(this.lastState)) return;
