@@ -133,6 +133,8 @@ export class DesiredChannel {
       if (payload.to !== this.opts.deviceId) throw new TsunaguError('WRONG_DEVICE', `addressed to ${payload.to}`);
       const data = checkSchema(DesiredDataSchema, payload.data, 'desired');
       target.restoreProven(unsealDesired(data, this.opts.boxSecretKey).compose, String(data.version));
+      // It reached `synced` before the restart: what runs is reported as applied from it, not from nothing.
+      this.applied ??= data.version;
     } catch (err) {
       const e = asTsunaguError(err, 'MALFORMED');
       this.opts.store.moveProvenAside(`${e.code}: ${e.message}`);
