@@ -150,7 +150,7 @@ export function deployable(s: DesiredService, deviceLabels: ReadonlySet<string>)
  */
 export function plan(actual: ActualState, desired: DesiredService[], facts: PlanFacts): Step[] {
   const steps: Step[] = [];
-  // Old containers of desired services go down in reverse dependency order, before anything comes up.
+  // Serially right: old containers of desired services go down in reverse dependency order, before anything comes up.
   const downs: Step[][] = [];
   const ups: Step[] = [];
   const wanted = desired.filter((s) => deployable(s, facts.deviceLabels));

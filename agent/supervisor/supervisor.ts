@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { asTsunaguError, TsunaguError, type ErrorCode } from '../../protocol/errors.js';
 import type { ActualState } from './actual-state.js';
 import { parseDesiredState, parseDesiredStateYaml } from './compose-schema.js';
@@ -351,6 +352,9 @@ export class Supervisor {
     while (this.dirty && !this.stopped) {
       this.dirty = false;
       const pass = new AbortController();
+      // Every engine call in flight listens on it, and lanes run one per service at once: a
+      // version of many services is no listener leak, and Node's warning would go to stderr.
+      setMaxListeners(0, pass.signal);
       this.pass = pass;
       this.passBegan = performance.now();
       try {
