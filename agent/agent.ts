@@ -236,6 +236,7 @@ export class Agent {
     const supervisor = new Supervisor({
       runtime, logger: logger.child({ component: 'supervisor' }), scope: config.runtime.scope, deviceLabels: labels, deviceDefaults,
       probationMs: config.rollout.probationMs, pullStallMs: config.runtime.pullStallMs,
+      onProven: (version) => this.session?.desired.onProven(version),
       backoffStore: new FileBackoffStore(join(config.stateDir, 'backoff.json'), logger),
       registryAuth: (image) => registryAuthFor(secrets.registries, image),
       ...(holds.version === null ? {} : { held: { version: String(holds.version), services: holds.services } }),

@@ -16,6 +16,7 @@ import { measureEnrollment } from './figures/enrollment-load.js';
 import { measureReportCost } from './figures/report-cost.js';
 import { measureSignatureVerify } from './figures/signature-verify.js';
 import { deployIdleServices, measureSteadyFootprint } from './figures/steady-footprint.js';
+import { measureUpdateDowntime } from './figures/update-downtime.js';
 import { runFlagsStudy } from './flags-study.js';
 import { buildFloor, startFloors, stopFloors } from './floor/floor-processes.js';
 import { describeMachine } from './machine.js';
@@ -69,7 +70,7 @@ if (want('enroll')) {
   figures.push(...(await measureEnrollment(ENROLLING_DEVICES, 3, log)));
 }
 
-const needsDevices = want('steady') || want('deploy') || want('cold') || want('report');
+const needsDevices = want('steady') || want('deploy') || want('cold') || want('report') || want('update');
 if (needsDevices) {
   const world = await openBenchWorld();
   const devices = Array.from({ length: STEADY_DEVICES }, (_, i) => new BenchDevice(world, `device-${String.fromCharCode(97 + i)}`, flags, agentEnv));
@@ -107,13 +108,18 @@ if (needsDevices) {
       const containers = running.map((r) => ({ name: r.Labels[LABELS.service] ?? r.Id, containerId: r.Id }));
       figures.push(await measureReportCost({ bootstrap: world.fleet.bootstrap, claimToken: world.fleet.claimToken, containers, runs: 20 }, flags, agentEnv));
     }
+    if (want('update')) {
+      // Last: it replaces the device's idle services.
+      log('update downtime…');
+      figures.push(await measureUpdateDowntime(world, a, 3, log));
+    }
   } finally {
     for (const d of devices) await d.stop();
     await world.close();
   }
 }
 
-const order = ['rss', 'floor', 'growth', 'idle-cpu', 'deploy', 'report-cpu', 'verify', 'enroll-all', 'enroll-rate', 'enroll-p99', 'bundle', 'cold-start'];
+const order = ['rss', 'floor', 'growth', 'idle-cpu', 'deploy', 'update-downtime', 'report-cpu', 'verify', 'enroll-all', 'enroll-rate', 'enroll-p99', 'bundle', 'cold-start'];
 figures.sort((x, y) => order.indexOf(x.key) - order.indexOf(y.key));
 const table = renderTable(figures);
 console.log(`\n${table}\n`);

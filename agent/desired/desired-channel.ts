@@ -15,6 +15,8 @@ import { unsealDesired } from './unseal.js';
 export interface DesiredTarget {
   apply(doc: object, version: string): Promise<SupervisorState>;
   state(): SupervisorState;
+  /** The last proven version, kept across a restart: what a rollback returns to. */
+  restoreProven?(doc: object, version: string): void;
 }
 
 export interface DesiredChannelOptions {
@@ -54,6 +56,8 @@ type Source = 'broker' | 'disk';
 
 interface Accepted {
   version: number;
+  /** The signed bytes, sealed: kept as `proven.msg` once the version passes its probations. */
+  bytes: Uint8Array;
   traceparent: string | undefined;
   desired: DesiredState;
 }
@@ -98,10 +102,43 @@ export class DesiredChannel {
   restore(): Promise<number | null> {
     let version: number | null = null;
     return this.enqueue(async () => {
+      this.restoreProven();
       const bytes = this.opts.store.loadMessage();
       if (bytes === undefined) return;
       if (await this.handle(bytes, 'disk')) version = this.accepted?.version ?? null;
     }).then(() => version);
+  }
+
+  /**
+   * The supervisor says a version passed its probations: its signed message
+   * is kept, so that after a restart a rollback still returns to it.
+   */
+  onProven(version: string): void {
+    const accepted = this.accepted;
+    if (accepted === undefined || String(accepted.version) !== version) return;
+    try {
+      this.opts.store.saveProven(accepted.bytes);
+    } catch (err) {
+      this.opts.logger.warn({ err: asTsunaguError(err).toJSON() }, 'could not keep the proven version; it is tried again when the next one passes');
+    }
+  }
+
+  /** Hand the kept proven version to the supervisor, verified and opened as any desired state. */
+  private restoreProven(): void {
+    const target = this.opts.supervisor;
+    const bytes = this.opts.store.loadProven();
+    if (bytes === undefined || target.restoreProven === undefined) return;
+    try {
+      const payload = this.opts.verify(bytes);
+      if (payload.to !== this.opts.deviceId) throw new TsunaguError('WRONG_DEVICE', `addressed to ${payload.to}`);
+      const data = checkSchema(DesiredDataSchema, payload.data, 'desired');
+      target.restoreProven(unsealDesired(data, this.opts.boxSecretKey).compose, String(data.version));
+      // It reached `synced` before the restart: what runs is reported as applied from it, not from nothing.
+      this.applied ??= data.version;
+    } catch (err) {
+      const e = asTsunaguError(err, 'MALFORMED');
+      this.opts.store.moveProvenAside(`${e.code}: ${e.message}`);
+    }
   }
 
   /** Map a supervisor snapshot to the retained state message. */
@@ -182,7 +219,7 @@ export class DesiredChannel {
 
     if (source === 'broker') this.opts.store.saveMessage(bytes);
     const isNew = this.accepted?.version !== data.version;
-    this.accepted = { version: data.version, traceparent: tp, desired };
+    this.accepted = { version: data.version, bytes, traceparent: tp, desired };
     this.refusal = undefined;
     this.opts.setRegistries(registries);
     log.info({ source, services: desired.services.map((s) => s.name) }, isNew ? 'applying desired state' : 'applying the desired state held again');

@@ -12,7 +12,9 @@ import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
  * changed on the card is refused like a forged message. The secrets in it
  * stay sealed to the device key on disk.
  *
- * Beside it, `service-holds.json`: the services an operator stopped, with
+ * Beside it, `proven.msg`: the signed bytes of the last version that passed
+ * its probations, what a rollback returns to after an agent restart (sealed
+ * like `desired.msg`, verified again before use). And `service-holds.json`: the services an operator stopped, with
  * the version they were stopped under (a stop lasts until `start` or a new
  * version).
  */
@@ -26,11 +28,38 @@ export type ServiceHolds = z.infer<typeof HoldsSchema>;
 export class DesiredStore {
   private readonly messagePath: string;
   private readonly holdsPath: string;
+  private readonly provenPath: string;
   private lastHolds: string | undefined;
 
   constructor(stateDir: string, private readonly logger: Logger) {
     this.messagePath = join(stateDir, 'desired.msg');
     this.holdsPath = join(stateDir, 'service-holds.json');
+    this.provenPath = join(stateDir, 'proven.msg');
+  }
+
+  /** The signed message of the last proven version, or undefined before one. */
+  loadProven(): Uint8Array | undefined {
+    const bytes = readFileIfExists(this.provenPath);
+    return bytes === undefined ? undefined : new Uint8Array(bytes);
+  }
+
+  /** Written once per proven version (atomic replace; unchanged bytes are not written again). */
+  saveProven(bytes: Uint8Array): void {
+    const old = readFileIfExists(this.provenPath);
+    if (old !== undefined && Buffer.compare(old, bytes) === 0) return;
+    writeFileAtomic(this.provenPath, bytes);
+  }
+
+  /** A kept proven message no longer verifies: out of the way, logged; a rollback then has nothing to return to. */
+  moveProvenAside(reason: string): void {
+    const movedTo = `${this.provenPath}.bad`;
+    try {
+      renameSync(this.provenPath, movedTo);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    this.logger.error({ code: 'STATE_CORRUPT', movedTo }, `${this.provenPath} was unusable (${reason}); moved to ${movedTo}`);
   }
 
   /** The signed message last accepted, or undefined before the first one. */

@@ -3,7 +3,7 @@ import * as z from 'zod/mini';
 import { TsunaguError } from '../../protocol/errors.js';
 import { ENGLISH_ISSUES } from '../../protocol/json.js';
 import {
-  parseBytes, parseCapability, parseCommand, parseDevice, parseDuration, parsePortShort, parseVolumeShort, volumeMount,
+  parseBytes, parseCapability, parseCommand, parseDevice, parseDuration, parsePortShort, parseStopSignal, parseVolumeShort, volumeMount,
   type Parsed, type PortMapping,
 } from './compose-values.js';
 
@@ -70,6 +70,7 @@ const serviceSchema = z.strictObject({
   labels: z.optional(mapOrList),
   mem_limit: z.optional(byteSize),
   stop_grace_period: z.optional(duration),
+  stop_signal: z.optional(z.union([z.string(), z.int()])),
   deploy: z.optional(z.strictObject({
     resources: z.optional(z.strictObject({
       limits: z.optional(z.strictObject({ cpus: z.optional(z.union([z.string(), z.number()])), memory: z.optional(byteSize), pids: z.optional(z.int().check(z.positive())) })),
@@ -261,6 +262,7 @@ function normaliseService(name: string, raw: RawService, declaredVolumes: Set<st
     limits: limits(raw, path),
     logging: logging(raw.logging, caps, path),
     stopGraceMs: raw.stop_grace_period === undefined ? DEFAULT_STOP_GRACE_MS : need(parseDuration(raw.stop_grace_period), [...path, 'stop_grace_period']),
+    stopSignal: raw.stop_signal === undefined ? null : need(parseStopSignal(raw.stop_signal), [...path, 'stop_signal']),
     tsunagu: {
       requires: [...(raw['x-tsunagu']?.requires ?? [])].sort(),
       priority: raw['x-tsunagu']?.priority ?? defaults.priority ?? 'normal',

@@ -125,6 +125,26 @@ export function parseDevice(input: string): Parsed<DeviceMapping> {
  * `CAP_NET_ADMIN`, `net_admin`, or `ALL`. Normalised to the upper-case name
  * without the prefix, so that a policy and a document compare one spelling.
  */
+const SIGNAL_NAMES = new Set([
+  'ABRT', 'ALRM', 'BUS', 'CHLD', 'CONT', 'FPE', 'HUP', 'ILL', 'INT', 'IO', 'KILL', 'PIPE', 'PROF', 'PWR', 'QUIT', 'SEGV', 'STKFLT',
+  'STOP', 'SYS', 'TERM', 'TRAP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'USR1', 'USR2', 'VTALRM', 'WINCH', 'XCPU', 'XFSZ',
+]);
+
+/**
+ * `stop_signal`: a Linux signal by name, with or without `SIG`, in any case
+ * (`SIGQUIT`, `quit`), a real-time one (`SIGRTMIN+3`), or a number 1–64.
+ * Normalised to `SIGNAME` or the number: the engine would refuse anything
+ * else at create, after the old container is already gone.
+ */
+export function parseStopSignal(input: string | number): Parsed<string> {
+  const text = String(input).trim().toUpperCase();
+  if (/^\d+$/.test(text)) return Number(text) >= 1 && Number(text) <= 64 ? ok(String(Number(text))) : bad(`"${input}" is not a signal number (1-64)`);
+  const name = text.startsWith('SIG') ? text.slice(3) : text;
+  const rt = /^RT(MIN|MAX)([+-]\d+)?$/.exec(name);
+  if (rt !== null && (rt[2] === undefined || (rt[1] === 'MIN' ? rt[2].startsWith('+') : rt[2].startsWith('-')))) return ok(`SIG${name}`);
+  return SIGNAL_NAMES.has(name) ? ok(`SIG${name}`) : bad(`"${input}" is not a signal name like SIGTERM or SIGQUIT`);
+}
+
 export function parseCapability(input: string): Parsed<string> {
   const name = input.trim().toUpperCase().replace(/^CAP_/, '');
   return /^[A-Z][A-Z0-9_]{0,39}$/.test(name) ? ok(name) : bad(`"${input}" is not a capability name like NET_ADMIN`);

@@ -28,5 +28,6 @@ export function configHash(service: DesiredService): string {
   if (engineFacing.pid === null) delete engineFacing.pid;
   if (engineFacing.capAdd?.length === 0) delete engineFacing.capAdd;
   if (engineFacing.capDrop?.length === 0) delete engineFacing.capDrop;
+  if (engineFacing.stopSignal === null) delete engineFacing.stopSignal;
   return createHash('sha256').update(canonicalJson(engineFacing)).digest('hex').slice(0, 32);
 }

@@ -50,6 +50,7 @@ export function createOptions(s: DesiredService, id: ContainerIdentity): Contain
     Labels: labels,
     ExposedPorts: exposed,
     StopTimeout: Math.ceil(s.stopGraceMs / 1000),
+    ...(s.stopSignal === null ? {} : { StopSignal: s.stopSignal }),
     ...(s.healthcheck === null ? {} : {
       Healthcheck: {
         ...(s.healthcheck.test === null ? {} : { Test: s.healthcheck.test }),

@@ -45,7 +45,10 @@ export interface DesiredService {
   labels: Record<string, string>;
   limits: { memoryBytes: number | null; nanoCpus: number | null; pids: number | null };
   logging: { driver: string; options: Record<string, string> };
+  /** How long a stop waits after the stop signal before it kills. */
   stopGraceMs: number;
+  /** `SIGNAME` or a number; null: the image's own (`STOPSIGNAL`), else SIGTERM. */
+  stopSignal: string | null;
   tsunagu: { requires: string[]; priority: Priority; update: UpdateStrategy };
 }
 

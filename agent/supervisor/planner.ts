@@ -135,23 +135,25 @@ function dependenciesReady(s: DesiredService, current: Map<string, ActualContain
   });
 }
 
-function deployable(s: DesiredService, facts: PlanFacts): boolean {
-  return s.tsunagu.requires.every((label) => facts.deviceLabels.has(label));
+/** A service this device carries every required label for: the others are not deployed here. */
+export function deployable(s: DesiredService, deviceLabels: ReadonlySet<string>): boolean {
+  return s.tsunagu.requires.every((label) => deviceLabels.has(label));
 }
 
 /**
  * Compare actual with desired and return the steps that can be taken now.
- * Pure and synchronous: no I/O, inputs untouched. The supervisor executes the
- * steps in order, reads the state again and plans again until this returns
- * nothing; steps that must wait (a dependency not yet healthy, a back-off not
+ * Pure and synchronous: no I/O, inputs untouched. The order is one that is
+ * right run serially; the supervisor runs the services' steps side by side
+ * (step-lanes.ts keeps the order that matters), reads the state again and
+ * plans again until this returns nothing; steps that must wait (a dependency not yet healthy, a back-off not
  * yet over) simply do not appear until their time.
  */
 export function plan(actual: ActualState, desired: DesiredService[], facts: PlanFacts): Step[] {
   const steps: Step[] = [];
-  // Old containers of desired services go down in reverse dependency order, before anything comes up.
+  // Serially right: old containers of desired services go down in reverse dependency order, before anything comes up.
   const downs: Step[][] = [];
   const ups: Step[] = [];
-  const wanted = desired.filter((s) => deployable(s, facts));
+  const wanted = desired.filter((s) => deployable(s, facts.deviceLabels));
   const wantedNames = new Set(wanted.map((s) => s.name));
 
   // Services no longer desired (or no longer deployable here): dependents first.

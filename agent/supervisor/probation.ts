@@ -73,3 +73,23 @@ export function servicesToProbe(services: DesiredService[], lastGood: ReadonlyMa
   }
   return out;
 }
+
+/**
+ * After an agent restart: the services whose probation was running, to be
+ * judged on from when their containers started (the engine keeps that). A
+ * service is on probation again when its container runs the desired
+ * configuration, was created by this very version (its version label), and
+ * that configuration is not the last proven version's: exactly those a
+ * create under this version put on probation before the restart. Pure.
+ */
+export function resumedProbation(
+  actual: ActualState, services: DesiredService[], version: string, lastGood: ReadonlyMap<string, string> | undefined, hashOf: (s: DesiredService) => string,
+): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const s of services) {
+    const hash = hashOf(s);
+    if (lastGood?.get(s.name) === hash) continue;
+    if (actual.containers.some((c) => c.service === s.name && c.configHash === hash && c.version === version)) out.set(s.name, hash);
+  }
+  return out;
+}

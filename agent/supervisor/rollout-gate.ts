@@ -1,6 +1,6 @@
 import type { ActualState } from './actual-state.js';
 import type { DesiredService } from './desired-service.js';
-import { judgeProbation } from './probation.js';
+import { judgeProbation, resumedProbation } from './probation.js';
 import type { BackoffState } from './restart-backoff.js';
 
 /** A service whose new configuration failed its probation; `previous` is what it returned to, if anything. */
@@ -16,9 +16,11 @@ export interface ProbationFailure {
  * The memory of a health-gated rollout: the last version that ran well, the
  * services on probation, and those whose new configuration failed. The
  * supervisor owns the I/O; this holds state and asks `judgeProbation`.
- * In memory only: after an agent restart the running containers are
- * adopted as they are, and the first version that syncs becomes the one to
- * return to.
+ * Across an agent restart: the last good version is handed back by the
+ * caller (`restore`, from the signed message it kept when `succeeded` said
+ * so), and the probations that were running are resumed from the
+ * containers (`resume`), so that a restart neither skips a probation nor
+ * makes an unproven version the one to return to.
  */
 export class RolloutGate {
   private lastGood: { version: string; services: Map<string, { hash: string; spec: DesiredService }> } | undefined;
@@ -43,6 +45,28 @@ export class RolloutGate {
     this.probation.clear();
     this.failed.clear();
     this.suspects.clear();
+  }
+
+  /** The last good version as kept across a restart; ignored once one is known here. */
+  restore(version: string, services: DesiredService[], hashOf: (s: DesiredService) => string): void {
+    this.lastGood ??= { version, services: new Map(services.map((s) => [s.name, { hash: hashOf(s), spec: s }])) };
+  }
+
+  /**
+   * The first judgement after an agent restart: the probations that ran when
+   * it stopped go on, each from its container's start.
+   */
+  resume(actual: ActualState, services: DesiredService[], version: string, hashOf: (s: DesiredService) => string): void {
+    if (!this.enabled) return;
+    const lastGood = this.lastGood === undefined ? undefined : new Map([...this.lastGood.services].map(([name, g]) => [name, g.hash]));
+    for (const [service, hash] of resumedProbation(actual, services, version, lastGood, hashOf)) {
+      if (!this.failed.has(service)) this.probation.set(service, hash);
+    }
+  }
+
+  /** The version that a rollback returns to now. */
+  get lastGoodVersion(): string | undefined {
+    return this.lastGood?.version;
   }
 
   /** The engine went away: what looked like failures may have been its shutdown. */
@@ -109,9 +133,11 @@ export class RolloutGate {
     return [...this.failed.values()];
   }
 
-  /** The version ran well (synced, nothing failed): it is the one to return to from now on. */
-  succeeded(version: string, services: DesiredService[], hashOf: (s: DesiredService) => string): void {
-    if (this.failed.size > 0 || this.probation.size > 0) return;
+  /** The version ran well (synced, nothing failed): it is the one to return to from now on. True when that is news. */
+  succeeded(version: string, services: DesiredService[], hashOf: (s: DesiredService) => string): boolean {
+    if (this.failed.size > 0 || this.probation.size > 0) return false;
+    const before = this.lastGood;
     this.lastGood = { version, services: new Map(services.map((s) => [s.name, { hash: hashOf(s), spec: s }])) };
+    return before?.version !== version;
   }
 }

@@ -103,6 +103,12 @@ export interface SupervisorOptions {
   deviceLabels?: Iterable<string>;
   /** Probation of a new configuration after it starts (health-gated rollout); 0 or absent: off. */
   probationMs?: number;
+  /**
+   * A version passed its probations: from now on it is the one a rollback
+   * returns to. The caller keeps its document (sealed) and hands it back
+   * through `restoreProven` after a restart. Must not throw.
+   */
+  onProven?: (version: string) => void;
   /** What the device's owner fills in where a service leaves it open (a default memory limit). */
   deviceDefaults?: DeviceDefaults;
   registryAuth?: (image: string) => RegistryAuth | undefined;

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { asTsunaguError, TsunaguError, type ErrorCode } from '../../protocol/errors.js';
 import type { ActualState } from './actual-state.js';
 import { parseDesiredState, parseDesiredStateYaml } from './compose-schema.js';
@@ -11,7 +12,8 @@ import { configHash } from './config-hash.js';
 import { withDeviceDefaults } from './device-defaults.js';
 import { BackgroundPulls } from './background-pulls.js';
 import { executeStep, type StepContext } from './executor.js';
-import { plan, recordExits } from './planner.js';
+import { runLanes } from './lane-runner.js';
+import { deployable, plan, recordExits } from './planner.js';
 import { DEFAULT_PULL_STALL_MS } from './pull-stall-deadline.js';
 import {
   backoffDelay, clampToClock, DEFAULT_PULL_BACKOFF, DEFAULT_RESTART_BACKOFF, recordFailure, recordSuccess,
@@ -20,6 +22,7 @@ import {
 import { resolveStale, type StaleMark } from './runtime-state.js';
 import { engineUnknown, overallStatus, serviceReports } from './service-report.js';
 import { RolloutGate, type ProbationFailure } from './rollout-gate.js';
+import { dependencyGraph, inLanes } from './step-lanes.js';
 import { describeStep, type Step } from './steps.js';
 import type { Clock, PullClearance, SupervisorEvent, SupervisorLogger, SupervisorOptions, SupervisorState } from './supervisor-io.js';
 
@@ -77,6 +80,8 @@ export class Supervisor {
   /** Health-gated rollout: probations of new configurations and the last good version to return to. */
   private readonly rollout: RolloutGate;
   private probationCheckAt: number | null = null;
+  /** Until the first judgement after this start: the probations a restart cut short are resumed there. */
+  private resumeProbations = true;
   private lastState: SupervisorState;
   private failureSeq = 0;
   /** Pulls run beside the passes, so that a long download neither blocks nor is cut by reconciling other services. */
@@ -157,9 +162,7 @@ export class Supervisor {
    * the outcome. An invalid document throws a TsunaguError and changes nothing.
    */
   async apply(doc: string | object, version: string): Promise<SupervisorState> {
-    const parseOptions = this.options.containerLogs === undefined ? {} : { containerLogs: this.options.containerLogs };
-    const parsed = typeof doc === 'string' ? parseDesiredStateYaml(doc, parseOptions) : parseDesiredState(doc, parseOptions);
-    const desired = this.options.deviceDefaults === undefined ? parsed : withDeviceDefaults(parsed, this.options.deviceDefaults);
+    const desired = this.parse(doc);
     if (this.stopped) throw new TsunaguError('CANCELLED', 'the supervisor is stopped');
     this.holds.releaseAllUnless(version);
     this.desired = desired;
@@ -174,6 +177,13 @@ export class Supervisor {
     this.requestPass();
     await this.loop;
     return this.state();
+  }
+
+  /** A document as this device runs it: validated, normalised, the device's defaults filled in. */
+  private parse(doc: string | object): DesiredState {
+    const parseOptions = this.options.containerLogs === undefined ? {} : { containerLogs: this.options.containerLogs };
+    const parsed = typeof doc === 'string' ? parseDesiredStateYaml(doc, parseOptions) : parseDesiredState(doc, parseOptions);
+    return this.options.deviceDefaults === undefined ? parsed : withDeviceDefaults(parsed, this.options.deviceDefaults);
   }
 
   /**
@@ -257,6 +267,22 @@ export class Supervisor {
     await this.loop;
   }
 
+  /**
+   * The version that passed its probations before the agent restarted (as
+   * `onProven` announced it): what a rollback returns to, until a newer
+   * version passes. Call before the first `apply`. A document that no longer
+   * parses is logged and ignored (a rollback then has nothing to return to).
+   */
+  restoreProven(doc: string | object, version: string): void {
+    try {
+      const services = this.parse(doc).services;
+      this.rollout.restore(version, services, configHash);
+      this.log.info({ version }, 'the last proven version is the one to return to');
+    } catch (err) {
+      this.log.warn({ version, err: asTsunaguError(err).toJSON() }, 'the last proven version does not parse; a rollback has nothing to return to');
+    }
+  }
+
   /** Images a rollback would need: the last good version's (image GC keeps them). */
   rollbackImages(): string[] {
     return this.rollout.rollbackImages();
@@ -326,6 +352,9 @@ export class Supervisor {
     while (this.dirty && !this.stopped) {
       this.dirty = false;
       const pass = new AbortController();
+      // Every engine call in flight listens on it, and lanes run one per service at once: a
+      // version of many services is no listener leak, and Node's warning would go to stderr.
+      setMaxListeners(0, pass.signal);
       this.pass = pass;
       this.passBegan = performance.now();
       try {
@@ -387,23 +416,28 @@ export class Supervisor {
         ...(this.options.registryAuth ? { registryAuth: this.options.registryAuth } : {}),
       };
       for (const step of steps) {
+        if (step.kind !== 'pull') continue;
         this.log.debug({ step: describeStep(step) }, 'step');
-        if (step.kind === 'pull') {
-          this.pulls.start(step, ctx);
-          continue;
-        }
+        this.pulls.start(step, ctx);
+      }
+      // Services are replaced side by side, each down only for its own swap (step-lanes.ts);
+      // whatever failed, the world differs from what the plan assumed: the next round reads it again.
+      const wanted = new Set(desired.services.filter((s) => deployable(s, this.deviceLabels)).map((s) => s.name));
+      await runLanes(inLanes(steps, dependencyGraph(actual, desired.services), wanted), async (step) => {
+        this.log.debug({ step: describeStep(step) }, 'step');
         try {
           await executeStep(step, ctx);
           this.stepSucceeded(step);
+          return true;
         } catch (err) {
           if (signal.aborted) throw err;
           const e = asTsunaguError(err);
           if (e.code === 'RUNTIME_UNAVAILABLE') throw e;
           if (step.kind === 'start' && e.details?.staleRuntimeState === true) this.staleStart(step, e.message);
           else this.stepFailed(step, e.code, e.message);
-          break; // the world differs from what the plan assumed: read it again
+          return false;
         }
-      }
+      });
     }
     this.log.warn({ rounds: MAX_ROUNDS }, 'reconcile did not converge; waiting for the next trigger');
   }
@@ -433,6 +467,10 @@ export class Supervisor {
   private judgeProbation(actual: ActualState): void {
     const desired = this.desired;
     if (desired === undefined) return;
+    if (this.resumeProbations && this.version !== null) {
+      this.resumeProbations = false;
+      this.rollout.resume(actual, desired.services, this.version, configHash);
+    }
     const { failures, nextCheckAt } = this.rollout.judge(actual, desired.services, this.restartBackoff, this.clock.now(), this.shutdownWindowMs());
     this.probationCheckAt = nextCheckAt;
     for (const f of failures) this.rollBack(f);
@@ -635,7 +673,13 @@ export class Supervisor {
     } else if (status === 'synced' && this.rollout.pending) {
       status = 'applying'; // converged, but the new configurations have not proven themselves yet
     }
-    if (status === 'synced' && this.version !== null) this.rollout.succeeded(this.version, desired, configHash);
+    if (status === 'synced' && this.version !== null && this.rollout.succeeded(this.version, desired, configHash)) {
+      try {
+        this.options.onProven?.(this.version);
+      } catch (err) {
+        this.log.warn({ err: String(err) }, 'onProven callback threw');
+      }
+    }
     const next: SupervisorState = { version: this.version, status, services, error };
     // Every round publishes; only changes reach the callback (each may become a message to the fleet).
     if (JSON.stringify(next) === JSON.stringify(this.lastState)) return;

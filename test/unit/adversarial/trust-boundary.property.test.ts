@@ -105,7 +105,7 @@ const commandData = fc.oneof(
 );
 
 /** A compose-like document: the right keys with any values, plus stray ones. */
-const serviceKeys = ['image', 'command', 'entrypoint', 'environment', 'ports', 'volumes', 'restart', 'healthcheck', 'depends_on', 'network_mode', 'devices', 'labels', 'mem_limit', 'stop_grace_period', 'deploy', 'logging', 'x-tsunagu', 'privileged', 'build'];
+const serviceKeys = ['image', 'command', 'entrypoint', 'environment', 'ports', 'volumes', 'restart', 'healthcheck', 'depends_on', 'network_mode', 'devices', 'labels', 'mem_limit', 'stop_grace_period', 'stop_signal', 'deploy', 'logging', 'x-tsunagu', 'privileged', 'build'];
 const serviceArb = fc.dictionary(fc.constantFrom(...serviceKeys), fc.oneof(jsonish, smallString, fc.array(smallString, { maxLength: 4 })), { maxKeys: 8 });
 const composeArb = fc.oneof(
   { weight: 4, arbitrary: fc.record({ services: fc.dictionary(fc.oneof(fc.constantFrom('web', 'db', '__proto__', 'constructor'), smallString), serviceArb, { maxKeys: 4 }), name: fc.oneof(smallString, jsonish), volumes: jsonish, 'x-tsunagu': jsonish }, { requiredKeys: ['services'] }) },

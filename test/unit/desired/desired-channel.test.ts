@@ -33,7 +33,7 @@ const idle: SupervisorState = { version: null, status: 'applying', services: [],
 
 let refetches: number;
 
-function makeChannel(): DesiredChannel {
+function makeChannel(restoreProven?: (doc: object, version: string) => void): DesiredChannel {
   return new DesiredChannel({
     onPersistedUnusable: () => { refetches++; },
     deviceId: 'dev-1',
@@ -47,6 +47,7 @@ function makeChannel(): DesiredChannel {
     supervisor: {
       apply: (_doc, version) => { applied.push(version); return Promise.resolve({ ...idle, version }); },
       state: () => idle,
+      ...(restoreProven === undefined ? {} : { restoreProven }),
     },
     deviceLabels: new Set(),
     setRegistries: () => undefined,
@@ -126,4 +127,35 @@ test('the applied version follows the supervisor reaching synced on the accepted
   assert.equal(states.at(-1)?.appliedVersion, null);
   channel.onSupervisorState({ version: '7', status: 'synced', services: [], error: null });
   assert.deepEqual([states.at(-1)?.desiredVersion, states.at(-1)?.appliedVersion, states.at(-1)?.status], [7, 7, 'synced']);
+});
+
+test('a proven version is kept as signed and handed back at the next start, before the desired state is applied', async () => {
+  await channel.deliver(message(2, { services: { a: { image: 'img:2' } } }));
+  channel.onProven('1'); // not the version held: nothing kept
+  assert.equal(store.loadProven(), undefined);
+  channel.onProven('2');
+  assert.deepEqual(Buffer.from(store.loadProven() ?? []), Buffer.from(message(2, { services: { a: { image: 'img:2' } } })));
+  await channel.deliver(message(3));
+
+  const order: string[] = [];
+  const restarted = makeChannel((doc, version) => order.push(`proven ${version} ${JSON.stringify(doc)}`));
+  applied = [];
+  await restarted.restore();
+  order.push(...applied.map((v) => `apply ${v}`));
+  assert.deepEqual(order, ['proven 2 {"services":{"a":{"image":"img:2"}}}', 'apply 3']);
+  restarted.onSupervisorState({ ...idle, version: '3' });
+  assert.equal(states.at(-1)?.appliedVersion, 2, 'what ran before the restart is reported applied');
+});
+
+test('a kept proven version that no longer verifies is moved aside; the desired state is applied all the same', async () => {
+  await channel.deliver(message(2));
+  writeFileSync(join(dir, 'proven.msg'), 'bad');
+  const handed: string[] = [];
+  const restarted = makeChannel((_doc, version) => handed.push(version));
+  applied = [];
+  await restarted.restore();
+  assert.deepEqual(handed, []);
+  assert.deepEqual(applied, ['2']);
+  assert.equal(existsSync(join(dir, 'proven.msg.bad')), true);
+  assert.equal(existsSync(join(dir, 'proven.msg')), false);
 });

@@ -44,6 +44,8 @@ describe('refused fields name their path', () => {
   test('pid other than host', () => refused(web({ pid: 'service:db' }), 'SCHEMA', 'services.web.pid: "service:db" is not supported (host)'));
   test('privileged not a boolean', () => refused(web({ privileged: 'yes' }), 'SCHEMA', 'services.web.privileged: Invalid input: expected boolean, received string'));
   test('bad capability name', () => refused(web({ cap_add: ['NET ADMIN'] }), 'SCHEMA', 'services.web.cap_add.0: "NET ADMIN" is not a capability name like NET_ADMIN'));
+  test('unknown stop signal', () => refused(web({ stop_signal: 'SIGFOO' }), 'SCHEMA', 'services.web.stop_signal: "SIGFOO" is not a signal name like SIGTERM or SIGQUIT'));
+  test('stop signal number out of range', () => refused(web({ stop_signal: 65 }), 'SCHEMA', 'services.web.stop_signal: "65" is not a signal number (1-64)'));
   test('bad priority', () => refused(web({ 'x-tsunagu': { priority: 'urgent' } }), 'SCHEMA', 'services.web.x-tsunagu.priority: Invalid option: expected one of "critical"|"normal"|"best-effort"'));
 });
 
@@ -55,7 +57,7 @@ describe('normalisation', () => {
       name: 'web', image: 'busybox:1', command: null, entrypoint: null, environment: {}, ports: [], volumes: [],
       restart: { name: 'no' }, healthcheck: null, dependsOn: [], networkMode: 'bridge', pid: null, privileged: false, capAdd: [], capDrop: [], devices: [], labels: {},
       limits: { memoryBytes: null, nanoCpus: null, pids: null }, logging: { driver: DEFAULT_LOGGING.driver, options: { ...DEFAULT_LOGGING.options } },
-      stopGraceMs: 10_000, tsunagu: { requires: [], priority: 'normal', update: 'download-then-kill' },
+      stopGraceMs: 10_000, stopSignal: null, tsunagu: { requires: [], priority: 'normal', update: 'download-then-kill' },
     });
   });
 
@@ -87,6 +89,7 @@ services:
     labels: ["b=2", "a=1"]
     mem_limit: 64m
     stop_grace_period: 3s
+    stop_signal: quit
     deploy: { resources: { limits: { cpus: "0.5", memory: 64m, pids: 100 } } }
     logging: { driver: local, options: { max-size: 1m } }
     x-other: ignored
@@ -128,6 +131,7 @@ services:
     // The file count it leaves out is the device's cap (DEFAULT_LOGGING's here).
     assert.deepEqual(web.logging, { driver: 'local', options: { 'max-file': '3', 'max-size': '1m' } });
     assert.equal(web.stopGraceMs, 3000);
+    assert.equal(web.stopSignal, 'SIGQUIT');
     assert.deepEqual(web.tsunagu, { requires: ['camera', 'gpu'], priority: 'critical', update: 'kill-then-download' });
   });
 

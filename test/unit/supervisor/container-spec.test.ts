@@ -79,9 +79,19 @@ test('the config hash of a service that uses none of the newer settings is the o
   const [s] = parseDesiredState({ services: { web: { image: 'busybox:1', network_mode: 'none', command: ['sleep', '1'], volumes: ['/srv/a:/a:ro'], devices: ['/dev/zero'] } } }).services;
   assert.ok(s);
   assert.equal(configHash(s), 'ffa8f44b5b8e0af79201cc0917564940');
-  for (const changed of [{ ...s, privileged: true }, { ...s, pid: 'host' as const }, { ...s, capAdd: ['NET_ADMIN'] }, { ...s, capDrop: ['ALL'] }]) {
+  for (const changed of [{ ...s, privileged: true }, { ...s, pid: 'host' as const }, { ...s, capAdd: ['NET_ADMIN'] }, { ...s, capDrop: ['ALL'] }, { ...s, stopSignal: 'SIGQUIT' }]) {
     assert.notEqual(configHash(changed), configHash(s), 'a setting in use changes the hash');
   }
+});
+
+test('stop_signal reaches the engine as the container\'s StopSignal, normalised; absent, the image\'s own stays', () => {
+  const state = parseDesiredState({ services: { a: { image: 'a:1', stop_signal: 'int', stop_grace_period: '2s' }, b: { image: 'b:1', stop_signal: 'SIGRTMIN+3' }, c: { image: 'c:1', stop_signal: 9 }, d: { image: 'd:1' } } });
+  const opts = new Map(state.services.map((s) => [s.name, createOptions(s, identity)]));
+  assert.equal(opts.get('a')?.StopSignal, 'SIGINT');
+  assert.equal(opts.get('a')?.StopTimeout, 2);
+  assert.equal(opts.get('b')?.StopSignal, 'SIGRTMIN+3');
+  assert.equal(opts.get('c')?.StopSignal, '9');
+  assert.equal('StopSignal' in (opts.get('d') ?? {}), false);
 });
 
 test('user labels cannot override ownership labels', () => {

@@ -4,7 +4,7 @@ import type { ActualContainer } from '../../../agent/supervisor/actual-state.js'
 import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
 import { type DesiredService } from '../../../agent/supervisor/desired-service.js';
 import { configHash } from '../../../agent/supervisor/config-hash.js';
-import { judgeProbation } from '../../../agent/supervisor/probation.js';
+import { judgeProbation, resumedProbation } from '../../../agent/supervisor/probation.js';
 import { recordFailure, DEFAULT_RESTART_BACKOFF } from '../../../agent/supervisor/restart-backoff.js';
 import { RolloutGate } from '../../../agent/supervisor/rollout-gate.js';
 
@@ -98,5 +98,62 @@ describe('RolloutGate', () => {
     const gate = new RolloutGate(0);
     gate.created('web', configHash(v2));
     assert.equal(gate.pending, false);
+  });
+});
+
+describe('probation across an agent restart', () => {
+  const v1 = svc('web', { environment: { V: '1' } });
+  const v2 = svc('web', { environment: { V: '2' } });
+  const same = svc('db');
+  const lastGood = new Map([['web', configHash(v1)], ['db', configHash(same)]]);
+
+  test('resumed: a container created by this version with a configuration the last proven version did not run', () => {
+    const actual = { containers: [box(v2, { version: '2' }), box(same, { version: '1' })], images: {} };
+    assert.deepEqual([...resumedProbation(actual, [v2, same], '2', lastGood, configHash)], [['web', configHash(v2)]]);
+  });
+
+  test('not resumed: the proven configuration, a container of another version, no container yet', () => {
+    assert.equal(resumedProbation({ containers: [box(v1, { version: '2' })], images: {} }, [v1], '2', lastGood, configHash).size, 0);
+    assert.equal(resumedProbation({ containers: [box(v2, { version: '1' })], images: {} }, [v2], '2', lastGood, configHash).size, 0);
+    assert.equal(resumedProbation({ containers: [], images: {} }, [v2], '2', lastGood, configHash).size, 0);
+  });
+
+  test('no proven version known (first version, or an agent upgraded from one that kept none): every container of this version', () => {
+    const actual = { containers: [box(v2, { version: '2' }), box(same, { version: '2' })], images: {} };
+    assert.deepEqual([...resumedProbation(actual, [v2, same], '2', undefined, configHash).keys()], ['web', 'db']);
+  });
+
+  test('a gate restarted mid-probation holds the version back until the window ends, then passes it; the proven version stays what a rollback returns to', () => {
+    const gate = new RolloutGate(P);
+    gate.restore('1', [v1], configHash);
+    const actual = { containers: [box(v2, { version: '2', startedAt: NOW - 10_000 })], images: {} };
+    gate.resume(actual, [v2], '2', configHash);
+    assert.equal(gate.pending, true);
+    assert.equal(gate.succeeded('2', [v2], configHash), false, 'not proven while on probation');
+    assert.equal(gate.lastGoodVersion, '1');
+    assert.deepEqual(gate.judge(actual, [v2], {}, NOW, 6_000), { failures: [], nextCheckAt: NOW - 10_000 + P });
+    assert.deepEqual(gate.judge(actual, [v2], {}, NOW + P, 6_000), { failures: [], nextCheckAt: null });
+    assert.equal(gate.succeeded('2', [v2], configHash), true);
+    assert.equal(gate.lastGoodVersion, '2');
+  });
+
+  test('a failure in the rest of the window rolls back to the restored proven configuration', () => {
+    const gate = new RolloutGate(P);
+    gate.restore('1', [v1], configHash);
+    const exited = { containers: [box(v2, { version: '2', status: 'exited', exitCode: 3 })], images: {} };
+    gate.resume(exited, [v2], '2', configHash);
+    gate.judge(exited, [v2], {}, NOW, 6_000); // a suspect first: an engine going down looks the same
+    const { failures } = gate.judge(exited, [v2], {}, NOW + 6_000, 6_000);
+    assert.equal(failures.length, 1);
+    assert.equal(failures[0]?.previousVersion, '1');
+    assert.deepEqual(failures[0]?.previous, v1);
+    assert.equal(gate.succeeded('2', [v2], configHash), false);
+  });
+
+  test('restore does not replace a proven version the gate already knows', () => {
+    const gate = new RolloutGate(P);
+    assert.equal(gate.succeeded('3', [v2], configHash), true);
+    gate.restore('1', [v1], configHash);
+    assert.equal(gate.lastGoodVersion, '3');
   });
 });
