@@ -71,7 +71,7 @@ export async function runInit(o: InitOptions): Promise<void> {
   if (token !== undefined && o.claimToken === undefined) {
     process.stdout.write(`claim token (shown once, keep it for 'tsunagu-fleet bootstrap --claim-token'): ${token}\n`);
   }
-  process.stdout.write(`next: tsunagu-fleet bootstrap --dir ${o.dir} --out bootstrap.json${token !== undefined ? ' --claim-token TOKEN' : ''}\n`);
+  process.stdout.write(`next: tsunagu-fleet bootstrap --dir ${o.dir} --out tsunagu.json${token !== undefined ? ' --claim-token TOKEN' : ''}\n`);
 }
 
 export async function runBootstrap(o: { dir: string; out: string; claimToken?: string }): Promise<void> {
