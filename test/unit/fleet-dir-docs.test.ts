@@ -53,24 +53,13 @@ test('the members documented for fleet.json and keys.json are those the code kno
   assert.deepEqual(documentedMembers('keys.json'), schemaMembers(schema('key-file.json')));
 });
 
-async function capturedStdout(run: () => Promise<void>): Promise<string> {
-  const chunks: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = (chunk: string | Uint8Array): boolean => { chunks.push(String(chunk)); return true; };
-  try {
-    await run();
-  } finally {
-    process.stdout.write = write;
-  }
-  return chunks.join('');
-}
-
 test('what init writes matches the documented formats, in every claim mode', async () => {
   const base: Omit<InitOptions, 'dir' | 'claim'> = { fleetId: 'acme', serials: 'SN-1,SN-2', mqttVersion: '5', generatedToken: 'generated-token', listen: '127.0.0.1:18830', deviceBroker: 'mqtt://gateway.lan:1883' };
   for (const claim of ['token', 'allowlist', 'approve'] as const) {
     const dir = join(mkdtempSync(join(tmpdir(), 'tsunagu-fleet-docs-')), 'fleet');
     try {
-      const printed = await capturedStdout(() => runInit({ ...base, dir, claim }));
+      let printed = '';
+      await runInit({ ...base, dir, claim }, { write: (text: string) => (printed += text) });
       // The hint names the bootstrap file as the docs do (provisioning.md: `--out ./tsunagu.json`).
       assert.match(printed, /^next: tsunagu-fleet bootstrap .*--out tsunagu\.json/m);
       assert.ok(doc.includes('--out ./tsunagu.json'));
