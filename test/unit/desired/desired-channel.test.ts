@@ -127,3 +127,10 @@ test('the applied version follows the supervisor reaching synced on the accepted
   channel.onSupervisorState({ version: '7', status: 'synced', services: [], error: null });
   assert.deepEqual([states.at(-1)?.desiredVersion, states.at(-1)?.appliedVersion, states.at(-1)?.status], [7, 7, 'synced']);
 });
+
+test('a desired message without ctr is applied: protocol.md §9.1 requires ctr of commands only', async () => {
+  const payload: SignedPayload = { typ: 'desired', id: '1'.repeat(32), to: 'dev-1', iat: 0, exp: 0, data: { version: 5, compose: { services: { a: { image: 'img:1' } } } } };
+  await channel.deliver(utf8(JSON.stringify(payload)));
+  assert.deepEqual(applied, ['5']);
+  assert.deepEqual(events.filter((e) => e.type === 'message-refused' || e.type === 'desired-refused'), []);
+});
