@@ -134,3 +134,11 @@ test('a desired message without ctr is applied: protocol.md §9.1 requires ctr o
   assert.deepEqual(applied, ['5']);
   assert.deepEqual(events.filter((e) => e.type === 'message-refused' || e.type === 'desired-refused'), []);
 });
+
+test('desired-accepted names its source: broker for a delivery, disk for the persisted message; restore() gives the version reread-desired reports as reapplied', async () => {
+  assert.equal(await channel.restore(), null, 'nothing persisted: reapplied is null');
+  await channel.deliver(message(7));
+  const fresh = makeChannel();
+  assert.equal(await fresh.restore(), 7);
+  assert.deepEqual(events.filter((e) => e.type === 'desired-accepted').map((e) => [e.version, e.source]), [[7, 'broker'], [7, 'disk']]);
+});
