@@ -24,6 +24,9 @@ export const EnvelopeSchema = z.strictObject({
   body: z.string(),
 });
 
+/** A message id: 16 random bytes, hex. */
+export const MESSAGE_ID_PATTERN = /^[0-9a-f]{32}$/;
+
 /** W3C trace context `traceparent` (version 00). */
 export const TRACEPARENT_PATTERN = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
@@ -34,7 +37,7 @@ export const SignedPayloadSchema = z.strictObject({
   /** Message type, e.g. "cmd", "desired", "reply", "enroll.request". */
   typ: z.string().check(z.minLength(1), z.maxLength(40)),
   /** Unique message id: 16 random bytes, hex. Replies refer to it. */
-  id: z.string().check(z.regex(/^[0-9a-f]{32}$/)),
+  id: z.string().check(z.regex(MESSAGE_ID_PATTERN)),
   /** Addressee: a device id, a fleet id or, for enrollment replies, the request id. */
   to: z.string().check(z.minLength(1), z.maxLength(64)),
   /** Issue time and expiry, Unix milliseconds, by the signer's clock. */
@@ -85,10 +88,32 @@ export function verifyEnvelope(
   ed: Ed25519,
   limits: JsonLimits,
 ): SignedPayload {
+  return checkSchema(SignedPayloadSchema, verifySignedBody(env, lookup, ed, limits), 'payload');
+}
+
+/**
+ * The signature check of `verifyEnvelope` alone: the signed body parsed as
+ * JSON but not yet held to the payload schema, for a receiver that answers a
+ * verified message even when its payload is refused.
+ */
+export function verifySignedBody(
+  env: OpenedEnvelope,
+  lookup: (kid: string) => Uint8Array | undefined,
+  ed: Ed25519,
+  limits: JsonLimits,
+): unknown {
   const publicKey = lookup(env.kid);
   if (publicKey === undefined) throw new TsunaguError('UNKNOWN_KEY', `no trusted key with id ${env.kid}`);
   verifySignatureBytes(env.body, env.signature, publicKey, ed);
-  return checkSchema(SignedPayloadSchema, parseJsonBytes(env.body, limits), 'payload');
+  return parseJsonBytes(env.body, limits);
+}
+
+/** The `id` and `tp` of a verified body whose payload was refused, when they have their valid form. */
+export function readableIds(body: unknown): { id: string; tp: string | undefined } | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const { id, tp } = body as { id?: unknown; tp?: unknown };
+  if (typeof id !== 'string' || !MESSAGE_ID_PATTERN.test(id)) return undefined;
+  return { id, tp: typeof tp === 'string' && TRACEPARENT_PATTERN.test(tp) ? tp : undefined };
 }
 
 export function verifySignatureBytes(body: Uint8Array, signature: Uint8Array, publicKey: Uint8Array, ed: Ed25519): void {

@@ -55,7 +55,12 @@ async function brokerForNewFleet(o: InitOptions, ca: string | undefined): Promis
   };
 }
 
-export async function runInit(o: InitOptions): Promise<void> {
+/** Where a command prints its result (stdout; a test captures it). */
+export interface Output {
+  write(text: string): unknown;
+}
+
+export async function runInit(o: InitOptions, out: Output = process.stdout): Promise<void> {
   // Checked before touching the broker: creating the fleet account resets the
   // password of an existing one, which would lock out the fleet already there.
   if (existsSync(fleetPaths(o.dir).keys)) throw new TsunaguError('CONFIG', `${o.dir} already holds a fleet; refusing to overwrite it`);
@@ -73,16 +78,16 @@ export async function runInit(o: InitOptions): Promise<void> {
   const { broker, packetLimit } = await brokerForNewFleet(o, ca);
   const fleet = createFleetDir(o.dir, { fleetId: o.fleetId, broker, claim });
   if (broker.kind === 'embedded') await prepareEmbeddedAccounts(AccountStore.open(accountFilePath(o.dir)), fleet.config);
-  process.stdout.write(`created fleet "${fleet.config.fleetId}" in ${o.dir} (signing key id ${fleet.keyId})\n`);
+  out.write(`created fleet "${fleet.config.fleetId}" in ${o.dir} (signing key id ${fleet.keyId})\n`);
   if (packetLimit !== undefined) {
     const advice = packetLimitAdvice(packetLimit, MIN_PACKET_LIMIT_BYTES);
     if (advice.warning) process.stderr.write(`warning: ${advice.text}\n`);
-    else process.stdout.write(`${advice.text}\n`);
+    else out.write(`${advice.text}\n`);
   }
   if (token !== undefined && o.claimToken === undefined) {
-    process.stdout.write(`claim token (shown once, keep it for 'tsunagu-fleet bootstrap --claim-token'): ${token}\n`);
+    out.write(`claim token (shown once, keep it for 'tsunagu-fleet bootstrap --claim-token'): ${token}\n`);
   }
-  process.stdout.write(`next: tsunagu-fleet bootstrap --dir ${o.dir} --out bootstrap.json${token !== undefined ? ' --claim-token TOKEN' : ''}\n`);
+  out.write(`next: tsunagu-fleet bootstrap --dir ${o.dir} --out tsunagu.json${token !== undefined ? ' --claim-token TOKEN' : ''}\n`);
 }
 
 export async function runBootstrap(o: { dir: string; out: string; claimToken?: string }): Promise<void> {

@@ -180,10 +180,12 @@ export class EnrollmentService {
         // The active device's record, account and password stay as they are.
         const { deviceId, replaces } = decision;
         registry.upsertDevice({ ...facts, deviceId, status: 'pending', enrolledAt: null, replaces });
-        const message = `a new key presents the serial of active device ${replaces}: an operator must approve the re-key: tsunagu-fleet approve ${deviceId}`;
-        registry.audit({ event: 'rekey-requested', code: 'CLAIM_PENDING', requestId, deviceId, serial: claim.serial, message });
+        const approve = `an operator must approve the re-key: tsunagu-fleet approve ${deviceId}`;
+        registry.audit({ event: 'rekey-requested', code: 'CLAIM_PENDING', requestId, deviceId, serial: claim.serial, message: `a new key presents the serial of active device ${replaces}: ${approve}` });
         this.opts.logger.warn({ deviceId, replaces, requestId }, 're-key request waits for approval (tsunagu-fleet approve)');
-        return { response: refusal('CLAIM_PENDING', message), deviceId };
+        // Only the operator learns which device the serial belongs to: whoever holds the
+        // bootstrap file (and claim token) could otherwise map any serial to its device id.
+        return { response: refusal('CLAIM_PENDING', `a new key presents the serial of an active device: ${approve}`), deviceId };
       }
       case 'accept': {
         const { deviceId, event } = decision;

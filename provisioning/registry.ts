@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
 import { TsunaguError } from '../protocol/errors.js';
 
 export type DeviceStatus = 'active' | 'pending' | 'revoked';
@@ -75,6 +76,9 @@ export class Registry {
   private readonly db: Database.Database;
 
   constructor(path: string) {
+    // SQLite gives its -wal and -shm files the mode of the database file, so
+    // creating that one 0600 keeps the registry (serials, keys, audit) private.
+    if (path !== ':memory:') closeSync(openSync(path, 'a', 0o600));
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');

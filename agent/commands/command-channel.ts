@@ -1,7 +1,7 @@
 import type { Logger } from '../../common/logger.js';
 import { COMMAND_LIMITS, COMMAND_TYPE, CommandSchema, isCommandName, REPLY_TYPE, type Command, type ReplyData } from '../../protocol/commands.js';
 import type { Ed25519 } from '../../protocol/ed25519.js';
-import { decodeEnvelope, newMessageId, signEnvelope, verifyEnvelope, type SignedPayload } from '../../protocol/envelope.js';
+import { decodeEnvelope, newMessageId, readableIds, signEnvelope, SignedPayloadSchema, verifySignedBody, type SignedPayload } from '../../protocol/envelope.js';
 import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
 import { checkSchema, type JsonLimits } from '../../protocol/json.js';
 import { keyId, type KeyPairs } from '../../protocol/keys.js';
@@ -74,24 +74,43 @@ export class CommandChannel {
 
   /** Verify a fleet-signed message of the given type; shared with the desired-state channel. */
   verify(bytes: Uint8Array, expectedType: string, limits: JsonLimits = COMMAND_LIMITS): { payload: SignedPayload; kid: string } {
+    const { body, kid } = this.verifySignature(bytes, limits);
+    return { payload: checkPayload(body, expectedType), kid };
+  }
+
+  private verifySignature(bytes: Uint8Array, limits: JsonLimits): { body: unknown; kid: string } {
     const env = decodeEnvelope(bytes, limits);
-    const payload = verifyEnvelope(env, (kid) => this.opts.fleetKeys.get(kid), this.opts.ed, limits);
-    if (payload.typ !== expectedType) throw new TsunaguError('WRONG_TYPE', `expected ${expectedType}, got ${payload.typ}`);
-    return { payload, kid: env.kid };
+    return { body: verifySignedBody(env, (kid) => this.opts.fleetKeys.get(kid), this.opts.ed, limits), kid: env.kid };
   }
 
   private async handle(bytes: Uint8Array): Promise<void> {
     const { logger, store } = this.opts;
-    let payload: SignedPayload;
+    let body: unknown;
     let kid: string;
     try {
-      ({ payload, kid } = this.verify(bytes, COMMAND_TYPE));
+      ({ body, kid } = this.verifySignature(bytes, COMMAND_LIMITS));
     } catch (err) {
       // Nothing in an unverified message can be trusted, not even its id:
       // the refusal goes to the events topic only.
       const e = asTsunaguError(err, 'MALFORMED');
       logger.warn({ code: e.code }, `refused a message on the command topic: ${e.message}`);
       this.opts.emitEvent({ type: 'message-refused', topic: 'cmd', code: e.code, message: e.message });
+      return;
+    }
+    let payload: SignedPayload;
+    try {
+      payload = checkPayload(body, COMMAND_TYPE);
+    } catch (err) {
+      // The fleet signed it, so its id is the fleet's: a fleet waiting for a
+      // reply by id gets one, unless the id itself is unreadable.
+      const e = asTsunaguError(err, 'SCHEMA');
+      const ids = readableIds(body);
+      logger.warn({ code: e.code, ...(ids === undefined ? {} : { commandId: ids.id }) }, `refused a message on the command topic: ${e.message}`);
+      this.opts.emitEvent({
+        type: 'message-refused', topic: 'cmd', code: e.code, message: e.message,
+        ...(ids === undefined ? {} : { id: ids.id }), ...(ids?.tp === undefined ? {} : { traceparent: ids.tp }),
+      });
+      if (ids !== undefined) await this.answer(ids, { re: ids.id, ok: false, code: e.code, message: e.message.slice(0, 2048) }, false);
       return;
     }
     const tp = payload.tp;
@@ -134,7 +153,7 @@ export class CommandChannel {
     return handler(command.args, ctx);
   }
 
-  private async answer(command: SignedPayload, data: ReplyData, remember: boolean): Promise<void> {
+  private async answer(command: { id: string; tp?: string | undefined }, data: ReplyData, remember: boolean): Promise<void> {
     const now = this.clock();
     const reply = signEnvelope({
       typ: REPLY_TYPE, id: newMessageId(), to: this.opts.fleetId, iat: now, exp: now + (this.opts.replyLifetimeMs ?? 3_600_000),
@@ -144,6 +163,13 @@ export class CommandChannel {
     if (remember) this.opts.store.saveReply(command.id, reply);
     await this.opts.sendReply(reply);
   }
+}
+
+/** The signed payload of a verified body, of the type its topic carries. */
+function checkPayload(body: unknown, expectedType: string): SignedPayload {
+  const payload = checkSchema(SignedPayloadSchema, body, 'payload');
+  if (payload.typ !== expectedType) throw new TsunaguError('WRONG_TYPE', `expected ${expectedType}, got ${payload.typ}`);
+  return payload;
 }
 
 /** A command whose name is not known is UNKNOWN_COMMAND, not a generic schema error. */

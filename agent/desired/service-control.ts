@@ -19,13 +19,22 @@ export type ContainerLogReader = (containerId: string, tail: number) => Promise<
  * persisted by the supervisor's owner through `onHeldChange`.
  */
 export function supervisorServiceControl(ops: ServiceOperations, readLogs: ContainerLogReader): ServiceControl {
+  // A name outside the desired state is UNKNOWN_SERVICE first, engine or not; a
+  // desired service while the engine cannot be read (reported `unknown`) is
+  // RUNTIME_UNAVAILABLE, never a "no container" the engine was not asked about.
+  const engineReadable = (service: string): void => {
+    if (ops.state().services.find((s) => s.name === service)?.state === 'unknown') {
+      throw new TsunaguError('RUNTIME_UNAVAILABLE', `the container engine cannot be read; service ${service} is unknown`);
+    }
+  };
   return {
-    restart: (service) => ops.restartService(service),
+    restart: async (service) => { engineReadable(service); await ops.restartService(service); },
     stop: (service) => ops.stopService(service),
-    start: (service) => ops.startService(service),
+    start: async (service) => { engineReadable(service); await ops.startService(service); },
     logs: async (service, lines, maxBytes) => {
       const report = ops.state().services.find((s) => s.name === service);
       if (report === undefined) throw new TsunaguError('UNKNOWN_SERVICE', `service ${service} is not part of the desired state`);
+      engineReadable(service);
       if (report.containerId === null) return '';
       return lastBytes(await readLogs(report.containerId, lines), maxBytes);
     },

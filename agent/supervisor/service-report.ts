@@ -116,11 +116,22 @@ export function serviceReports(inputs: ReportInputs): ServiceReport[] {
 /**
  * The reports while the engine cannot be read: nothing is known of the
  * containers (a stopped dockerd stops them, one with live-restore does not),
- * so every service is `unknown`, its other fields the last known; a service
- * not deployed for a missing label stays so (that does not depend on the engine). Pure.
+ * so every desired service is `unknown`, its other fields the last known —
+ * or, for one never reported (the engine down since the agent started), only
+ * its name and desired image; a service not deployed for a missing label
+ * stays so (that does not depend on the engine). Pure.
  */
-export function engineUnknown(last: readonly ServiceReport[]): ServiceReport[] {
-  return last.map((r) => (r.state === 'not-deployed' ? r : { ...r, state: 'unknown' }));
+export function engineUnknown(last: readonly ServiceReport[], desired: readonly DesiredService[]): ServiceReport[] {
+  return desired.map((s): ServiceReport => {
+    const r = last.find((x) => x.name === s.name);
+    if (r === undefined) {
+      return {
+        name: s.name, image: s.image, imageDigest: null, containerId: null, outdated: false, state: 'unknown', health: 'none',
+        restartCount: 0, lastExitCode: null, retryAt: null, lastError: null, updateSwitch: null,
+      };
+    }
+    return r.state === 'not-deployed' ? r : { ...r, state: 'unknown' };
+  });
 }
 
 function switchOf(reason: string | undefined): ServiceReport['updateSwitch'] {

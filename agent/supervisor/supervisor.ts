@@ -652,7 +652,7 @@ export class Supervisor {
   private publish(actual: ActualState | undefined, busy: boolean): void {
     const desired = this.desired?.services ?? [];
     const switched = new Map([...this.updates].flatMap(([name, u]) => (u.switched === undefined ? [] : [[name, u.switched] as const])));
-    const services = actual === undefined ? engineUnknown(this.lastState.services) : serviceReports({
+    const services = actual === undefined ? engineUnknown(this.lastState.services, desired) : serviceReports({
       actual, desired, restartBackoff: this.restartBackoff, pullBackoff: this.pullBackoff,
       lastErrors: this.lastErrors, deviceLabels: this.deviceLabels, pullsInFlight: this.pulls.images(), held: this.holds.set,
       evicted: this.evictions.services, now: this.clock.now(), switchedUpdates: switched,

@@ -51,6 +51,14 @@ function signed(payload: { id?: string; to?: string; iat?: number; exp?: number;
   return { id, bytes };
 }
 
+/** A fleet-signed command payload changed by `change`, past what the payload schema allows. */
+function signedPayload(change: Record<string, unknown>): { id: string; bytes: Uint8Array } {
+  const id = newMessageId();
+  const now = Date.now();
+  const payload = { typ: COMMAND_TYPE, id, to: deviceId, iat: now, exp: now + 60_000, ctr: now * 1000, data: { name: 'ping', args: {} }, ...change };
+  return { id, bytes: signEnvelope(payload, keyId(tf.fleet.keys.signPublicKey), tf.fleet.keys.signSecretKey, ed) };
+}
+
 async function publishRaw(bytes: Uint8Array | string): Promise<void> {
   await fleet.client.publishAsync(deviceTopic(deviceId, 'cmd'), typeof bytes === 'string' ? bytes : Buffer.from(bytes), { qos: 1 });
 }
@@ -130,12 +138,16 @@ test('every refusal is reported with its stable code and nothing runs', async ()
     { name: 'expired', ...signed({ iat: Date.now() - 7_200_000, exp: Date.now() - 3_600_000, data: { name: 'ping', args: {} } }), code: 'EXPIRED' },
     { name: 'deeply nested', bytes: '['.repeat(40) + ']'.repeat(40), code: 'TOO_DEEP' },
     { name: 'oversized', bytes: JSON.stringify({ v: 1, kid: env.kid, sig: env.sig, body: 'A'.repeat(100_000) }), code: 'TOO_LARGE' },
+    { name: 'signed desired on the command topic', ...signedPayload({ typ: 'desired' }), code: 'WRONG_TYPE' },
+    { name: 'signed payload with an extra member', ...signedPayload({ extra: true }), code: 'SCHEMA' },
   ];
   for (const c of cases) {
     const before = events.length;
     await publishRaw(c.bytes);
     const event = await waitFor(() => events.slice(before).find((e) => e.type === 'message-refused'));
     assert.equal(event.code, c.code, c.name);
+    // The id is reported exactly when the signature verified.
+    assert.equal(event.id, c.code === 'UNKNOWN_KEY' ? undefined : c.id, c.name);
   }
   // Verified but refused messages also get a reply naming the code.
   for (const c of cases.filter((x) => x.id !== undefined && x.code !== 'UNKNOWN_KEY')) {

@@ -50,7 +50,7 @@ async function send(bytes: Uint8Array | string, requestId: string, keys: KeyPair
   return answers;
 }
 
-function lastAudit(): { code: string | null; event: string } {
+function lastAudit(): { code: string | null; event: string; message: string } {
   const entry = tf.server!.registry.auditLog(1)[0];
   assert.ok(entry);
   return entry;
@@ -203,7 +203,10 @@ test('token mode: a new key presenting an active device\'s serial waits as a re-
     assert.ok(answer && !answer.ok);
     assert.equal(answer.code, 'CLAIM_PENDING');
     assert.ok(answer.message.includes(`tsunagu-fleet approve ${intruderId}`), answer.message);
+    // The requester never learns the id the serial belongs to; the operator's audit names it.
+    assert.ok(!answer.message.includes(granted.deviceId), answer.message);
     assert.equal(lastAudit().event, 'rekey-requested');
+    assert.ok(lastAudit().message.includes(granted.deviceId), lastAudit().message);
   }
   assert.deepEqual(identityOf(granted.deviceId), before);
   assert.deepEqual(identityOf(intruderId), { ...before, deviceId: intruderId, signPublicKey: toBase64(intruder.signPublicKey), boxPublicKey: toBase64(intruder.boxPublicKey), status: 'pending', replaces: granted.deviceId });
@@ -252,6 +255,7 @@ test('approve mode: a takeover attempt leaves the active device active, and appr
     const [answer] = await send(ir.bytes, ir.requestId, intruder);
     assert.ok(answer && !answer.ok);
     assert.equal(answer.code, 'CLAIM_PENDING');
+    assert.ok(!answer.message.includes(victimId), answer.message);
     assert.equal(lastAudit().event, 'rekey-requested');
     assert.deepEqual(identityOf(victimId), before);
     const bySerial = fleetCli('approve', 'victim-3');

@@ -46,6 +46,8 @@ test('an unreachable engine is reported as failed; when it comes back, the super
   const down = await h.settle(doc, 'v1');
   assert.equal(down.status, 'failed');
   assert.equal(down.error?.code, 'RUNTIME_UNAVAILABLE');
+  // Down since the start: every desired service is still listed, as unknown (protocol.md §9.8).
+  assert.deepEqual(down.services.map((s) => [s.name, s.state, s.image, s.containerId]), [['web', 'unknown', h.images.busybox1, null]]);
 
   // Back up: the retry timer (1 s) brings the deployment without a new apply().
   await link.up();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -58,7 +58,11 @@ test('what init writes matches the documented formats, in every claim mode', asy
   for (const claim of ['token', 'allowlist', 'approve'] as const) {
     const dir = join(mkdtempSync(join(tmpdir(), 'tsunagu-fleet-docs-')), 'fleet');
     try {
-      await runInit({ ...base, dir, claim });
+      let printed = '';
+      await runInit({ ...base, dir, claim }, { write: (text: string) => (printed += text) });
+      // The hint names the bootstrap file as the docs do (provisioning.md: `--out ./tsunagu.json`).
+      assert.match(printed, /^next: tsunagu-fleet bootstrap .*--out tsunagu\.json/m);
+      assert.ok(doc.includes('--out ./tsunagu.json'));
       const fleetJson = JSON.parse(readFileSync(join(dir, 'fleet.json'), 'utf8')) as Record<string, unknown>;
       const keysJson = JSON.parse(readFileSync(join(dir, 'keys.json'), 'utf8')) as Record<string, string>;
       assert.deepEqual(checkJsonSchema(schema('fleet-config.json'), fleetJson), []);
@@ -75,13 +79,16 @@ test('what init writes matches the documented formats, in every claim mode', asy
       assert.deepEqual(signSecret.subarray(32), b64(keysJson.signPublicKey!));
       assert.deepEqual(nacl.box.keyPair.fromSecretKey(b64(keysJson.boxSecretKey!)).publicKey, b64(keysJson.boxPublicKey!));
 
-      // counter.json: {"v":1,"ctr":n}, the last ctr signed with, written before the message leaves.
+      // counter.json: absent until the first signed message; {"v":1,"ctr":n}, the last ctr signed
+      // with, written before the message leaves; a signer without it starts from the clock.
+      assert.equal(existsSync(join(dir, 'counter.json')), false, 'init writes no counter.json');
       const signer = new FleetSigner(loadFleetDir(dir), tweetnaclEd25519, () => 1767225600000);
       const signed = signer.sign({ to: 'd-0104ab9319bfed95fbbd', typ: 'cmd', data: { name: 'ping' }, lifetimeMs: 60_000 });
       const counter = JSON.parse(readFileSync(join(dir, 'counter.json'), 'utf8')) as Record<string, unknown>;
       assert.deepEqual(Object.keys(counter), ['v', 'ctr']);
       const payload = JSON.parse(Buffer.from((JSON.parse(Buffer.from(signed.bytes).toString()) as { body: string }).body, 'base64').toString()) as { ctr: number };
       assert.deepEqual(counter, { v: 1, ctr: payload.ctr });
+      assert.equal(payload.ctr, 1767225600000);
       assert.equal(keyId(b64(keysJson.signPublicKey!)).length, 16);
     } finally {
       rmSync(join(dir, '..'), { recursive: true, force: true });

@@ -159,3 +159,18 @@ test('a kept proven version that no longer verifies is moved aside; the desired 
   assert.equal(existsSync(join(dir, 'proven.msg.bad')), true);
   assert.equal(existsSync(join(dir, 'proven.msg')), false);
 });
+
+test('a desired message without ctr is applied: protocol.md §9.1 requires ctr of commands only', async () => {
+  const payload: SignedPayload = { typ: 'desired', id: '1'.repeat(32), to: 'dev-1', iat: 0, exp: 0, data: { version: 5, compose: { services: { a: { image: 'img:1' } } } } };
+  await channel.deliver(utf8(JSON.stringify(payload)));
+  assert.deepEqual(applied, ['5']);
+  assert.deepEqual(events.filter((e) => e.type === 'message-refused' || e.type === 'desired-refused'), []);
+});
+
+test('desired-accepted names its source: broker for a delivery, disk for the persisted message; restore() gives the version reread-desired reports as reapplied', async () => {
+  assert.equal(await channel.restore(), null, 'nothing persisted: reapplied is null');
+  await channel.deliver(message(7));
+  const fresh = makeChannel();
+  assert.equal(await fresh.restore(), 7);
+  assert.deepEqual(events.filter((e) => e.type === 'desired-accepted').map((e) => [e.version, e.source]), [[7, 'broker'], [7, 'disk']]);
+});

@@ -87,7 +87,17 @@ test('a service both held by an operator and evicted is reported stopped: the ho
 test('the engine cannot be read: every service unknown, the rest as last known; one not deployed for a label stays so', () => {
   const last = serviceReports(inputs([c(web, {}), c(job, { status: 'exited', exitCode: 0 })]));
   const gpu = { ...last[0]!, name: 'gpu', state: 'not-deployed' as const, containerId: null };
-  const unknown = engineUnknown([...last, gpu]);
+  const gpuService = { ...job, name: 'gpu' };
+  const unknown = engineUnknown([...last, gpu], [...desired, gpuService]);
   assert.deepEqual(unknown.map((r) => [r.name, r.state]), [['job', 'unknown'], ['web', 'unknown'], ['gpu', 'not-deployed']]);
   assert.deepEqual({ ...unknown[1], state: 'running' }, last[1], 'image, container, counts: the last known');
+});
+
+test('the engine cannot be read since the agent started: every desired service is listed unknown, none dropped', () => {
+  const unknown = engineUnknown([], desired);
+  assert.deepEqual(unknown.map((r) => [r.name, r.image, r.state, r.containerId]), desired.map((s) => [s.name, s.image, 'unknown', null]));
+  // A service known before and one new in the desired state: both listed, in the desired order.
+  const [webReport] = serviceReports(inputs([c(web, {}), c(job, { status: 'exited', exitCode: 0 })])).filter((r) => r.name === 'web');
+  const both = engineUnknown([webReport!], desired);
+  assert.deepEqual(both.map((r) => [r.name, r.state, r.containerId !== null]), desired.map((s) => [s.name, 'unknown', s.name === 'web']));
 });
