@@ -3,7 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { TsunaguError } from '../protocol/errors.js';
 import { checkSchema } from '../protocol/json.js';
 import { isWithin, pathPatternProblem } from './admission/path-pattern.js';
-import { readFileIfExists } from './state/atomic-file.js';
+import { readFileIfExists } from '../common/atomic-file.js';
 import { parseBytes, parseCapability } from './supervisor/compose-values.js';
 import { DEFAULT_PULL_STALL_MS } from './supervisor/pull-stall-deadline.js';
 
