@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml';
-import { parseDesiredState } from '../../agent/supervisor/compose-schema.js';
-import { type DesiredState } from '../../agent/supervisor/desired-service.js';
+import { parseDesiredState } from '../../protocol/compose/compose-schema.js';
+import { type DesiredState } from '../../protocol/compose/desired-service.js';
 import { DesiredDataSchema, type DesiredData, type RegistryCredentials } from '../../protocol/desired.js';
 import { TsunaguError } from '../../protocol/errors.js';
 import { ENGLISH_ISSUES } from '../../protocol/json.js';

@@ -1,7 +1,7 @@
 import { parse as parseYaml } from 'yaml';
 import * as z from 'zod/mini';
-import { TsunaguError } from '../../protocol/errors.js';
-import { ENGLISH_ISSUES } from '../../protocol/json.js';
+import { TsunaguError } from '../errors.js';
+import { ENGLISH_ISSUES } from '../json.js';
 import {
   parseBytes, parseCapability, parseCommand, parseDevice, parseDuration, parsePortShort, parseStopSignal, parseVolumeShort, volumeMount,
   type Parsed, type PortMapping,
@@ -11,7 +11,7 @@ import {
   CAPPED_LOG_DRIVERS, DEFAULT_LOGGING, DEFAULT_STOP_GRACE_MS, DEPENDS_ON_CONDITIONS, PRIORITIES, UPDATE_STRATEGIES,
   type DesiredService, type DesiredState, type Healthcheck, type LogCaps, type Priority, type RestartPolicy, type UpdateStrategy,
 } from './desired-service.js';
-import { RESERVED_LABEL_PREFIX } from './labels.js';
+import { RESERVED_LABEL_PREFIX } from './reserved-labels.js';
 
 export type { DeviceMapping, PortMapping, VolumeMount } from './compose-values.js';
 
