@@ -104,7 +104,10 @@ export interface ParseOptions {
 }
 
 const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-const MAX_DOCUMENT_BYTES = 256 * 1024;
+/** Largest compose document as YAML text (on the wire, the signed JSON is bounded by DESIRED_LIMITS). */
+export const MAX_DOCUMENT_BYTES = 256 * 1024;
+/** How the YAML is read: merge keys, alias expansion bounded, no duplicate keys. */
+export const COMPOSE_YAML_OPTIONS = { merge: true, maxAliasCount: 100, uniqueKeys: true } as const;
 
 function refuse(path: (string | number)[], message: string): never {
   throw new TsunaguError('SCHEMA', `${path.join('.')}: ${message}`, { field: path.join('.') });
@@ -307,7 +310,7 @@ export function parseDesiredStateYaml(text: string, options: ParseOptions = {}):
   if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES) throw new TsunaguError('TOO_LARGE', `desired state exceeds ${MAX_DOCUMENT_BYTES} bytes`);
   let doc: unknown;
   try {
-    doc = parseYaml(text, { merge: true, maxAliasCount: 100, uniqueKeys: true });
+    doc = parseYaml(text, COMPOSE_YAML_OPTIONS);
   } catch (err) {
     throw new TsunaguError('MALFORMED', `desired state is not valid YAML: ${(err as Error).message}`);
   }
