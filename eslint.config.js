@@ -39,6 +39,14 @@ export default tseslint.config(
     },
   },
   {
+    // One home for the contract: what the fleet side shares with the agent lives in
+    // protocol/ (what both must agree on) or common/ (helpers both use), never in agent/.
+    files: ['provisioning/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)agent/', message: 'provisioning/ imports nothing from agent/: move what both sides need to protocol/ or common/' }] }],
+    },
+  },
+  {
     // node:test's test() returns a promise the runner itself awaits.
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-floating-promises': 'off' },

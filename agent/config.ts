@@ -3,8 +3,8 @@ import { parse as parseYaml } from 'yaml';
 import { TsunaguError } from '../protocol/errors.js';
 import { checkSchema } from '../protocol/json.js';
 import { isWithin, pathPatternProblem } from './admission/path-pattern.js';
-import { readFileIfExists } from './state/atomic-file.js';
-import { parseBytes, parseCapability } from './supervisor/compose-values.js';
+import { readFileIfExists } from '../common/atomic-file.js';
+import { parseBytes, parseCapability } from '../protocol/compose/compose-values.js';
 import { DEFAULT_PULL_STALL_MS } from './supervisor/pull-stall-deadline.js';
 
 /** A size as in Compose files (`256m`, `1g`) or a number of bytes. */

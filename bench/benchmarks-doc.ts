@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../agent/state/atomic-file.js';
+import { writeFileAtomic } from '../common/atomic-file.js';
 
 /**
  * docs/benchmarks.md is half written by hand (what the figures mean, what

@@ -53,9 +53,18 @@ export function isCommandName(name: string): name is CommandName {
 /** Upper bound on a `logs` result, whatever the line count asked. */
 export const MAX_LOG_BYTES = 32 * 1024;
 
+/**
+ * A signed reply as the fleet reads it. The largest reply is a `logs` result
+ * (MAX_LOG_BYTES of text, escaped in JSON) inside the envelope; there is room
+ * to spare for the other results.
+ */
+export const REPLY_LIMITS: JsonLimits = { maxBytes: 256 * 1024, maxDepth: 16 };
+/** Longest `message` of a failed command's reply: the device cuts its error message to this. */
+export const MAX_REPLY_MESSAGE_CHARS = 2048;
+
 /** `data` of a reply. `re` is the id of the command it answers. */
 export const ReplyDataSchema = z.discriminatedUnion('ok', [
   z.strictObject({ re: z.string().check(z.regex(/^[0-9a-f]{32}$/)), ok: z.literal(true), result: z.optional(z.unknown()) }),
-  z.strictObject({ re: z.string().check(z.regex(/^[0-9a-f]{32}$/)), ok: z.literal(false), code: z.string().check(z.regex(/^[A-Z_]{1,40}$/)), message: z.string().check(z.maxLength(2048)) }),
+  z.strictObject({ re: z.string().check(z.regex(/^[0-9a-f]{32}$/)), ok: z.literal(false), code: z.string().check(z.regex(/^[A-Z_]{1,40}$/)), message: z.string().check(z.maxLength(MAX_REPLY_MESSAGE_CHARS)) }),
 ]);
 export type ReplyData = z.infer<typeof ReplyDataSchema>;

@@ -7,7 +7,7 @@ import * as z from 'zod/mini';
  * - `version` rises strictly per device; a device applies a version only if
  *   it is higher than the one it holds (no replay, no downgrade).
  * - `compose` is the Compose-subset document as JSON (see
- *   agent/supervisor/compose-schema.ts), with every secret value removed.
+ *   protocol/compose/compose-schema.ts), with every secret value removed.
  * - `sealed` carries the secrets, each sealed to the device's box key
  *   (protocol/seal.ts): environment values by service and variable, and the
  *   registry credentials as one sealed JSON object

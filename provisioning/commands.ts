@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createLogger } from '../common/logger.js';
-import { writeFileAtomic } from '../agent/state/atomic-file.js';
+import { writeFileAtomic } from '../common/atomic-file.js';
 import { bootstrapFileFor } from './bootstrap-file.js';
 import { TsunaguError } from '../protocol/errors.js';
 import { MIN_PACKET_LIMIT_BYTES } from '../protocol/packet-size.js';

@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as z from 'zod';
-import { writeFileAtomic, readFileIfExists } from '../agent/state/atomic-file.js';
+import { writeFileAtomic, readFileIfExists } from '../common/atomic-file.js';
 import { toBase64 } from '../protocol/bytes.js';
 import { TsunaguError } from '../protocol/errors.js';
 import { checkSchema, parseJsonBytes } from '../protocol/json.js';

@@ -1,6 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import { fromBase64 } from '../protocol/bytes.js';
-import { COMMAND_TYPE, REPLY_TYPE, ReplyDataSchema, type Command, type ReplyData } from '../protocol/commands.js';
+import { COMMAND_TYPE, REPLY_LIMITS, REPLY_TYPE, ReplyDataSchema, type Command, type ReplyData } from '../protocol/commands.js';
 import type { Ed25519 } from '../protocol/ed25519.js';
 import { decodeEnvelope, verifyEnvelope, type SignedPayload } from '../protocol/envelope.js';
 import { TsunaguError } from '../protocol/errors.js';
@@ -54,8 +54,8 @@ export class FleetLink {
     const pk = this.opts.deviceKey(deviceId);
     if (pk === undefined) throw new TsunaguError('UNKNOWN_KEY', `no key on record for ${deviceId}`);
     const key = fromBase64(pk, 'device key', 32);
-    const env = decodeEnvelope(bytes, { maxBytes: 256 * 1024, maxDepth: 16 });
-    const payload = verifyEnvelope(env, (kid) => (kid === keyId(key) ? key : undefined), this.opts.ed, { maxBytes: 256 * 1024, maxDepth: 16 });
+    const env = decodeEnvelope(bytes, REPLY_LIMITS);
+    const payload = verifyEnvelope(env, (kid) => (kid === keyId(key) ? key : undefined), this.opts.ed, REPLY_LIMITS);
     if (payload.typ !== REPLY_TYPE) throw new TsunaguError('WRONG_TYPE', `expected ${REPLY_TYPE}`);
     return { data: checkSchema(ReplyDataSchema, payload.data, 'reply'), payload };
   }

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { readFileIfExists, writeFileAtomic } from '../agent/state/atomic-file.js';
+import { readFileIfExists, writeFileAtomic } from '../common/atomic-file.js';
 import type { Ed25519 } from '../protocol/ed25519.js';
 import { newMessageId, signEnvelope, TRACEPARENT_PATTERN } from '../protocol/envelope.js';
 import { TsunaguError } from '../protocol/errors.js';

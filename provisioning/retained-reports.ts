@@ -3,6 +3,7 @@ import { ReportedStateSchema } from '../protocol/desired.js';
 import { asTsunaguError } from '../protocol/errors.js';
 import { checkSchema, DEFAULT_JSON_LIMITS, parseJsonBytes, type JsonLimits } from '../protocol/json.js';
 import { InventoryReportSchema, MetricsReportSchema } from '../protocol/reports.js';
+import { STATUS_LIMITS } from '../protocol/status.js';
 
 export const RETAINED_REPORT_KINDS = ['status', 'inventory', 'metrics', 'state'] as const;
 export type RetainedReportKind = (typeof RETAINED_REPORT_KINDS)[number];
@@ -11,7 +12,7 @@ export type RetainedReportKind = (typeof RETAINED_REPORT_KINDS)[number];
 const EXPECTED: readonly RetainedReportKind[] = ['inventory', 'metrics'];
 
 const READERS: Record<RetainedReportKind, { limits: JsonLimits; schema?: z.ZodMiniType }> = {
-  status: { limits: { maxBytes: 4096, maxDepth: 4 } },
+  status: { limits: STATUS_LIMITS },
   inventory: { limits: DEFAULT_JSON_LIMITS, schema: InventoryReportSchema },
   metrics: { limits: DEFAULT_JSON_LIMITS, schema: MetricsReportSchema },
   state: { limits: DEFAULT_JSON_LIMITS, schema: ReportedStateSchema },

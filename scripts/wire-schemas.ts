@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { ComposeDocumentSchema, ComposeServiceSchema } from '../agent/supervisor/compose-schema.js';
+import { ComposeDocumentSchema, ComposeServiceSchema } from '../protocol/compose/compose-schema.js';
 import { BootstrapFileSchema } from '../protocol/bootstrap.js';
 import { COMMAND_TYPE, CommandSchema, DESIRED_TYPE, REPLY_TYPE, ReplyDataSchema } from '../protocol/commands.js';
 import { DesiredDataSchema, RegistryCredentialsSchema, ReportedStateSchema } from '../protocol/desired.js';
@@ -96,7 +96,7 @@ export const WIRE_DOCUMENTS: readonly WireDocument[] = [
   },
   {
     file: 'desired-compose.json', title: 'Compose subset', where: 'data.compose of a desired state', direction: 'fleet → device',
-    description: 'The structure of the Compose-subset document (protocol.md §9.7, agent/supervisor/compose-schema.ts): a field not listed is refused as UNSUPPORTED; x-* fields other than x-tsunagu are dropped. The device checks more than the structure (service and volume names, references between services, values such as durations, byte sizes, ports and volume specs, its security policy): valid here does not mean accepted.',
+    description: 'The structure of the Compose-subset document (protocol.md §9.7, protocol/compose/compose-schema.ts): a field not listed is refused as UNSUPPORTED; x-* fields other than x-tsunagu are dropped. The device checks more than the structure (service and volume names, references between services, values such as durations, byte sizes, ports and volume specs, its security policy): valid here does not mean accepted.',
     schema: ComposeDocumentSchema,
   },
   {

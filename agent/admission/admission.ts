@@ -1,5 +1,5 @@
 import { TsunaguError, type ErrorCode } from '../../protocol/errors.js';
-import type { DesiredState } from '../supervisor/desired-service.js';
+import type { DesiredState } from '../../protocol/compose/desired-service.js';
 
 /** Why one check refuses a desired state: the reasons per service (a service may have several). */
 export interface AdmissionFinding {

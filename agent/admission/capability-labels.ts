@@ -1,4 +1,4 @@
-import type { DesiredState } from '../supervisor/desired-service.js';
+import type { DesiredState } from '../../protocol/compose/desired-service.js';
 import type { AdmissionCheck, AdmissionFinding } from './admission.js';
 
 /**

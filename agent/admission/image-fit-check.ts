@@ -8,7 +8,7 @@ import type { ImageRecords } from '../images/image-records.js';
 import { formatPlatform, platformRuns, type Platform } from '../images/platform.js';
 import { pullSpace } from '../images/pull-space.js';
 import type { RemoteImageFacts } from '../images/remote-image-facts.js';
-import type { DesiredState } from '../supervisor/desired-service.js';
+import type { DesiredState } from '../../protocol/compose/desired-service.js';
 import type { SupervisorLogger } from '../supervisor/supervisor-io.js';
 import type { AdmissionCheck, AdmissionContext, AdmissionFinding } from './admission.js';
 

@@ -1,5 +1,5 @@
-import { CAPPED_LOG_DRIVERS, type DesiredState, type LogCaps } from '../supervisor/desired-service.js';
-import { parseBytes } from '../supervisor/compose-values.js';
+import { CAPPED_LOG_DRIVERS, type DesiredState, type LogCaps } from '../../protocol/compose/desired-service.js';
+import { parseBytes } from '../../protocol/compose/compose-values.js';
 import type { AdmissionCheck, AdmissionContext, AdmissionFinding } from './admission.js';
 
 /**

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import type { DesiredService, DesiredState } from '../supervisor/desired-service.js';
+import type { DesiredService, DesiredState } from '../../protocol/compose/desired-service.js';
 import { isWithin, matchesPathPattern } from './path-pattern.js';
 
 /** A host path pattern a bind mount may come from; `readOnly`: only `:ro` binds of it. */

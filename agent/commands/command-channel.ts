@@ -1,5 +1,5 @@
 import type { Logger } from '../../common/logger.js';
-import { COMMAND_LIMITS, COMMAND_TYPE, CommandSchema, isCommandName, REPLY_TYPE, type Command, type ReplyData } from '../../protocol/commands.js';
+import { COMMAND_LIMITS, COMMAND_TYPE, CommandSchema, isCommandName, MAX_REPLY_MESSAGE_CHARS, REPLY_TYPE, type Command, type ReplyData } from '../../protocol/commands.js';
 import type { Ed25519 } from '../../protocol/ed25519.js';
 import { decodeEnvelope, newMessageId, readableIds, signEnvelope, SignedPayloadSchema, verifySignedBody, type SignedPayload } from '../../protocol/envelope.js';
 import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
@@ -143,7 +143,7 @@ export class CommandChannel {
     } catch (err) {
       const e = unknownCommandAware(err, payload.data);
       log.warn({ code: e.code }, `command failed: ${e.message}`);
-      data = { re: payload.id, ok: false, code: e.code, message: e.message.slice(0, 2048) };
+      data = { re: payload.id, ok: false, code: e.code, message: e.message.slice(0, MAX_REPLY_MESSAGE_CHARS) };
     }
     await this.answer(payload, data, true);
   }

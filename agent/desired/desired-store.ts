@@ -2,7 +2,7 @@ import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import type { Logger } from '../../common/logger.js';
-import { readFileIfExists, writeFileAtomic } from '../state/atomic-file.js';
+import { readFileIfExists, writeFileAtomic } from '../../common/atomic-file.js';
 import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
 
 /**

@@ -5,7 +5,7 @@ import { BootstrapFileSchema } from '../../protocol/bootstrap.js';
 import { checkSchema, parseJsonBytes } from '../../protocol/json.js';
 import type { AgentConfig } from '../config.js';
 import { IdentityFileSchema, statePaths } from '../identity.js';
-import { readFileIfExists } from '../state/atomic-file.js';
+import { readFileIfExists } from '../../common/atomic-file.js';
 import { readStateDirLock } from '../state/state-dir-lock.js';
 import { agentAlive } from '../status/agent-alive.js';
 import { readStatusFile } from '../status/status-file.js';

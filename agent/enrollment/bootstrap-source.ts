@@ -5,7 +5,7 @@ import { BootstrapFileSchema, type BootstrapFile } from '../../protocol/bootstra
 import { TsunaguError } from '../../protocol/errors.js';
 import { checkSchema, parseJsonBytes } from '../../protocol/json.js';
 import { statePaths } from '../identity.js';
-import { readFileIfExists } from '../state/atomic-file.js';
+import { readFileIfExists } from '../../common/atomic-file.js';
 import { saveJsonState } from '../state/json-state-file.js';
 
 /** Where a first-boot file may be dropped, in order of preference after --bootstrap. */

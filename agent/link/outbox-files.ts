@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as z from 'zod/mini';
-import { fsyncDirectory } from '../state/atomic-file.js';
+import { fsyncDirectory } from '../../common/atomic-file.js';
 import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
 import type { LoadResult } from '../state/json-state-file.js';
 

@@ -1,6 +1,6 @@
 import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, unlinkSync } from 'node:fs';
 import { TsunaguError } from '../../protocol/errors.js';
-import { fsyncDirectory } from '../state/atomic-file.js';
+import { fsyncDirectory } from '../../common/atomic-file.js';
 import { ACK_FRAME_BYTES, FrameType, MESSAGE_CLASSES, encodeAck, encodeMessage, messageFrameBytes, scanFrames } from './frames.js';
 import type { MessageClass } from './frames.js';
 import { appendFrame, copyFrames, ensureDir, listGenerations, logPath, readIndex, removeDirIfEmpty, writeIndex } from './outbox-files.js';

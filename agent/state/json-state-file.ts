@@ -2,7 +2,7 @@ import { renameSync } from 'node:fs';
 import type * as z from 'zod/mini';
 import { TsunaguError } from '../../protocol/errors.js';
 import { checkSchema, parseJsonBytes } from '../../protocol/json.js';
-import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
+import { readFileIfExists, writeFileAtomic } from '../../common/atomic-file.js';
 
 export type LoadResult<T> =
   | { status: 'ok'; value: T }

@@ -1,6 +1,6 @@
 import { readdirSync, unlinkSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
-import { atomicTempWriter } from './atomic-file.js';
+import { atomicTempWriter } from '../../common/atomic-file.js';
 
 /**
  * Whether `name` is a temp file of writeFileAtomic whose writer is gone: a

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsunaguError } from '../../protocol/errors.js';
 import { checkSchema, parseJsonBytes } from '../../protocol/json.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../../common/atomic-file.js';
 import { claimName, claimPid, decideLock, describeHolder, LockClaimSchema, reportLock, type ClaimReading, type LockClaim, type LockReport, type ProcessView } from './state-lock.js';
 
 /** /proc as the lock needs it: this boot's id and a process's start time. */

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { ServiceReport, OverallStatus } from '../supervisor/service-report.js';
-import { readFileIfExists, writeFileAtomic } from '../state/atomic-file.js';
+import { readFileIfExists, writeFileAtomic } from '../../common/atomic-file.js';
 import { checkSchema, parseJsonBytes } from '../../protocol/json.js';
 import { AgentStatusSchema, initialStatus, withError, type AgentStatus, type StatusErrorEntry } from './agent-status.js';
 

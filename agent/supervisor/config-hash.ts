@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { DesiredService } from './desired-service.js';
+import type { DesiredService } from '../../protocol/compose/desired-service.js';
 
 /** JSON with object keys sorted at every level, so that equal values give equal text. */
 export function canonicalJson(value: unknown): string {

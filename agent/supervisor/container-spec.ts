@@ -1,5 +1,5 @@
 import type { ContainerCreateOptions } from 'dockerode';
-import type { DesiredService } from './desired-service.js';
+import type { DesiredService } from '../../protocol/compose/desired-service.js';
 import { LABELS, ownershipLabels } from './labels.js';
 
 export interface ContainerIdentity {

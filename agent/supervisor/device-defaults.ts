@@ -1,4 +1,4 @@
-import type { DesiredService, DesiredState } from './desired-service.js';
+import type { DesiredService, DesiredState } from '../../protocol/compose/desired-service.js';
 
 /** What the device's owner sets for services that leave it open (agent config, `memory.defaultLimitBytes`). */
 export interface DeviceDefaults {

@@ -1,4 +1,4 @@
-import type { DesiredService, Priority } from './desired-service.js';
+import type { DesiredService, Priority } from '../../protocol/compose/desired-service.js';
 
 /** The priorities pressure may take down; `critical` is not one of them, by type. */
 export type EvictableTier = Exclude<Priority, 'critical'>;

@@ -1,17 +1,11 @@
 /**
- * Keys under this prefix are the agent's: a desired state that sets one on a
- * service is refused (compose-schema.ts), so no container can pass for one the
- * agent created, nor claim another service, version or scope.
- */
-export const RESERVED_LABEL_PREFIX = 'io.tsunagu.';
-
-/**
  * Labels the agent puts on every container it creates (the ownership pair
  * also on the named volumes it creates). Ownership is the `managed` label: a
  * container without it is never listed, stopped or removed, whatever its name.
  * The scope label lets two supervisors (or a test per case) share one engine
  * without seeing each other's containers. Documented for operators in
- * docs/agent.md, "Container labels" (a unit test keeps the two in step).
+ * docs/agent.md, "Container labels" (a unit test keeps the two in step). All
+ * are under the prefix a desired state may not use (protocol/compose/reserved-labels.ts).
  */
 export const LABELS = {
   managed: 'io.tsunagu.managed',

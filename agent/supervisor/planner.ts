@@ -1,5 +1,5 @@
 import { isLive, type ActualContainer, type ActualState } from './actual-state.js';
-import type { DesiredService, Priority } from './desired-service.js';
+import type { DesiredService, Priority } from '../../protocol/compose/desired-service.js';
 import { configHash } from './config-hash.js';
 import { holdsPinnedContent } from './pinned-digest.js';
 import { isBackingOff, recordFailure, type BackoffPolicy, type BackoffState } from './restart-backoff.js';

@@ -1,5 +1,5 @@
 import type { ActualState } from './actual-state.js';
-import type { DesiredService } from './desired-service.js';
+import type { DesiredService } from '../../protocol/compose/desired-service.js';
 import type { BackoffState } from './restart-backoff.js';
 
 /**

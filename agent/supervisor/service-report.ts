@@ -1,5 +1,5 @@
 import { isLive, type ActualContainer, type ActualState, type HealthStatus } from './actual-state.js';
-import type { DesiredService } from './desired-service.js';
+import type { DesiredService } from '../../protocol/compose/desired-service.js';
 import { configHash } from './config-hash.js';
 import { isBackingOff, type BackoffState } from './restart-backoff.js';
 import type { ErrorCode } from '../../protocol/errors.js';

@@ -1,4 +1,4 @@
-import type { DesiredService } from './desired-service.js';
+import type { DesiredService } from '../../protocol/compose/desired-service.js';
 
 /**
  * What the planner asks for, as plain data. Every kind needs an executor in

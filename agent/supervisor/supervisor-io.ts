@@ -1,6 +1,6 @@
 import type { ErrorCode } from '../../protocol/errors.js';
 import type { BackoffStore } from './backoff-store.js';
-import type { LogCaps } from './desired-service.js';
+import type { LogCaps } from '../../protocol/compose/desired-service.js';
 import type { ContainerRuntime, RegistryAuth } from './container-runtime.js';
 import type { DeviceDefaults } from './device-defaults.js';
 import type { BackoffPolicy } from './restart-backoff.js';

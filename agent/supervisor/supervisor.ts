@@ -1,8 +1,8 @@
 import { setMaxListeners } from 'node:events';
 import { asTsunaguError, TsunaguError, type ErrorCode } from '../../protocol/errors.js';
 import type { ActualState } from './actual-state.js';
-import { parseDesiredState, parseDesiredStateYaml } from './compose-schema.js';
-import { type DesiredService, type DesiredState } from './desired-service.js';
+import { parseDesiredState, parseDesiredStateYaml } from '../../protocol/compose/compose-schema.js';
+import { type DesiredService, type DesiredState } from '../../protocol/compose/desired-service.js';
 import type { ContainerRuntime } from './container-runtime.js';
 import { followEngineEvents, interpretRuntimeEvent } from './engine-events.js';
 import { stillStopped, stoppedByEngine, takeBackFailures, type EngineOutage, type FailureRecord } from './engine-outage.js';

@@ -1,13 +1,10 @@
 import { parse as parseYaml } from 'yaml';
-import { parseDesiredState } from '../../agent/supervisor/compose-schema.js';
-import { type DesiredState } from '../../agent/supervisor/desired-service.js';
+import { COMPOSE_YAML_OPTIONS, MAX_DOCUMENT_BYTES, parseDesiredState } from '../../protocol/compose/compose-schema.js';
+import { type DesiredState } from '../../protocol/compose/desired-service.js';
 import { DesiredDataSchema, type DesiredData, type RegistryCredentials } from '../../protocol/desired.js';
 import { TsunaguError } from '../../protocol/errors.js';
 import { ENGLISH_ISSUES } from '../../protocol/json.js';
 import { extractSecrets, sealSecrets, type ServiceSecrets } from './secrets.js';
-
-/** The same bound the device applies to a desired-state document. */
-const MAX_DOCUMENT_BYTES = 256 * 1024;
 
 /** A compose file read, stripped of its secrets and validated as the device will validate it. */
 export interface PreparedDeployment {
@@ -28,8 +25,7 @@ export function prepareDeployment(text: string, options: { envFile?: Record<stri
   if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES) throw new TsunaguError('TOO_LARGE', `the compose file exceeds ${MAX_DOCUMENT_BYTES} bytes`);
   let doc: unknown;
   try {
-    // The device's options (compose-schema.ts): merge keys, bounded aliases, no duplicate keys.
-    doc = parseYaml(text, { merge: true, maxAliasCount: 100, uniqueKeys: true });
+    doc = parseYaml(text, COMPOSE_YAML_OPTIONS);
   } catch (err) {
     throw new TsunaguError('MALFORMED', `the compose file is not valid YAML: ${(err as Error).message}`);
   }

@@ -1,5 +1,5 @@
 import type { MqttClient } from 'mqtt';
-import { DESIRED_LIMITS } from '../../protocol/commands.js';
+import { DESIRED_LIMITS, DESIRED_TYPE } from '../../protocol/commands.js';
 import type { Ed25519 } from '../../protocol/ed25519.js';
 import { DesiredDataSchema, type ReportedState } from '../../protocol/desired.js';
 import { decodeEnvelope, verifyEnvelope } from '../../protocol/envelope.js';
@@ -11,8 +11,6 @@ import type { FleetSigner } from '../fleet-signer.js';
 import { desiredDataFor, type PreparedDeployment } from './compose-document.js';
 import { judgeState, parseEvent, parseState, type RolloutOutcome, type SupervisorEvent } from './rollout.js';
 import { chooseVersion } from './version.js';
-
-export const DESIRED_TYPE = 'desired';
 
 /**
  * Lifetime of a signed desired state: 10 years. It is retained on the broker

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import * as z from 'zod';
-import { readFileIfExists, writeFileAtomic } from '../../agent/state/atomic-file.js';
+import { readFileIfExists, writeFileAtomic } from '../../common/atomic-file.js';
 import { checkSchema, parseJsonBytes } from '../../protocol/json.js';
 import { CLIENT_ID_PATTERN } from '../../protocol/client-id.js';
 import { DEVICE_ID_PATTERN } from '../../protocol/topics.js';

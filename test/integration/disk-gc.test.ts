@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { admit } from '../../agent/admission/admission.js';
 import { usedPercent } from '../../agent/images/disk-fit.js';
-import { parseDesiredState } from '../../agent/supervisor/compose-schema.js';
+import { parseDesiredState } from '../../protocol/compose/compose-schema.js';
 import { DockerRuntime } from '../../agent/supervisor/docker-runtime.js';
 import { isTsunaguError } from '../../protocol/errors.js';
 import { diskConfig, diskKit, MiB } from '../support/disk-kit.js';

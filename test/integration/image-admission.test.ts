@@ -13,7 +13,7 @@ import { parseImageReference } from '../../agent/images/image-reference.js';
 import { devicePlatform, formatPlatform, type Platform } from '../../agent/images/platform.js';
 import { RegistryClient } from '../../agent/images/registry-client.js';
 import { RemoteImageFactsReader } from '../../agent/images/remote-image-facts.js';
-import { parseDesiredState } from '../../agent/supervisor/compose-schema.js';
+import { parseDesiredState } from '../../protocol/compose/compose-schema.js';
 import { isTsunaguError } from '../../protocol/errors.js';
 import { busyboxRootfs, pushImage, pushIndex, randomLayer, type WrittenImage } from '../support/image-writer.js';
 import { startRegistryFront } from '../support/registry-front.js';

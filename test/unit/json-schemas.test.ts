@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as z from 'zod/mini';
-import { parseDesiredState } from '../../agent/supervisor/compose-schema.js';
+import { parseDesiredState } from '../../protocol/compose/compose-schema.js';
 import { CommandSchema } from '../../protocol/commands.js';
 import { isTsunaguError } from '../../protocol/errors.js';
 import { renderSchemaFiles } from '../../scripts/wire-schemas.js';

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { atomicTempName, atomicTempWriter, writeFileAtomic } from '../../agent/state/atomic-file.js';
+import { atomicTempName, atomicTempWriter, writeFileAtomic } from '../../common/atomic-file.js';
 import { isLeftoverTemp, removeLeftoverTempFiles } from '../../agent/state/leftover-temp-files.js';
 
 const LIVE = 4242;

@@ -4,7 +4,7 @@ import { admit, type AdmissionCheck } from '../../../agent/admission/admission.j
 import { checkCapabilityLabels } from '../../../agent/admission/capability-labels.js';
 import { checkHostDevices } from '../../../agent/admission/host-devices.js';
 import { checkMemoryFit, memoryFitCheck } from '../../../agent/admission/memory-fit.js';
-import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
+import { parseDesiredState } from '../../../protocol/compose/compose-schema.js';
 import { withDeviceDefaults } from '../../../agent/supervisor/device-defaults.js';
 import { isTsunaguError } from '../../../protocol/errors.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LogCapsCheck } from '../../../agent/admission/log-caps-check.js';
-import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
+import { parseDesiredState } from '../../../protocol/compose/compose-schema.js';
 
 const caps = { maxSize: '10m', maxFiles: 3 };
 const check = new LogCapsCheck(caps);

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { admit } from '../../../agent/admission/admission.js';
 import { protectedHostPaths, realHostPath, securityPolicyCheck } from '../../../agent/admission/security-policy-check.js';
 import { checkSecurityPolicy, DEFAULT_SECURITY_POLICY, type HostView, type SecurityPolicy } from '../../../agent/admission/security-policy.js';
-import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
+import { parseDesiredState } from '../../../protocol/compose/compose-schema.js';
 import { isTsunaguError } from '../../../protocol/errors.js';
 
 // The host as the check sees it: the protected paths of an agent with state in

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { unsealDesired } from '../../../agent/desired/unseal.js';
-import { parseDesiredState, parseDesiredStateYaml } from '../../../agent/supervisor/compose-schema.js';
+import { parseDesiredState, parseDesiredStateYaml } from '../../../protocol/compose/compose-schema.js';
 import { toBase64, utf8 } from '../../../protocol/bytes.js';
 import { COMMAND_LIMITS, CommandSchema, DESIRED_LIMITS, ReplyDataSchema } from '../../../protocol/commands.js';
 import { DesiredDataSchema, ReportedStateSchema } from '../../../protocol/desired.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isTsunaguError, type ErrorCode } from '../../../protocol/errors.js';
-import { parseDesiredState, parseDesiredStateYaml } from '../../../agent/supervisor/compose-schema.js';
-import { DEFAULT_LOGGING } from '../../../agent/supervisor/desired-service.js';
+import { parseDesiredState, parseDesiredStateYaml } from '../../../protocol/compose/compose-schema.js';
+import { DEFAULT_LOGGING } from '../../../protocol/compose/desired-service.js';
 
 function refused(doc: unknown, code: ErrorCode, message: string): void {
   assert.throws(() => parseDesiredState(doc), (e: unknown) => {

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
+import { parseDesiredState } from '../../../protocol/compose/compose-schema.js';
 import { createOptions } from '../../../agent/supervisor/container-spec.js';
-import { LABELS, MANAGED_VALUE, RESERVED_LABEL_PREFIX } from '../../../agent/supervisor/labels.js';
+import { LABELS, MANAGED_VALUE } from '../../../agent/supervisor/labels.js';
+import { RESERVED_LABEL_PREFIX } from '../../../protocol/compose/reserved-labels.js';
 
 /**
  * The labels the agent sets are what operators filter on: each has its row in

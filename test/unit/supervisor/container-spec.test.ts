@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
+import { parseDesiredState } from '../../../protocol/compose/compose-schema.js';
 import { configHash } from '../../../agent/supervisor/config-hash.js';
 import { createOptions } from '../../../agent/supervisor/container-spec.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ActualContainer } from '../../../agent/supervisor/actual-state.js';
-import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
+import { parseDesiredState } from '../../../protocol/compose/compose-schema.js';
 import { configHash } from '../../../agent/supervisor/config-hash.js';
 import { stillStopped, stoppedByEngine, takeBackFailures, type FailureRecord } from '../../../agent/supervisor/engine-outage.js';
 import { plan, recordExits } from '../../../agent/supervisor/planner.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
+import { parseDesiredState } from '../../../protocol/compose/compose-schema.js';
 import { Evictions, evictedServices, type TierEvictions } from '../../../agent/supervisor/evictions.js';
 
 const doc = (services: Record<string, string | undefined>): ReturnType<typeof parseDesiredState>['services'] =>

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
+import { parseDesiredState } from '../../../protocol/compose/compose-schema.js';
 import type { LocalImage } from '../../../agent/supervisor/actual-state.js';
 import type { ContainerRuntime } from '../../../agent/supervisor/container-runtime.js';
 import { executeStep, type StepContext } from '../../../agent/supervisor/executor.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ActualContainer, ActualState } from '../../../agent/supervisor/actual-state.js';
-import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
-import { type DesiredService } from '../../../agent/supervisor/desired-service.js';
+import { parseDesiredState } from '../../../protocol/compose/compose-schema.js';
+import { type DesiredService } from '../../../protocol/compose/desired-service.js';
 import { configHash } from '../../../agent/supervisor/config-hash.js';
 import { containerName, plan, recordExits, type PlanFacts } from '../../../agent/supervisor/planner.js';
 import { DEFAULT_PULL_BACKOFF, DEFAULT_RESTART_BACKOFF, recordFailure } from '../../../agent/supervisor/restart-backoff.js';

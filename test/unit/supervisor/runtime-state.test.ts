@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ActualContainer } from '../../../agent/supervisor/actual-state.js';
-import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
+import { parseDesiredState } from '../../../protocol/compose/compose-schema.js';
 import { configHash } from '../../../agent/supervisor/config-hash.js';
 import { containerName, plan, recordExits, type PlanFacts } from '../../../agent/supervisor/planner.js';
 import { DEFAULT_RESTART_BACKOFF, recordFailure } from '../../../agent/supervisor/restart-backoff.js';

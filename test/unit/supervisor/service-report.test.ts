@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ActualContainer } from '../../../agent/supervisor/actual-state.js';
-import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
-import { type DesiredService } from '../../../agent/supervisor/desired-service.js';
+import { parseDesiredState } from '../../../protocol/compose/compose-schema.js';
+import { type DesiredService } from '../../../protocol/compose/desired-service.js';
 import { configHash } from '../../../agent/supervisor/config-hash.js';
 import { engineUnknown, overallStatus, serviceReports, type ReportInputs } from '../../../agent/supervisor/service-report.js';
 

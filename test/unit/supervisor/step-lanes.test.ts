@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ActualContainer, ActualState } from '../../../agent/supervisor/actual-state.js';
-import { parseDesiredState } from '../../../agent/supervisor/compose-schema.js';
+import { parseDesiredState } from '../../../protocol/compose/compose-schema.js';
 import { configHash } from '../../../agent/supervisor/config-hash.js';
-import type { DesiredService } from '../../../agent/supervisor/desired-service.js';
+import type { DesiredService } from '../../../protocol/compose/desired-service.js';
 import { plan, type PlanFacts } from '../../../agent/supervisor/planner.js';
 import { dependencyGraph, inLanes, type Lane } from '../../../agent/supervisor/step-lanes.js';
 

@@ -1,7 +1,7 @@
 import { parse as parseYaml } from 'yaml';
 import * as z from 'zod/mini';
-import { TsunaguError } from '../../protocol/errors.js';
-import { ENGLISH_ISSUES } from '../../protocol/json.js';
+import { TsunaguError } from '../errors.js';
+import { ENGLISH_ISSUES } from '../json.js';
 import {
   parseBytes, parseCapability, parseCommand, parseDevice, parseDuration, parsePortShort, parseStopSignal, parseVolumeShort, volumeMount,
   type Parsed, type PortMapping,
@@ -11,7 +11,7 @@ import {
   CAPPED_LOG_DRIVERS, DEFAULT_LOGGING, DEFAULT_STOP_GRACE_MS, DEPENDS_ON_CONDITIONS, PRIORITIES, UPDATE_STRATEGIES,
   type DesiredService, type DesiredState, type Healthcheck, type LogCaps, type Priority, type RestartPolicy, type UpdateStrategy,
 } from './desired-service.js';
-import { RESERVED_LABEL_PREFIX } from './labels.js';
+import { RESERVED_LABEL_PREFIX } from './reserved-labels.js';
 
 export type { DeviceMapping, PortMapping, VolumeMount } from './compose-values.js';
 
@@ -104,7 +104,10 @@ export interface ParseOptions {
 }
 
 const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-const MAX_DOCUMENT_BYTES = 256 * 1024;
+/** Largest compose document as YAML text (on the wire, the signed JSON is bounded by DESIRED_LIMITS). */
+export const MAX_DOCUMENT_BYTES = 256 * 1024;
+/** How the YAML is read: merge keys, alias expansion bounded, no duplicate keys. */
+export const COMPOSE_YAML_OPTIONS = { merge: true, maxAliasCount: 100, uniqueKeys: true } as const;
 
 function refuse(path: (string | number)[], message: string): never {
   throw new TsunaguError('SCHEMA', `${path.join('.')}: ${message}`, { field: path.join('.') });
@@ -307,7 +310,7 @@ export function parseDesiredStateYaml(text: string, options: ParseOptions = {}):
   if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES) throw new TsunaguError('TOO_LARGE', `desired state exceeds ${MAX_DOCUMENT_BYTES} bytes`);
   let doc: unknown;
   try {
-    doc = parseYaml(text, { merge: true, maxAliasCount: 100, uniqueKeys: true });
+    doc = parseYaml(text, COMPOSE_YAML_OPTIONS);
   } catch (err) {
     throw new TsunaguError('MALFORMED', `desired state is not valid YAML: ${(err as Error).message}`);
   }
