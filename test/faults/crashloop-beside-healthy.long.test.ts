@@ -8,11 +8,12 @@ import Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { LABELS } from '../../agent/supervisor/labels.js';
 import { fleetCli } from '../support/deploy-cli.js';
-import { logTime, sleep, startFaultDevice, until } from '../support/fault-device.js';
+import { logTime, sleep, startFaultDevice } from '../support/fault-device.js';
 import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { cpuFraction, sampleProcess, type ProcSample } from '../support/proc-sample.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+import { waitFor } from '../support/wait-for.js';
 
 // Scenario 10: a service that exits at once, in a loop, beside a healthy one,
 // for 10 minutes (TSUNAGU_CRASHLOOP_MINUTES: shorter for a trial, longer to
@@ -122,7 +123,7 @@ test(`a crash-looping service beside a healthy one for ${minutes} min: back-off 
 
     // Both services up: the healthy one healthy, the crasher started at least once.
     let healthy: Docker.ContainerInspectInfo | undefined;
-    await until('the healthy service healthy and the crasher started', async () => {
+    await waitFor('the healthy service healthy and the crasher started', async () => {
       const mine = await docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${scope}`] } });
       const h = mine.find((c) => c.Labels[LABELS.service] === 'healthy');
       if (h === undefined || !engine.some((e) => e.service === 'crasher' && e.action === 'start')) return false;

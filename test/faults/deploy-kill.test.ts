@@ -14,6 +14,7 @@ import { createTestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import { startMosquitto } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';
+import { waitFor } from '../support/wait-for.js';
 
 // Scenario 4: the real agent SIGKILLed at a random instant of a deploy (receiving it, pulling,
 // stopping, creating, starting), restarted each time; every round it must converge to the
@@ -120,56 +121,51 @@ test('SIGKILL during a probation: after the restart the version is still on prob
       const s = parseState(r.payload);
       if (s !== undefined) states.push(s);
     });
-    const until = async (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> => {
-      const deadline = Date.now() + timeoutMs;
-      while (!(await check())) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; states: ${JSON.stringify(states.slice(-3))}`);
-        await sleep(100);
-      }
-    };
+    /** What a timeout error shows: the last reports. */
+    const lastStates = { detail: () => states.slice(-3) };
     const deploy = async (name: string, service: Record<string, unknown>): Promise<number> => {
       const file = join(work, `${name}.yaml`);
       writeFileSync(file, stringify({ services: { web: { network_mode: 'none', restart: 'always', stop_grace_period: '1s', labels: { [TEST_LABEL]: scope }, ...service } } }));
       const known = Math.max(0, ...states.map((s) => s.desiredVersion ?? 0));
       const r = await fleetCli(['deploy', '--dir', tf.fleet.dir, deviceId, file, '--no-wait']);
       assert.equal(r.status, 0, r.stderr);
-      await until(`${name} accepted`, () => states.some((s) => (s.desiredVersion ?? 0) > known));
+      await waitFor(`${name} accepted`, () => states.some((s) => (s.desiredVersion ?? 0) > known), 60_000, lastStates);
       return states.find((s) => (s.desiredVersion ?? 0) > known)?.desiredVersion ?? -1;
     };
 
     const v1 = await deploy('v1', { image: images.busybox1 });
-    await until('v1 synced after its probation', () => states.some((s) => s.desiredVersion === v1 && s.status === 'synced'), PROBATION_MS + 30_000);
+    await waitFor('v1 synced after its probation', () => states.some((s) => s.desiredVersion === v1 && s.status === 'synced'), PROBATION_MS + 30_000, lastStates);
 
     // v2 runs well for 12 s, then exits 3: inside its window, but only after the agent has been killed and is back.
     const v2 = await deploy('v2', { image: images.busybox1, command: ['sh', '-c', 'sleep 12; exit 3'] });
     assert.ok(v2 > v1);
     let startedAt = 0;
-    await until('the v2 container running', async () => {
+    await waitFor('the v2 container running', async () => {
       const [c] = await docker.listContainers({ filters: { label: [`${TEST_LABEL}=${scope}`, `io.tsunagu.version=${v2}`], status: ['running'] } });
       if (c === undefined) return false;
       startedAt = Date.parse((await docker.getContainer(c.Id).inspect()).State.StartedAt);
       return true;
-    });
+    }, 60_000, lastStates);
     await agent.stop('SIGKILL');
     const killedAt = Date.now();
     assert.ok(killedAt - startedAt < 10_000, 'killed well inside the window, before the service fails');
     const before = states.length;
     agent = new AgentProcess({ stateDir, bootstrapPath, configYaml: config });
-    await until('a report of v2 from the restarted agent', () => states.slice(before).some((s) => s.desiredVersion === v2));
+    await waitFor('a report of v2 from the restarted agent', () => states.slice(before).some((s) => s.desiredVersion === v2), 60_000, lastStates);
     const after = states.slice(before).find((s) => s.desiredVersion === v2);
     assert.equal(after?.status, 'applying', `still on probation after the restart, not synced: ${JSON.stringify(after)}`);
 
-    await until('v2 reported failed', () => states.some((s) => s.desiredVersion === v2 && s.status === 'failed'), PROBATION_MS + 30_000);
+    await waitFor('v2 reported failed', () => states.some((s) => s.desiredVersion === v2 && s.status === 'failed'), PROBATION_MS + 30_000, lastStates);
     const failed = states.find((s) => s.desiredVersion === v2 && s.status === 'failed');
     assert.equal(failed?.error?.code, 'PROBATION_FAILED');
     assert.match(failed?.error?.message ?? '', new RegExp(`web: exited with code 3 within the probation window \\(20 s\\); rolled back to its configuration of version ${v1}`));
     assert.equal(states.some((s) => s.desiredVersion === v2 && s.status === 'synced'), false, 'v2 was never reported synced');
     assert.equal(states.at(-1)?.appliedVersion, v1, 'the applied version is still the proven one');
-    await until('web back on its v1 configuration', async () => {
+    await waitFor('web back on its v1 configuration', async () => {
       const list = await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } });
       if (list.length !== 1 || list[0]?.State !== 'running') return false;
       return (await docker.getContainer(list[0].Id).inspect()).Config.Cmd?.includes('exit 3') !== true;
-    });
+    }, 60_000, lastStates);
     assert.equal(agent.lines.some((l) => String(l.msg).startsWith('stderr:')), false, 'no uncaught error');
   } finally {
     await agent.stop();

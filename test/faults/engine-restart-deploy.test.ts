@@ -12,11 +12,12 @@ import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.
 // @ts-expect-error: a plain ES module of the test scripts, without types
 import { dockerInstance, startDockerd, stopChild } from '../../scripts/test-services.mjs';
 import { fleetCli } from '../support/deploy-cli.js';
-import { sleep, startFaultDevice, until } from '../support/fault-device.js';
+import { sleep, startFaultDevice } from '../support/fault-device.js';
 import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+import { waitFor } from '../support/wait-for.js';
 
 interface Instance { socket: string; host: string; execRoot: string }
 interface Started { child: { pid: number; exitCode: number | null }; exited: Promise<unknown> }
@@ -130,7 +131,7 @@ rollout: { probationMs: ${PROBATION_MS} }
     const stoppedAt = Date.now();
     await stopEngine(engine, 'dockerd (fault scenario 7)');
     engine = undefined;
-    await until('the fleet to see RUNTIME_UNAVAILABLE', () => last()?.status === 'failed' && last()?.error?.code === 'RUNTIME_UNAVAILABLE', 20_000);
+    await waitFor('the fleet to see RUNTIME_UNAVAILABLE', () => last()?.status === 'failed' && last()?.error?.code === 'RUNTIME_UNAVAILABLE', 20_000);
     const reportedMs = Date.now() - stoppedAt;
     const firstUnavailable = states.length - 1;
 
@@ -148,7 +149,7 @@ rollout: { probationMs: ${PROBATION_MS} }
       assert.deepEqual(state.services.map((x) => `${x.name}:${x.state}`).sort(), ['api:unknown', 'web:unknown', 'worker:unknown']);
     }
 
-    await until('the fleet to see the version synced', () => last()?.status === 'synced' && last()?.appliedVersion === version, RECOVERY_BOUND_MS).catch((err: Error) => {
+    await waitFor('the fleet to see the version synced', () => last()?.status === 'synced' && last()?.appliedVersion === version, RECOVERY_BOUND_MS).catch((err: Error) => {
       const tail = device.agent.lines.slice(-12).map((l) => JSON.stringify(l).slice(0, 300)).join('\n');
       throw new Error(`${err.message}; last state ${JSON.stringify(last()).slice(0, 600)}\nagent:\n${tail}`);
     });

@@ -11,6 +11,7 @@ import { fleetCli } from '../support/deploy-cli.js';
 import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';
+import { waitFor } from '../support/wait-for.js';
 
 // Scenario 6: each file of the agent's state directory truncated or filled with NUL bytes
 // (what a power cut does to a card without power-loss protection). For each: the file is moved
@@ -110,13 +111,9 @@ test('desired.msg full of NULs: moved aside, the broker\'s retained copy restore
   await a.waitForMsg(/→ online/, 30_000);
   await a.waitForMsg(/desired\.msg was unusable/, 10_000);
   // The retained desired state comes back and is written again.
-  const deadline = Date.now() + 20_000;
   assert.ok(existsSync(join(stateDir, 'desired.msg.bad')), 'moved aside');
   const restored = (): boolean => existsSync(join(stateDir, 'desired.msg')) && !readFileSync(join(stateDir, 'desired.msg')).every((b) => b === 0);
-  while (!restored()) {
-    assert.ok(Date.now() < deadline, 'desired.msg restored from the broker');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await waitFor('desired.msg restored from the broker', restored, 20_000, { intervalMs: 200 });
   await assertWorkloadUntouched();
   await a.stop();
 });

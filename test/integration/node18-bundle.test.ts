@@ -9,6 +9,7 @@ import { debianNode18 } from '../support/debian-node18.js';
 import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import { waitFor } from '../support/wait-for.js';
 
 // The agent bundle on the Node.js a Debian 12 / Raspberry Pi OS 12 device
 // has out of the box: nodejs 18 from Debian's own packages.
@@ -48,9 +49,7 @@ test('the agent bundle, alone in a directory, enrolls, answers a signed command 
       await fleet.link.watch(deviceId, ['inventory'], (r) => { inventory = JSON.parse(r.payload.toString()); });
       const reply = await fleet.link.send(deviceId, { name: 'ping', args: {} }, { timeoutMs: 10_000 });
       assert.equal(reply.data.ok, true);
-      const deadline = Date.now() + 10_000;
-      while (inventory === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      assert.equal(InventoryReportSchema.parse(inventory).arch, 'amd64');
+      assert.equal(InventoryReportSchema.parse(await waitFor('the inventory report', () => inventory, 10_000)).arch, 'amd64');
     } finally {
       await fleet.close();
     }

@@ -15,6 +15,7 @@ import { fleetSession } from '../support/fleet-session.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
 import { inspectListed } from '../support/inspect-listed.js';
+import { waitFor } from '../support/wait-for.js';
 
 // The device's own security policy end to end: the shipped agent bundle, a
 // real Mosquitto, the test dockerd. The fleet publishes signed desired states
@@ -79,18 +80,11 @@ async function publish(doc: Record<string, unknown>): Promise<number> {
   return version;
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last state: ${JSON.stringify(states.at(-1))}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** What a timeout error shows: the last reported state. */
+const lastState = { detail: () => states.at(-1) };
 
 const waitState = (what: string, match: (s: ReportedState) => boolean): Promise<ReportedState> =>
-  waitFor(what, () => { const s = states.at(-1); return s !== undefined && match(s) ? s : undefined; });
+  waitFor(what, () => { const s = states.at(-1); return s !== undefined && match(s) ? s : undefined; }, 30_000, lastState);
 
 async function containers(service: string): Promise<ContainerInspectInfo[]> {
   return inspectListed(docker, [`${LABELS.scope}=${scope}`, `${LABELS.service}=${service}`]);
@@ -118,7 +112,7 @@ async function assertRefused(settings: Record<string, unknown>, reason: string |
   else assert.match(given, reason);
   assert.match(state.error?.message ?? '', new RegExp(`^refused: ${name}: `));
   assert.equal(state.appliedVersion, applied, 'the version that runs is still the one reported applied');
-  const event = await waitFor(`desired-refused event of ${v}`, () => events.find((e) => e.type === 'desired-refused' && e.version === v));
+  const event = await waitFor(`desired-refused event of ${v}`, () => events.find((e) => e.type === 'desired-refused' && e.version === v), 30_000, lastState);
   assert.equal(event.code, 'POLICY_REFUSED');
   assert.deepEqual(event.services, state.error?.services);
   assert.equal((await containers(name)).length, 0, 'nothing of the refused version reaches the engine');
@@ -254,7 +248,7 @@ test('a policy tightened since: the version held is refused when restored at boo
   await agent.stop();
   const seen = states.length;
   await startAgent(config());
-  const state = await waitFor('refused at boot', () => states.slice(seen).find((s) => s.status === 'refused' && s.desiredVersion === held));
+  const state = await waitFor('refused at boot', () => states.slice(seen).find((s) => s.status === 'refused' && s.desiredVersion === held), 30_000, lastState);
   assert.equal(state.error?.code, 'POLICY_REFUSED');
   assert.equal(state.desiredVersion, held);
   assert.equal(state.error?.services?.extra, [

@@ -5,6 +5,7 @@ import type { TestContext } from 'node:test';
 import { DockerRuntime } from '../../agent/supervisor/docker-runtime.js';
 import { LABELS } from '../../agent/supervisor/labels.js';
 import { inspectListed } from './inspect-listed.js';
+import { waitFor } from './wait-for.js';
 import { Supervisor, type SupervisorEvent, type SupervisorOptions, type SupervisorState } from '../../agent/supervisor/supervisor.js';
 
 /** The label scripts/test-services.mjs cleans up by; every test container carries it. */
@@ -113,13 +114,7 @@ export async function supervisorHarness(
       if (found.length !== 1) throw new Error(`expected one container of ${service}, found ${found.length}`);
       return found[0] as ContainerInspectInfo;
     },
-    waitFor: async (what, check, timeoutMs = 15_000) => {
-      const deadline = Date.now() + timeoutMs;
-      while (!(await check())) {
-        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    },
+    waitFor: async (what, check, timeoutMs = 15_000) => { await waitFor(what, check, timeoutMs); },
     logs: async (id) => {
       // Without a TTY the engine frames each chunk: 1 byte stream, 3 zero bytes, 4 bytes length.
       const buf = Buffer.from(await docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false }));
