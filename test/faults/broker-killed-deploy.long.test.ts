@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
 import { fleetCli } from '../support/deploy-cli.js';
@@ -14,6 +14,7 @@ import { fleetSession } from '../support/fleet-session.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
 import { waitFor } from '../support/wait-for.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
 
 // Scenario 1: the broker killed (SIGKILL: no clean shutdown, its last second
 // of persistence lost) in the middle of a deploy, and started again a minute
@@ -37,7 +38,7 @@ let fleet: Awaited<ReturnType<typeof fleetSession>>;
 before(async () => {
   const env = dockerTestEnv();
   images = env.images;
-  docker = new Docker({ socketPath: env.dockerHost.replace(/^unix:\/\//, '') });
+  docker = testDocker();
   broker = await startMosquitto();
   tf = await createTestFleet(broker);
   await tf.startServer();
@@ -46,9 +47,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-  }
+  await removeContainers(docker, `${TEST_LABEL}=${scope}`);
   await fleet?.close();
   await tf?.close();
   await broker?.close();

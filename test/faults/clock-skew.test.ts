@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { AgentProcess } from '../support/agent-process.js';
 import { fleetCli } from '../support/deploy-cli.js';
@@ -13,6 +13,7 @@ import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
 
 // Scenario 13: the device clock in 1970 (a board without RTC before NTP) and
 // five years ahead. The agent has no clock seam of its own, so the shipped
@@ -42,7 +43,7 @@ before(async () => {
   assert.ok(LIBFAKETIME, 'libfaketime is missing: run the tests through `npm test` (installs the faketime package)');
   const env = dockerTestEnv();
   images = env.images;
-  docker = new Docker({ socketPath: env.dockerHost.replace(/^unix:\/\//, '') });
+  docker = testDocker();
   broker = await startMosquitto();
   tf = await createTestFleet(broker);
   await tf.startServer();
@@ -52,9 +53,7 @@ before(async () => {
 
 after(async () => {
   for (const scope of scopes) {
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    }
+    await removeContainers(docker, `${TEST_LABEL}=${scope}`);
   }
   await fleet?.close();
   await tf?.close();

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { LABELS } from '../../agent/supervisor/labels.js';
 import { fleetCli } from '../support/deploy-cli.js';
@@ -14,6 +14,7 @@ import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { cpuFraction, sampleProcess, type ProcSample } from '../support/proc-sample.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
 import { waitFor } from '../support/wait-for.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
 
 // Scenario 10: a service that exits at once, in a loop, beside a healthy one,
 // for 10 minutes (TSUNAGU_CRASHLOOP_MINUTES: shorter for a trial, longer to
@@ -56,7 +57,7 @@ let images: TestImages;
 before(async () => {
   const env = dockerTestEnv();
   images = env.images;
-  docker = new Docker({ socketPath: env.dockerHost.replace(/^unix:\/\//, '') });
+  docker = testDocker();
   broker = await startMosquitto();
   tf = await createTestFleet(broker);
   await tf.startServer();
@@ -64,9 +65,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of await docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${scope}`] } })) {
-    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-  }
+  await removeContainers(docker, `${LABELS.scope}=${scope}`);
   await tf?.close();
   await broker?.close();
   rmSync(work, { recursive: true, force: true });

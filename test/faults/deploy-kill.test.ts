@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { parseState } from '../../provisioning/deploy/rollout.js';
 import type { ReportedState } from '../../protocol/desired.js';
@@ -15,6 +15,7 @@ import { fleetSession } from '../support/fleet-session.js';
 import { startMosquitto } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';
 import { waitFor } from '../support/wait-for.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
 
 // Scenario 4: the real agent SIGKILLed at a random instant of a deploy (receiving it, pulling,
 // stopping, creating, starting), restarted each time; every round it must converge to the
@@ -27,8 +28,8 @@ const CONVERGE_WITHIN_MS = 60_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 test(`SIGKILL at random points of a deploy, ${ROUNDS} times: converges, one container per service, no orphans`, { timeout: ROUNDS * 90_000 + 60_000 }, async () => {
-  const { dockerHost, images } = dockerTestEnv();
-  const docker = new Docker({ socketPath: dockerHost.replace(/^unix:\/\//, '') });
+  const { images } = dockerTestEnv();
+  const docker = testDocker();
   const scope = `kill-${randomBytes(3).toString('hex')}`;
   const broker = await startMosquitto();
   const tf = await createTestFleet(broker);
@@ -88,9 +89,7 @@ test(`SIGKILL at random points of a deploy, ${ROUNDS} times: converges, one cont
     process.stdout.write(`converged after restart: median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted.at(-1)} ms over ${ROUNDS} rounds\n`);
   } finally {
     await agent.stop();
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    }
+    await removeContainers(docker, `${TEST_LABEL}=${scope}`);
     await tf.close();
     await broker.close();
     rmSync(work, { recursive: true, force: true });
@@ -98,8 +97,8 @@ test(`SIGKILL at random points of a deploy, ${ROUNDS} times: converges, one cont
 });
 
 test('SIGKILL during a probation: after the restart the version is still on probation, not synced; a failure in the rest of the window returns to the proven version', { timeout: 150_000 }, async () => {
-  const { dockerHost, images } = dockerTestEnv();
-  const docker = new Docker({ socketPath: dockerHost.replace(/^unix:\/\//, '') });
+  const { images } = dockerTestEnv();
+  const docker = testDocker();
   const scope = `probe-${randomBytes(3).toString('hex')}`;
   const broker = await startMosquitto();
   const tf = await createTestFleet(broker);
@@ -169,9 +168,7 @@ test('SIGKILL during a probation: after the restart the version is still on prob
     assert.equal(agent.lines.some((l) => String(l.msg).startsWith('stderr:')), false, 'no uncaught error');
   } finally {
     await agent.stop();
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    }
+    await removeContainers(docker, `${TEST_LABEL}=${scope}`);
     await session.close();
     await tf.close();
     await broker.close();

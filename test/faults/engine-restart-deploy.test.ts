@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { LABELS } from '../../agent/supervisor/labels.js';
 import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
@@ -18,6 +18,7 @@ import { fleetSession } from '../support/fleet-session.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
 import { waitFor } from '../support/wait-for.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
 
 interface Instance { socket: string; host: string; execRoot: string }
 interface Started { child: { pid: number; exitCode: number | null }; exited: Promise<unknown> }
@@ -55,7 +56,7 @@ before(async () => {
   engineDir = mkdtempSync(join(tmpdir(), 'tsunagu-fault-engine-'));
   engine = await startEngine(engineDir, instance);
   assert.ok(engine, `another dockerd already answers on ${instance.socket}; stop it first`);
-  docker = new Docker({ socketPath: instance.socket });
+  docker = testDocker(instance.socket);
   broker = await startMosquitto();
   tf = await createTestFleet(broker);
   await tf.startServer();
@@ -65,9 +66,7 @@ before(async () => {
 
 after(async () => {
   if (engine !== undefined) {
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    }
+    await removeContainers(docker, `${TEST_LABEL}=${scope}`);
   }
   await stopEngine(engine, 'dockerd (fault scenario 7)');
   await fleet?.close();

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { AgentProcess } from '../support/agent-process.js';
 import { fleetCli } from '../support/deploy-cli.js';
@@ -12,6 +12,7 @@ import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';
 import { waitFor } from '../support/wait-for.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
 
 // Scenario 6: each file of the agent's state directory truncated or filled with NUL bytes
 // (what a power cut does to a card without power-loss protection). For each: the file is moved
@@ -57,7 +58,7 @@ async function pingAnswered(): Promise<void> {
 
 before(async () => {
   const env = dockerTestEnv();
-  docker = new Docker({ socketPath: env.dockerHost.replace(/^unix:\/\//, '') });
+  docker = testDocker();
   broker = await startMosquitto();
   tf = await createTestFleet(broker);
   await tf.startServer();
@@ -81,9 +82,7 @@ before(async () => {
 
 after(async () => {
   await agent?.stop();
-  for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-  }
+  await removeContainers(docker, `${TEST_LABEL}=${scope}`);
   await tf?.close();
   await broker?.close();
   rmSync(work, { recursive: true, force: true });

@@ -5,12 +5,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { AgentProcess, FLEET_BUNDLE } from '../support/agent-process.js';
 import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
 
 // The operator's path end to end: `tsunagu-fleet deploy` (the shipped CLI)
 // → real Mosquitto → the shipped agent bundle → the test dockerd pulling
@@ -48,7 +49,7 @@ async function running(): Promise<Docker.ContainerInfo[]> {
 before(async () => {
   const env = dockerTestEnv();
   images = env.images;
-  docker = new Docker({ socketPath: env.dockerHost.replace(/^unix:\/\//, '') });
+  docker = testDocker();
   broker = await startMosquitto();
   tf = await createTestFleet(broker);
   await tf.startServer();
@@ -65,9 +66,7 @@ before(async () => {
 
 after(async () => {
   await agent?.stop();
-  for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-  }
+  await removeContainers(docker, `${TEST_LABEL}=${scope}`);
   await tf?.close();
   await broker?.close();
   rmSync(work, { recursive: true, force: true });

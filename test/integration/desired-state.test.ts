@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
 import { LABELS } from '../../agent/supervisor/labels.js';
 import { fromBase64, toBase64 } from '../../protocol/bytes.js';
@@ -20,6 +20,7 @@ import { startRegistryFront } from '../support/registry-front.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
 import { inspectListed } from '../support/inspect-listed.js';
 import { waitFor } from '../support/wait-for.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
 
 // Desired state end to end: the shipped agent bundle, a real Mosquitto, the
 // test dockerd and the local registry. The fleet publishes signed desired
@@ -86,7 +87,7 @@ async function only(service: string): Promise<ContainerInspectInfo> {
 before(async () => {
   const env = dockerTestEnv();
   images = env.images;
-  docker = new Docker({ socketPath: env.dockerHost.slice('unix://'.length) });
+  docker = testDocker();
   // The registry tags are pulled for real by the agent.
   for (const ref of [images.busybox1, images.busybox2]) await docker.getImage(ref).remove({ noprune: true }).catch(() => undefined);
   broker = await startMosquitto();
@@ -114,8 +115,7 @@ after(async () => {
   await fleet.close();
   await tf.close();
   await broker.close();
-  const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${scope}`] } });
-  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+  await removeContainers(docker, `${LABELS.scope}=${scope}`);
   rmSync(work, { recursive: true, force: true });
 });
 

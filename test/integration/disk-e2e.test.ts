@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { devicePlatform, formatPlatform } from '../../agent/images/platform.js';
 import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
@@ -16,6 +16,7 @@ import { fleetSession } from '../support/fleet-session.js';
 import { busyboxRootfs, pushImage } from '../support/image-writer.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
 
 // The disk and flash rules through the shipped binaries: `tsunagu-fleet
 // deploy` → Mosquitto → the agent bundle (its config sets the log caps) →
@@ -65,7 +66,7 @@ async function retainedState(): Promise<ReportedState> {
 before(async () => {
   const env = dockerTestEnv();
   images = env.images;
-  docker = new Docker({ socketPath: env.dockerHost.replace(/^unix:\/\//, '') });
+  docker = testDocker();
   broker = await startMosquitto();
   tf = await createTestFleet(broker);
   await tf.startServer();
@@ -88,9 +89,7 @@ before(async () => {
 
 after(async () => {
   await agent?.stop();
-  for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-  }
+  await removeContainers(docker, `${TEST_LABEL}=${scope}`);
   await tf?.close();
   await broker?.close();
   rmSync(work, { recursive: true, force: true });

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { AgentProcess } from '../support/agent-process.js';
 import { fleetCli } from '../support/deploy-cli.js';
@@ -12,6 +12,7 @@ import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { connectAs, retainedUnderDevice } from '../support/mqtt-probe.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
 
 // `tsunagu-fleet retire` end to end: the shipped fleet CLI, real Mosquitto,
 // the shipped agent bundle running a service container on the test dockerd.
@@ -34,7 +35,7 @@ async function ourContainers(): Promise<Docker.ContainerInfo[]> {
 before(async () => {
   const env = dockerTestEnv();
   images = env.images;
-  docker = new Docker({ socketPath: env.dockerHost.replace(/^unix:\/\//, '') });
+  docker = testDocker();
   broker = await startMosquitto();
   tf = await createTestFleet(broker);
   await tf.startServer();
@@ -44,7 +45,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of await ourContainers()) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  await removeContainers(docker, `${TEST_LABEL}=${scope}`);
   await tf?.close();
   await broker?.close();
   rmSync(work, { recursive: true, force: true });

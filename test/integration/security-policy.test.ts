@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
 import { LABELS } from '../../agent/supervisor/labels.js';
 import { DESIRED_TYPE } from '../../protocol/commands.js';
@@ -16,6 +16,7 @@ import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
 import { inspectListed } from '../support/inspect-listed.js';
 import { waitFor } from '../support/wait-for.js';
+import { removeContainers, testDocker, testDockerSocket } from '../support/test-docker.js';
 
 // The device's own security policy end to end: the shipped agent bundle, a
 // real Mosquitto, the test dockerd. The fleet publishes signed desired states
@@ -125,8 +126,8 @@ async function assertRefused(settings: Record<string, unknown>, reason: string |
 before(async () => {
   const env = dockerTestEnv();
   images = env.images;
-  engineSocket = env.dockerHost.slice('unix://'.length);
-  docker = new Docker({ socketPath: engineSocket });
+  engineSocket = testDockerSocket();
+  docker = testDocker(engineSocket);
   broker = await startMosquitto();
   tf = await createTestFleet(broker);
   await tf.startServer();
@@ -152,8 +153,7 @@ after(async () => {
   await fleet?.close();
   await tf?.close();
   await broker?.close();
-  const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${scope}`] } });
-  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+  await removeContainers(docker, `${LABELS.scope}=${scope}`);
   rmSync(work, { recursive: true, force: true });
 });
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { AgentProcess } from '../support/agent-process.js';
 import { fleetCli } from '../support/deploy-cli.js';
@@ -12,6 +12,7 @@ import { createTestFleet } from '../support/fleet.js';
 import { startMosquitto } from '../support/mosquitto.js';
 import { cpuFraction, sampleProcess, type ProcSample } from '../support/proc-sample.js';
 import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
 import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } from '../../scripts/agent-launch.mjs';
 
 // `npm run soak` (not in CI): the real agent bundle for an hour (TSUNAGU_SOAK_MINUTES) with the
@@ -49,8 +50,8 @@ const median = (xs: number[]): number => {
 };
 
 test(`soak: ${minutes} min of broker restarts, deploys and a crash loop; the agent's resources stay flat`, { timeout: (minutes + 10) * 60_000 }, async () => {
-  const { dockerHost, images } = dockerTestEnv();
-  const docker = new Docker({ socketPath: dockerHost.replace(/^unix:\/\//, '') });
+  const { images } = dockerTestEnv();
+  const docker = testDocker();
   const scope = `soak-${randomBytes(3).toString('hex')}`;
   const broker = await startMosquitto();
   const tf = await createTestFleet(broker);
@@ -159,9 +160,7 @@ test(`soak: ${minutes} min of broker restarts, deploys and a crash loop; the age
     assert.ok(late.linkListeners <= early.linkListeners + 2, `link listeners ${early.linkListeners} → ${late.linkListeners}`);
   } finally {
     await agent.stop();
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    }
+    await removeContainers(docker, `${TEST_LABEL}=${scope}`);
     await tf.close();
     await broker.close();
     rmSync(work, { recursive: true, force: true });
