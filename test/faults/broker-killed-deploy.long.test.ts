@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
@@ -9,12 +8,13 @@ import { stringify } from 'yaml';
 import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
 import { fleetCli } from '../support/deploy-cli.js';
 import { isLinkState, logTime, sleep, startFaultDevice } from '../support/fault-device.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
 import { waitFor } from '../support/wait-for.js';
 import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // Scenario 1: the broker killed (SIGKILL: no clean shutdown, its last second
 // of persistence lost) in the middle of a deploy, and started again a minute
@@ -39,19 +39,14 @@ before(async () => {
   const env = dockerTestEnv();
   images = env.images;
   docker = testDocker();
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-fault-broker-'));
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-fault-broker-'));
   fleet = await fleetSession(tf, broker.url);
 });
 
 after(async () => {
   await removeContainers(docker, `${TEST_LABEL}=${scope}`);
   await fleet?.close();
-  await tf?.close();
-  await broker?.close();
-  rmSync(work, { recursive: true, force: true });
+  await closeFleetWorld({ broker, tf, work });
 });
 
 function compose(image: string): string {

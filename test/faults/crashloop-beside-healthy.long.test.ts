@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
@@ -9,12 +8,13 @@ import { stringify } from 'yaml';
 import { LABELS } from '../../agent/supervisor/labels.js';
 import { fleetCli } from '../support/deploy-cli.js';
 import { logTime, sleep, startFaultDevice } from '../support/fault-device.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestFleet } from '../support/fleet.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { cpuFraction, sampleProcess, type ProcSample } from '../support/proc-sample.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
 import { waitFor } from '../support/wait-for.js';
 import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // Scenario 10: a service that exits at once, in a loop, beside a healthy one,
 // for 10 minutes (TSUNAGU_CRASHLOOP_MINUTES: shorter for a trial, longer to
@@ -58,17 +58,12 @@ before(async () => {
   const env = dockerTestEnv();
   images = env.images;
   docker = testDocker();
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-fault-crash-'));
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-fault-crash-'));
 });
 
 after(async () => {
   await removeContainers(docker, `${LABELS.scope}=${scope}`);
-  await tf?.close();
-  await broker?.close();
-  rmSync(work, { recursive: true, force: true });
+  await closeFleetWorld({ broker, tf, work });
 });
 
 interface EngineEvent { action: string; id: string; service: string; at: number }

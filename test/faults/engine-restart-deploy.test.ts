@@ -13,12 +13,13 @@ import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.
 import { dockerInstance, startDockerd, stopChild } from '../../scripts/test-services.mjs';
 import { fleetCli } from '../support/deploy-cli.js';
 import { sleep, startFaultDevice } from '../support/fault-device.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
 import { waitFor } from '../support/wait-for.js';
 import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 interface Instance { socket: string; host: string; execRoot: string }
 interface Started { child: { pid: number; exitCode: number | null }; exited: Promise<unknown> }
@@ -57,10 +58,7 @@ before(async () => {
   engine = await startEngine(engineDir, instance);
   assert.ok(engine, `another dockerd already answers on ${instance.socket}; stop it first`);
   docker = testDocker(instance.socket);
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-fault-engine-work-'));
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-fault-engine-work-'));
   fleet = await fleetSession(tf, broker.url);
 });
 
@@ -70,9 +68,7 @@ after(async () => {
   }
   await stopEngine(engine, 'dockerd (fault scenario 7)');
   await fleet?.close();
-  await tf?.close();
-  await broker?.close();
-  rmSync(work, { recursive: true, force: true });
+  await closeFleetWorld({ broker, tf, work });
   rmSync(engineDir, { recursive: true, force: true });
 });
 

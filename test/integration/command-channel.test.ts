@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { COMMAND_TYPE, type ReplyData } from '../../protocol/commands.js';
@@ -9,11 +8,12 @@ import { newMessageId, signEnvelope } from '../../protocol/envelope.js';
 import { generateKeyPairs, keyId } from '../../protocol/keys.js';
 import { deviceTopic } from '../../protocol/topics.js';
 import { AgentProcess } from '../support/agent-process.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import { malleate } from '../support/malleate.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { waitFor } from '../support/wait-for.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // The signed command channel end to end: the shipped agent bundle, a real
 // Mosquitto, and the fleet library. Every refusal is sent as raw bytes on
@@ -59,10 +59,7 @@ async function publishRaw(bytes: Uint8Array | string): Promise<void> {
 const runs = (id: string): number => agent.lines.filter((l) => l.commandId === id && l.msg === 'running command').length;
 
 before(async () => {
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-cmd-'));
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-cmd-'));
   stateDir = join(work, 'device');
   bootstrapPath = join(work, 'bootstrap.json');
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
@@ -80,9 +77,7 @@ before(async () => {
 after(async () => {
   await agent.stop();
   await fleet.close();
-  await tf.close();
-  await broker.close();
-  rmSync(work, { recursive: true, force: true });
+  await closeFleetWorld({ broker, tf, work });
 });
 
 test('a signed ping is answered with a reply signed by the device key, carrying the traceparent', async () => {

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { MetricsReportSchema } from '../../protocol/reports.js';
 import { AgentProcess } from '../support/agent-process.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { waitFor } from '../support/wait-for.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // Reports across a broker outage, with the shipped agent and a real broker:
 // buffered on disk while offline, delivered in order on reconnect, and when
@@ -43,18 +43,13 @@ async function device(name: string, outboxBytes: number): Promise<{ agent: Agent
 }
 
 before(async () => {
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-outbox-'));
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-outbox-'));
   fleet = await fleetSession(tf, broker.url);
 });
 
 after(async () => {
   await fleet.close();
-  await tf.close();
-  await broker.close();
-  rmSync(work, { recursive: true, force: true });
+  await closeFleetWorld({ broker, tf, work });
 });
 
 test('online and idle, the agent writes nothing to its state dir', async () => {
