@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
@@ -13,14 +12,15 @@ import { ReportedStateSchema, type DesiredData, type ReportedState } from '../..
 import { seal } from '../../protocol/seal.js';
 import { deviceTopic } from '../../protocol/topics.js';
 import { AgentProcess } from '../support/agent-process.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { startRegistryFront } from '../support/registry-front.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
 import { inspectListed } from '../support/inspect-listed.js';
 import { waitFor } from '../support/wait-for.js';
 import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // Desired state end to end: the shipped agent bundle, a real Mosquitto, the
 // test dockerd and the local registry. The fleet publishes signed desired
@@ -90,10 +90,7 @@ before(async () => {
   docker = testDocker();
   // The registry tags are pulled for real by the agent.
   for (const ref of [images.busybox1, images.busybox2]) await docker.getImage(ref).remove({ noprune: true }).catch(() => undefined);
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-desired-'));
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-desired-'));
   stateDir = join(work, 'device');
   bootstrapPath = join(work, 'bootstrap.json');
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
@@ -113,10 +110,8 @@ before(async () => {
 after(async () => {
   await agent.stop();
   await fleet.close();
-  await tf.close();
-  await broker.close();
   await removeContainers(docker, `${LABELS.scope}=${scope}`);
-  rmSync(work, { recursive: true, force: true });
+  await closeFleetWorld({ broker, tf, work });
 });
 
 test('deploy from the registry: running, reported synced with the version applied, events carry the traceparent', async () => {

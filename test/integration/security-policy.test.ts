@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
@@ -10,13 +9,14 @@ import { LABELS } from '../../agent/supervisor/labels.js';
 import { DESIRED_TYPE } from '../../protocol/commands.js';
 import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
 import { AgentProcess } from '../support/agent-process.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
 import { inspectListed } from '../support/inspect-listed.js';
 import { waitFor } from '../support/wait-for.js';
 import { removeContainers, testDocker, testDockerSocket } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // The device's own security policy end to end: the shipped agent bundle, a
 // real Mosquitto, the test dockerd. The fleet publishes signed desired states
@@ -128,10 +128,7 @@ before(async () => {
   images = env.images;
   engineSocket = testDockerSocket();
   docker = testDocker(engineSocket);
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-policy-'));
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-policy-'));
   // The agent's state (and its config file, written beside it) inside a directory the wider policy allows.
   stateDir = join(work, 'data', 'device');
   mkdirSync(join(work, 'data', 'sub'), { recursive: true });
@@ -151,10 +148,8 @@ before(async () => {
 after(async () => {
   await agent?.stop();
   await fleet?.close();
-  await tf?.close();
-  await broker?.close();
   await removeContainers(docker, `${LABELS.scope}=${scope}`);
-  rmSync(work, { recursive: true, force: true });
+  await closeFleetWorld({ broker, tf, work });
 });
 
 test('the default policy runs an ordinary service', async () => {
