@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type Docker from 'dockerode';
@@ -10,12 +9,11 @@ import { parseState } from '../../provisioning/deploy/rollout.js';
 import type { ReportedState } from '../../protocol/desired.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { fleetCli } from '../support/deploy-cli.js';
-import { createTestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';
 import { waitFor } from '../support/wait-for.js';
 import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // Scenario 4: the real agent SIGKILLed at a random instant of a deploy (receiving it, pulling,
 // stopping, creating, starting), restarted each time; every round it must converge to the
@@ -31,10 +29,7 @@ test(`SIGKILL at random points of a deploy, ${ROUNDS} times: converges, one cont
   const { images } = dockerTestEnv();
   const docker = testDocker();
   const scope = `kill-${randomBytes(3).toString('hex')}`;
-  const broker = await startMosquitto();
-  const tf = await createTestFleet(broker);
-  await tf.startServer();
-  const work = mkdtempSync(join(tmpdir(), 'tsunagu-deploy-kill-'));
+  const { broker, tf, work } = await startFleetWorld('tsunagu-deploy-kill-');
   const bootstrapPath = join(work, 'bootstrap.json');
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
   const stateDir = join(work, 'device');
@@ -90,9 +85,7 @@ test(`SIGKILL at random points of a deploy, ${ROUNDS} times: converges, one cont
   } finally {
     await agent.stop();
     await removeContainers(docker, `${TEST_LABEL}=${scope}`);
-    await tf.close();
-    await broker.close();
-    rmSync(work, { recursive: true, force: true });
+    await closeFleetWorld({ broker, tf, work });
   }
 });
 
@@ -100,10 +93,7 @@ test('SIGKILL during a probation: after the restart the version is still on prob
   const { images } = dockerTestEnv();
   const docker = testDocker();
   const scope = `probe-${randomBytes(3).toString('hex')}`;
-  const broker = await startMosquitto();
-  const tf = await createTestFleet(broker);
-  await tf.startServer();
-  const work = mkdtempSync(join(tmpdir(), 'tsunagu-probation-kill-'));
+  const { broker, tf, work } = await startFleetWorld('tsunagu-probation-kill-');
   const bootstrapPath = join(work, 'bootstrap.json');
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
   const stateDir = join(work, 'device');
@@ -170,8 +160,6 @@ test('SIGKILL during a probation: after the restart the version is still on prob
     await agent.stop();
     await removeContainers(docker, `${TEST_LABEL}=${scope}`);
     await session.close();
-    await tf.close();
-    await broker.close();
-    rmSync(work, { recursive: true, force: true });
+    await closeFleetWorld({ broker, tf, work });
   }
 });

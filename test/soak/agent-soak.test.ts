@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -8,11 +8,10 @@ import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { AgentProcess } from '../support/agent-process.js';
 import { fleetCli } from '../support/deploy-cli.js';
-import { createTestFleet } from '../support/fleet.js';
-import { startMosquitto } from '../support/mosquitto.js';
 import { cpuFraction, sampleProcess, type ProcSample } from '../support/proc-sample.js';
 import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';
 import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } from '../../scripts/agent-launch.mjs';
 
 // `npm run soak` (not in CI): the real agent bundle for an hour (TSUNAGU_SOAK_MINUTES) with the
@@ -53,10 +52,7 @@ test(`soak: ${minutes} min of broker restarts, deploys and a crash loop; the age
   const { images } = dockerTestEnv();
   const docker = testDocker();
   const scope = `soak-${randomBytes(3).toString('hex')}`;
-  const broker = await startMosquitto();
-  const tf = await createTestFleet(broker);
-  await tf.startServer();
-  const work = mkdtempSync(join(tmpdir(), 'tsunagu-soak-'));
+  const { broker, tf, work } = await startFleetWorld('tsunagu-soak-');
   const bootstrapPath = join(work, 'bootstrap.json');
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
   const agent = new AgentProcess({
@@ -161,9 +157,7 @@ test(`soak: ${minutes} min of broker restarts, deploys and a crash loop; the age
   } finally {
     await agent.stop();
     await removeContainers(docker, `${TEST_LABEL}=${scope}`);
-    await tf.close();
-    await broker.close();
-    rmSync(work, { recursive: true, force: true });
+    await closeFleetWorld({ broker, tf, work });
   }
 });
 
