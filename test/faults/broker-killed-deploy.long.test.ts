@@ -1,18 +1,20 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
 import { fleetCli } from '../support/deploy-cli.js';
-import { isLinkState, logTime, sleep, startFaultDevice, until } from '../support/fault-device.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import { isLinkState, logTime, sleep, startFaultDevice } from '../support/fault-device.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+import { waitFor } from '../support/wait-for.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // Scenario 1: the broker killed (SIGKILL: no clean shutdown, its last second
 // of persistence lost) in the middle of a deploy, and started again a minute
@@ -36,22 +38,15 @@ let fleet: Awaited<ReturnType<typeof fleetSession>>;
 before(async () => {
   const env = dockerTestEnv();
   images = env.images;
-  docker = new Docker({ socketPath: env.dockerHost.replace(/^unix:\/\//, '') });
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-fault-broker-'));
+  docker = testDocker();
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-fault-broker-'));
   fleet = await fleetSession(tf, broker.url);
 });
 
 after(async () => {
-  for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-  }
+  await removeContainers(docker, `${TEST_LABEL}=${scope}`);
   await fleet?.close();
-  await tf?.close();
-  await broker?.close();
-  rmSync(work, { recursive: true, force: true });
+  await closeFleetWorld({ broker, tf, work });
 });
 
 function compose(image: string): string {
@@ -99,7 +94,7 @@ rollout: { probationMs: 1500 }
     assert.ok(logTime(begun) <= killedAt);
 
     // Offline, the device finishes the deploy by itself.
-    await until('both services running while the broker is down', async () => {
+    await waitFor('both services running while the broker is down', async () => {
       const by = await containersByService();
       return ['web', 'api'].every((s) => by.get(s)?.length === 1 && by.get(s)![0]!.State === 'running');
     }, 30_000);
@@ -110,7 +105,7 @@ rollout: { probationMs: 1500 }
     const recoveryMs = logTime(online) - upAt;
 
     // The fleet learns what happened while the broker was down.
-    await until('the fleet to see the version synced', () => state?.appliedVersion === version && state.status === 'synced', 20_000);
+    await waitFor('the fleet to see the version synced', () => state?.appliedVersion === version && state.status === 'synced', 20_000);
     const started = events.filter((e) => e.type === 'service-started').map((e) => e.service).sort();
     const ats = events.map((e) => Number(e.at));
     console.log(`# broker killed ${killedAt - logTime(begun)} ms into the deploy, down ${upAt - killedAt} ms; device online ${recoveryMs} ms after it was back; ${events.length} events delivered (${events.map((e) => e.type).join(', ')})`);

@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { AgentProcess } from '../support/agent-process.js';
 import { fleetCli } from '../support/deploy-cli.js';
 import { isLinkState, sleep, startFaultDevice } from '../support/fault-device.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // Scenario 13: the device clock in 1970 (a board without RTC before NTP) and
 // five years ahead. The agent has no clock seam of its own, so the shipped
@@ -42,24 +43,17 @@ before(async () => {
   assert.ok(LIBFAKETIME, 'libfaketime is missing: run the tests through `npm test` (installs the faketime package)');
   const env = dockerTestEnv();
   images = env.images;
-  docker = new Docker({ socketPath: env.dockerHost.replace(/^unix:\/\//, '') });
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-fault-clock-'));
+  docker = testDocker();
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-fault-clock-'));
   fleet = await fleetSession(tf, broker.url);
 });
 
 after(async () => {
   for (const scope of scopes) {
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    }
+    await removeContainers(docker, `${TEST_LABEL}=${scope}`);
   }
   await fleet?.close();
-  await tf?.close();
-  await broker?.close();
-  rmSync(work, { recursive: true, force: true });
+  await closeFleetWorld({ broker, tf, work });
 });
 
 const config = (scope: string, trust: 'auto' | 'always'): string => `

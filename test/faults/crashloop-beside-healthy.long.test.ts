@@ -1,18 +1,20 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { LABELS } from '../../agent/supervisor/labels.js';
 import { fleetCli } from '../support/deploy-cli.js';
-import { logTime, sleep, startFaultDevice, until } from '../support/fault-device.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import { logTime, sleep, startFaultDevice } from '../support/fault-device.js';
+import type { TestFleet } from '../support/fleet.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { cpuFraction, sampleProcess, type ProcSample } from '../support/proc-sample.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+import { waitFor } from '../support/wait-for.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // Scenario 10: a service that exits at once, in a loop, beside a healthy one,
 // for 10 minutes (TSUNAGU_CRASHLOOP_MINUTES: shorter for a trial, longer to
@@ -55,20 +57,13 @@ let images: TestImages;
 before(async () => {
   const env = dockerTestEnv();
   images = env.images;
-  docker = new Docker({ socketPath: env.dockerHost.replace(/^unix:\/\//, '') });
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-fault-crash-'));
+  docker = testDocker();
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-fault-crash-'));
 });
 
 after(async () => {
-  for (const c of await docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${scope}`] } })) {
-    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-  }
-  await tf?.close();
-  await broker?.close();
-  rmSync(work, { recursive: true, force: true });
+  await removeContainers(docker, `${LABELS.scope}=${scope}`);
+  await closeFleetWorld({ broker, tf, work });
 });
 
 interface EngineEvent { action: string; id: string; service: string; at: number }
@@ -122,7 +117,7 @@ test(`a crash-looping service beside a healthy one for ${minutes} min: back-off 
 
     // Both services up: the healthy one healthy, the crasher started at least once.
     let healthy: Docker.ContainerInspectInfo | undefined;
-    await until('the healthy service healthy and the crasher started', async () => {
+    await waitFor('the healthy service healthy and the crasher started', async () => {
       const mine = await docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${scope}`] } });
       const h = mine.find((c) => c.Labels[LABELS.service] === 'healthy');
       if (h === undefined || !engine.some((e) => e.service === 'crasher' && e.action === 'start')) return false;

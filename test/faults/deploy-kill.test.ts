@@ -1,19 +1,19 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { parseState } from '../../provisioning/deploy/rollout.js';
 import type { ReportedState } from '../../protocol/desired.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { fleetCli } from '../support/deploy-cli.js';
-import { createTestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';
+import { waitFor } from '../support/wait-for.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // Scenario 4: the real agent SIGKILLed at a random instant of a deploy (receiving it, pulling,
 // stopping, creating, starting), restarted each time; every round it must converge to the
@@ -26,13 +26,10 @@ const CONVERGE_WITHIN_MS = 60_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 test(`SIGKILL at random points of a deploy, ${ROUNDS} times: converges, one container per service, no orphans`, { timeout: ROUNDS * 90_000 + 60_000 }, async () => {
-  const { dockerHost, images } = dockerTestEnv();
-  const docker = new Docker({ socketPath: dockerHost.replace(/^unix:\/\//, '') });
+  const { images } = dockerTestEnv();
+  const docker = testDocker();
   const scope = `kill-${randomBytes(3).toString('hex')}`;
-  const broker = await startMosquitto();
-  const tf = await createTestFleet(broker);
-  await tf.startServer();
-  const work = mkdtempSync(join(tmpdir(), 'tsunagu-deploy-kill-'));
+  const { broker, tf, work } = await startFleetWorld('tsunagu-deploy-kill-');
   const bootstrapPath = join(work, 'bootstrap.json');
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
   const stateDir = join(work, 'device');
@@ -87,23 +84,16 @@ test(`SIGKILL at random points of a deploy, ${ROUNDS} times: converges, one cont
     process.stdout.write(`converged after restart: median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted.at(-1)} ms over ${ROUNDS} rounds\n`);
   } finally {
     await agent.stop();
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    }
-    await tf.close();
-    await broker.close();
-    rmSync(work, { recursive: true, force: true });
+    await removeContainers(docker, `${TEST_LABEL}=${scope}`);
+    await closeFleetWorld({ broker, tf, work });
   }
 });
 
 test('SIGKILL during a probation: after the restart the version is still on probation, not synced; a failure in the rest of the window returns to the proven version', { timeout: 150_000 }, async () => {
-  const { dockerHost, images } = dockerTestEnv();
-  const docker = new Docker({ socketPath: dockerHost.replace(/^unix:\/\//, '') });
+  const { images } = dockerTestEnv();
+  const docker = testDocker();
   const scope = `probe-${randomBytes(3).toString('hex')}`;
-  const broker = await startMosquitto();
-  const tf = await createTestFleet(broker);
-  await tf.startServer();
-  const work = mkdtempSync(join(tmpdir(), 'tsunagu-probation-kill-'));
+  const { broker, tf, work } = await startFleetWorld('tsunagu-probation-kill-');
   const bootstrapPath = join(work, 'bootstrap.json');
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
   const stateDir = join(work, 'device');
@@ -120,65 +110,56 @@ test('SIGKILL during a probation: after the restart the version is still on prob
       const s = parseState(r.payload);
       if (s !== undefined) states.push(s);
     });
-    const until = async (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> => {
-      const deadline = Date.now() + timeoutMs;
-      while (!(await check())) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; states: ${JSON.stringify(states.slice(-3))}`);
-        await sleep(100);
-      }
-    };
+    /** What a timeout error shows: the last reports. */
+    const lastStates = { detail: () => states.slice(-3) };
     const deploy = async (name: string, service: Record<string, unknown>): Promise<number> => {
       const file = join(work, `${name}.yaml`);
       writeFileSync(file, stringify({ services: { web: { network_mode: 'none', restart: 'always', stop_grace_period: '1s', labels: { [TEST_LABEL]: scope }, ...service } } }));
       const known = Math.max(0, ...states.map((s) => s.desiredVersion ?? 0));
       const r = await fleetCli(['deploy', '--dir', tf.fleet.dir, deviceId, file, '--no-wait']);
       assert.equal(r.status, 0, r.stderr);
-      await until(`${name} accepted`, () => states.some((s) => (s.desiredVersion ?? 0) > known));
+      await waitFor(`${name} accepted`, () => states.some((s) => (s.desiredVersion ?? 0) > known), 60_000, lastStates);
       return states.find((s) => (s.desiredVersion ?? 0) > known)?.desiredVersion ?? -1;
     };
 
     const v1 = await deploy('v1', { image: images.busybox1 });
-    await until('v1 synced after its probation', () => states.some((s) => s.desiredVersion === v1 && s.status === 'synced'), PROBATION_MS + 30_000);
+    await waitFor('v1 synced after its probation', () => states.some((s) => s.desiredVersion === v1 && s.status === 'synced'), PROBATION_MS + 30_000, lastStates);
 
     // v2 runs well for 12 s, then exits 3: inside its window, but only after the agent has been killed and is back.
     const v2 = await deploy('v2', { image: images.busybox1, command: ['sh', '-c', 'sleep 12; exit 3'] });
     assert.ok(v2 > v1);
     let startedAt = 0;
-    await until('the v2 container running', async () => {
+    await waitFor('the v2 container running', async () => {
       const [c] = await docker.listContainers({ filters: { label: [`${TEST_LABEL}=${scope}`, `io.tsunagu.version=${v2}`], status: ['running'] } });
       if (c === undefined) return false;
       startedAt = Date.parse((await docker.getContainer(c.Id).inspect()).State.StartedAt);
       return true;
-    });
+    }, 60_000, lastStates);
     await agent.stop('SIGKILL');
     const killedAt = Date.now();
     assert.ok(killedAt - startedAt < 10_000, 'killed well inside the window, before the service fails');
     const before = states.length;
     agent = new AgentProcess({ stateDir, bootstrapPath, configYaml: config });
-    await until('a report of v2 from the restarted agent', () => states.slice(before).some((s) => s.desiredVersion === v2));
+    await waitFor('a report of v2 from the restarted agent', () => states.slice(before).some((s) => s.desiredVersion === v2), 60_000, lastStates);
     const after = states.slice(before).find((s) => s.desiredVersion === v2);
     assert.equal(after?.status, 'applying', `still on probation after the restart, not synced: ${JSON.stringify(after)}`);
 
-    await until('v2 reported failed', () => states.some((s) => s.desiredVersion === v2 && s.status === 'failed'), PROBATION_MS + 30_000);
+    await waitFor('v2 reported failed', () => states.some((s) => s.desiredVersion === v2 && s.status === 'failed'), PROBATION_MS + 30_000, lastStates);
     const failed = states.find((s) => s.desiredVersion === v2 && s.status === 'failed');
     assert.equal(failed?.error?.code, 'PROBATION_FAILED');
     assert.match(failed?.error?.message ?? '', new RegExp(`web: exited with code 3 within the probation window \\(20 s\\); rolled back to its configuration of version ${v1}`));
     assert.equal(states.some((s) => s.desiredVersion === v2 && s.status === 'synced'), false, 'v2 was never reported synced');
     assert.equal(states.at(-1)?.appliedVersion, v1, 'the applied version is still the proven one');
-    await until('web back on its v1 configuration', async () => {
+    await waitFor('web back on its v1 configuration', async () => {
       const list = await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } });
       if (list.length !== 1 || list[0]?.State !== 'running') return false;
       return (await docker.getContainer(list[0].Id).inspect()).Config.Cmd?.includes('exit 3') !== true;
-    });
+    }, 60_000, lastStates);
     assert.equal(agent.lines.some((l) => String(l.msg).startsWith('stderr:')), false, 'no uncaught error');
   } finally {
     await agent.stop();
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    }
+    await removeContainers(docker, `${TEST_LABEL}=${scope}`);
     await session.close();
-    await tf.close();
-    await broker.close();
-    rmSync(work, { recursive: true, force: true });
+    await closeFleetWorld({ broker, tf, work });
   }
 });

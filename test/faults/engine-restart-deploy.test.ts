@@ -5,18 +5,21 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { LABELS } from '../../agent/supervisor/labels.js';
 import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
 // @ts-expect-error: a plain ES module of the test scripts, without types
 import { dockerInstance, startDockerd, stopChild } from '../../scripts/test-services.mjs';
 import { fleetCli } from '../support/deploy-cli.js';
-import { sleep, startFaultDevice, until } from '../support/fault-device.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import { sleep, startFaultDevice } from '../support/fault-device.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+import { waitFor } from '../support/wait-for.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 interface Instance { socket: string; host: string; execRoot: string }
 interface Started { child: { pid: number; exitCode: number | null }; exited: Promise<unknown> }
@@ -54,25 +57,18 @@ before(async () => {
   engineDir = mkdtempSync(join(tmpdir(), 'tsunagu-fault-engine-'));
   engine = await startEngine(engineDir, instance);
   assert.ok(engine, `another dockerd already answers on ${instance.socket}; stop it first`);
-  docker = new Docker({ socketPath: instance.socket });
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-fault-engine-work-'));
+  docker = testDocker(instance.socket);
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-fault-engine-work-'));
   fleet = await fleetSession(tf, broker.url);
 });
 
 after(async () => {
   if (engine !== undefined) {
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    }
+    await removeContainers(docker, `${TEST_LABEL}=${scope}`);
   }
   await stopEngine(engine, 'dockerd (fault scenario 7)');
   await fleet?.close();
-  await tf?.close();
-  await broker?.close();
-  rmSync(work, { recursive: true, force: true });
+  await closeFleetWorld({ broker, tf, work });
   rmSync(engineDir, { recursive: true, force: true });
 });
 
@@ -130,7 +126,7 @@ rollout: { probationMs: ${PROBATION_MS} }
     const stoppedAt = Date.now();
     await stopEngine(engine, 'dockerd (fault scenario 7)');
     engine = undefined;
-    await until('the fleet to see RUNTIME_UNAVAILABLE', () => last()?.status === 'failed' && last()?.error?.code === 'RUNTIME_UNAVAILABLE', 20_000);
+    await waitFor('the fleet to see RUNTIME_UNAVAILABLE', () => last()?.status === 'failed' && last()?.error?.code === 'RUNTIME_UNAVAILABLE', 20_000);
     const reportedMs = Date.now() - stoppedAt;
     const firstUnavailable = states.length - 1;
 
@@ -148,7 +144,7 @@ rollout: { probationMs: ${PROBATION_MS} }
       assert.deepEqual(state.services.map((x) => `${x.name}:${x.state}`).sort(), ['api:unknown', 'web:unknown', 'worker:unknown']);
     }
 
-    await until('the fleet to see the version synced', () => last()?.status === 'synced' && last()?.appliedVersion === version, RECOVERY_BOUND_MS).catch((err: Error) => {
+    await waitFor('the fleet to see the version synced', () => last()?.status === 'synced' && last()?.appliedVersion === version, RECOVERY_BOUND_MS).catch((err: Error) => {
       const tail = device.agent.lines.slice(-12).map((l) => JSON.stringify(l).slice(0, 300)).join('\n');
       throw new Error(`${err.message}; last state ${JSON.stringify(last()).slice(0, 600)}\nagent:\n${tail}`);
     });

@@ -6,10 +6,10 @@ import { DeviceLink, DEFAULT_LINK_BACKOFF } from '../../agent/link/device-link.j
 import { nativeEd25519 } from '../../protocol/ed25519.js';
 import type { EnrollGrant } from '../../protocol/enrollment.js';
 import { generateKeyPairs } from '../../protocol/keys.js';
-import { until } from '../support/fault-device.js';
 import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { peakRate, TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait-for.js';
 
 // Scenarios 11 and 12: a fleet of 200 devices against one broker and one
 // enrollment service, with the production timings (enrollment start-up
@@ -101,7 +101,7 @@ test(`${DEVICES} devices powered up at once: all enroll, none twice, connections
   // unanswered request under the same id, when 200 devices took 94–160 s;
   // one run since is thin ground for a tighter one.
   assert.ok(doneMs <= ENROLL_BOUND_MS, `enrollment took ${doneMs} ms, bound ${ENROLL_BOUND_MS} ms`);
-  await until('every device online', () => links.every((l) => l.state === 'online'), 30_000);
+  await waitFor('every device online', () => links.every((l) => l.state === 'online'), 30_000);
 });
 
 test(`the broker restarted with ${DEVICES} devices connected: they come back spread out, not in one burst`, async () => {
@@ -113,7 +113,7 @@ test(`the broker restarted with ${DEVICES} devices connected: they come back spr
   const upAt = Date.now();
   // Within the reconnect spread (10 s) plus a second window for those whose first try hit the broker still down.
   const bound = 3 * DEFAULT_LINK_BACKOFF.floorMs!;
-  await until('every device back online', () => backAt.length >= DEVICES, bound);
+  await waitFor('every device back online', () => backAt.length >= DEVICES, bound);
   const attempts = proxy.accepted.filter((t) => t >= restartAt);
   const a = rates(attempts);
   const b = rates(backAt);

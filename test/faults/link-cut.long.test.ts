@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { MetricsReportSchema } from '../../protocol/reports.js';
-import { isLinkState, logTime, sleep, startFaultDevice, until } from '../support/fault-device.js';
+import { isLinkState, logTime, sleep, startFaultDevice } from '../support/fault-device.js';
 import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait-for.js';
 
 // Scenario 2: the link between agent and broker cut for 60 s (every
 // connection reset, every new one refused, by a relay the agent connects
@@ -58,7 +59,7 @@ reports: { metricsIntervalMs: ${METRICS_INTERVAL_MS}, sampleIntervalMs: ${METRIC
     await fleet.link.watch(device.deviceId, ['metrics'], (r) => {
       if (!r.retained) metrics.push(MetricsReportSchema.parse(JSON.parse(r.payload.toString())).at);
     });
-    await until('a first live report', () => metrics.length >= 2, 10_000);
+    await waitFor('a first live report', () => metrics.length >= 2, 10_000);
 
     const cutAt = Date.now();
     proxy.cut();
@@ -69,7 +70,7 @@ reports: { metricsIntervalMs: ${METRICS_INTERVAL_MS}, sampleIntervalMs: ${METRIC
     const online = await device.agent.waitForLog((l) => isLinkState('online')(l) && logTime(l) >= restoredAt, RECOVERY_BOUND_MS + 5_000);
     const recoveryMs = logTime(online) - restoredAt;
     // The buffered reports drain; the newest one made after the link is back marks the end.
-    await until('the reports made after the link came back', () => metrics.some((at) => at > restoredAt + recoveryMs + METRICS_INTERVAL_MS), 20_000);
+    await waitFor('the reports made after the link came back', () => metrics.some((at) => at > restoredAt + recoveryMs + METRICS_INTERVAL_MS), 20_000);
 
     const made = metrics.filter((at) => at > cutAt && at < restoredAt);
     const gaps = metrics.slice(1).map((at, i) => at - metrics[i]!);

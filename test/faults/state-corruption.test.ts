@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { AgentProcess } from '../support/agent-process.js';
 import { fleetCli } from '../support/deploy-cli.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestFleet } from '../support/fleet.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';
+import { waitFor } from '../support/wait-for.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // Scenario 6: each file of the agent's state directory truncated or filled with NUL bytes
 // (what a power cut does to a card without power-loss protection). For each: the file is moved
@@ -56,11 +58,8 @@ async function pingAnswered(): Promise<void> {
 
 before(async () => {
   const env = dockerTestEnv();
-  docker = new Docker({ socketPath: env.dockerHost.replace(/^unix:\/\//, '') });
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-corrupt-'));
+  docker = testDocker();
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-corrupt-'));
   stateDir = join(work, 'device');
   bootstrapPath = join(work, 'bootstrap.json');
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
@@ -80,12 +79,8 @@ before(async () => {
 
 after(async () => {
   await agent?.stop();
-  for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-  }
-  await tf?.close();
-  await broker?.close();
-  rmSync(work, { recursive: true, force: true });
+  await removeContainers(docker, `${TEST_LABEL}=${scope}`);
+  await closeFleetWorld({ broker, tf, work });
 });
 
 test('commands.json truncated, service-holds.json and backoff.json full of NULs: moved aside, the agent runs on and answers commands', async () => {
@@ -110,13 +105,9 @@ test('desired.msg full of NULs: moved aside, the broker\'s retained copy restore
   await a.waitForMsg(/→ online/, 30_000);
   await a.waitForMsg(/desired\.msg was unusable/, 10_000);
   // The retained desired state comes back and is written again.
-  const deadline = Date.now() + 20_000;
   assert.ok(existsSync(join(stateDir, 'desired.msg.bad')), 'moved aside');
   const restored = (): boolean => existsSync(join(stateDir, 'desired.msg')) && !readFileSync(join(stateDir, 'desired.msg')).every((b) => b === 0);
-  while (!restored()) {
-    assert.ok(Date.now() < deadline, 'desired.msg restored from the broker');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await waitFor('desired.msg restored from the broker', restored, 20_000, { intervalMs: 200 });
   await assertWorkloadUntouched();
   await a.stop();
 });

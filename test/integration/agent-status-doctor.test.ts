@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { AgentStatusSchema } from '../../agent/status/agent-status.js';
 import { AGENT_BUNDLE, AgentProcess } from '../support/agent-process.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // `tsunagu-agent status` and `doctor` beside the real agent bundle, a real
 // Mosquitto and the test dockerd (DOCKER_HOST from the test run).
@@ -18,16 +18,11 @@ let tf: TestFleet;
 let work: string;
 
 before(async () => {
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-status-'));
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-status-'));
 });
 
 after(async () => {
-  await tf.close();
-  await broker.close();
-  rmSync(work, { recursive: true, force: true });
+  await closeFleetWorld({ broker, tf, work });
 });
 
 /** Async, not spawnSync: the enrollment service and the fleet session run in this process. */

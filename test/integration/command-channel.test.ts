@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { COMMAND_TYPE, type ReplyData } from '../../protocol/commands.js';
@@ -9,10 +8,12 @@ import { newMessageId, signEnvelope } from '../../protocol/envelope.js';
 import { generateKeyPairs, keyId } from '../../protocol/keys.js';
 import { deviceTopic } from '../../protocol/topics.js';
 import { AgentProcess } from '../support/agent-process.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import { malleate } from '../support/malleate.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
+import { waitFor } from '../support/wait-for.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // The signed command channel end to end: the shipped agent bundle, a real
 // Mosquitto, and the fleet library. Every refusal is sent as raw bytes on
@@ -63,23 +64,10 @@ async function publishRaw(bytes: Uint8Array | string): Promise<void> {
   await fleet.client.publishAsync(deviceTopic(deviceId, 'cmd'), typeof bytes === 'string' ? bytes : Buffer.from(bytes), { qos: 1 });
 }
 
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const runs = (id: string): number => agent.lines.filter((l) => l.commandId === id && l.msg === 'running command').length;
 
 before(async () => {
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-cmd-'));
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-cmd-'));
   stateDir = join(work, 'device');
   bootstrapPath = join(work, 'bootstrap.json');
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
@@ -97,9 +85,7 @@ before(async () => {
 after(async () => {
   await agent.stop();
   await fleet.close();
-  await tf.close();
-  await broker.close();
-  rmSync(work, { recursive: true, force: true });
+  await closeFleetWorld({ broker, tf, work });
 });
 
 test('a signed ping is answered with a reply signed by the device key, carrying the traceparent', async () => {
@@ -115,7 +101,7 @@ test('a signed ping is answered with a reply signed by the device key, carrying 
 test('an unknown command gets an error reply with its code', async () => {
   const { id, bytes } = signed({ data: { name: 'self-destruct', args: {} } });
   await publishRaw(bytes);
-  const reply = await waitFor(() => replies.find((r) => r.re === id));
+  const reply = await waitFor('the reply', () => replies.find((r) => r.re === id), 8000);
   assert.equal(reply.ok, false);
   assert.equal(!reply.ok && reply.code, 'UNKNOWN_COMMAND');
 });
@@ -144,14 +130,14 @@ test('every refusal is reported with its stable code and nothing runs', async ()
   for (const c of cases) {
     const before = events.length;
     await publishRaw(c.bytes);
-    const event = await waitFor(() => events.slice(before).find((e) => e.type === 'message-refused'));
+    const event = await waitFor('the message-refused event', () => events.slice(before).find((e) => e.type === 'message-refused'), 8000);
     assert.equal(event.code, c.code, c.name);
     // The id is reported exactly when the signature verified.
     assert.equal(event.id, c.code === 'UNKNOWN_KEY' ? undefined : c.id, c.name);
   }
   // Verified but refused messages also get a reply naming the code.
   for (const c of cases.filter((x) => x.id !== undefined && x.code !== 'UNKNOWN_KEY')) {
-    const reply = await waitFor(() => replies.find((r) => r.re === c.id));
+    const reply = await waitFor('the reply', () => replies.find((r) => r.re === c.id), 8000);
     assert.equal(!reply.ok && reply.code, c.code, c.name);
   }
   assert.equal(agent.lines.filter((l) => l.msg === 'running command' && cases.some((c) => c.id === l.commandId)).length, 0);
@@ -160,16 +146,16 @@ test('every refusal is reported with its stable code and nothing runs', async ()
 test('a command delivered again after a broker restart and an agent restart runs once and is answered both times', async () => {
   const { id, bytes } = signed({ data: { name: 'report-now', args: {} } });
   await publishRaw(bytes);
-  const first = await waitFor(() => replies.find((r) => r.re === id));
+  const first = await waitFor('the first reply', () => replies.find((r) => r.re === id), 8000);
   assert.equal(first.ok, true);
   assert.equal(runs(id), 1);
 
   await broker.restart(300);
   await agent.waitForLog((l) => /→ online/.test(String(l.msg)) && agent.lines.indexOf(l) > agent.lines.findIndex((x) => x.commandId === id));
-  await waitFor(() => (fleet.client.connected ? true : undefined), 10_000);
+  await waitFor('the fleet reconnected', () => (fleet.client.connected ? true : undefined), 10_000);
   const countBefore = replies.filter((r) => r.re === id).length;
   await publishRaw(bytes);
-  await waitFor(() => (replies.filter((r) => r.re === id).length > countBefore ? true : undefined));
+  await waitFor('the reply to the redelivery', () => (replies.filter((r) => r.re === id).length > countBefore ? true : undefined), 8000);
   assert.equal(runs(id), 1, 'redelivery after a broker restart must not run it again');
 
   // The replay record survives the agent's own restart.
@@ -178,7 +164,7 @@ test('a command delivered again after a broker restart and an agent restart runs
   await agent.waitForMsg(/→ online/);
   const countAfter = replies.filter((r) => r.re === id).length;
   await publishRaw(bytes);
-  await waitFor(() => (replies.filter((r) => r.re === id).length > countAfter ? true : undefined));
+  await waitFor('the reply from the restarted agent', () => (replies.filter((r) => r.re === id).length > countAfter ? true : undefined), 8000);
   assert.equal(runs(id), 0, 'the restarted agent answers from its record without running it');
   const again = replies.filter((r) => r.re === id);
   assert.ok(again.every((r) => JSON.stringify(r) === JSON.stringify(first)));
@@ -195,11 +181,11 @@ test('rotate-credentials through the fleet CLI: the device switches to the new p
   assert.equal(r.status, 0, r.stderr + r.stdout);
   // Force a new connection: the device tries the staged password first.
   await broker.restart(200);
-  await waitFor(() => {
+  await waitFor('the staged password promoted', () => {
     const now = JSON.parse(readFileSync(identityPath, 'utf8')) as { grant: { password: string }; nextPassword?: string };
     return now.grant.password !== before.grant.password && now.nextPassword === undefined ? true : undefined;
   }, 15_000);
-  await waitFor(() => (fleet.client.connected ? true : undefined), 10_000);
+  await waitFor('the fleet reconnected', () => (fleet.client.connected ? true : undefined), 10_000);
   const reply = await fleet.link.send(deviceId, { name: 'ping', args: {} }, { timeoutMs: 8000 });
   assert.equal(reply.data.ok, true);
   await assert.rejects(connectAs(broker.url, before.grant.username, before.grant.password, `${before.grant.clientId}`));
@@ -214,9 +200,9 @@ test('with the clock untrusted a message issued ahead of the device clock is acc
   // horizon of the fleet messages accepted in this boot bounds it (docs/protocol.md §9.1).
   const { id, bytes } = signed({ iat: Date.now() + 4 * 60_000, exp: Date.now() + 5 * 60_000, data: { name: 'ping', args: {} } });
   await publishRaw(bytes);
-  const reply = await waitFor(() => replies.find((r) => r.re === id));
+  const reply = await waitFor('the reply', () => replies.find((r) => r.re === id), 8000);
   assert.equal(reply.ok, true);
   await publishRaw(bytes);
-  await waitFor(() => (replies.filter((r) => r.re === id).length === 2 ? true : undefined));
+  await waitFor('two replies', () => (replies.filter((r) => r.re === id).length === 2 ? true : undefined), 8000);
   assert.equal(runs(id), 1);
 });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import Docker from 'dockerode';
 import { freePort } from '../support/mosquitto.js';
 import { dockerTestEnv } from '../support/supervisor-harness.js';
+import { testDocker } from '../support/test-docker.js';
 
 // `npm start`'s flow, headless: no Mosquitto (the embedded broker), one
 // agent that enrolls, its resources, and a sample service on the test
@@ -34,7 +34,7 @@ test('the demo enrolls a device, shows its resources, runs a sample service, and
   assert.ok(out.includes(`removed container /${container}`), out);
 
   // Nothing of the demo's is left on the engine.
-  const docker = new Docker({ socketPath: env.dockerHost.slice('unix://'.length) });
+  const docker = testDocker();
   const left = (await docker.listContainers({ all: true, filters: { label: ['io.tsunagu.managed=true'] } }))
     .filter((c) => (c.Labels['io.tsunagu.scope'] ?? '').startsWith('demo-'));
   assert.deepEqual(left.map((c) => c.Names), []);

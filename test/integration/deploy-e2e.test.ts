@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { AgentProcess, FLEET_BUNDLE } from '../support/agent-process.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestFleet } from '../support/fleet.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // The operator's path end to end: `tsunagu-fleet deploy` (the shipped CLI)
 // → real Mosquitto → the shipped agent bundle → the test dockerd pulling
@@ -48,11 +49,8 @@ async function running(): Promise<Docker.ContainerInfo[]> {
 before(async () => {
   const env = dockerTestEnv();
   images = env.images;
-  docker = new Docker({ socketPath: env.dockerHost.replace(/^unix:\/\//, '') });
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-deploy-e2e-'));
+  docker = testDocker();
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-deploy-e2e-'));
   const bootstrapPath = join(work, 'bootstrap.json');
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
   agent = new AgentProcess({
@@ -65,12 +63,8 @@ before(async () => {
 
 after(async () => {
   await agent?.stop();
-  for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-  }
-  await tf?.close();
-  await broker?.close();
-  rmSync(work, { recursive: true, force: true });
+  await removeContainers(docker, `${TEST_LABEL}=${scope}`);
+  await closeFleetWorld({ broker, tf, work });
 });
 
 test('deploy, with a sealed secret: the CLI exits 0 once the device runs it; the secret reaches the container only', async () => {

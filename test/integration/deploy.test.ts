@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
@@ -17,9 +16,10 @@ import { openSealed } from '../../protocol/seal.js';
 import { deviceTopic } from '../../protocol/topics.js';
 import { Registry } from '../../provisioning/registry.js';
 import { fleetCli, inventory, jsonLines, reported } from '../support/deploy-cli.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestFleet } from '../support/fleet.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { connectAs } from '../support/mqtt-probe.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // `tsunagu-fleet deploy` as shipped (the bundle, a child process with real
 // exit codes) against a real Mosquitto and the real enrollment service. The
@@ -108,18 +108,13 @@ services:
 `;
 
 before(async () => {
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-deploy-'));
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-deploy-'));
   for (const name of ['a', 'b', 'c']) devices[name] = await enrollDevice(name);
 });
 
 after(async () => {
   for (const c of open) await c.endAsync(true).catch(() => undefined);
-  await tf.close();
-  await broker.close();
-  rmSync(work, { recursive: true, force: true });
+  await closeFleetWorld({ broker, tf, work });
 });
 
 test('the retained desired message verifies with the fleet key, carries the version and opens to the secrets with the device key only', async () => {

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
 import { LABELS } from '../../agent/supervisor/labels.js';
 import { fromBase64, toBase64 } from '../../protocol/bytes.js';
@@ -13,12 +12,15 @@ import { ReportedStateSchema, type DesiredData, type ReportedState } from '../..
 import { seal } from '../../protocol/seal.js';
 import { deviceTopic } from '../../protocol/topics.js';
 import { AgentProcess } from '../support/agent-process.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { startRegistryFront } from '../support/registry-front.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
 import { inspectListed } from '../support/inspect-listed.js';
+import { waitFor } from '../support/wait-for.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // Desired state end to end: the shipped agent bundle, a real Mosquitto, the
 // test dockerd and the local registry. The fleet publishes signed desired
@@ -65,18 +67,11 @@ async function publishDesired(data: DesiredData, traceparent = TP): Promise<void
   await fleet.link.publishSigned(deviceId, DESIRED_TYPE, data, { lifetimeMs: 365 * 86_400_000, retain: true, traceparent });
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last state: ${JSON.stringify(states.at(-1))}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** What a timeout error shows: the last reported state. */
+const lastState = { detail: () => states.at(-1) };
 
-const waitState = (what: string, match: (s: ReportedState) => boolean, timeoutMs?: number): Promise<ReportedState> =>
-  waitFor(what, () => { const s = states.at(-1); return s !== undefined && match(s) ? s : undefined; }, timeoutMs);
+const waitState = (what: string, match: (s: ReportedState) => boolean, timeoutMs = 20_000): Promise<ReportedState> =>
+  waitFor(what, () => { const s = states.at(-1); return s !== undefined && match(s) ? s : undefined; }, timeoutMs, lastState);
 
 async function containers(service?: string): Promise<ContainerInspectInfo[]> {
   const label = [`${LABELS.scope}=${scope}`, ...(service === undefined ? [] : [`${LABELS.service}=${service}`])];
@@ -92,13 +87,10 @@ async function only(service: string): Promise<ContainerInspectInfo> {
 before(async () => {
   const env = dockerTestEnv();
   images = env.images;
-  docker = new Docker({ socketPath: env.dockerHost.slice('unix://'.length) });
+  docker = testDocker();
   // The registry tags are pulled for real by the agent.
   for (const ref of [images.busybox1, images.busybox2]) await docker.getImage(ref).remove({ noprune: true }).catch(() => undefined);
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-desired-'));
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-desired-'));
   stateDir = join(work, 'device');
   bootstrapPath = join(work, 'bootstrap.json');
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
@@ -118,11 +110,8 @@ before(async () => {
 after(async () => {
   await agent.stop();
   await fleet.close();
-  await tf.close();
-  await broker.close();
-  const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${scope}`] } });
-  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
-  rmSync(work, { recursive: true, force: true });
+  await removeContainers(docker, `${LABELS.scope}=${scope}`);
+  await closeFleetWorld({ broker, tf, work });
 });
 
 test('deploy from the registry: running, reported synced with the version applied, events carry the traceparent', async () => {
@@ -134,18 +123,18 @@ test('deploy from the registry: running, reported synced with the version applie
   assert.equal(web.State.Running, true);
   assert.equal(web.Config.Labels[LABELS.version], '1');
   // (Not the pull event: other test runs on a shared engine may have pulled the image already.)
-  const started = await waitFor('started event', () => events.find((e) => e.type === 'service-started'));
+  const started = await waitFor('started event', () => events.find((e) => e.type === 'service-started'), 20_000, lastState);
   assert.equal(started.traceparent, TP);
-  assert.equal((await waitFor('accepted event', () => events.find((e) => e.type === 'desired-accepted'))).traceparent, TP);
+  assert.equal((await waitFor('accepted event', () => events.find((e) => e.type === 'desired-accepted'), 20_000, lastState)).traceparent, TP);
   const logged = await agent.waitForMsg('applying desired state');
   assert.equal(logged.traceparent, TP);
   // The inventory names the engine; metrics carry the service's usage from its cgroup.
   const sent = reports.length;
   const now = await fleet.link.send(deviceId, { name: 'report-now', args: {} }, { timeoutMs: 8000 });
   assert.equal(now.data.ok, true);
-  const inventory = await waitFor('inventory', () => reports.slice(sent).find((r) => r.kind === 'inventory'));
+  const inventory = await waitFor('inventory', () => reports.slice(sent).find((r) => r.kind === 'inventory'), 20_000, lastState);
   assert.match(String(inventory.body.containerRuntime), /^docker \d+\./);
-  const metrics = await waitFor('metrics', () => reports.slice(sent).find((r) => r.kind === 'metrics'));
+  const metrics = await waitFor('metrics', () => reports.slice(sent).find((r) => r.kind === 'metrics'), 20_000, lastState);
   const usage = (metrics.body.services as { name: string; cpu: number; memoryBytes: number }[] | undefined)?.find((u) => u.name === 'web');
   assert.ok(usage !== undefined && usage.memoryBytes > 0, JSON.stringify(metrics.body.services));
 });
@@ -157,7 +146,7 @@ test('an update to a new image replaces the container; a lower version is refuse
   assert.equal(web2.Config.Image, images.busybox2);
 
   await publishDesired({ version: 1, compose: compose({ web: { image: images.busybox1 } }) });
-  const refused = await waitFor('OLD_VERSION event', () => events.find((e) => e.type === 'desired-refused' && e.code === 'OLD_VERSION'));
+  const refused = await waitFor('OLD_VERSION event', () => events.find((e) => e.type === 'desired-refused' && e.code === 'OLD_VERSION'), 20_000, lastState);
   assert.equal(refused.version, 1);
   await new Promise((r) => setTimeout(r, 500));
   const after = await only('web');
@@ -240,7 +229,7 @@ test('a sealed secret reaches the container environment, never the logs nor the 
   const web = await only('web');
   assert.ok(web.Config.Env.includes(`API_TOKEN=${secret}`));
   assert.ok(web.Config.Env.includes('MODE=plain'));
-  await waitFor('retained desired seen', () => retainedDesired.length > 0);
+  await waitFor('retained desired seen', () => retainedDesired.length > 0, 20_000, lastState);
   for (const bytes of retainedDesired) assert.ok(!bytes.toString().includes(secret) && !Buffer.from(bytes.toString(), 'utf8').toString('base64').includes(secret));
   const body = Buffer.from((JSON.parse(retainedDesired.at(-1)?.toString() ?? '{}') as { body: string }).body, 'base64').toString();
   assert.ok(!body.includes(secret), 'the signed payload carries it sealed only');
@@ -318,7 +307,7 @@ test('offline reboot: no broker, agent killed, container removed by hand — the
   const web = await waitFor('web restored', async () => {
     const found = await containers('web');
     return found.length === 1 && found[0]?.State.Running === true ? found[0] : undefined;
-  });
+  }, 20_000, lastState);
   assert.notEqual(web.Id, old.Id);
   assert.ok(web.Config.Env.some((e) => e.startsWith('API_TOKEN=')), 'the sealed secret was opened again from disk');
   await broker.start();

@@ -1,21 +1,22 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { devicePlatform, formatPlatform } from '../../agent/images/platform.js';
 import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
 import { deviceTopic } from '../../protocol/topics.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { fleetCli, jsonLines } from '../support/deploy-cli.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import { busyboxRootfs, pushImage } from '../support/image-writer.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // The disk and flash rules through the shipped binaries: `tsunagu-fleet
 // deploy` → Mosquitto → the agent bundle (its config sets the log caps) →
@@ -65,11 +66,8 @@ async function retainedState(): Promise<ReportedState> {
 before(async () => {
   const env = dockerTestEnv();
   images = env.images;
-  docker = new Docker({ socketPath: env.dockerHost.replace(/^unix:\/\//, '') });
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-disk-e2e-'));
+  docker = testDocker();
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-disk-e2e-'));
   const bootstrapPath = join(work, 'bootstrap.json');
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
   agent = new AgentProcess({
@@ -88,12 +86,8 @@ before(async () => {
 
 after(async () => {
   await agent?.stop();
-  for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-  }
-  await tf?.close();
-  await broker?.close();
-  rmSync(work, { recursive: true, force: true });
+  await removeContainers(docker, `${TEST_LABEL}=${scope}`);
+  await closeFleetWorld({ broker, tf, work });
 });
 
 test('the device\'s log caps reach the container, and its disk rules the retained state', async () => {

@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { LABELS } from '../../agent/supervisor/labels.js';
 import type { SupervisorEvent } from '../../agent/supervisor/supervisor.js';
-import { app, diskConfig, diskKit, MiB, waitFor } from '../support/disk-kit.js';
+import { app, diskConfig, diskKit, MiB } from '../support/disk-kit.js';
 import { busyboxRootfs, pushImage, randomLayer } from '../support/image-writer.js';
 import { startSmallDiskEngine, type SmallDiskEngine } from '../support/small-disk-engine.js';
 import { dockerTestEnv } from '../support/supervisor-harness.js';
+import { waitFor } from '../support/wait-for.js';
 
 // Updates on a short disk, against a real engine whose data root is a small
 // ext4 filesystem made for this file: an update switched to
@@ -41,14 +42,14 @@ test('when the new image fits only without the old one, the update switches to k
   t.after(() => s.supervisor.stop());
   t.after(() => kit.unfill());
   await s.supervisor.apply(app(k1.ref), '1');
-  await waitFor('v1 synced', () => s.supervisor.state().status === 'synced');
+  await waitFor('v1 synced', () => s.supervisor.state().status === 'synced', 30_000);
   const oldContainer = s.supervisor.state().services[0]?.containerId;
   assert.ok(oldContainer);
 
   // 22 MiB above the reserve: k2 needs about 28.8 MiB (24 MiB × 1.2); removing k1 (its layer and the base only it holds) frees about 26 MiB more.
   await kit.fillTo(reserve + 22 * MiB);
   await s.supervisor.apply(app(k2.ref), '2');
-  await waitFor('v2 synced', () => s.supervisor.state().services[0]?.image === k2.ref && s.supervisor.state().status === 'synced', 30_000, () => s.supervisor.state());
+  await waitFor('v2 synced', () => s.supervisor.state().services[0]?.image === k2.ref && s.supervisor.state().status === 'synced', 30_000, { detail: () => s.supervisor.state() });
 
   const switched = s.events.find((e): e is Extract<SupervisorEvent, { type: 'update-switched' }> => e.type === 'update-switched');
   assert.ok(switched, JSON.stringify(s.events.map((e) => e.type)));
@@ -73,12 +74,12 @@ test('when even that cannot fit, the pull is refused with NO_SPACE, the running 
   t.after(() => s.supervisor.stop());
   t.after(() => kit.unfill());
   await s.supervisor.apply(app(old.ref), '1');
-  await waitFor('v1 synced', () => s.supervisor.state().status === 'synced');
+  await waitFor('v1 synced', () => s.supervisor.state().status === 'synced', 30_000);
   const running = s.supervisor.state().services[0]?.containerId;
   await kit.fillTo(reserve + 18 * MiB);
 
   await s.supervisor.apply(app(next.ref), '2');
-  await waitFor('the pull to be refused', () => s.supervisor.state().services[0]?.state === 'pull-failed', 30_000, () => s.supervisor.state());
+  await waitFor('the pull to be refused', () => s.supervisor.state().services[0]?.state === 'pull-failed', 30_000, { detail: () => s.supervisor.state() });
   const r = s.supervisor.state().services[0];
   assert.ok(r);
   assert.deepEqual([r.lastError?.code, r.containerId, r.outdated], ['NO_SPACE', running, true], JSON.stringify(r));
@@ -94,7 +95,7 @@ test('when even that cannot fit, the pull is refused with NO_SPACE, the running 
   await waitFor('the update to complete by itself', () => {
     const r = s.supervisor.state().services[0];
     return r?.image === next.ref && r.state === 'running' && s.supervisor.state().status === 'synced';
-  }, 60_000, () => s.supervisor.state().services);
+  }, 60_000, { detail: () => s.supervisor.state().services });
 });
 
 test('a pull that fills the disk anyway fails with NO_SPACE, keeps the old version, and completes by itself once space returns', async (t) => {
@@ -106,18 +107,18 @@ test('a pull that fills the disk anyway fails with NO_SPACE, keeps the old versi
   t.after(() => s.supervisor.stop());
   t.after(() => kit.unfill());
   await s.supervisor.apply(app(old.ref), '1');
-  await waitFor('v1 synced', () => s.supervisor.state().status === 'synced');
+  await waitFor('v1 synced', () => s.supervisor.state().status === 'synced', 30_000);
   const running = s.supervisor.state().services[0]?.containerId ?? '';
   const startedAt = (await engine.docker.getContainer(running).inspect()).State.StartedAt;
   await kit.fillTo(15 * MiB);
 
   await s.supervisor.apply(app(big.ref), '2');
-  await waitFor('the pull to fail', () => s.events.some((e) => e.type === 'pull-failed'));
+  await waitFor('the pull to fail', () => s.events.some((e) => e.type === 'pull-failed'), 30_000);
   const failed = s.events.find((e) => e.type === 'pull-failed') as Extract<SupervisorEvent, { type: 'pull-failed' }>;
   assert.equal(failed.code, 'NO_SPACE', failed.error);
   assert.match(failed.error, /no space left on device.*the engine's disk is full/);
   // Reported: the state the agent publishes shows the service pull-failed with NO_SPACE, still on its old container.
-  await waitFor('the failure in the reported state', () => s.states.some((st) => st.services[0]?.state === 'pull-failed'), 10_000, () => s.states.at(-1));
+  await waitFor('the failure in the reported state', () => s.states.some((st) => st.services[0]?.state === 'pull-failed'), 10_000, { detail: () => s.states.at(-1) });
   const reported = s.states.find((st) => st.services[0]?.state === 'pull-failed')!;
   const r = reported.services[0]!;
   assert.deepEqual([reported.version, reported.status, r.lastError?.code, r.containerId, r.image, r.outdated], ['2', 'degraded', 'NO_SPACE', running, old.ref, true], JSON.stringify(reported));
@@ -130,7 +131,7 @@ test('a pull that fills the disk anyway fails with NO_SPACE, keeps the old versi
   await waitFor('the update to complete by itself', () => {
     const r = s.supervisor.state().services[0];
     return r?.image === big.ref && r.state === 'running' && s.supervisor.state().status === 'synced';
-  }, 60_000, () => s.supervisor.state().services);
+  }, 60_000, { detail: () => s.supervisor.state().services });
   // Recovered without a new desired state: one container, the new version's; the old one is gone.
   const after = await engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${still.Config.Labels[LABELS.scope]}`] } });
   assert.deepEqual(after.map((c) => [c.Image, c.State]), [[big.ref, 'running']]);

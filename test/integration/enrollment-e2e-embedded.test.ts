@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { BootstrapFileSchema } from '../../protocol/bootstrap.js';
 import { AgentProcess, FLEET_BUNDLE } from '../support/agent-process.js';
 import { freePort } from '../support/mosquitto.js';
+import { waitFor } from '../support/wait-for.js';
 
 // The product path of a fleet with no broker installed, with the shipped
 // bundles: `init` without --broker, `serve` running the embedded broker,
@@ -26,16 +27,6 @@ function devices(): DeviceRow[] {
   const r = fleet('devices', '--dir', fleetDir, '--json');
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout) as DeviceRow[];
-}
-
-async function eventually<T>(probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function startServe(): Promise<void> {
@@ -82,7 +73,7 @@ test('with the embedded broker a device enrolls over MQTT 3.1.1, answers signed 
   try {
     const deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
     await agent.waitForMsg(/→ online/);
-    await eventually(() => devices().find((d) => d.deviceId === deviceId && d.online && d.status === 'active'));
+    await waitFor('the device online and active', () => devices().find((d) => d.deviceId === deviceId && d.online && d.status === 'active'));
     const ping = fleet('send', '--dir', fleetDir, deviceId, 'ping', '--json', '--timeout', '10000');
     assert.equal(ping.status, 0, ping.stderr);
     assert.equal((JSON.parse(ping.stdout) as { ok: boolean }).ok, true);
@@ -93,7 +84,7 @@ test('with the embedded broker a device enrolls over MQTT 3.1.1, answers signed 
     await agent.stop('SIGKILL');
   }
   // The will, published by the embedded broker for the killed device.
-  await eventually(() => devices().find((d) => !d.online));
+  await waitFor('the device offline', () => devices().find((d) => !d.online));
 
   // A restart of serve keeps the accounts: the device comes back with its (rotated) credential, no new enrollment.
   await stopServe();
@@ -103,7 +94,7 @@ test('with the embedded broker a device enrolls over MQTT 3.1.1, answers signed 
     await again.waitForMsg('identity found; skipping enrollment');
     await again.waitForMsg(/→ online/);
     assert.equal(again.lines.some((l) => l.msg === 'enrolled'), false);
-    await eventually(() => devices().find((d) => d.online));
+    await waitFor('the device online again', () => devices().find((d) => d.online));
   } finally {
     await again.stop();
   }

@@ -6,6 +6,7 @@ import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { AgentProcess, FLEET_BUNDLE } from '../support/agent-process.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import { waitFor } from '../support/wait-for.js';
 
 // The whole product path with the shipped bundles: fleet CLI init and
 // bootstrap, the enrollment service as its own process, and an agent that
@@ -31,16 +32,6 @@ function devices(): DeviceRow[] {
 /** An agent for the device whose state lives in `stateDir`; each device presents its own serial. */
 function agentAt(stateDir: string): AgentProcess {
   return new AgentProcess({ stateDir, bootstrapPath, serial: `e2e-${basename(stateDir)}` });
-}
-
-async function eventually<T>(probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 before(async () => {
@@ -71,7 +62,7 @@ test('a device with only a bootstrap file enrolls, comes online, and a restart s
   const enrolled = await agent.waitForMsg('enrolled');
   await agent.waitForMsg(/link connecting → online/);
   const deviceId = String(enrolled.deviceId);
-  const row = await eventually(() => devices().find((d) => d.deviceId === deviceId && d.online));
+  const row = await waitFor('the device online', () => devices().find((d) => d.deviceId === deviceId && d.online));
   assert.equal(row.status, 'active');
   // Identity and keys are the owner's alone.
   for (const name of ['keys.json', 'identity.json', 'bootstrap.json']) {
@@ -80,16 +71,16 @@ test('a device with only a bootstrap file enrolls, comes online, and a restart s
   }
   // A clean stop marks the device offline (retained), seen by the service.
   assert.equal(await agent.stop(), 0);
-  await eventually(() => devices().find((d) => d.deviceId === deviceId && !d.online));
+  await waitFor('the device offline', () => devices().find((d) => d.deviceId === deviceId && !d.online));
 
   const again = agentAt(stateDir);
   await again.waitForMsg('identity found; skipping enrollment');
   await again.waitForMsg(/→ online/);
   assert.equal(again.lines.some((l) => l.msg === 'enrolled'), false);
-  await eventually(() => devices().find((d) => d.deviceId === deviceId && d.online));
+  await waitFor('the device online again', () => devices().find((d) => d.deviceId === deviceId && d.online));
   // SIGKILL: the broker publishes the last will.
   await again.stop('SIGKILL');
-  await eventually(() => devices().find((d) => d.deviceId === deviceId && !d.online));
+  await waitFor('the device offline again', () => devices().find((d) => d.deviceId === deviceId && !d.online));
   assert.equal(devices().filter((d) => d.deviceId === deviceId).length, 1);
 });
 
@@ -171,5 +162,5 @@ test('with the broker down the device retries with back-off and enrolls once it 
   const enrolled = await agent.waitForMsg('enrolled', 30_000);
   await agent.waitForMsg(/→ online/);
   await agent.stop();
-  await eventually(() => devices().find((d) => d.deviceId === enrolled.deviceId));
+  await waitFor('the enrolled device listed', () => devices().find((d) => d.deviceId === enrolled.deviceId));
 });

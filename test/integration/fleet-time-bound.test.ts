@@ -13,6 +13,7 @@ import { AgentProcess } from '../support/agent-process.js';
 import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import { waitFor } from '../support/wait-for.js';
 
 // Issue 13, finding 2: one command signed by a fleet host whose clock jumped a
 // year ahead used to move the device's fleet time with it, and every correctly
@@ -65,16 +66,6 @@ runtime: { socket: ${join(work, 'no-engine.sock')} }
       // FleetLink has verified the reply with the device's key from the registry: a signed answer.
       assert.equal(reply.payload.typ, 'reply');
       return { id: reply.id, ok: reply.data.ok, code: reply.data.ok ? undefined : reply.data.code };
-    }
-
-    async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const v = probe();
-        if (v !== undefined) return v;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
     }
 
     const ran = (id: string): boolean => agent.lines.some((l) => l.commandId === id && l.msg === 'running command');

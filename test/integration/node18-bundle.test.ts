@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { InventoryReportSchema } from '../../protocol/reports.js';
 import { AGENT_BUNDLE, AgentProcess } from '../support/agent-process.js';
 import { debianNode18 } from '../support/debian-node18.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
+import { waitFor } from '../support/wait-for.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // The agent bundle on the Node.js a Debian 12 / Raspberry Pi OS 12 device
 // has out of the box: nodejs 18 from Debian's own packages.
@@ -17,16 +18,11 @@ let tf: TestFleet;
 let work: string;
 
 before(async () => {
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-node18-'));
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-node18-'));
 });
 
 after(async () => {
-  await tf.close();
-  await broker.close();
-  rmSync(work, { recursive: true, force: true });
+  await closeFleetWorld({ broker, tf, work });
 });
 
 test('the agent bundle, alone in a directory, enrolls, answers a signed command and reports on Debian 12\'s nodejs 18', async () => {
@@ -48,9 +44,7 @@ test('the agent bundle, alone in a directory, enrolls, answers a signed command 
       await fleet.link.watch(deviceId, ['inventory'], (r) => { inventory = JSON.parse(r.payload.toString()); });
       const reply = await fleet.link.send(deviceId, { name: 'ping', args: {} }, { timeoutMs: 10_000 });
       assert.equal(reply.data.ok, true);
-      const deadline = Date.now() + 10_000;
-      while (inventory === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      assert.equal(InventoryReportSchema.parse(inventory).arch, 'amd64');
+      assert.equal(InventoryReportSchema.parse(await waitFor('the inventory report', () => inventory, 10_000)).arch, 'amd64');
     } finally {
       await fleet.close();
     }

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { MetricsReportSchema } from '../../protocol/reports.js';
 import { AgentProcess } from '../support/agent-process.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
+import { waitFor } from '../support/wait-for.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // Reports across a broker outage, with the shipped agent and a real broker:
 // buffered on disk while offline, delivered in order on reconnect, and when
@@ -41,32 +42,19 @@ async function device(name: string, outboxBytes: number): Promise<{ agent: Agent
   return { agent, deviceId, stateDir, metrics, events };
 }
 
-async function until(probe: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 before(async () => {
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-outbox-'));
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-outbox-'));
   fleet = await fleetSession(tf, broker.url);
 });
 
 after(async () => {
   await fleet.close();
-  await tf.close();
-  await broker.close();
-  rmSync(work, { recursive: true, force: true });
+  await closeFleetWorld({ broker, tf, work });
 });
 
 test('online and idle, the agent writes nothing to its state dir', async () => {
   const d = await device('quiet', 1024 * 1024);
-  await until(() => d.metrics.length >= 2, 10_000);
+  await waitFor('two metrics reports', () => d.metrics.length >= 2, 10_000);
   const snapshot = (): string => readdirSync(d.stateDir, { recursive: true }).map(String).sort()
     .map((f) => `${f}:${statSync(join(d.stateDir, f)).mtimeMs}`).join('\n');
   const before = snapshot();
@@ -88,14 +76,14 @@ test('a broker outage: metrics are buffered, delivered in order, none lost withi
 });
 
 async function outage(roomy: Awaited<ReturnType<typeof device>>, tight: Awaited<ReturnType<typeof device>>): Promise<void> {
-  await until(() => roomy.metrics.length >= 1 && tight.metrics.length >= 1, 10_000);
+  await waitFor('a metrics report from each device', () => roomy.metrics.length >= 1 && tight.metrics.length >= 1, 10_000);
   const outageStart = Date.now();
   await broker.stop();
   await new Promise((r) => setTimeout(r, 25_000));
   await broker.start();
   try {
-    await until(() => roomy.metrics.some((at) => at > Date.now() - 1500), 20_000);
-    await until(() => tight.events.some((e) => e.type === 'outbox-dropped'), 20_000);
+    await waitFor('a recent metrics report from the roomy device', () => roomy.metrics.some((at) => at > Date.now() - 1500), 20_000);
+    await waitFor('an outbox-dropped event from the tight device', () => tight.events.some((e) => e.type === 'outbox-dropped'), 20_000);
   } catch (err) {
     const tail = (a: AgentProcess): string => a.lines.slice(-6).map((l) => JSON.stringify(l).slice(0, 200)).join('\n');
     throw new Error(`${(err as Error).message}: roomy ${roomy.metrics.length} metrics, tight events ${JSON.stringify(tight.events).slice(0, 300)}\nroomy:\n${tail(roomy.agent)}\ntight:\n${tail(tight.agent)}`);

@@ -11,6 +11,7 @@ import { enrollTopics, deviceTopic } from '../../protocol/topics.js';
 import { MAX_PACKET_BYTES } from '../../protocol/packet-size.js';
 import { AgentProcess, FLEET_BUNDLE, type LogLine } from '../support/agent-process.js';
 import { freePort, startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import { waitFor } from '../support/wait-for.js';
 
 // A 100 MB PUBLISH against the shipped bundles (agent and `serve`) on both
 // brokers: to the device's command topic and to topics the fleet side
@@ -118,7 +119,7 @@ async function makeWorld(broker: TestBroker | 'embedded'): Promise<World> {
   const agent = new AgentProcess({ stateDir: join(work, 'device'), bootstrapPath });
   const deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
   await agent.waitForMsg(/→ online/);
-  await eventually(async () => ((await statusJson(fleetDir, deviceId)).inventory === undefined ? undefined : true));
+  await waitFor('the inventory in the fleet status', async () => ((await statusJson(fleetDir, deviceId)).inventory === undefined ? undefined : true), 15_000, { intervalMs: 200 });
   const world: World = {
     work, fleetDir, bootstrapPath, serve, agent, deviceId,
     url: config.broker.url, protocolVersion: config.broker.protocolVersion,
@@ -138,16 +139,6 @@ async function statusJson(fleetDir: string, deviceId: string): Promise<StatusJso
   const r = await fleetCli('status', '--dir', fleetDir, deviceId, '--json');
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout) as StatusJson;
-}
-
-async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 const huge = Buffer.alloc(HUGE_BYTES, 0x20);
@@ -214,7 +205,7 @@ async function refusalIsCounted(w: World): Promise<void> {
   await w.agent.waitForLog((l) => l.code === 'TOO_LARGE' && /refused a message on the command topic/.test(String(l.msg)));
   const now = await fleetCli('send', '--dir', w.fleetDir, w.deviceId, 'report-now', '--timeout', '10000');
   assert.equal(now.status, 0, now.stderr);
-  const status = await eventually(async () => { const s = await statusJson(w.fleetDir, w.deviceId); return s.metrics?.refused?.TOO_LARGE === undefined ? undefined : s; });
+  const status = await waitFor('the TOO_LARGE refusal in the fleet status', async () => { const s = await statusJson(w.fleetDir, w.deviceId); return s.metrics?.refused?.TOO_LARGE === undefined ? undefined : s; }, 15_000, { intervalMs: 200 });
   assert.equal(status.metrics?.refused?.TOO_LARGE, 1);
   const human = await fleetCli('status', '--dir', w.fleetDir, w.deviceId);
   assert.match(human.stdout, /refused\s+TOO_LARGE 1/);
@@ -302,6 +293,6 @@ describe('Mosquitto configured without a packet limit, MQTT 5 clients', () => {
     // The device back: its inventory replaces the oversized one, and status shows it again.
     w.agent = new AgentProcess({ stateDir: join(w.work, 'device'), bootstrapPath: w.bootstrapPath });
     await w.agent.waitForMsg(/→ online/);
-    await eventually(async () => ((await statusJson(w!.fleetDir, w!.deviceId)).inventory?.v === 1 ? true : undefined));
+    await waitFor('the inventory v1 in the fleet status', async () => ((await statusJson(w!.fleetDir, w!.deviceId)).inventory?.v === 1 ? true : undefined), 15_000, { intervalMs: 200 });
   });
 });

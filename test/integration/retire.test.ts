@@ -1,17 +1,18 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { AgentProcess } from '../support/agent-process.js';
 import { fleetCli } from '../support/deploy-cli.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestFleet } from '../support/fleet.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { connectAs, retainedUnderDevice } from '../support/mqtt-probe.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // `tsunagu-fleet retire` end to end: the shipped fleet CLI, real Mosquitto,
 // the shipped agent bundle running a service container on the test dockerd.
@@ -34,20 +35,15 @@ async function ourContainers(): Promise<Docker.ContainerInfo[]> {
 before(async () => {
   const env = dockerTestEnv();
   images = env.images;
-  docker = new Docker({ socketPath: env.dockerHost.replace(/^unix:\/\//, '') });
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-retire-'));
+  docker = testDocker();
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-retire-'));
   bootstrapPath = join(work, 'bootstrap.json');
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
 });
 
 after(async () => {
-  for (const c of await ourContainers()) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-  await tf?.close();
-  await broker?.close();
-  rmSync(work, { recursive: true, force: true });
+  await removeContainers(docker, `${TEST_LABEL}=${scope}`);
+  await closeFleetWorld({ broker, tf, work });
 });
 
 test('retire: the device removes its service, wipes its identity and secrets, stops for good, and is revoked', async () => {

@@ -1,20 +1,22 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
 import { LABELS } from '../../agent/supervisor/labels.js';
 import { DESIRED_TYPE } from '../../protocol/commands.js';
 import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
 import { AgentProcess } from '../support/agent-process.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
 import { inspectListed } from '../support/inspect-listed.js';
+import { waitFor } from '../support/wait-for.js';
+import { removeContainers, testDocker, testDockerSocket } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // The device's own security policy end to end: the shipped agent bundle, a
 // real Mosquitto, the test dockerd. The fleet publishes signed desired states
@@ -79,18 +81,11 @@ async function publish(doc: Record<string, unknown>): Promise<number> {
   return version;
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last state: ${JSON.stringify(states.at(-1))}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** What a timeout error shows: the last reported state. */
+const lastState = { detail: () => states.at(-1) };
 
 const waitState = (what: string, match: (s: ReportedState) => boolean): Promise<ReportedState> =>
-  waitFor(what, () => { const s = states.at(-1); return s !== undefined && match(s) ? s : undefined; });
+  waitFor(what, () => { const s = states.at(-1); return s !== undefined && match(s) ? s : undefined; }, 30_000, lastState);
 
 async function containers(service: string): Promise<ContainerInspectInfo[]> {
   return inspectListed(docker, [`${LABELS.scope}=${scope}`, `${LABELS.service}=${service}`]);
@@ -118,7 +113,7 @@ async function assertRefused(settings: Record<string, unknown>, reason: string |
   else assert.match(given, reason);
   assert.match(state.error?.message ?? '', new RegExp(`^refused: ${name}: `));
   assert.equal(state.appliedVersion, applied, 'the version that runs is still the one reported applied');
-  const event = await waitFor(`desired-refused event of ${v}`, () => events.find((e) => e.type === 'desired-refused' && e.version === v));
+  const event = await waitFor(`desired-refused event of ${v}`, () => events.find((e) => e.type === 'desired-refused' && e.version === v), 30_000, lastState);
   assert.equal(event.code, 'POLICY_REFUSED');
   assert.deepEqual(event.services, state.error?.services);
   assert.equal((await containers(name)).length, 0, 'nothing of the refused version reaches the engine');
@@ -131,12 +126,9 @@ async function assertRefused(settings: Record<string, unknown>, reason: string |
 before(async () => {
   const env = dockerTestEnv();
   images = env.images;
-  engineSocket = env.dockerHost.slice('unix://'.length);
-  docker = new Docker({ socketPath: engineSocket });
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-policy-'));
+  engineSocket = testDockerSocket();
+  docker = testDocker(engineSocket);
+  ({ broker, tf, work } = await startFleetWorld('tsunagu-policy-'));
   // The agent's state (and its config file, written beside it) inside a directory the wider policy allows.
   stateDir = join(work, 'data', 'device');
   mkdirSync(join(work, 'data', 'sub'), { recursive: true });
@@ -156,11 +148,8 @@ before(async () => {
 after(async () => {
   await agent?.stop();
   await fleet?.close();
-  await tf?.close();
-  await broker?.close();
-  const list = await docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${scope}`] } });
-  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
-  rmSync(work, { recursive: true, force: true });
+  await removeContainers(docker, `${LABELS.scope}=${scope}`);
+  await closeFleetWorld({ broker, tf, work });
 });
 
 test('the default policy runs an ordinary service', async () => {
@@ -254,7 +243,7 @@ test('a policy tightened since: the version held is refused when restored at boo
   await agent.stop();
   const seen = states.length;
   await startAgent(config());
-  const state = await waitFor('refused at boot', () => states.slice(seen).find((s) => s.status === 'refused' && s.desiredVersion === held));
+  const state = await waitFor('refused at boot', () => states.slice(seen).find((s) => s.status === 'refused' && s.desiredVersion === held), 30_000, lastState);
   assert.equal(state.error?.code, 'POLICY_REFUSED');
   assert.equal(state.desiredVersion, held);
   assert.equal(state.error?.services?.extra, [

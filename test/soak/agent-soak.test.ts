@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { AgentProcess } from '../support/agent-process.js';
 import { fleetCli } from '../support/deploy-cli.js';
-import { createTestFleet } from '../support/fleet.js';
-import { startMosquitto } from '../support/mosquitto.js';
 import { cpuFraction, sampleProcess, type ProcSample } from '../support/proc-sample.js';
 import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';
+import { removeContainers, testDocker } from '../support/test-docker.js';
+import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } from '../../scripts/agent-launch.mjs';
 
 // `npm run soak` (not in CI): the real agent bundle for an hour (TSUNAGU_SOAK_MINUTES) with the
@@ -49,13 +49,10 @@ const median = (xs: number[]): number => {
 };
 
 test(`soak: ${minutes} min of broker restarts, deploys and a crash loop; the agent's resources stay flat`, { timeout: (minutes + 10) * 60_000 }, async () => {
-  const { dockerHost, images } = dockerTestEnv();
-  const docker = new Docker({ socketPath: dockerHost.replace(/^unix:\/\//, '') });
+  const { images } = dockerTestEnv();
+  const docker = testDocker();
   const scope = `soak-${randomBytes(3).toString('hex')}`;
-  const broker = await startMosquitto();
-  const tf = await createTestFleet(broker);
-  await tf.startServer();
-  const work = mkdtempSync(join(tmpdir(), 'tsunagu-soak-'));
+  const { broker, tf, work } = await startFleetWorld('tsunagu-soak-');
   const bootstrapPath = join(work, 'bootstrap.json');
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
   const agent = new AgentProcess({
@@ -159,12 +156,8 @@ test(`soak: ${minutes} min of broker restarts, deploys and a crash loop; the age
     assert.ok(late.linkListeners <= early.linkListeners + 2, `link listeners ${early.linkListeners} → ${late.linkListeners}`);
   } finally {
     await agent.stop();
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    }
-    await tf.close();
-    await broker.close();
-    rmSync(work, { recursive: true, force: true });
+    await removeContainers(docker, `${TEST_LABEL}=${scope}`);
+    await closeFleetWorld({ broker, tf, work });
   }
 });
 

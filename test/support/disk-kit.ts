@@ -78,14 +78,6 @@ export function diskKit(engine: SmallDiskEngine, work: string): {
   };
 }
 
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000, detail: () => unknown = () => ''): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} ${JSON.stringify(detail())}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** A desired state of one always-restarted service `app`. */
 export function app(image: string): object {
   return { services: { app: { image, network_mode: 'none', restart: 'always', labels: { [TEST_LABEL]: 'disk' } } } };

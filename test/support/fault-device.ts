@@ -47,13 +47,4 @@ export function logTime(line: LogLine): number {
   return t;
 }
 
-/** Wait for a condition; the error names what was awaited. Only for state with no event to wait on (the engine, the fleet's view). */
-export async function until(what: string, probe: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

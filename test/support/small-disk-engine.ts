@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+import { testDocker } from './test-docker.js';
 
 export interface SmallDiskEngine {
   socket: string;
@@ -103,5 +104,5 @@ export async function startSmallDiskEngine(sizeMiB: number): Promise<SmallDiskEn
     await stop();
     throw err;
   }
-  return { socket: instance.socket, dataRoot: instance.dataRoot, docker: new Docker({ socketPath: instance.socket }), stop };
+  return { socket: instance.socket, dataRoot: instance.dataRoot, docker: testDocker(instance.socket), stop };
 }

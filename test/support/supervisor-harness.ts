@@ -1,29 +1,15 @@
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import { DockerRuntime } from '../../agent/supervisor/docker-runtime.js';
 import { LABELS } from '../../agent/supervisor/labels.js';
 import { inspectListed } from './inspect-listed.js';
+import { dockerTestEnv, removeContainers, TEST_LABEL, testDocker, testDockerSocket, type TestImages } from './test-docker.js';
+import { waitFor } from './wait-for.js';
 import { Supervisor, type SupervisorEvent, type SupervisorOptions, type SupervisorState } from '../../agent/supervisor/supervisor.js';
 
-/** The label scripts/test-services.mjs cleans up by; every test container carries it. */
-export const TEST_LABEL = 'tsunagu.test';
-
-/**
- * busybox1/2: idle, printing /VERSION (1 or 2); crash: exits 3 after 0.2 s; unhealthy: its healthcheck
- * fails; missing: a tag the registry lacks; local: busybox1's content under a tag only the engine has.
- */
-export type TestImages = Record<'busybox1' | 'busybox2' | 'crash' | 'unhealthy' | 'missing' | 'local', string>;
-
-/** The dockerd, registry and images started by `npm test` (scripts/test-services.mjs). */
-export function dockerTestEnv(): { dockerHost: string; registry: string; images: TestImages } {
-  const { DOCKER_HOST, TSUNAGU_TEST_REGISTRY, TSUNAGU_TEST_IMAGES } = process.env;
-  if (!DOCKER_HOST?.startsWith('unix://') || !TSUNAGU_TEST_REGISTRY || !TSUNAGU_TEST_IMAGES) {
-    throw new Error('DOCKER_HOST, TSUNAGU_TEST_REGISTRY and TSUNAGU_TEST_IMAGES are not set: run the integration tests through `npm test`');
-  }
-  return { dockerHost: DOCKER_HOST, registry: TSUNAGU_TEST_REGISTRY, images: JSON.parse(TSUNAGU_TEST_IMAGES) as TestImages };
-}
+export { dockerTestEnv, TEST_LABEL, type TestImages } from './test-docker.js';
 
 export interface SupervisorHarness {
   scope: string;
@@ -56,8 +42,8 @@ export async function supervisorHarness(
 ): Promise<SupervisorHarness> {
   const env = dockerTestEnv();
   // Another engine than the shared one: a test that restarts its engine runs one of its own.
-  const socketPath = engine.socketPath ?? env.dockerHost.slice('unix://'.length);
-  const docker = new Docker({ socketPath });
+  const socketPath = engine.socketPath ?? testDockerSocket();
+  const docker = testDocker(socketPath);
   const scope = `t-${name}-${randomBytes(3).toString('hex')}`;
   // Each test pulls for real: drop the registry tags a previous test pulled (the layers stay, so it is quick).
   for (const ref of Object.values(env.images).filter((r) => r.startsWith(`${env.registry}/`))) {
@@ -113,13 +99,7 @@ export async function supervisorHarness(
       if (found.length !== 1) throw new Error(`expected one container of ${service}, found ${found.length}`);
       return found[0] as ContainerInspectInfo;
     },
-    waitFor: async (what, check, timeoutMs = 15_000) => {
-      const deadline = Date.now() + timeoutMs;
-      while (!(await check())) {
-        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    },
+    waitFor: async (what, check, timeoutMs = 15_000) => { await waitFor(what, check, timeoutMs); },
     logs: async (id) => {
       // Without a TTY the engine frames each chunk: 1 byte stream, 3 zero bytes, 4 bytes length.
       const buf = Buffer.from(await docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false }));
@@ -130,8 +110,7 @@ export async function supervisorHarness(
   };
   t.after(async () => {
     await harness.supervisor.stop();
-    const list = await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } });
-    await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+    await removeContainers(docker, `${TEST_LABEL}=${scope}`);
   });
   return harness;
 }
