@@ -39,40 +39,27 @@ export class DesiredStore {
 
   /** The signed message of the last proven version, or undefined before one. */
   loadProven(): Uint8Array | undefined {
-    const bytes = readFileIfExists(this.provenPath);
-    return bytes === undefined ? undefined : new Uint8Array(bytes);
+    return loadBytes(this.provenPath);
   }
 
   /** Written once per proven version (atomic replace; unchanged bytes are not written again). */
   saveProven(bytes: Uint8Array): void {
-    const old = readFileIfExists(this.provenPath);
-    if (old !== undefined && Buffer.compare(old, bytes) === 0) return;
-    writeFileAtomic(this.provenPath, bytes);
+    saveBytesOnChange(this.provenPath, bytes);
   }
 
   /** A kept proven message no longer verifies: out of the way, logged; a rollback then has nothing to return to. */
   moveProvenAside(reason: string): void {
-    const movedTo = `${this.provenPath}.bad`;
-    try {
-      renameSync(this.provenPath, movedTo);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    this.logger.error({ code: 'STATE_CORRUPT', movedTo }, `${this.provenPath} was unusable (${reason}); moved to ${movedTo}`);
+    this.moveAside(this.provenPath, reason, '');
   }
 
   /** The signed message last accepted, or undefined before the first one. */
   loadMessage(): Uint8Array | undefined {
-    const bytes = readFileIfExists(this.messagePath);
-    return bytes === undefined ? undefined : new Uint8Array(bytes);
+    return loadBytes(this.messagePath);
   }
 
   /** Atomic replace: a power cut leaves the old message or the new one, never a mix. */
   saveMessage(bytes: Uint8Array): void {
-    const old = readFileIfExists(this.messagePath);
-    if (old !== undefined && Buffer.compare(old, bytes) === 0) return;
-    writeFileAtomic(this.messagePath, bytes);
+    saveBytesOnChange(this.messagePath, bytes);
   }
 
   /**
@@ -80,14 +67,19 @@ export class DesiredStore {
    * kept as `desired.msg.bad` for inspection and out of the way of the next boot.
    */
   moveMessageAside(reason: string): void {
-    const movedTo = `${this.messagePath}.bad`;
+    this.moveAside(this.messagePath, reason, ', asking the broker for the retained copy');
+  }
+
+  /** Kept as `NAME.bad` for inspection; a file already gone is nothing to move. */
+  private moveAside(path: string, reason: string, then: string): void {
+    const movedTo = `${path}.bad`;
     try {
-      renameSync(this.messagePath, movedTo);
+      renameSync(path, movedTo);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
-    this.logger.error({ code: 'STATE_CORRUPT', movedTo }, `${this.messagePath} was unusable (${reason}); moved to ${movedTo}, asking the broker for the retained copy`);
+    this.logger.error({ code: 'STATE_CORRUPT', movedTo }, `${path} was unusable (${reason}); moved to ${movedTo}${then}`);
   }
 
   loadHolds(): ServiceHolds {
@@ -105,4 +97,16 @@ export class DesiredStore {
     saveJsonState(this.holdsPath, holds);
     this.lastHolds = text;
   }
+}
+
+function loadBytes(path: string): Uint8Array | undefined {
+  const bytes = readFileIfExists(path);
+  return bytes === undefined ? undefined : new Uint8Array(bytes);
+}
+
+/** Unchanged bytes are not written again (SD cards wear). */
+function saveBytesOnChange(path: string, bytes: Uint8Array): void {
+  const old = readFileIfExists(path);
+  if (old !== undefined && Buffer.compare(old, bytes) === 0) return;
+  writeFileAtomic(path, bytes);
 }
