@@ -8,6 +8,8 @@ import type { RegistryCredentials } from '../protocol/desired.js';
 import { asTsunaguError } from '../protocol/errors.js';
 import type { Ed25519 } from '../protocol/ed25519.js';
 import type { SignedPayload } from '../protocol/envelope.js';
+import type { DeviceEventBody } from '../protocol/events/device-events.js';
+import { serviceEventOnWire } from '../protocol/events/service-prefix.js';
 import { keyId, type KeyPairs } from '../protocol/keys.js';
 import { clockTrust } from './clock-trust.js';
 import { RefusalCount } from './commands/refusal-count.js';
@@ -85,7 +87,7 @@ interface Session {
   outbox: Outbox;
   reporter: Reporter;
   desired: DesiredChannel;
-  emitEvent: (event: Record<string, unknown>) => void;
+  emitEvent: (event: DeviceEventBody) => void;
 }
 
 /** What runs whether or not the device has an identity or a broker: the containers. */
@@ -171,7 +173,7 @@ export class Agent {
   }
 
   /** An event to the fleet (queued in the outbox while offline); only logged before enrollment. */
-  emitEvent(event: Record<string, unknown>): void {
+  emitEvent(event: DeviceEventBody): void {
     if (this.session === undefined) this.deps.logger.info({ event }, 'event not sent: no session yet');
     else this.session.emitEvent(event);
   }
@@ -311,11 +313,11 @@ export class Agent {
     const traceparent = session.desired.traceparent;
     // Pull progress is frequent and says nothing a log needs.
     if (event.type !== 'pull-progress') this.deps.logger.info({ ...event, ...(traceparent === undefined ? {} : { traceparent }) }, `service ${event.service}: ${event.type}`);
-    session.emitEvent({ ...event, type: `service-${event.type}`, ...(traceparent === undefined ? {} : { traceparent }) });
+    session.emitEvent(serviceEventOnWire(event, traceparent));
   }
 
   private onPressureEvent(event: PressureEvent): void {
-    this.session?.emitEvent({ ...event });
+    this.session?.emitEvent(event);
   }
 
   /** Every metrics sample also feeds the pressure monitor: pressure costs no reads of its own. */
@@ -355,10 +357,9 @@ export class Agent {
     const outbox = Outbox.open({ dir: join(config.stateDir, 'outbox'), maxBytes: config.outbox.maxBytes });
     for (const problem of outbox.recovered) logger.error({ code: problem.code }, problem.message);
     const outbound = new Outbound(link, outbox, logger);
-    const emitEvent = (event: Record<string, unknown>): void => {
-      if (event.type === 'message-refused' && typeof event.code === 'string') this.refused.add(event.code);
-      const traceparent = typeof event.traceparent === 'string' ? event.traceparent : undefined;
-      void outbound.send({ kind: 'events', class: 'event', payload: JSON.stringify({ v: 1, at: this.clock(), ...event }), traceparent });
+    const emitEvent = (event: DeviceEventBody): void => {
+      if (event.type === 'message-refused') this.refused.add(event.code);
+      void outbound.send({ kind: 'events', class: 'event', payload: JSON.stringify({ v: 1, at: this.clock(), ...event }), traceparent: event.traceparent });
     };
     const workload = this.workload;
     const reporter = new Reporter({

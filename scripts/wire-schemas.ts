@@ -7,7 +7,7 @@ import {
   DeviceClaimSchema, ENROLL_REQUEST_TYPE, ENROLL_RESPONSE_TYPE, EnrollGrantSchema, EnrollRequestDataSchema, EnrollResponseDataSchema,
 } from '../protocol/enrollment.js';
 import { EnvelopeSchema, SignedPayloadSchema } from '../protocol/envelope.js';
-import { DeviceEventSchema } from '../protocol/events.js';
+import { DeviceEventSchema } from '../protocol/events/event-frame.js';
 import { KeyFileSchema } from '../protocol/keys.js';
 import { InventoryReportSchema, LabelsSchema, MetricsReportSchema } from '../protocol/reports.js';
 import { DeviceStatusSchema } from '../protocol/status.js';

@@ -3,6 +3,7 @@ import { COMMAND_LIMITS, COMMAND_TYPE, CommandSchema, isCommandName, MAX_REPLY_M
 import type { Ed25519 } from '../../protocol/ed25519.js';
 import { decodeEnvelope, newMessageId, readableIds, signEnvelope, SignedPayloadSchema, verifySignedBody, type SignedPayload } from '../../protocol/envelope.js';
 import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
+import type { DeviceEventBody } from '../../protocol/events/device-events.js';
 import { checkSchema, type JsonLimits } from '../../protocol/json.js';
 import { keyId, type KeyPairs } from '../../protocol/keys.js';
 import { bootClock } from '../boot-clock.js';
@@ -34,7 +35,7 @@ export interface CommandChannelOptions {
   /** Send a signed reply (queued while offline; replies are never dropped before metrics). */
   sendReply: (reply: Uint8Array) => Promise<void>;
   /** Report a refusal or a lifecycle step on the events topic. */
-  emitEvent: (event: Record<string, unknown>) => void;
+  emitEvent: (event: DeviceEventBody) => void;
   logger: Logger;
   clock?: () => number;
   clockTrusted: () => boolean;

@@ -2,6 +2,7 @@ import type { Logger } from '../../common/logger.js';
 import { DesiredDataSchema, type DesiredData, type RegistryCredentials, type ReportedDisk, type ReportedState } from '../../protocol/desired.js';
 import type { SignedPayload } from '../../protocol/envelope.js';
 import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
+import type { DeviceEventBody } from '../../protocol/events/device-events.js';
 import { checkSchema } from '../../protocol/json.js';
 import { admit, type AdmissionCheck } from '../admission/admission.js';
 import { parseDesiredState, type ParseOptions } from '../../protocol/compose/compose-schema.js';
@@ -42,7 +43,7 @@ export interface DesiredChannelOptions {
   disk?: () => ReportedDisk | undefined;
   /** The retained `state` message. */
   publishState: (state: ReportedState, traceparent: string | undefined) => void;
-  emitEvent: (event: Record<string, unknown>) => void;
+  emitEvent: (event: DeviceEventBody) => void;
   /**
    * The persisted message failed its signature or its schema (it has been moved aside):
    * the broker's retained copy is the only one left, so the caller fetches it again.

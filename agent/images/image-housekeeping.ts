@@ -8,7 +8,7 @@ import type { RegistryAuth } from '../supervisor/container-runtime.js';
 import type { SupervisorEvent, SupervisorLogger, SupervisorState } from '../supervisor/supervisor-io.js';
 import { DataRootGauge, type DiskGauge } from './disk-gauge.js';
 import { DockerImages, type ImageEngine } from './docker-images.js';
-import { ImageCollector } from './image-collector.js';
+import { ImageCollector, type ImageEvent } from './image-collector.js';
 import { ImageRecords } from './image-records.js';
 import { ImageUseTracker } from './image-use-tracker.js';
 import { devicePlatform, type Platform } from './platform.js';
@@ -32,7 +32,7 @@ export interface ImageHousekeepingOptions {
   /** Registry credentials of the desired state, by image. */
   auth: (ref: string) => RegistryAuth | undefined;
   /** `image-removed` and `gc` events. */
-  emit: (event: Record<string, unknown>) => void;
+  emit: (event: ImageEvent) => void;
   log: SupervisorLogger;
   /** Tests put the engine, disk reading and device platform they need here. */
   engine?: ImageEngine;

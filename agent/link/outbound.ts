@@ -1,5 +1,6 @@
 import type { IClientPublishOptions } from 'mqtt';
 import type { Logger } from '../../common/logger.js';
+import type { DeviceEventOf } from '../../protocol/events/device-events.js';
 import type { DeviceOutbound } from '../../protocol/topics.js';
 import type { DeviceLink } from './device-link.js';
 import type { DropCounts, MessageClass, Outbox } from './outbox.js';
@@ -87,8 +88,8 @@ export class Outbound {
     const dropped: DropCounts = this.outbox.dropped();
     const total = Object.values(dropped).reduce((a, b) => a + b, 0);
     if (total === 0 || this.link.state !== 'online') return;
-    const event = JSON.stringify({ v: 1, type: 'outbox-dropped', at: Date.now(), dropped });
-    this.link.publishTo(this.link.topic('events'), event, { qos: 1 }).then(
+    const event: DeviceEventOf<'outbox-dropped'> = { v: 1, type: 'outbox-dropped', at: Date.now(), dropped };
+    this.link.publishTo(this.link.topic('events'), JSON.stringify(event), { qos: 1 }).then(
       () => this.outbox.acknowledgeDropped(dropped),
       () => undefined,
     );

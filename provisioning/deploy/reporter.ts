@@ -1,6 +1,5 @@
 import type { DeployObserver, DeviceResult } from './deploy-device.js';
-import { pullProgressOf } from './pull-progress.js';
-import type { SupervisorEvent } from './rollout.js';
+import { pullProgressOf, type PullProgress } from './pull-progress.js';
 import { printable } from '../terminal-text.js';
 
 /** Where deploy's output goes: the observer of each rollout plus the final results. */
@@ -48,7 +47,7 @@ export function jsonReporter(write: Write): DeployReporter {
   const line = (o: Record<string, unknown>): void => write(`${JSON.stringify(o)}\n`);
   return {
     published: (deviceId, version) => line({ type: 'published', deviceId, version }),
-    event: (deviceId, event) => line({ ...event, deviceId, type: 'event', event: event.type }),
+    event: (deviceId, { event }) => line({ ...event, deviceId, type: 'event', event: event.type }),
     state: (deviceId, s) => line({ type: 'state', deviceId, status: s.status, desiredVersion: s.desiredVersion, appliedVersion: s.appliedVersion }),
     result: (r) => line(resultJson(r)),
     summary: () => undefined,
@@ -72,9 +71,9 @@ export function textReporter(write: Write, options: { tty: boolean; multi: boole
     write(`${printable(text)}\n`);
   };
   const lastStatus = new Map<string, string>();
-  const progress = (deviceId: string, e: SupervisorEvent, p: { current: number; total: number; percent: number }): void => {
+  const progress = (deviceId: string, p: PullProgress): void => {
     const { current, total, percent: pct } = p;
-    const what = printable(`${options.multi ? `${deviceId} ` : ''}${e.service ?? '?'} ${e.image ?? ''}`.trimEnd());
+    const what = printable(`${options.multi ? `${deviceId} ` : ''}${p.service} ${p.image}`.trimEnd());
     if (options.tty) {
       const width = 30;
       const filled = Math.round((pct / 100) * width);
@@ -82,7 +81,7 @@ export function textReporter(write: Write, options: { tty: boolean; multi: boole
       barShown = true;
       return;
     }
-    const key = `${deviceId}/${e.service ?? ''}`;
+    const key = `${deviceId}/${p.service}`;
     const step = Math.floor(pct / 10);
     if (steps.get(key) === step) return;
     steps.set(key, step);
@@ -91,12 +90,16 @@ export function textReporter(write: Write, options: { tty: boolean; multi: boole
   const prefix = (deviceId: string): string => (options.multi ? `${deviceId}: ` : '');
   return {
     published: (deviceId, version) => say(`${prefix(deviceId)}published version ${version} for ${deviceId}`),
-    event: (deviceId, e) => {
-      const pull = pullProgressOf(e);
-      if (pull !== undefined) return progress(deviceId, e, pull);
+    event: (deviceId, received) => {
+      const pull = pullProgressOf(received);
+      if (pull !== undefined) return progress(deviceId, pull);
+      // One line for any type, known or not: the service and image first, when the event has them.
+      const e: Record<string, unknown> = received.event;
+      const service = typeof e.service === 'string' ? e.service : '';
+      const image = typeof e.image === 'string' && e.image !== '' ? ` ${e.image}` : '';
       const rest = Object.entries(e).filter(([k]) => !['v', 'at', 'type', 'service', 'image', 'currentBytes', 'totalBytes'].includes(k))
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
-      say(`${prefix(deviceId)}${e.service ?? ''} ${e.type}${e.image ? ` ${e.image}` : ''}${rest ? ` ${rest}` : ''}`.replace(/^ /, ''));
+      say(`${prefix(deviceId)}${service} ${received.event.type}${image}${rest ? ` ${rest}` : ''}`.replace(/^ /, ''));
     },
     state: (deviceId, s) => {
       const text = `${s.status} (applied ${s.appliedVersion ?? '-'}, working on ${s.desiredVersion ?? '-'})`;
