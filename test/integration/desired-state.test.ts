@@ -9,6 +9,7 @@ import { LABELS } from '../../agent/supervisor/labels.js';
 import { fromBase64, toBase64 } from '../../protocol/bytes.js';
 import { DESIRED_TYPE } from '../../protocol/commands.js';
 import { ReportedStateSchema, type DesiredData, type ReportedState } from '../../protocol/desired.js';
+import { readDeviceEvent } from '../../protocol/events/device-events.js';
 import { seal } from '../../protocol/seal.js';
 import { deviceTopic } from '../../protocol/topics.js';
 import { AgentProcess } from '../support/agent-process.js';
@@ -311,4 +312,9 @@ test('offline reboot: no broker, agent killed, container removed by hand — the
   assert.notEqual(web.Id, old.Id);
   assert.ok(web.Config.Env.some((e) => e.startsWith('API_TOKEN=')), 'the sealed secret was opened again from disk');
   await broker.start();
+});
+
+test('every event the agent sent during these tests is one the protocol knows, with the members of its type', () => {
+  assert.ok(events.length > 0);
+  for (const e of events) assert.equal(readDeviceEvent(e)?.known, true, `not a known event: ${JSON.stringify(e)}`);
 });
