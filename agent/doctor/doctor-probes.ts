@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { BootstrapFileSchema } from '../../protocol/bootstrap.js';
 import { checkSchema, parseJsonBytes } from '../../protocol/json.js';
 import type { AgentConfig } from '../config.js';
@@ -46,8 +46,7 @@ function memoryReading(): { availableBytes: number; totalBytes: number } {
   return { availableBytes: kib('MemAvailable'), totalBytes: kib('MemTotal') };
 }
 
-async function engineChecks(socket: string): Promise<CheckResult[]> {
-  const docker = new Docker({ socketPath: socket });
+async function engineChecks(docker: Docker, socket: string): Promise<CheckResult[]> {
   try {
     const v = await withTimeout(docker.version(), 5_000, 'engine');
     const engine = judgeEngine(socket, { version: v.Version, apiVersion: v.ApiVersion });
@@ -84,10 +83,13 @@ async function brokerReading(stateDir: string): Promise<BrokerReading> {
   return { kind: 'probe', url, ...result };
 }
 
-/** Every check, in the order a person fixes things: who holds the state directory, the engine, the broker, the clock, then room. */
-export async function runDoctor(config: AgentConfig): Promise<CheckResult[]> {
+/**
+ * Every check, in the order a person fixes things: who holds the state directory, the engine, the broker, the clock, then room.
+ * `docker` is the engine client main.ts built on the config's socket.
+ */
+export async function runDoctor(config: AgentConfig, docker: Docker): Promise<CheckResult[]> {
   const socket = config.runtime.socket ?? defaultSocket();
-  const [engine, broker] = await Promise.all([engineChecks(socket), brokerReading(config.stateDir)]);
+  const [engine, broker] = await Promise.all([engineChecks(docker, socket), brokerReading(config.stateDir)]);
   return [
     judgeLock(config.stateDir, readStateDirLock(config.stateDir)),
     engine[0]!,

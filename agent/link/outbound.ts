@@ -1,7 +1,6 @@
-import type { IClientPublishOptions } from 'mqtt';
 import type { Logger } from '../../common/logger.js';
 import type { DeviceOutbound } from '../../protocol/topics.js';
-import type { DeviceLink } from './device-link.js';
+import type { BrokerLink, LinkPublishOptions } from './broker-link.js';
 import type { DropCounts, MessageClass, Outbox } from './outbox.js';
 
 export interface OutboundMessage {
@@ -26,7 +25,7 @@ export class Outbound {
   /** Set when a message is queued while a drain runs: that drain may already have passed its last check. */
   private queuedDuringDrain = false;
 
-  constructor(private readonly link: DeviceLink, private readonly outbox: Outbox, private readonly logger: Logger) {
+  constructor(private readonly link: BrokerLink, private readonly outbox: Outbox, private readonly logger: Logger) {
     link.on('state', (state) => {
       if (state === 'online') void this.drain();
     });
@@ -49,8 +48,8 @@ export class Outbound {
     else if (this.link.state === 'online') void this.drain();
   }
 
-  private publishOptions(message: OutboundMessage): IClientPublishOptions {
-    const properties: NonNullable<IClientPublishOptions['properties']> = {};
+  private publishOptions(message: OutboundMessage): LinkPublishOptions {
+    const properties: NonNullable<LinkPublishOptions['properties']> = {};
     if (this.link.mqtt5) {
       if (message.expirySeconds !== undefined) properties.messageExpiryInterval = message.expirySeconds;
       if (message.traceparent !== undefined) properties.userProperties = { traceparent: message.traceparent };
