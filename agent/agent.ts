@@ -83,7 +83,7 @@ export class Agent {
 
   constructor(private readonly deps: AgentDeps) {
     this.clock = deps.clock;
-    this.reports = new WorkloadReporter({ serviceEvent: (event) => this.onSupervisorEvent(event) });
+    this.reports = new WorkloadReporter({ serviceEvent: (event) => this.onSupervisorEvent(event), pressureEvent: (event) => this.onPressureEvent(event) });
     this.inventory = new InventoryService({ probe: deps.probe, store: new FileFactsStore(deps.config.stateDir, deps.logger) });
     this.running = new Promise((resolve) => { this.markRunning = resolve; });
   }
@@ -130,7 +130,6 @@ export class Agent {
     const workload = startWorkload({
       config, configFile: this.deps.configFile, logger, clock: this.clock, docker: this.deps.docker, inventory: this.inventory,
       reports: this.reports, ...(this.deps.status === undefined ? {} : { status: this.deps.status }),
-      onPressureEvent: (event) => this.onPressureEvent(event),
     }).then((w) => {
       this.workload = w;
       this.markRunning();

@@ -18,7 +18,7 @@ import { deviceLabelSet } from './desired/device-labels.js';
 import { registryAuthFor } from './desired/unseal.js';
 import { DockerImages } from './images/docker-images.js';
 import { ImageHousekeeping } from './images/image-housekeeping.js';
-import { PressureMonitor, type PressureEvent } from './pressure/pressure-monitor.js';
+import { PressureMonitor } from './pressure/pressure-monitor.js';
 import type { WorkloadReporter } from './reporting/workload-reporter.js';
 import type { InventoryService } from './resources/inventory.js';
 import type { StatusFile } from './status/status-file.js';
@@ -64,7 +64,6 @@ export interface WorkloadDeps {
   /** Where the supervisor, the housekeeping and the pressure monitor report. */
   reports: WorkloadReporter;
   status?: StatusFile;
-  onPressureEvent: (event: PressureEvent) => void;
 }
 
 /** Build the supervisor and what keeps house around it, and start it. */
@@ -114,7 +113,7 @@ export async function startWorkload(deps: WorkloadDeps): Promise<Workload> {
   status?.workload(supervisor.state());
   const pressure = config.pressure.enabled ? new PressureMonitor({
     config: config.pressure, target: supervisor, logger: logger.child({ component: 'pressure' }),
-    onEvent: deps.onPressureEvent,
+    onEvent: (event) => reports.pressure(event),
   }) : undefined;
   logger.info({ policy: config.policy }, 'device security policy');
   // All findings are reported together; the first check's code leads.

@@ -1,3 +1,4 @@
+import type { PressureEvent } from '../pressure/pressure-monitor.js';
 import type { SupervisorEvent, SupervisorState } from '../supervisor/supervisor-io.js';
 
 /** What an open session takes from the workload: the retained state and the events topic. */
@@ -21,6 +22,8 @@ export interface SupervisorObserver {
 export interface WorkloadReporterOptions {
   /** Supervisor events, as the fleet gets them (the agent names them `service-…` and adds the traceparent). */
   serviceEvent: (event: SupervisorEvent) => void;
+  /** Pressure events, as the fleet gets them. */
+  pressureEvent: (event: PressureEvent) => void;
 }
 
 /**
@@ -63,7 +66,12 @@ export class WorkloadReporter {
     this.session?.desired.onProven(version);
   }
 
-  /** An event of the workload besides the supervisor's (image housekeeping, pressure). */
+  /** The pressure monitor's `onEvent`. */
+  pressure(event: PressureEvent): void {
+    this.opts.pressureEvent(event);
+  }
+
+  /** An image housekeeping event (`image-removed`, `gc`). */
   event(event: Record<string, unknown>): void {
     this.session?.emitEvent(event);
   }
