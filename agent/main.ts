@@ -117,7 +117,7 @@ function status(opts: { config?: string; stateDir?: string; json?: boolean }): v
 
 async function doctor(opts: { config?: string; stateDir?: string; json?: boolean }): Promise<void> {
   const config = configFrom(opts);
-  const results = await runDoctor(config, dockerClient(config.runtime.socket));
+  const results = await runDoctor(config, { docker: dockerClient(config.runtime.socket), clock: systemClock });
   const code = doctorExitCode(results);
   process.stdout.write(opts.json === true ? `${JSON.stringify({ exitCode: code, checks: results })}\n` : renderDoctor(results));
   // Everything is said: a request to an engine that never answered must not keep the command waiting.

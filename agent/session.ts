@@ -89,7 +89,7 @@ export function openSession(deps: SessionDeps): Session {
   });
   const outbox = Outbox.open({ dir: join(config.stateDir, 'outbox'), maxBytes: config.outbox.maxBytes });
   for (const problem of outbox.recovered) logger.error({ code: problem.code }, problem.message);
-  const outbound = new Outbound(link, outbox, logger);
+  const outbound = new Outbound(link, outbox, logger, clock);
   const emitEvent = (event: Record<string, unknown>): void => {
     if (event.type === 'message-refused' && typeof event.code === 'string') deps.refused.add(event.code);
     const traceparent = typeof event.traceparent === 'string' ? event.traceparent : undefined;

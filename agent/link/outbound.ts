@@ -1,5 +1,6 @@
 import type { Logger } from '../../common/logger.js';
 import type { DeviceOutbound } from '../../protocol/topics.js';
+import { systemClock, type Clock } from '../clock.js';
 import type { BrokerLink, LinkPublishOptions } from './broker-link.js';
 import type { DropCounts, MessageClass, Outbox } from './outbox.js';
 
@@ -25,7 +26,7 @@ export class Outbound {
   /** Set when a message is queued while a drain runs: that drain may already have passed its last check. */
   private queuedDuringDrain = false;
 
-  constructor(private readonly link: BrokerLink, private readonly outbox: Outbox, private readonly logger: Logger) {
+  constructor(private readonly link: BrokerLink, private readonly outbox: Outbox, private readonly logger: Logger, private readonly clock: Clock = systemClock) {
     link.on('state', (state) => {
       if (state === 'online') void this.drain();
     });
@@ -86,7 +87,7 @@ export class Outbound {
     const dropped: DropCounts = this.outbox.dropped();
     const total = Object.values(dropped).reduce((a, b) => a + b, 0);
     if (total === 0 || this.link.state !== 'online') return;
-    const event = JSON.stringify({ v: 1, type: 'outbox-dropped', at: Date.now(), dropped });
+    const event = JSON.stringify({ v: 1, type: 'outbox-dropped', at: this.clock.now(), dropped });
     this.link.publishTo(this.link.topic('events'), event, { qos: 1 }).then(
       () => this.outbox.acknowledgeDropped(dropped),
       () => undefined,
