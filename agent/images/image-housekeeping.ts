@@ -7,7 +7,7 @@ import type { DiskConfig } from '../config.js';
 import type { RegistryAuth } from '../supervisor/container-runtime.js';
 import type { SupervisorEvent, SupervisorLogger, SupervisorState } from '../supervisor/supervisor-io.js';
 import { DataRootGauge, type DiskGauge } from './disk-gauge.js';
-import { DockerImages, type ImageEngine } from './docker-images.js';
+import type { ImageEngine } from './docker-images.js';
 import { ImageCollector, type ImageEvent } from './image-collector.js';
 import { ImageRecords } from './image-records.js';
 import { ImageUseTracker } from './image-use-tracker.js';
@@ -25,8 +25,6 @@ export interface SupervisorView {
 export interface ImageHousekeepingOptions {
   disk: DiskConfig;
   stateDir: string;
-  /** The engine's socket; default as the runtime's. */
-  socketPath?: string;
   /** The device's capability labels: services it cannot run are not pulled, so not checked. */
   deviceLabels: ReadonlySet<string>;
   /** Registry credentials of the desired state, by image. */
@@ -34,8 +32,9 @@ export interface ImageHousekeepingOptions {
   /** `image-removed` and `gc` events. */
   emit: (event: ImageEvent) => void;
   log: SupervisorLogger;
-  /** Tests put the engine, disk reading and device platform they need here. */
-  engine?: ImageEngine;
+  /** The engine's images: DockerImages on the agent's one engine client (main.ts). */
+  engine: ImageEngine;
+  /** Tests put the disk reading and device platform they need here. */
   gauge?: DiskGauge;
   device?: Platform;
   registry?: RegistryClientOptions;
@@ -61,7 +60,7 @@ export class ImageHousekeeping {
 
   constructor(private readonly o: ImageHousekeepingOptions) {
     const { disk, log } = o;
-    this.engine = o.engine ?? new DockerImages(o.socketPath === undefined ? {} : { socketPath: o.socketPath });
+    this.engine = o.engine;
     const engine = this.engine;
     this.gauge = o.gauge ?? new DataRootGauge(disk.path, () => engine.dataRoot());
     this.records = new ImageRecords(join(o.stateDir, 'images.json'), log);

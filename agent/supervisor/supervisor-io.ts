@@ -13,10 +13,9 @@ import type { OverallStatus, ServiceReport } from './service-report.js';
  * lifecycle events through `onEvent`).
  */
 
-/** Wall clock in ms; injected so tests and a device without RTC can be reasoned about. */
-export interface Clock {
-  now(): number;
-}
+import type { Clock } from '../clock.js';
+
+export type { Clock };
 
 /** The subset of pino the supervisor uses. */
 export interface SupervisorLogger {

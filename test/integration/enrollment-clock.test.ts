@@ -79,7 +79,7 @@ test('a device booted in 1970 corrects its clock from STALE_REQUEST and enrolls'
   const grant = await enroll({
     bootstrap, keys: device, ed, logger: silentLogger(), signal: controller.signal,
     claim: { serial: 'SN-1970', model: 'board', arch: 'arm64', macs: [], hostname: 'edge', claimToken: 'T0K3N' },
-    clock: () => 86_400_000, // 2 January 1970
+    clock: { now: () => 86_400_000 }, // 2 January 1970
     backoff: { baseMs: 100, capMs: 200 },
     responseTimeoutMs: 5_000,
   });

@@ -6,6 +6,7 @@ import { after, test } from 'node:test';
 import { silentLogger } from '../../common/logger.js';
 import { CommandChannel, type CommandHandlers } from '../../agent/commands/command-channel.js';
 import { CommandStore } from '../../agent/commands/command-store.js';
+import { FleetVerifier } from '../../agent/commands/fleet-verifier.js';
 import { DesiredChannel } from '../../agent/desired/desired-channel.js';
 import { DesiredStore } from '../../agent/desired/desired-store.js';
 import type { DiskReading } from '../../agent/images/disk-fit.js';
@@ -114,18 +115,19 @@ async function desiredEvents(): Promise<DeviceEventBody[]> {
   } satisfies SignedPayload));
   const idle = { version: null, status: 'applying' as const, services: [], error: null };
   const channel = new DesiredChannel({
-    deviceId: 'dev-1',
-    verify: (bytes) => {
-      const text = Buffer.from(bytes).toString();
-      if (text === 'bad') throw new TsunaguError('BAD_SIGNATURE');
-      return JSON.parse(text) as SignedPayload;
+    verifier: {
+      verifyAddressed: (bytes: Uint8Array): SignedPayload => {
+        const text = Buffer.from(bytes).toString();
+        if (text === 'bad') throw new TsunaguError('BAD_SIGNATURE');
+        return JSON.parse(text) as SignedPayload;
+      },
     },
     boxSecretKey: generateKeyPairs().boxSecretKey,
     store: new DesiredStore(mkdtempSync(join(work, 'desired-')), silentLogger()),
     admission: [{ name: 'no-db', check: (d) => (d.services.some((s) => s.name === 'db') ? { code: 'POLICY_REFUSED', services: { db: ['not on this device'] } } : null) }],
     supervisor: { apply: (_doc, version) => Promise.resolve({ ...idle, version }), state: () => idle },
     deviceLabels: new Set(), setRegistries: () => undefined, publishState: () => undefined,
-    emitEvent: (e) => events.push(e), logger: silentLogger(), clock: () => 42,
+    emitEvent: (e) => events.push(e), logger: silentLogger(), clock: { now: () => 42 },
   });
   await channel.deliver(utf8('bad'));
   await channel.deliver(message(2, { services: { web: { image: 'nginx:1' } } }));
@@ -142,11 +144,12 @@ async function commandEvents(): Promise<DeviceEventBody[]> {
   const fleet = generateKeyPairs();
   const kid = keyId(fleet.signPublicKey);
   const channel = new CommandChannel({
-    deviceId: 'dev-1', fleetId: 'acme', fleetKeys: new Map([[kid, fleet.signPublicKey]]), deviceKeys: generateKeyPairs(), ed,
+    fleetId: 'acme', deviceKeys: generateKeyPairs(), ed,
+    verifier: new FleetVerifier({ deviceId: 'dev-1', fleetKeys: new Map([[kid, fleet.signPublicKey]]), ed, clock: { now: () => Date.now() }, clockTrusted: () => true }),
     store: new CommandStore(mkdtempSync(join(work, 'cmd-')), silentLogger()),
     // Nothing here is accepted, so no handler runs.
     handlers: {} as CommandHandlers,
-    sendReply: () => Promise.resolve(), emitEvent: (e) => events.push(e), logger: silentLogger(), clockTrusted: () => true,
+    sendReply: () => Promise.resolve(), emitEvent: (e) => events.push(e), logger: silentLogger(),
   });
   await channel.deliver(utf8('not an envelope'));
   const wrongType: SignedPayload = { typ: 'desired', id: 'ab'.repeat(16), to: 'dev-1', iat: Date.now(), exp: Date.now() + 60_000, ctr: 1, tp: TP, data: {} };

@@ -7,7 +7,9 @@ import { deviceTopic, DEVICE_INBOUND, type DeviceInbound, type DeviceOutbound } 
 import { DEVICE_SESSION_EXPIRY_SECONDS, isAuthFailure, isPacketTooLarge, mqttOptions, type BrokerEndpoint } from './mqtt-options.js';
 import { totalListeners } from '../diagnostics/diagnostics.js';
 
-export type LinkState = 'connecting' | 'online' | 'offline' | 'closed';
+import type { BrokerLink, BrokerLinkEvents, LinkState } from './broker-link.js';
+
+export type { LinkState };
 
 export interface DeviceLinkOptions {
   deviceId: string;
@@ -30,27 +32,19 @@ export interface DeviceLinkOptions {
   random?: () => number;
 }
 
-export interface DeviceLinkEvents {
-  state: [LinkState];
-  message: [DeviceInbound, Buffer];
-  /**
-   * MQTT 5: the broker sent a packet over the Maximum Packet Size this link
-   * announced (a broker that ignores it); MQTT.js closed the connection.
-   */
-  'packet-too-large': [string];
-  'auth-failed': [];
-}
+/** MQTT.js closes the connection itself on a packet over the Maximum Packet Size; the link only reports it. */
+export type DeviceLinkEvents = BrokerLinkEvents;
 
 export const DEFAULT_LINK_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 60_000, floorMs: 10_000 };
 
 /**
- * The device's own MQTT session: persistent (clean=false) so QoS 1 commands
+ * The mqtt.js adapter of BrokerLink (broker-link.ts). The device's own MQTT session: persistent (clean=false) so QoS 1 commands
  * sent while it was away are delivered when it returns; a retained status
  * with a last will that marks it offline; reconnects with capped
  * exponential back-off and full jitter, scheduled here rather than by
  * MQTT.js (see mqtt-options.ts).
  */
-export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
+export class DeviceLink extends EventEmitter<DeviceLinkEvents> implements BrokerLink {
   private client: MqttClient | undefined;
   private linkState: LinkState = 'offline';
   private attempt = 0;
