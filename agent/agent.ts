@@ -19,15 +19,16 @@ import { WorkloadReporter } from './reporting/workload-reporter.js';
 import type { ResourceProbe } from './resources/probe.js';
 import { FileFactsStore } from './resources/facts-cache.js';
 import { InventoryService } from './resources/inventory.js';
-import { deviceLabelSet } from './desired/device-labels.js';
+import { deviceLabelSet } from './resources/device-labels.js';
 import type { SupervisorEvent } from './supervisor/supervisor.js';
 import { pressureSampleOf, type PressureEvent } from './pressure/pressure-monitor.js';
 import type { RawSample } from './resources/probe.js';
 import type { StatusFile } from './status/status-file.js';
 import { closeSession, openSession, type Session } from './session.js';
 import { startWorkload, type Workload } from './workload.js';
+import { TSUNAGU_VERSION } from '../common/version.js';
 
-export const AGENT_VERSION = '0.1.0';
+export const AGENT_VERSION = TSUNAGU_VERSION;
 
 /**
  * How long after the services started the machine's static facts are read

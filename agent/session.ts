@@ -15,7 +15,7 @@ import type { AgentConfig } from './config.js';
 import { Credentials } from './credentials.js';
 import { DesiredChannel } from './desired/desired-channel.js';
 import { DesiredStore } from './desired/desired-store.js';
-import { supervisorServiceControl } from './desired/service-control.js';
+import { supervisorServiceControl } from './commands/service-control.js';
 import { fleetKeysOf } from './enrollment/enroller.js';
 import type { IdentityFile } from './identity.js';
 import type { BrokerLink } from './link/broker-link.js';

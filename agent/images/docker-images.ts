@@ -4,7 +4,7 @@ import { type RegistryAuth } from '../supervisor/container-runtime.js';
 import { dockerOf, type DockerClientChoice } from '../supervisor/docker-client.js';
 import { runtimeError, statusCode } from '../supervisor/engine-errors.js';
 import type { Platform } from './platform.js';
-import type { LocalImageInfo } from './pull-estimate.js';
+import type { LocalImageInfo } from '../pulls/pull-estimate.js';
 
 /** A local image with the references it is known by. */
 export interface EngineImage extends LocalImageInfo {

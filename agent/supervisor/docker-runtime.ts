@@ -7,9 +7,9 @@ import type { ContainerRuntime, PullProgress, RegistryAuth, RuntimeEvent } from 
 import { dockerOf, type DockerClientChoice } from './docker-client.js';
 import { runtimeError, statusCode } from './engine-errors.js';
 import { demultiplex } from './log-stream.js';
-import { LABELS, MANAGED_VALUE } from './labels.js';
+import { LABELS, MANAGED_VALUE } from './container-labels.js';
 import { pinnedDigest } from './pinned-digest.js';
-import { PULL_FAILURE_HINT, pullFailureCode } from './pull-failure.js';
+import { PULL_FAILURE_HINT, pullFailureCode } from '../pulls/pull-failure.js';
 import { isStaleRuntimeState } from './runtime-state.js';
 
 export type DockerRuntimeOptions = DockerClientChoice;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
-import { LABELS } from '../../agent/supervisor/labels.js';
+import { LABELS } from '../../agent/supervisor/container-labels.js';
 import { fromBase64, toBase64 } from '../../protocol/bytes.js';
 import { DESIRED_TYPE } from '../../protocol/commands.js';
 import { ReportedStateSchema, type DesiredData, type ReportedState } from '../../protocol/desired.js';
@@ -210,7 +210,7 @@ test('a sealed secret reaches the container environment, never the logs nor the 
   // A private registry (a front on loopback demanding Basic credentials), reached with sealed credentials.
   const front = await startRegistryFront(process.env.TSUNAGU_TEST_REGISTRY ?? '', { basicAuth: { username: 'device', password: registryPassword } });
   const privateRef = images.busybox1.replace(/^[^/]+/, front.host);
-  const boxPublicKey = fromBase64(tf.server?.registry.byId(deviceId)?.boxPublicKey ?? '', 'box key', 32);
+  const boxPublicKey = fromBase64(tf.server?.database.byId(deviceId)?.boxPublicKey ?? '', 'box key', 32);
   try {
     await publishDesired({
       version: 7,
