@@ -166,6 +166,7 @@ export function containerRuntimeContract(name: string, setUp: () => Promise<Runt
     });
     assert.match(web?.imageId ?? '', /^sha256:/);
     assert.deepEqual(await c.runtime.inspectContainer(owned, c.scope), web);
+    assert.deepEqual(await c.runtime.inspectContainer(`${c.scope}-web`, c.scope), web, 'by name too');
     assert.equal(await c.runtime.inspectContainer(otherScope, c.scope), undefined, 'another scope: not ours');
     assert.equal(await c.runtime.inspectContainer(unowned, c.scope), undefined, 'no managed label: not ours');
   });
