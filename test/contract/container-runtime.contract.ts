@@ -250,6 +250,9 @@ export function containerRuntimeContract(name: string, setUp: () => Promise<Runt
     await assert.rejects(c.runtime.createContainer(`${c.scope}-x`, c.spec('x', { image: c.world.images.idle }), aborted), rejectsWith('CANCELLED'));
     await c.world.forgetImage(c.world.images.crash);
     await assert.rejects(c.runtime.pullImage(c.world.images.crash, { signal: aborted }), rejectsWith('CANCELLED'));
+    // Aborted once the engine answers: however far the engine got, the caller hears CANCELLED.
+    const midway = new AbortController();
+    await assert.rejects(c.runtime.pullImage(c.world.images.crash, { signal: midway.signal, onProgress: () => midway.abort() }), rejectsWith('CANCELLED'));
   });
 
   contract('a pull from the registry reports progress and leaves the image present, with the digest it was pulled by', async (c) => {
