@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { PullProgress } from '../../agent/supervisor/container-runtime.js';
-import { LABELS, ownershipLabels } from '../../agent/supervisor/labels.js';
+import { LABELS, ownershipLabels } from '../../agent/supervisor/container-labels.js';
 import { begin, type Case, CONTRACT_LABEL, live, recordEvents, rejectsWith, type RuntimeWorld } from './runtime-world.js';
 
 export { CONTRACT_LABEL, type RuntimeWorld } from './runtime-world.js';

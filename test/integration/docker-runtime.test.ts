@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { DockerRuntime } from '../../agent/supervisor/docker-runtime.js';
-import { LABELS } from '../../agent/supervisor/labels.js';
+import { LABELS } from '../../agent/supervisor/container-labels.js';
 import { CONTRACT_LABEL, containerRuntimeContract, type RuntimeWorld } from '../contract/container-runtime.contract.js';
 import { engineLink } from '../support/engine-link.js';
 import { dockerTestEnv, removeContainers, testDocker, testDockerSocket } from '../support/test-docker.js';
