@@ -1,23 +1,18 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import { crc32 } from '../../agent/link/crc32.js';
 import { encodeMessage } from '../../agent/link/frames.js';
 import type { MessageClass, OutboxMessage, QueuedMessage } from '../../agent/link/outbox.js';
 import { Outbox } from '../../agent/link/outbox.js';
 import { isTsunaguError } from '../../protocol/errors.js';
+import { tempDirs } from '../support/temp-dirs.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const newDir = tempDirs('outbox-');
 
 function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'outbox-'));
-  dirs.push(d);
-  return join(d, 'outbox'); // not created yet: the outbox creates it
+  return join(newDir(), 'outbox'); // not created yet: the outbox creates it
 }
 
 function msg(cls: MessageClass, id: string, topic = `t/${cls}`, size = 0): OutboxMessage {
