@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
@@ -11,7 +11,7 @@ import { DESIRED_TYPE } from '../../protocol/commands.js';
 import { ReportedStateSchema, type DesiredData, type ReportedState } from '../../protocol/desired.js';
 import { seal } from '../../protocol/seal.js';
 import { deviceTopic } from '../../protocol/topics.js';
-import { AgentProcess } from '../support/agent-process.js';
+import { AgentProcess, TRUSTED_QUIET_CONFIG } from '../support/agent-process.js';
 import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import type { TestBroker } from '../support/mosquitto.js';
@@ -43,12 +43,7 @@ const retainedDesired: Buffer[] = [];
 const reports: { kind: string; body: Record<string, unknown> }[] = [];
 const TP = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
-const CONFIG = `
-enrollment: { startupJitterMs: 0, backoffBaseMs: 200, backoffCapMs: 2000 }
-link: { keepaliveSeconds: 5, backoffBaseMs: 100, backoffCapMs: 1000 }
-clock: { trust: always }
-reports: { metricsIntervalMs: 60000, sampleIntervalMs: 30000 }
-runtime: { scope: ${scope} }
+const CONFIG = `${TRUSTED_QUIET_CONFIG}runtime: { scope: ${scope} }
 rollout: { probationMs: 1500 }
 policy: { devices: ['/dev/ttyUSB*'] }
 `;
@@ -102,13 +97,9 @@ before(async () => {
   docker = testDocker();
   // The registry tags are pulled for real by the agent.
   for (const ref of [images.busybox1, images.busybox2]) await docker.getImage(ref).remove({ noprune: true }).catch(() => undefined);
-  ({ broker, tf, work } = await startFleetWorld('tsunagu-desired-'));
-  stateDir = join(work, 'device');
-  bootstrapPath = join(work, 'bootstrap.json');
-  writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
+  ({ broker, tf, work, stateDir, bootstrapPath } = await startFleetWorld('tsunagu-desired-'));
   agent = startAgent();
-  deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
-  await agent.waitForMsg(/→ online/);
+  deviceId = await agent.enrolledAndOnline();
   fleet = await fleetSession(tf, broker.url);
   await fleet.link.watch(deviceId, ['events'], (r) => events.push(JSON.parse(r.payload.toString()) as Record<string, unknown>));
   await fleet.link.watch(deviceId, ['state'], (r) => states.push(ReportedStateSchema.parse(JSON.parse(r.payload.toString()))));

@@ -30,8 +30,7 @@ async function device(name: string, outboxBytes: number): Promise<{ agent: Agent
   const bootstrapPath = join(work, `${name}.json`);
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
   const agent = new AgentProcess({ stateDir, bootstrapPath, configYaml: config(outboxBytes), extraArgs: [] });
-  const deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
-  await agent.waitForMsg(/→ online/);
+  const deviceId = await agent.enrolledAndOnline();
   const metrics: number[] = [];
   const events: Record<string, unknown>[] = [];
   await fleet.link.watch(deviceId, ['metrics', 'events'], (r) => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
@@ -16,6 +16,10 @@ export interface FleetWorld {
   tf: TestFleet;
   /** A fresh directory for the device's state, bootstrap file and compose files. */
   work: string;
+  /** `<work>/device`, not created: the state directory of the test's device. */
+  stateDir: string;
+  /** `<work>/bootstrap.json`, written: the fleet's bootstrap file, as the device is given it. */
+  bootstrapPath: string;
 }
 
 /** Start a {@link FleetWorld}; `workPrefix` names the work directory in the temp dir (`tsunagu-<test>-`). */
@@ -23,7 +27,10 @@ export async function startFleetWorld(workPrefix: string): Promise<FleetWorld> {
   const broker = await startMosquitto();
   const tf = await createTestFleet(broker);
   await tf.startServer();
-  return { broker, tf, work: mkdtempSync(join(tmpdir(), workPrefix)) };
+  const work = mkdtempSync(join(tmpdir(), workPrefix));
+  const bootstrapPath = join(work, 'bootstrap.json');
+  writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
+  return { broker, tf, work, stateDir: join(work, 'device'), bootstrapPath };
 }
 
 /** Stop what {@link startFleetWorld} started; the parts a failed start left undefined are skipped. */
