@@ -63,11 +63,16 @@ function setup(policy: ClaimPolicy) {
      * and the request's device id.
      */
     async rekeyRequested(original: KeyPairs, fresh: KeyPairs): Promise<{ first: EnrollGrant; before: ReturnType<Registry['byId']>; requestId: string }> {
-      const enrolled = (await this.ask(original, rid(1))).answer;
-      assert.ok(enrolled?.ok);
-      const before = registry.byId(enrolled.grant.deviceId);
+      const first = await this.granted(original);
+      const before = registry.byId(first.deviceId);
       assert.equal((await this.ask(fresh, rid(2))).answer?.ok, false);
-      return { first: enrolled.grant, before, requestId: deriveDeviceId(toBase64(fresh.signPublicKey)) };
+      return { first, before, requestId: deriveDeviceId(toBase64(fresh.signPublicKey)) };
+    },
+    /** Enroll `device` with a first request (`rid(1)`), which must be granted. */
+    async granted(device: KeyPairs): Promise<EnrollGrant> {
+      const answer = (await this.ask(device, rid(1))).answer;
+      assert.ok(answer?.ok);
+      return answer.grant;
     },
     /** Send a request as `device` and return the answer it receives, if any. */
     async ask(device: KeyPairs, requestId: string, issuedAt = clock, deviceClaim = claim): Promise<{ answer: EnrollResponse | undefined; bytes: Buffer | undefined }> {
@@ -186,10 +191,7 @@ test('a request for another fleet, validly signed, is answered with WRONG_DEVICE
 
 test('a new key with the serial of an active device becomes a re-key request; the device is untouched', async () => {
   const s = setup(tokenPolicy);
-  const victim = keysFrom(0x20);
-  const enrolled = (await s.ask(victim, rid(1))).answer;
-  assert.ok(enrolled?.ok);
-  const victimId = enrolled.grant.deviceId;
+  const victimId = (await s.granted(keysFrom(0x20))).deviceId;
   const before = s.registry.byId(victimId);
   s.advance(120_000);
   const intruder = keysFrom(0x40);
@@ -294,9 +296,7 @@ test('an approval given to a new device does not carry over once the request tur
 test('a revoked key is refused with DEVICE_REVOKED, gets no grant, and stays revoked', async () => {
   const s = setup(tokenPolicy);
   const device = keysFrom(0x20);
-  const first = (await s.ask(device, rid(1))).answer;
-  assert.ok(first?.ok);
-  const id = first.grant.deviceId;
+  const id = (await s.granted(device)).deviceId;
   assert.equal(s.registry.revoke(id, s.now())?.status, 'active');
   s.advance(120_000);
   const answer = (await s.ask(device, rid(2))).answer;
