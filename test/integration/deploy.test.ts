@@ -18,7 +18,8 @@ import { Registry } from '../../provisioning/registry.js';
 import { fleetCli, inventory, jsonLines, reported } from '../support/deploy-cli.js';
 import type { TestFleet } from '../support/fleet.js';
 import type { TestBroker } from '../support/mosquitto.js';
-import { connectAs } from '../support/mqtt-probe.js';
+import { connectAs, retainedUnderDevice } from '../support/mqtt-probe.js';
+import { waitFor } from '../support/wait-for.js';
 import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // `tsunagu-fleet deploy` as shipped (the bundle, a child process with real
@@ -55,11 +56,9 @@ function file(name: string, text: string): string {
 async function retainedDesired(deviceId: string): Promise<Buffer | undefined> {
   const observer = await connectAs(broker.url, tf.fleet.config.broker.username, tf.fleet.config.broker.password);
   try {
-    let got: Buffer | undefined;
-    observer.on('message', (topic, payload, packet) => { if (topic === deviceTopic(deviceId, 'desired') && packet.retain) got = payload; });
-    await observer.subscribeAsync(deviceTopic(deviceId, 'desired'), { qos: 1 });
-    await new Promise((r) => setTimeout(r, 400));
-    return got;
+    // A retained marker closes the list of what the broker holds: no wait that a slow broker would outlast.
+    const held = (await retainedUnderDevice(observer, deviceId)).find((m) => m.topic === deviceTopic(deviceId, 'desired'));
+    return held === undefined ? undefined : Buffer.from(held.payload);
   } finally {
     await observer.endAsync(true);
   }
@@ -254,9 +253,7 @@ test('--selector deploys to exactly the matching devices, with labels from serve
   await publishFrom(a, 'inventory', inventory({ arch: 'arm64', gpu: 'true' }), true);
   await publishFrom(b, 'inventory', inventory({ arch: 'arm64', gpu: 'false' }), true);
   const registry = tf.server!.registry;
-  for (let i = 0; i < 50 && (Object.keys(registry.byId(a.grant.deviceId)!.labels).length === 0 || Object.keys(registry.byId(b.grant.deviceId)!.labels).length === 0); i++) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor('serve to store both inventories\' labels', () => [a, b].every((d) => Object.keys(registry.byId(d.grant.deviceId)!.labels).length > 0), 5_000);
   assert.deepEqual(registry.byId(a.grant.deviceId)!.labels, { arch: 'arm64', gpu: 'true' }, 'serve stored the labels');
   const listed = await fleetCli(['devices', '--dir', tf.fleet.dir, '--labels']);
   assert.match(listed.stdout, new RegExp(`${a.grant.deviceId} .* arch=arm64,gpu=true`));
