@@ -7,7 +7,8 @@ import type Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { AgentProcess } from '../support/agent-process.js';
 import { fleetCli } from '../support/deploy-cli.js';
-import { isLinkState, sleep, startFaultDevice } from '../support/fault-device.js';
+import { isLinkState, startFaultDevice } from '../support/fault-device.js';
+import { waitFor } from '../support/wait-for.js';
 import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import type { TestBroker } from '../support/mosquitto.js';
@@ -94,6 +95,12 @@ for (const skew of [
       const untrusted = await fleet.link.send(device.deviceId, { name: 'ping', args: {} }, { timeoutMs: 15_000 });
       assert.equal(untrusted.data.ok, true, `untrusted clock: ${JSON.stringify(untrusted.data)}`);
 
+      // The device's reported states: the retained one first, then each the agent publishes.
+      const states: { status: string }[] = [];
+      await fleet.link.watch(device.deviceId, ['state'], (r) => states.push(JSON.parse(r.payload.toString()) as { status: string }));
+      await waitFor('the retained state', () => states.length > 0);
+      const statesBefore = states.length;
+
       // The owner now says the clock is to be trusted (as timesyncd would, but the clock is still wrong).
       await agent.stop();
       agent = new AgentProcess({ stateDir: device.stateDir, bootstrapPath: device.bootstrapPath, configYaml: config(scope, 'always'), env });
@@ -103,7 +110,8 @@ for (const skew of [
       assert.equal(trusted.data.ok === false && trusted.data.code, skew.trustedRefusal);
 
       // The desired state restored from disk at the restart is not judged by the clock: same container, still running.
-      await sleep(3_000);
+      // Checked once the restarted agent's supervisor has converged (it reports `synced` only after a round with nothing left to do).
+      await waitFor('a synced state from the restarted agent', () => states.slice(statesBefore).some((st) => st.status === 'synced'), 30_000, { detail: () => states.slice(statesBefore) });
       const after = await running(scope);
       assert.equal(after.length, 1, 'exactly one container');
       assert.equal(after[0]!.Id, web.Id, 'the container was never replaced');

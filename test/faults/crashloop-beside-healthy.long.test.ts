@@ -15,6 +15,7 @@ import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/superviso
 import { waitFor } from '../support/wait-for.js';
 import { removeContainers, testDocker } from '../support/test-docker.js';
 import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
+import { inspectIfPresent } from '../support/inspect-listed.js';
 
 // Scenario 10: a service that exits at once, in a loop, beside a healthy one,
 // for 10 minutes (TSUNAGU_CRASHLOOP_MINUTES: shorter for a trial, longer to
@@ -121,8 +122,8 @@ test(`a crash-looping service beside a healthy one for ${minutes} min: back-off 
       const mine = await docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${scope}`] } });
       const h = mine.find((c) => c.Labels[LABELS.service] === 'healthy');
       if (h === undefined || !engine.some((e) => e.service === 'crasher' && e.action === 'start')) return false;
-      healthy = await docker.getContainer(h.Id).inspect();
-      return healthy.State.Health?.Status === 'healthy';
+      healthy = await inspectIfPresent(docker, h.Id);
+      return healthy?.State.Health?.Status === 'healthy';
     }, 120_000);
     const healthyId = healthy!.Id;
     const healthyStartedAt = healthy!.State.StartedAt;

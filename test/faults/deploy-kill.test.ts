@@ -14,6 +14,7 @@ import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';
 import { waitFor } from '../support/wait-for.js';
 import { removeContainers, testDocker } from '../support/test-docker.js';
 import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
+import { inspectIfPresent } from '../support/inspect-listed.js';
 
 // Scenario 4: the real agent SIGKILLed at a random instant of a deploy (receiving it, pulling,
 // stopping, creating, starting), restarted each time; every round it must converge to the
@@ -29,16 +30,12 @@ test(`SIGKILL at random points of a deploy, ${ROUNDS} times: converges, one cont
   const { images } = dockerTestEnv();
   const docker = testDocker();
   const scope = `kill-${randomBytes(3).toString('hex')}`;
-  const { broker, tf, work } = await startFleetWorld('tsunagu-deploy-kill-');
-  const bootstrapPath = join(work, 'bootstrap.json');
-  writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
-  const stateDir = join(work, 'device');
+  const { broker, tf, work, bootstrapPath, stateDir } = await startFleetWorld('tsunagu-deploy-kill-');
   const config = `enrollment: { startupJitterMs: 0 }\nlink: { backoffBaseMs: 100, backoffCapMs: 1000 }\nruntime: { scope: ${scope} }\nrollout: { probationMs: 0 }\n`;
   let agent = new AgentProcess({ stateDir, bootstrapPath, configYaml: config });
   const convergeMs: number[] = [];
   try {
-    const deviceId = String((await agent.waitForMsg('enrolled', 30_000)).deviceId);
-    await agent.waitForMsg(/→ online/);
+    const deviceId = await agent.enrolledAndOnline(30_000);
 
     const converged = async (round: number, image: string): Promise<string | undefined> => {
       const all = await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } });
@@ -49,8 +46,9 @@ test(`SIGKILL at random points of a deploy, ${ROUNDS} times: converges, one cont
       }
       for (const c of all) {
         if (c.State !== 'running' || c.Image !== image) return `${c.Labels['io.tsunagu.service']} ${c.State} ${c.Image}`;
-        const env = (await docker.getContainer(c.Id).inspect()).Config.Env;
-        if (!env.includes(`ROUND=${round}`)) return `${c.Labels['io.tsunagu.service']} still on an older round`;
+        const info = await inspectIfPresent(docker, c.Id);
+        if (info === undefined) return `${c.Labels['io.tsunagu.service']} replaced since the listing`;
+        if (!info.Config.Env.includes(`ROUND=${round}`)) return `${c.Labels['io.tsunagu.service']} still on an older round`;
       }
       return undefined;
     };
@@ -93,10 +91,7 @@ test('SIGKILL during a probation: after the restart the version is still on prob
   const { images } = dockerTestEnv();
   const docker = testDocker();
   const scope = `probe-${randomBytes(3).toString('hex')}`;
-  const { broker, tf, work } = await startFleetWorld('tsunagu-probation-kill-');
-  const bootstrapPath = join(work, 'bootstrap.json');
-  writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
-  const stateDir = join(work, 'device');
+  const { broker, tf, work, bootstrapPath, stateDir } = await startFleetWorld('tsunagu-probation-kill-');
   // A window long enough to kill and restart the agent inside it, with room to spare on a loaded machine.
   const PROBATION_MS = 20_000;
   const config = `enrollment: { startupJitterMs: 0 }\nlink: { backoffBaseMs: 100, backoffCapMs: 1000 }\nruntime: { scope: ${scope} }\nrollout: { probationMs: ${PROBATION_MS} }\n`;
@@ -104,8 +99,7 @@ test('SIGKILL during a probation: after the restart the version is still on prob
   const session = await fleetSession(tf, broker.url);
   const states: ReportedState[] = [];
   try {
-    const deviceId = String((await agent.waitForMsg('enrolled', 30_000)).deviceId);
-    await agent.waitForMsg(/→ online/);
+    const deviceId = await agent.enrolledAndOnline(30_000);
     await session.link.watch(deviceId, ['state'], (r) => {
       const s = parseState(r.payload);
       if (s !== undefined) states.push(s);
@@ -131,8 +125,9 @@ test('SIGKILL during a probation: after the restart the version is still on prob
     let startedAt = 0;
     await waitFor('the v2 container running', async () => {
       const [c] = await docker.listContainers({ filters: { label: [`${TEST_LABEL}=${scope}`, `io.tsunagu.version=${v2}`], status: ['running'] } });
-      if (c === undefined) return false;
-      startedAt = Date.parse((await docker.getContainer(c.Id).inspect()).State.StartedAt);
+      const info = c === undefined ? undefined : await inspectIfPresent(docker, c.Id);
+      if (info === undefined) return false;
+      startedAt = Date.parse(info.State.StartedAt);
       return true;
     }, 60_000, lastStates);
     await agent.stop('SIGKILL');
@@ -153,7 +148,8 @@ test('SIGKILL during a probation: after the restart the version is still on prob
     await waitFor('web back on its v1 configuration', async () => {
       const list = await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } });
       if (list.length !== 1 || list[0]?.State !== 'running') return false;
-      return (await docker.getContainer(list[0].Id).inspect()).Config.Cmd?.includes('exit 3') !== true;
+      const info = await inspectIfPresent(docker, list[0].Id);
+      return info !== undefined && info.Config.Cmd?.includes('exit 3') !== true;
     }, 60_000, lastStates);
     assert.equal(agent.lines.some((l) => String(l.msg).startsWith('stderr:')), false, 'no uncaught error');
   } finally {

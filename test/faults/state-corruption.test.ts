@@ -59,13 +59,9 @@ async function pingAnswered(): Promise<void> {
 before(async () => {
   const env = dockerTestEnv();
   docker = testDocker();
-  ({ broker, tf, work } = await startFleetWorld('tsunagu-corrupt-'));
-  stateDir = join(work, 'device');
-  bootstrapPath = join(work, 'bootstrap.json');
-  writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
+  ({ broker, tf, work, stateDir, bootstrapPath } = await startFleetWorld('tsunagu-corrupt-'));
   startAgent();
-  deviceId = String((await agent!.waitForMsg('enrolled', 30_000)).deviceId);
-  await agent!.waitForMsg(/→ online/);
+  deviceId = await agent!.enrolledAndOnline(30_000);
   const compose = join(work, 'compose.yaml');
   writeFileSync(compose, stringify({ services: { web: { image: env.images.busybox1, network_mode: 'none', restart: 'always', labels: { [TEST_LABEL]: scope } } } }));
   const r = await fleetCli(['deploy', '--dir', tf.fleet.dir, deviceId, compose, '--timeout', '90']);

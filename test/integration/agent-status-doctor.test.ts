@@ -1,53 +1,41 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { AgentStatusSchema } from '../../agent/status/agent-status.js';
 import { AGENT_BUNDLE, AgentProcess } from '../support/agent-process.js';
-import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import type { TestBroker } from '../support/mosquitto.js';
-import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
+import { closeFleetWorld, startFleetWorld, type FleetWorld } from '../support/fleet-world.js';
+import { runBundle } from '../support/deploy-cli.js';
 
 // `tsunagu-agent status` and `doctor` beside the real agent bundle, a real
 // Mosquitto and the test dockerd (DOCKER_HOST from the test run).
 
-let broker: TestBroker;
-let tf: TestFleet;
-let work: string;
+let world: FleetWorld;
 
 before(async () => {
-  ({ broker, tf, work } = await startFleetWorld('tsunagu-status-'));
+  world = await startFleetWorld('tsunagu-status-');
 });
 
 after(async () => {
-  await closeFleetWorld({ broker, tf, work });
+  await closeFleetWorld(world);
 });
 
-/** Async, not spawnSync: the enrollment service and the fleet session run in this process. */
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [AGENT_BUNDLE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+/** The agent CLI; its exit status as `code`. */
+async function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = await runBundle(AGENT_BUNDLE, args);
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 type DoctorJson = { exitCode: number; checks: { check: string; verdict: string; detail: string; fix?: string }[] };
 
 test('status shows identity, link and errors of the running agent; doctor checks engine and broker without taking the agent\'s session, and its CONNECT loses no queued command', async () => {
-  const stateDir = join(work, 'device');
-  const bootstrapPath = join(work, 'bootstrap.json');
-  writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
+  const { stateDir, bootstrapPath } = world;
   const serial = 'status-doctor-board';
   const start = (): AgentProcess => new AgentProcess({ stateDir, bootstrapPath, serial });
   let agent = start();
   let queued: Promise<{ data: { ok: boolean } }> | undefined;
-  const fleet = await fleetSession(tf, broker.url);
+  const fleet = await fleetSession(world.tf, world.broker.url);
   try {
     const deviceId = String((await agent.waitForMsg('enrolled', 20_000)).deviceId);
     await agent.waitForMsg(/→ online/, 10_000);
@@ -60,7 +48,7 @@ test('status shows identity, link and errors of the running agent; doctor checks
     assert.equal((lock as { pid: number }).pid, agent.pid);
     const status = AgentStatusSchema.parse(rest);
     assert.equal(status.identity?.deviceId, deviceId);
-    assert.equal(status.identity?.fleetId, tf.bootstrap.fleetId);
+    assert.equal(status.identity?.fleetId, world.tf.bootstrap.fleetId);
     assert.equal(status.link.state, 'online');
     assert.equal(status.pid, agent.pid);
     const human = await cli(['status', '--state-dir', stateDir]);
@@ -100,9 +88,9 @@ test('status shows identity, link and errors of the running agent; doctor checks
 });
 
 test('doctor with a broker that refuses the device: says so, says what to do, exit 2', async () => {
-  const stateDir = join(work, 'refused');
-  const bootstrapPath = join(work, 'bootstrap-refused.json');
-  writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
+  const stateDir = join(world.work, 'refused');
+  const bootstrapPath = join(world.work, 'bootstrap-refused.json');
+  writeFileSync(bootstrapPath, JSON.stringify(world.tf.bootstrap));
   const agent = new AgentProcess({ stateDir, bootstrapPath, serial: 'refused-board' });
   const identityPath = join(stateDir, 'identity.json');
   try {

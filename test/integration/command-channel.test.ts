@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { COMMAND_TYPE, type ReplyData } from '../../protocol/commands.js';
@@ -7,7 +6,7 @@ import { defaultEd25519 } from '../../protocol/ed25519.js';
 import { newMessageId, signEnvelope } from '../../protocol/envelope.js';
 import { generateKeyPairs, keyId } from '../../protocol/keys.js';
 import { deviceTopic } from '../../protocol/topics.js';
-import { AgentProcess } from '../support/agent-process.js';
+import { AgentProcess, TRUSTED_QUIET_CONFIG } from '../support/agent-process.js';
 import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import { malleate } from '../support/malleate.js';
@@ -31,12 +30,7 @@ let fleet: Awaited<ReturnType<typeof fleetSession>>;
 const events: Record<string, unknown>[] = [];
 const replies: ReplyData[] = [];
 
-const CONFIG = `
-enrollment: { startupJitterMs: 0, backoffBaseMs: 200, backoffCapMs: 2000 }
-link: { keepaliveSeconds: 5, backoffBaseMs: 100, backoffCapMs: 1000 }
-clock: { trust: always }
-reports: { metricsIntervalMs: 60000, sampleIntervalMs: 30000 }
-`;
+const CONFIG = TRUSTED_QUIET_CONFIG;
 
 function startAgent(): AgentProcess {
   return new AgentProcess({ stateDir, bootstrapPath, configYaml: CONFIG });
@@ -67,13 +61,9 @@ async function publishRaw(bytes: Uint8Array | string): Promise<void> {
 const runs = (id: string): number => agent.lines.filter((l) => l.commandId === id && l.msg === 'running command').length;
 
 before(async () => {
-  ({ broker, tf, work } = await startFleetWorld('tsunagu-cmd-'));
-  stateDir = join(work, 'device');
-  bootstrapPath = join(work, 'bootstrap.json');
-  writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
+  ({ broker, tf, work, stateDir, bootstrapPath } = await startFleetWorld('tsunagu-cmd-'));
   agent = startAgent();
-  deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
-  await agent.waitForMsg(/→ online/);
+  deviceId = await agent.enrolledAndOnline();
   fleet = await fleetSession(tf, broker.url);
   await fleet.link.watch(deviceId, ['events'], (r) => events.push(JSON.parse(r.payload.toString()) as Record<string, unknown>));
   await fleet.client.subscribeAsync(deviceTopic(deviceId, 'reply'), { qos: 1 });

@@ -10,7 +10,6 @@ import { fromBase64, fromUtf8 } from '../../protocol/bytes.js';
 import { DesiredDataSchema, RegistryCredentialsSchema } from '../../protocol/desired.js';
 import { defaultEd25519 } from '../../protocol/ed25519.js';
 import type { EnrollGrant } from '../../protocol/enrollment.js';
-import type { DeviceEventOf } from '../../protocol/events/device-events.js';
 import { decodeEnvelope, verifyEnvelope } from '../../protocol/envelope.js';
 import { generateKeyPairs, keyId, type KeyPairs } from '../../protocol/keys.js';
 import { openSealed } from '../../protocol/seal.js';
@@ -19,7 +18,8 @@ import { FleetDatabase } from '../../provisioning/fleet-database.js';
 import { fleetCli, inventory, jsonLines, reported } from '../support/deploy-cli.js';
 import type { TestFleet } from '../support/fleet.js';
 import type { TestBroker } from '../support/mosquitto.js';
-import { connectAs } from '../support/mqtt-probe.js';
+import { connectAs, retainedUnderDevice } from '../support/mqtt-probe.js';
+import { waitFor } from '../support/wait-for.js';
 import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 
 // `tsunagu-fleet deploy` as shipped (the bundle, a child process with real
@@ -56,11 +56,9 @@ function file(name: string, text: string): string {
 async function retainedDesired(deviceId: string): Promise<Buffer | undefined> {
   const observer = await connectAs(broker.url, tf.fleet.config.broker.username, tf.fleet.config.broker.password);
   try {
-    let got: Buffer | undefined;
-    observer.on('message', (topic, payload, packet) => { if (topic === deviceTopic(deviceId, 'desired') && packet.retain) got = payload; });
-    await observer.subscribeAsync(deviceTopic(deviceId, 'desired'), { qos: 1 });
-    await new Promise((r) => setTimeout(r, 400));
-    return got;
+    // A retained marker closes the list of what the broker holds: no wait that a slow broker would outlast.
+    const held = (await retainedUnderDevice(observer, deviceId)).find((m) => m.topic === deviceTopic(deviceId, 'desired'));
+    return held === undefined ? undefined : Buffer.from(held.payload);
   } finally {
     await observer.endAsync(true);
   }
@@ -188,12 +186,9 @@ test('following the rollout: progress and events shown, exit 0 once the device a
   const stop = await onDesired(a, async (version) => {
     await publishFrom(a, 'state', reported({ desiredVersion: version, appliedVersion: null, status: 'applying' }), true);
     for (const current of [0, 50, 100]) {
-      const progress: DeviceEventOf<'service-pull-progress'> = { v: 1, at: Date.now(), type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: current * 1048576, totalBytes: 100 * 1048576 };
-      await publishFrom(a, 'events', JSON.stringify(progress), false);
+      await publishFrom(a, 'events', JSON.stringify({ v: 1, at: Date.now(), type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: current * 1048576, totalBytes: 100 * 1048576 }), false);
     }
-    // Typed as the agent's: the fleet reads an event by its protocol schema.
-    const started: DeviceEventOf<'service-started'> = { v: 1, at: Date.now(), type: 'service-started', service: 'web', containerId: 'c1' };
-    await publishFrom(a, 'events', JSON.stringify(started), false);
+    await publishFrom(a, 'events', JSON.stringify({ v: 1, at: Date.now(), type: 'service-started', service: 'web' }), false);
     await publishFrom(a, 'state', reported({ desiredVersion: version, appliedVersion: version, status: 'synced' }), true);
   });
   try {
@@ -258,14 +253,12 @@ test('--selector deploys to exactly the matching devices, with labels from serve
   await publishFrom(a, 'inventory', inventory({ arch: 'arm64', gpu: 'true' }), true);
   await publishFrom(b, 'inventory', inventory({ arch: 'arm64', gpu: 'false' }), true);
   const database = tf.server!.database;
-  for (let i = 0; i < 50 && (Object.keys(database.byId(a.grant.deviceId)!.labels).length === 0 || Object.keys(database.byId(b.grant.deviceId)!.labels).length === 0); i++) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor('serve to store both inventories\' labels', () => [a, b].every((d) => Object.keys(database.byId(d.grant.deviceId)!.labels).length > 0), 5_000);
   assert.deepEqual(database.byId(a.grant.deviceId)!.labels, { arch: 'arm64', gpu: 'true' }, 'serve stored the labels');
   const listed = await fleetCli(['devices', '--dir', tf.fleet.dir, '--labels']);
   assert.match(listed.stdout, new RegExp(`${a.grant.deviceId} .* arch=arm64,gpu=true`));
 
-  // c's inventory arrives while serve is down: the registry has no labels for it.
+  // c's inventory arrives while serve is down: the fleet database has no labels for it.
   await tf.server!.stop();
   await publishFrom(c, 'inventory', inventory({ arch: 'arm64', gpu: 'true' }), true);
   const offline = new FleetDatabase(tf.fleet.databasePath);

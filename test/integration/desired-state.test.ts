@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
@@ -12,7 +12,7 @@ import { ReportedStateSchema, type DesiredData, type ReportedState } from '../..
 import { readDeviceEvent } from '../../protocol/events/device-events.js';
 import { seal } from '../../protocol/seal.js';
 import { deviceTopic } from '../../protocol/topics.js';
-import { AgentProcess } from '../support/agent-process.js';
+import { AgentProcess, TRUSTED_QUIET_CONFIG } from '../support/agent-process.js';
 import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import type { TestBroker } from '../support/mosquitto.js';
@@ -44,12 +44,7 @@ const retainedDesired: Buffer[] = [];
 const reports: { kind: string; body: Record<string, unknown> }[] = [];
 const TP = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
-const CONFIG = `
-enrollment: { startupJitterMs: 0, backoffBaseMs: 200, backoffCapMs: 2000 }
-link: { keepaliveSeconds: 5, backoffBaseMs: 100, backoffCapMs: 1000 }
-clock: { trust: always }
-reports: { metricsIntervalMs: 60000, sampleIntervalMs: 30000 }
-runtime: { scope: ${scope} }
+const CONFIG = `${TRUSTED_QUIET_CONFIG}runtime: { scope: ${scope} }
 rollout: { probationMs: 1500 }
 policy: { devices: ['/dev/ttyUSB*'] }
 `;
@@ -74,6 +69,18 @@ const lastState = { detail: () => states.at(-1) };
 const waitState = (what: string, match: (s: ReportedState) => boolean, timeoutMs = 20_000): Promise<ReportedState> =>
   waitFor(what, () => { const s = states.at(-1); return s !== undefined && match(s) ? s : undefined; }, timeoutMs, lastState);
 
+/**
+ * Have the agent apply its persisted desired state again and return once it has: the reply to
+ * `reread-desired` comes after the supervisor's passes for it are done (`Supervisor.apply`), and
+ * after everything the desired channel received before it. A change the agent were to make to
+ * the containers is made by then; a test that checks that nothing changed checks after this.
+ */
+async function reconciledAgain(version: number): Promise<void> {
+  const reread = await fleet.link.send(deviceId, { name: 'reread-desired', args: {} }, { timeoutMs: 20_000 });
+  assert.equal(reread.data.ok, true, JSON.stringify(reread.data));
+  assert.equal(reread.data.ok && (reread.data.result as { reapplied: number | null }).reapplied, version, JSON.stringify(reread.data));
+}
+
 async function containers(service?: string): Promise<ContainerInspectInfo[]> {
   const label = [`${LABELS.scope}=${scope}`, ...(service === undefined ? [] : [`${LABELS.service}=${service}`])];
   return inspectListed(docker, label);
@@ -91,13 +98,9 @@ before(async () => {
   docker = testDocker();
   // The registry tags are pulled for real by the agent.
   for (const ref of [images.busybox1, images.busybox2]) await docker.getImage(ref).remove({ noprune: true }).catch(() => undefined);
-  ({ broker, tf, work } = await startFleetWorld('tsunagu-desired-'));
-  stateDir = join(work, 'device');
-  bootstrapPath = join(work, 'bootstrap.json');
-  writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
+  ({ broker, tf, work, stateDir, bootstrapPath } = await startFleetWorld('tsunagu-desired-'));
   agent = startAgent();
-  deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
-  await agent.waitForMsg(/→ online/);
+  deviceId = await agent.enrolledAndOnline();
   fleet = await fleetSession(tf, broker.url);
   await fleet.link.watch(deviceId, ['events'], (r) => events.push(JSON.parse(r.payload.toString()) as Record<string, unknown>));
   await fleet.link.watch(deviceId, ['state'], (r) => states.push(ReportedStateSchema.parse(JSON.parse(r.payload.toString()))));
@@ -149,7 +152,7 @@ test('an update to a new image replaces the container; a lower version is refuse
   await publishDesired({ version: 1, compose: compose({ web: { image: images.busybox1 } }) });
   const refused = await waitFor('OLD_VERSION event', () => events.find((e) => e.type === 'desired-refused' && e.code === 'OLD_VERSION'), 20_000, lastState);
   assert.equal(refused.version, 1);
-  await new Promise((r) => setTimeout(r, 500));
+  await reconciledAgain(2);
   const after = await only('web');
   assert.equal(after.Id, web2.Id);
   assert.equal(after.Config.Image, images.busybox2);
@@ -249,9 +252,7 @@ test('service commands: stop sticks across a reconcile, start, restart, logs', a
   assert.equal((await only('web')).State.Running, false);
   await waitState('web stopped', (s) => s.services.find((x) => x.name === 'web')?.state === 'stopped');
   // Re-applying the desired state runs a full reconcile; the operator's stop holds.
-  const reread = await fleet.link.send(deviceId, { name: 'reread-desired', args: {} }, { timeoutMs: 20_000 });
-  assert.equal(reread.data.ok, true, JSON.stringify(reread.data));
-  await new Promise((r) => setTimeout(r, 2500));
+  await reconciledAgain(7);
   assert.equal((await only('web')).State.Running, false, 'a stopped service stays down');
   // ... and across an agent restart: the hold is persisted with its version.
   assert.deepEqual(JSON.parse(readFileSync(join(stateDir, 'service-holds.json'), 'utf8')), { v: 1, version: 7, services: ['web'] });
@@ -259,7 +260,8 @@ test('service commands: stop sticks across a reconcile, start, restart, logs', a
   agent = startAgent();
   await agent.waitForLog((l) => l.msg === 'applying desired state' && l.source === 'disk');
   await agent.waitForMsg(/→ online/);
-  await new Promise((r) => setTimeout(r, 1500));
+  // Queued behind the boot's apply: both passes are done when it answers.
+  await reconciledAgain(7);
   assert.equal((await only('web')).State.Running, false, 'still down after the agent restarted');
 
   const start = await fleet.link.send(deviceId, { name: 'start', args: { service: 'web' } }, { timeoutMs: 20_000 });
@@ -289,10 +291,8 @@ test('an agent restart and the same retained version delivered again leave the c
   await agent.waitForLog((l) => l.msg === 'applying desired state' && l.source === 'disk' && l.desiredVersion === 7);
   await agent.waitForMsg(/→ online/);
   // The persistent session does not resend retained messages; a resubscription does.
-  const reread = await fleet.link.send(deviceId, { name: 'reread-desired', args: {} }, { timeoutMs: 20_000 });
-  assert.equal(reread.data.ok, true, JSON.stringify(reread.data));
+  await reconciledAgain(7);
   await agent.waitForMsg('desired state redelivered with the version held; ignored');
-  await new Promise((r) => setTimeout(r, 1000));
   const after = await only('web');
   assert.equal(after.Id, before.Id);
   assert.equal(after.State.StartedAt, before.State.StartedAt);

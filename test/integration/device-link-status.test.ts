@@ -6,6 +6,7 @@ import { DeviceLink } from '../../agent/link/mqtt-device-link.js';
 import { deviceRole, deviceRoleName, FLEET_ROLE, fleetRole } from '../../provisioning/broker-roles.js';
 import { DynsecClient } from '../../provisioning/dynsec-client.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import { brokerCaughtUp } from '../support/mqtt-probe.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
 /**
@@ -40,10 +41,11 @@ for (const protocolVersion of [5, 4] as const) {
   test(`MQTT ${protocolVersion === 5 ? '5' : '3.1.1'}: a clean stop leaves "stopped" retained, and no will follows`, async () => {
     const watcher = await mqtt.connectAsync(broker.url, { username: 'watcher', password: watcherPassword, protocolVersion, reconnectPeriod: 0 });
     const seen: Status[] = [];
-    watcher.on('message', (_topic, payload) => {
-      if (payload.length > 0) seen.push(JSON.parse(payload.toString('utf8')) as Status);
+    const statusTopic = `tsunagu/devices/${deviceId}/status`;
+    watcher.on('message', (topic, payload) => {
+      if (topic === statusTopic && payload.length > 0) seen.push(JSON.parse(payload.toString('utf8')) as Status);
     });
-    await watcher.subscribeAsync(`tsunagu/devices/${deviceId}/status`, { qos: 1 });
+    await watcher.subscribeAsync(statusTopic, { qos: 1 });
 
     const link = new DeviceLink({
       deviceId, clientId: deviceId, logger: silentLogger(), agentVersion: 'test',
@@ -53,7 +55,7 @@ for (const protocolVersion of [5, 4] as const) {
     link.start();
     await online;
     await link.close();
-    await new Promise((r) => setTimeout(r, 1_000)); // time for a will, if the broker were to send one
+    await brokerCaughtUp(watcher); // a will, if the broker were to send one, has come by now
     await watcher.endAsync();
 
     // The first message may be the retained status of the previous test; after "online" comes exactly one "stopped".

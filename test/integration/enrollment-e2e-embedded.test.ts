@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { BootstrapFileSchema } from '../../protocol/bootstrap.js';
-import { AgentProcess, FLEET_BUNDLE } from '../support/agent-process.js';
+import { AgentProcess } from '../support/agent-process.js';
+import { fleetCliSync, startServe, stopServe } from '../support/deploy-cli.js';
 import { freePort } from '../support/mosquitto.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -17,11 +18,6 @@ let fleetDir: string;
 let bootstrapPath: string;
 let serve: ChildProcess | undefined;
 
-function fleet(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [FLEET_BUNDLE, ...args], { encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
 interface DeviceRow { deviceId: string; status: string; online: boolean }
 function devices(): DeviceRow[] {
   const r = fleet('devices', '--dir', fleetDir, '--json');
@@ -29,22 +25,16 @@ function devices(): DeviceRow[] {
   return JSON.parse(r.stdout) as DeviceRow[];
 }
 
-async function startServe(): Promise<void> {
-  const child = spawn(process.execPath, [FLEET_BUNDLE, 'serve', '--dir', fleetDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  serve = child;
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`serve exited (${code})`)));
-    child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('enrollment service listening')) resolve(); });
-  });
+const fleet = fleetCliSync;
+
+async function startFleetServe(): Promise<void> {
+  serve = await startServe(fleetDir);
 }
 
-async function stopServe(): Promise<void> {
+async function stopFleetServe(): Promise<void> {
   const child = serve;
   serve = undefined;
-  if (child === undefined || child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
+  await stopServe(child);
 }
 
 before(async () => {
@@ -55,11 +45,11 @@ before(async () => {
   assert.equal(init.status, 0, init.stderr);
   const boot = fleet('bootstrap', '--dir', fleetDir, '--out', bootstrapPath, '--claim-token', 'box-token');
   assert.equal(boot.status, 0, boot.stderr);
-  await startServe();
+  await startFleetServe();
 });
 
 after(async () => {
-  await stopServe();
+  await stopFleetServe();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -71,8 +61,7 @@ test('with the embedded broker a device enrolls over MQTT 3.1.1, answers signed 
 
   const agent = new AgentProcess({ stateDir: join(work, 'dev-a'), bootstrapPath, serial: 'box-a' });
   try {
-    const deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
-    await agent.waitForMsg(/→ online/);
+    const deviceId = await agent.enrolledAndOnline();
     await waitFor('the device online and active', () => devices().find((d) => d.deviceId === deviceId && d.online && d.status === 'active'));
     const ping = fleet('send', '--dir', fleetDir, deviceId, 'ping', '--json', '--timeout', '10000');
     assert.equal(ping.status, 0, ping.stderr);
@@ -87,8 +76,8 @@ test('with the embedded broker a device enrolls over MQTT 3.1.1, answers signed 
   await waitFor('the device offline', () => devices().find((d) => !d.online));
 
   // A restart of serve keeps the accounts: the device comes back with its (rotated) credential, no new enrollment.
-  await stopServe();
-  await startServe();
+  await stopFleetServe();
+  await startFleetServe();
   const again = new AgentProcess({ stateDir: join(work, 'dev-a'), bootstrapPath, serial: 'box-a' });
   try {
     await again.waitForMsg('identity found; skipping enrollment');

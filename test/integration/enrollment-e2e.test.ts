@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { AgentProcess, FLEET_BUNDLE } from '../support/agent-process.js';
+import { AgentProcess } from '../support/agent-process.js';
+import { fleetCliSync, startServe } from '../support/deploy-cli.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -17,10 +18,7 @@ let fleetDir: string;
 let bootstrapPath: string;
 let serve: ChildProcess | undefined;
 
-function fleet(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [FLEET_BUNDLE, ...args], { encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const fleet = fleetCliSync;
 
 interface DeviceRow { deviceId: string; status: string; online: boolean; serial: string; replaces: string | null }
 function devices(): DeviceRow[] {
@@ -44,10 +42,7 @@ before(async () => {
   assert.equal(init.status, 0, init.stderr);
   const boot = fleet('bootstrap', '--dir', fleetDir, '--out', bootstrapPath, '--claim-token', 'batch-7-token');
   assert.equal(boot.status, 0, boot.stderr);
-  serve = spawn(process.execPath, [FLEET_BUNDLE, 'serve', '--dir', fleetDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve) => {
-    serve!.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('enrollment service listening')) resolve(); });
-  });
+  serve = await startServe(fleetDir);
 });
 
 after(async () => {

@@ -89,8 +89,7 @@ runtime: { socket: ${join(work, 'no-engine.sock')} }
       bootstrapPath = join(work, 'bootstrap.json');
       writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
       agent = startAgent();
-      deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
-      await agent.waitForMsg(/→ online/);
+      deviceId = await agent.enrolledAndOnline();
       fleet = await fleetSession(tf, tf.brokerUrl);
       await fleet.link.watch(deviceId, ['events'], (r) => events.push(JSON.parse(r.payload.toString()) as Record<string, unknown>));
     });

@@ -30,8 +30,7 @@ async function device(name: string, outboxBytes: number): Promise<{ agent: Agent
   const bootstrapPath = join(work, `${name}.json`);
   writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
   const agent = new AgentProcess({ stateDir, bootstrapPath, configYaml: config(outboxBytes), extraArgs: [] });
-  const deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
-  await agent.waitForMsg(/→ online/);
+  const deviceId = await agent.enrolledAndOnline();
   const metrics: number[] = [];
   const events: Record<string, unknown>[] = [];
   await fleet.link.watch(deviceId, ['metrics', 'events'], (r) => {
@@ -58,7 +57,9 @@ test('online and idle, the agent writes nothing to its state dir', async () => {
   const snapshot = (): string => readdirSync(d.stateDir, { recursive: true }).map(String).sort()
     .map((f) => `${f}:${statSync(join(d.stateDir, f)).mtimeMs}`).join('\n');
   const before = snapshot();
-  await new Promise((r) => setTimeout(r, 3000));
+  // Not a sleep: the idle window ends when the agent has done its periodic work twice more.
+  const reportsBefore = d.metrics.length;
+  await waitFor('two more metrics reports', () => d.metrics.length >= reportsBefore + 2, 10_000);
   assert.ok(d.metrics.length >= 4, 'reports kept flowing');
   assert.equal(snapshot(), before);
   await d.agent.stop();

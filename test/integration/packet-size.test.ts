@@ -12,6 +12,7 @@ import { MAX_PACKET_BYTES } from '../../protocol/packet-size.js';
 import { AgentProcess, FLEET_BUNDLE, type LogLine } from '../support/agent-process.js';
 import { freePort, startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { waitFor } from '../support/wait-for.js';
+import { fleetCli as runFleetCli, type CliResult } from '../support/deploy-cli.js';
 
 // A 100 MB PUBLISH against the shipped bundles (agent and `serve`) on both
 // brokers: to the device's command topic and to topics the fleet side
@@ -40,16 +41,7 @@ function resetPeak(pid: number): void {
 }
 
 /** The fleet CLI from the bundle; asynchronous, so that the worlds running beside keep being served. */
-function fleetCli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [FLEET_BUNDLE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const fleetCli = (...args: string[]): Promise<CliResult> => runFleetCli(args);
 
 /** `tsunagu-fleet serve` from the bundle, its JSON log lines collected. */
 class ServeProcess {
@@ -117,8 +109,7 @@ async function makeWorld(broker: TestBroker | 'embedded'): Promise<World> {
   const serve = new ServeProcess(fleetDir);
   await serve.waitFor((l) => l.msg === 'enrollment service listening');
   const agent = new AgentProcess({ stateDir: join(work, 'device'), bootstrapPath });
-  const deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
-  await agent.waitForMsg(/→ online/);
+  const deviceId = await agent.enrolledAndOnline();
   await waitFor('the inventory in the fleet status', async () => ((await statusJson(fleetDir, deviceId)).inventory === undefined ? undefined : true), 15_000, { intervalMs: 200 });
   const world: World = {
     work, fleetDir, bootstrapPath, serve, agent, deviceId,

@@ -36,9 +36,7 @@ before(async () => {
   const env = dockerTestEnv();
   images = env.images;
   docker = testDocker();
-  ({ broker, tf, work } = await startFleetWorld('tsunagu-retire-'));
-  bootstrapPath = join(work, 'bootstrap.json');
-  writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
+  ({ broker, tf, work, bootstrapPath } = await startFleetWorld('tsunagu-retire-'));
 });
 
 after(async () => {
@@ -51,8 +49,7 @@ test('retire: the device removes its service, wipes its identity and secrets, st
   const agent = new AgentProcess({ stateDir, bootstrapPath, configYaml: agentConfig() });
   const admin = await connectAs(broker.url, tf.fleet.config.broker.username, tf.fleet.config.broker.password);
   try {
-    const deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
-    await agent.waitForMsg(/→ online/);
+    const deviceId = await agent.enrolledAndOnline();
     const compose = join(work, 'compose.yaml');
     writeFileSync(compose, stringify({ services: { web: {
       image: images.busybox1, network_mode: 'none', restart: 'always', command: ['sleep', '3600'], labels: { [TEST_LABEL]: scope },
@@ -100,8 +97,7 @@ test('retire: the device removes its service, wipes its identity and secrets, st
 test('retire of a device that does not answer: nothing changes (exit 3) unless --force, which revokes it without its wipe', async () => {
   const stateDir = join(work, 'offline');
   const agent = new AgentProcess({ stateDir, bootstrapPath, configYaml: agentConfig() });
-  const deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
-  await agent.waitForMsg(/→ online/);
+  const deviceId = await agent.enrolledAndOnline();
   await agent.stop();
 
   const timedOut = await fleetCli(['retire', '--dir', tf.fleet.dir, deviceId, '--timeout', '1500']);

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { deviceTopic } from '../../protocol/topics.js';
 import { FleetDatabase } from '../../provisioning/fleet-database.js';
-import { AgentProcess, FLEET_BUNDLE } from '../support/agent-process.js';
+import { AgentProcess } from '../support/agent-process.js';
 import { freePort, startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { connectAs, retainedUnderDevice } from '../support/mqtt-probe.js';
+import { fleetCli, startServe, stopServe } from '../support/deploy-cli.js';
 
 // `tsunagu-fleet revoke` with the shipped bundles, on both brokers: the
 // device's live connection is closed at once, its credential no longer
@@ -20,37 +20,15 @@ let work: string;
 interface Run { status: number | null; stdout: string; stderr: string; endedAt: number }
 
 /** The fleet CLI, asynchronously: the agents' log lines keep flowing in meanwhile. */
-function fleet(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [FLEET_BUNDLE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.once('exit', (status) => resolve({ status, stdout, stderr, endedAt: Date.now() }));
-  });
+async function fleet(...args: string[]): Promise<Run> {
+  const r = await fleetCli(args);
+  return { ...r, endedAt: Date.now() };
 }
 
 async function ok(...args: string[]): Promise<Run> {
   const r = await fleet(...args);
   assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
   return r;
-}
-
-async function startServe(fleetDir: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [FLEET_BUNDLE, 'serve', '--dir', fleetDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`serve exited (${code})`)));
-    child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('enrollment service listening')) resolve(); });
-  });
-  return child;
-}
-
-async function stopServe(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
 }
 
 interface FleetConfigFile { broker: { url: string; username: string; password: string; protocolVersion: 4 | 5 } }
@@ -60,7 +38,7 @@ function fleetConfig(fleetDir: string): FleetConfigFile {
 }
 
 function auditOf(fleetDir: string, deviceId: string): { event: string; message: string }[] {
-  const database = new FleetDatabase(join(fleetDir, 'registry.db'));
+  const database = new FleetDatabase(join(fleetDir, 'database.db'));
   try {
     return database.auditLog(1000).filter((e) => e.deviceId === deviceId);
   } finally {
@@ -82,8 +60,7 @@ async function revokeAndCheck(fleetDir: string, bootstrapPath: string, name: str
   const agent = new AgentProcess({ stateDir, bootstrapPath, serial: `revoke-${name}` });
   const admin = await connectAs(config.broker.url, config.broker.username, config.broker.password, undefined, config.broker.protocolVersion);
   try {
-    const deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
-    await agent.waitForMsg(/→ online/);
+    const deviceId = await agent.enrolledAndOnline();
     await admin.publishAsync(deviceTopic(deviceId, 'desired'), 'left by the fleet', { qos: 1, retain: true });
     // Its own retained status is there before the revocation.
     const before = await retainedUnderDevice(admin, deviceId);
@@ -156,8 +133,7 @@ test('embedded broker: revoke through serve cuts the device off the same way; wi
     const stateDir = join(work, 'dev-e2');
     const agent = new AgentProcess({ stateDir, bootstrapPath, serial: 'revoke-dev-e2' });
     try {
-      const deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
-      await agent.waitForMsg(/→ online/);
+      const deviceId = await agent.enrolledAndOnline();
       await stopServe(serve);
       const revoked = await ok('revoke', '--dir', fleetDir, deviceId);
       assert.match(revoked.stdout, /account file/);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
@@ -8,7 +8,7 @@ import type { ContainerInspectInfo } from 'dockerode';
 import { LABELS } from '../../agent/supervisor/container-labels.js';
 import { DESIRED_TYPE } from '../../protocol/commands.js';
 import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
-import { AgentProcess } from '../support/agent-process.js';
+import { AgentProcess, TRUSTED_QUIET_CONFIG } from '../support/agent-process.js';
 import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import type { TestBroker } from '../support/mosquitto.js';
@@ -42,12 +42,7 @@ const states: ReportedState[] = [];
 const events: Record<string, unknown>[] = [];
 
 function config(policy = ''): string {
-  return `
-enrollment: { startupJitterMs: 0, backoffBaseMs: 200, backoffCapMs: 2000 }
-link: { keepaliveSeconds: 5, backoffBaseMs: 100, backoffCapMs: 1000 }
-clock: { trust: always }
-reports: { metricsIntervalMs: 60000, sampleIntervalMs: 30000 }
-runtime: { scope: ${scope} }
+  return `${TRUSTED_QUIET_CONFIG}runtime: { scope: ${scope} }
 rollout: { probationMs: 1500 }
 ${policy}`;
 }
@@ -128,18 +123,15 @@ before(async () => {
   images = env.images;
   engineSocket = testDockerSocket();
   docker = testDocker(engineSocket);
-  ({ broker, tf, work } = await startFleetWorld('tsunagu-policy-'));
+  ({ broker, tf, work, bootstrapPath } = await startFleetWorld('tsunagu-policy-'));
   // The agent's state (and its config file, written beside it) inside a directory the wider policy allows.
   stateDir = join(work, 'data', 'device');
   mkdirSync(join(work, 'data', 'sub'), { recursive: true });
   mkdirSync(join(work, 'ro'));
   symlinkSync('/', join(work, 'data', 'escape'));
   symlinkSync('/etc', join(work, 'data', 'etc-link'));
-  bootstrapPath = join(work, 'bootstrap.json');
-  writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
   agent = new AgentProcess({ stateDir, bootstrapPath, configYaml: config() });
-  deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
-  await agent.waitForMsg(/→ online/);
+  deviceId = await agent.enrolledAndOnline();
   fleet = await fleetSession(tf, broker.url);
   await fleet.link.watch(deviceId, ['events'], (r) => events.push(JSON.parse(r.payload.toString()) as Record<string, unknown>));
   await fleet.link.watch(deviceId, ['state'], (r) => states.push(ReportedStateSchema.parse(JSON.parse(r.payload.toString()))));

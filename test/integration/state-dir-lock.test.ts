@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { AGENT_BUNDLE, AgentProcess, FLEET_BUNDLE } from '../support/agent-proce
 import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
 import { freePort, startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import { runBundle, startServe } from '../support/deploy-cli.js';
 
 // Two shipped agent bundles on one state directory (issue 13, finding 4), on
 // both brokers: the second refuses to start and leaves the first alone; a
@@ -22,17 +23,10 @@ after(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** Async: a broker or enrollment service may run in this process. */
-function cli(bundle: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bundle, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    // 'close', not 'exit': all of stdout read.
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** A bundle's CLI; its exit status as `code`. */
+async function cli(bundle: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = await runBundle(bundle, args);
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 async function lockCheck(stateDir: string): Promise<string> {
@@ -141,12 +135,8 @@ test('the embedded broker of tsunagu-fleet serve: the same', async () => {
   assert.equal(init.code, 0, init.stderr);
   const boot = await fleet('bootstrap', '--dir', fleetDir, '--out', bootstrapPath, '--claim-token', 'lock-token');
   assert.equal(boot.code, 0, boot.stderr);
-  const serve: ChildProcess = spawn(process.execPath, [FLEET_BUNDLE, 'serve', '--dir', fleetDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const serve = await startServe(fleetDir);
   try {
-    await new Promise<void>((resolve, reject) => {
-      serve.once('exit', (code) => reject(new Error(`serve exited (${code})`)));
-      serve.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('enrollment service listening')) resolve(); });
-    });
     await twoAgentsOneStateDir({
       name: 'embedded', bootstrapPath,
       ping: async (deviceId) => {

@@ -6,6 +6,7 @@ import { type PullProgress, type RuntimeEvent } from '../../agent/supervisor/con
 import { LABELS, ownershipLabels } from '../../agent/supervisor/container-labels.js';
 import { isTsunaguError } from '../../protocol/errors.js';
 import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';
+import { waitFor } from '../support/wait-for.js';
 
 // The contract of ContainerRuntime, run against its one real adapter.
 
@@ -44,8 +45,7 @@ test('DockerRuntime: pull, create, start, list owned, events, stop, remove', asy
   created.push(unowned);
 
   await runtime.startContainer(owned);
-  const deadline = Date.now() + 10_000;
-  while (!events.some((e) => e.action === 'die') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await waitFor('the die event', () => events.some((e) => e.action === 'die'), 10_000, { intervalMs: 50 });
   const listed = await runtime.listOwnedContainers(scope);
   assert.deepEqual(listed.map((c) => c.id), [owned], 'only this scope\'s owned containers');
   assert.deepEqual(listed[0] && [listed[0].service, listed[0].configHash, listed[0].status, listed[0].exitCode, listed[0].image], ['one', 'h', 'exited', 7, ref]);
@@ -63,8 +63,7 @@ test('DockerRuntime: pull, create, start, list owned, events, stop, remove', asy
   await runtime.removeContainer(owned);
   await runtime.stopContainer(owned, 1000);
   assert.equal(await runtime.inspectContainer(owned, scope), undefined);
-  while (!events.some((e) => e.action === 'destroy') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(events.some((e) => e.action === 'destroy'));
+  await waitFor('the destroy event', () => events.some((e) => e.action === 'destroy'), 10_000, { intervalMs: 50 });
   watching.abort();
   await watch;
 });

@@ -73,8 +73,7 @@ test('READY once the agent runs, before its fleet answers; WATCHDOG=1 every half
   }
 
   await tf.startServer();
-  deviceId = String((await agent.waitForMsg('enrolled', 30_000)).deviceId);
-  await agent.waitForMsg(/→ online/);
+  deviceId = await agent.enrolledAndOnline(30_000);
   await notify.waitFor('status online', (m) => m.fields.WATCHDOG === '1' && /^link online/.test(m.fields.STATUS ?? ''), 3 * WATCHDOG_MS);
   await notify.waitFor('a sixth ping', () => notify.with('WATCHDOG').length >= 6, 4 * WATCHDOG_MS);
   const pings = notify.with('WATCHDOG');

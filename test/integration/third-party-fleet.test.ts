@@ -82,8 +82,7 @@ function next<T>(client: MqttClient, topic: string, accept: (payload: Buffer) =>
 
 test('a fleet manager written from the docs signs commands, verifies replies and seals secrets to a tsunagu device', async () => {
   agent = new AgentProcess({ stateDir: join(work, 'device'), bootstrapPath: join(work, 'bootstrap.json'), serial: 'other-1' });
-  const deviceId = String((await agent.waitForMsg('enrolled')).deviceId);
-  await agent.waitForMsg(/→ online/);
+  const deviceId = await agent.enrolledAndOnline();
 
   // The fleet directory's files, as provisioning.md documents them.
   const fleetJson = JSON.parse(readFileSync(join(fleetDir, 'fleet.json'), 'utf8')) as { fleetId: string; broker: { url: string; username: string; password: string; protocolVersion: 4 | 5 } };

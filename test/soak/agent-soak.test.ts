@@ -13,6 +13,7 @@ import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';
 import { removeContainers, testDocker } from '../support/test-docker.js';
 import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } from '../../scripts/agent-launch.mjs';
+import { inspectIfPresent } from '../support/inspect-listed.js';
 
 // `npm run soak` (not in CI): the real agent bundle for an hour (TSUNAGU_SOAK_MINUTES) with the
 // broker restarted every few minutes, a deploy every minute and a crash-looping service beside
@@ -52,9 +53,7 @@ test(`soak: ${minutes} min of broker restarts, deploys and a crash loop; the age
   const { images } = dockerTestEnv();
   const docker = testDocker();
   const scope = `soak-${randomBytes(3).toString('hex')}`;
-  const { broker, tf, work } = await startFleetWorld('tsunagu-soak-');
-  const bootstrapPath = join(work, 'bootstrap.json');
-  writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
+  const { broker, tf, work, bootstrapPath } = await startFleetWorld('tsunagu-soak-');
   const agent = new AgentProcess({
     stateDir: join(work, 'device'), bootstrapPath,
     // Started as a device starts it (scripts/agent-launch.mjs): the node flags decide how V8
@@ -69,8 +68,7 @@ test(`soak: ${minutes} min of broker restarts, deploys and a crash loop; the age
   let brokerRestarts = 0;
   const started = Date.now();
   try {
-    const deviceId = String((await agent.waitForMsg('enrolled', 60_000)).deviceId);
-    await agent.waitForMsg(/→ online/);
+    const deviceId = await agent.enrolledAndOnline(60_000);
     const pid = agent.pid!;
 
     const webContainers = async (): Promise<Docker.ContainerInfo[]> =>
@@ -91,8 +89,9 @@ test(`soak: ${minutes} min of broker restarts, deploys and a crash loop; the age
         const all = await webContainers().catch(() => []);
         const running = all.filter((c) => c.State === 'running');
         if (all.length === 1 && running.length === 1 && running[0]!.Image === image) {
-          const env = (await docker.getContainer(running[0]!.Id).inspect()).Config.Env;
-          if (env.includes(`ROUND=${n}`)) { convergedMs = Date.now() - began; break; }
+          // Gone since the listing: replaced meanwhile, looked at again next time round.
+          const info = await inspectIfPresent(docker, running[0]!.Id);
+          if (info?.Config.Env.includes(`ROUND=${n}`) === true) { convergedMs = Date.now() - began; break; }
         }
         await sleep(500);
       }

@@ -84,6 +84,13 @@ export class AgentProcess {
     return this.waitForLog((l) => (typeof msg === 'string' ? l.msg === msg : msg.test(String(l.msg))), timeoutMs);
   }
 
+  /** Wait until a new device has enrolled and its link is online; resolves with its device id. */
+  async enrolledAndOnline(timeoutMs?: number): Promise<string> {
+    const deviceId = String((await this.waitForMsg('enrolled', timeoutMs)).deviceId);
+    await this.waitForMsg(/→ online/);
+    return deviceId;
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     return this.exited;
@@ -100,4 +107,15 @@ link:
   keepaliveSeconds: 5
   backoffBaseMs: 100
   backoffCapMs: 1000
+`;
+
+/**
+ * {@link FAST_TEST_CONFIG}'s back-offs, a clock trusted (commands judged by it), and reports that
+ * stay quiet during a test: the base of a test's config, its own lines put after it.
+ */
+export const TRUSTED_QUIET_CONFIG = `
+enrollment: { startupJitterMs: 0, backoffBaseMs: 200, backoffCapMs: 2000 }
+link: { keepaliveSeconds: 5, backoffBaseMs: 100, backoffCapMs: 1000 }
+clock: { trust: always }
+reports: { metricsIntervalMs: 60000, sampleIntervalMs: 30000 }
 `;

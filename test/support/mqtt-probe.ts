@@ -72,6 +72,24 @@ export function collectUntil(client: MqttClient, last: (m: { topic: string; payl
 }
 
 /**
+ * Resolve once the broker has dealt with what reached it before this call from any client (a
+ * DISCONNECT, a closed socket and the will that would follow). `client` (a fleet account)
+ * publishes a marker to itself twice in turn: the broker reads its sockets in one loop, so what
+ * came earlier is handled at the latest in the round that reads the first marker, and whatever
+ * that sends `client` is on its way before the second marker comes back.
+ */
+export async function brokerCaughtUp(client: MqttClient): Promise<void> {
+  const topic = `tsunagu/test-marker/${Math.random().toString(36).slice(2)}`;
+  await client.subscribeAsync(topic, { qos: 1 });
+  for (const marker of ['first', 'second']) {
+    const back = collectUntil(client, (m) => m.topic === topic && m.payload === marker, 10_000);
+    await client.publishAsync(topic, marker, { qos: 1 });
+    if ((await back).at(-1)?.payload !== marker) throw new Error(`the ${marker} marker did not come back`);
+  }
+  await client.unsubscribeAsync(topic);
+}
+
+/**
  * What the broker holds retained under `tsunagu/devices/{deviceId}/#`, as seen
  * by `client` (a fleet account). Both brokers may send retained messages after
  * the SUBACK (Aedes streams them), so a live marker could overtake them; but

@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadAgentConfig } from '../../agent/config.js';
 import { isTsunaguError } from '../../protocol/errors.js';
+import { withTempFile } from '../support/temp-dirs.js';
 
 function load(yaml: string): ReturnType<typeof loadAgentConfig> {
-  const dir = mkdtempSync(join(tmpdir(), 'tsunagu-config-'));
-  try {
-    writeFileSync(join(dir, 'agent.yaml'), yaml);
-    return loadAgentConfig(join(dir, 'agent.yaml'), {});
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return withTempFile('agent.yaml', yaml, (path) => loadAgentConfig(path, {}));
 }
 
 test('disk rules have defaults', () => {

@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { DEFAULT_SECURITY_POLICY } from '../../agent/admission/security-policy.js';
 import { loadAgentConfig, type AgentConfig } from '../../agent/config.js';
 import { isTsunaguError } from '../../protocol/errors.js';
+import { withTempFile } from '../support/temp-dirs.js';
 
 function load(yaml: string): AgentConfig {
-  const dir = mkdtempSync(join(tmpdir(), 'agent-config-'));
-  try {
-    writeFileSync(join(dir, 'agent.yaml'), yaml);
-    return loadAgentConfig(join(dir, 'agent.yaml'), {});
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return withTempFile('agent.yaml', yaml, (path) => loadAgentConfig(path, {}));
 }
 
 function refused(yaml: string, message: RegExp): void {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import nacl from 'tweetnacl';
 import { fromBase64, toBase64, utf8 } from '../../protocol/bytes.js';
 import { nativeEd25519 } from '../../protocol/ed25519.js';
 import {
@@ -12,14 +11,9 @@ import { decodeEnvelope, signEnvelope, type SignedPayload } from '../../protocol
 import { isTsunaguError, type ErrorCode } from '../../protocol/errors.js';
 import { keyId, type KeyPairs } from '../../protocol/keys.js';
 import { seal } from '../../protocol/seal.js';
+import { keysFrom } from '../support/test-keys.js';
 
 const ed = nativeEd25519();
-
-function keysFrom(byte: number): KeyPairs {
-  const sign = nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(byte));
-  const box = nacl.box.keyPair.fromSecretKey(new Uint8Array(32).fill(byte + 1));
-  return { signPublicKey: sign.publicKey, signSecretKey: sign.secretKey, boxPublicKey: box.publicKey, boxSecretKey: box.secretKey };
-}
 
 const fleetKeys = keysFrom(0x10);
 const device = keysFrom(0x20);

@@ -2,30 +2,24 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import type { MqttClient } from 'mqtt';
-import nacl from 'tweetnacl';
 import { silentLogger } from '../../common/logger.js';
 import { toBase64, utf8 } from '../../protocol/bytes.js';
 import { isSecretClientId } from '../../protocol/client-id.js';
 import { nativeEd25519 } from '../../protocol/ed25519.js';
 import {
-  buildEnrollRequest, openEnrollResponse, type DeviceClaim, type EnrollResponse, type FleetPublicKeys,
+  buildEnrollRequest, openEnrollResponse, type DeviceClaim, type EnrollGrant, type EnrollResponse, type FleetPublicKeys,
 } from '../../protocol/enrollment.js';
 import type { KeyPairs } from '../../protocol/keys.js';
 import { hashClaimToken, type ClaimPolicy } from '../../provisioning/claim-policy.js';
 import { EnrollmentService, type DeviceAccounts } from '../../provisioning/enrollment-service.js';
 import { deriveDeviceId, FleetDatabase } from '../../provisioning/fleet-database.js';
+import { keysFrom } from '../support/test-keys.js';
 
 /**
  * The enrollment service's decisions without a broker: a stand-in MQTT
  * client records what the service publishes, the fleet database is SQLite in memory.
  */
 const ed = nativeEd25519();
-
-function keysFrom(byte: number): KeyPairs {
-  const sign = nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(byte));
-  const box = nacl.box.keyPair.fromSecretKey(new Uint8Array(32).fill(byte + 1));
-  return { signPublicKey: sign.publicKey, signSecretKey: sign.secretKey, boxPublicKey: box.publicKey, boxSecretKey: box.secretKey };
-}
 
 const fleetKeys = keysFrom(0x10);
 const fleet: FleetPublicKeys = { fleetId: 'acme', signPublicKey: fleetKeys.signPublicKey, boxPublicKey: fleetKeys.boxPublicKey };
@@ -63,6 +57,23 @@ function setup(policy: ClaimPolicy) {
     client, database, grants, service,
     advance: (ms: number) => { clock += ms; },
     now: () => clock,
+    /**
+     * Enroll `original` (granted), then have `fresh`, another key with the same serial, ask:
+     * a re-key request, pending. Returns the first grant, the original's row before the request
+     * and the request's device id.
+     */
+    async rekeyRequested(original: KeyPairs, fresh: KeyPairs): Promise<{ first: EnrollGrant; before: ReturnType<FleetDatabase['byId']>; requestId: string }> {
+      const first = await this.granted(original);
+      const before = database.byId(first.deviceId);
+      assert.equal((await this.ask(fresh, rid(2))).answer?.ok, false);
+      return { first, before, requestId: deriveDeviceId(toBase64(fresh.signPublicKey)) };
+    },
+    /** Enroll `device` with a first request (`rid(1)`), which must be granted. */
+    async granted(device: KeyPairs): Promise<EnrollGrant> {
+      const answer = (await this.ask(device, rid(1))).answer;
+      assert.ok(answer?.ok);
+      return answer.grant;
+    },
     /** Send a request as `device` and return the answer it receives, if any. */
     async ask(device: KeyPairs, requestId: string, issuedAt = clock, deviceClaim = claim): Promise<{ answer: EnrollResponse | undefined; bytes: Buffer | undefined }> {
       const before = client.published.length;
@@ -180,10 +191,7 @@ test('a request for another fleet, validly signed, is answered with WRONG_DEVICE
 
 test('a new key with the serial of an active device becomes a re-key request; the device is untouched', async () => {
   const s = setup(tokenPolicy);
-  const victim = keysFrom(0x20);
-  const enrolled = (await s.ask(victim, rid(1))).answer;
-  assert.ok(enrolled?.ok);
-  const victimId = enrolled.grant.deviceId;
+  const victimId = (await s.granted(keysFrom(0x20))).deviceId;
   const before = s.database.byId(victimId);
   s.advance(120_000);
   const intruder = keysFrom(0x40);
@@ -215,19 +223,15 @@ test('the claim policy applies to a re-key request first: a wrong token is refus
 
 test('an approved re-key moves the new keys onto the old id, resets its password, and removes the request', async () => {
   const s = setup(tokenPolicy);
-  const old = keysFrom(0x20);
-  const first = (await s.ask(old, rid(1))).answer;
-  assert.ok(first?.ok);
-  const oldId = first.grant.deviceId;
-  const fresh = keysFrom(0x40);
-  assert.equal((await s.ask(fresh, rid(2))).answer?.ok, false);
-  const requestId = deriveDeviceId(toBase64(fresh.signPublicKey));
+  const [old, fresh] = [keysFrom(0x20), keysFrom(0x40)];
+  const { first, requestId } = await s.rekeyRequested(old, fresh);
+  const oldId = first.deviceId;
   assert.equal(s.database.approve(requestId, s.now())?.replaces, oldId);
   const granted = (await s.ask(fresh, rid(3))).answer;
   assert.ok(granted?.ok);
   assert.equal(granted.grant.deviceId, oldId);
-  assert.notEqual(granted.grant.password, first.grant.password);
-  assert.notEqual(granted.grant.clientId, first.grant.clientId);
+  assert.notEqual(granted.grant.password, first.password);
+  assert.notEqual(granted.grant.clientId, first.clientId);
   assert.deepEqual(s.grants.at(-1), { deviceId: oldId, password: granted.grant.password, clientId: granted.grant.clientId });
   assert.equal(s.database.byId(requestId), undefined);
   assert.equal(s.database.byKey(toBase64(fresh.signPublicKey))?.deviceId, oldId);
@@ -292,9 +296,7 @@ test('an approval given to a new device does not carry over once the request tur
 test('a revoked key is refused with DEVICE_REVOKED, gets no grant, and stays revoked', async () => {
   const s = setup(tokenPolicy);
   const device = keysFrom(0x20);
-  const first = (await s.ask(device, rid(1))).answer;
-  assert.ok(first?.ok);
-  const id = first.grant.deviceId;
+  const id = (await s.granted(device)).deviceId;
   assert.equal(s.database.revoke(id, s.now())?.status, 'active');
   s.advance(120_000);
   const answer = (await s.ask(device, rid(2))).answer;
@@ -314,13 +316,9 @@ test('a revoked key is refused with DEVICE_REVOKED, gets no grant, and stays rev
 test('approve --as-new: a re-key request joins under its own id, and the device whose serial it shares is untouched', async () => {
   const s = setup(tokenPolicy);
   const original = keysFrom(0x20);
-  const enrolled = (await s.ask(original, rid(1))).answer;
-  assert.ok(enrolled?.ok);
-  const originalId = enrolled.grant.deviceId;
-  const before = s.database.byId(originalId);
   const clone = keysFrom(0x40);
-  assert.equal((await s.ask(clone, rid(2))).answer?.ok, false);
-  const cloneId = deriveDeviceId(toBase64(clone.signPublicKey));
+  const { first, before, requestId: cloneId } = await s.rekeyRequested(original, clone);
+  const originalId = first.deviceId;
   const approved = s.database.approve(cloneId, s.now(), { asNew: true });
   assert.equal(approved?.asNew, true);
   assert.equal(approved.replaces, originalId);
@@ -351,13 +349,9 @@ test('--as-new is for re-key requests named by id: a plain pending device or a s
 
 test('a re-key request onto a revoked device is refused; only --as-new admits the key, under its own id', async () => {
   const s = setup(tokenPolicy);
-  const old = keysFrom(0x20);
-  const first = (await s.ask(old, rid(1))).answer;
-  assert.ok(first?.ok);
-  const oldId = first.grant.deviceId;
   const fresh = keysFrom(0x40);
-  assert.equal((await s.ask(fresh, rid(2))).answer?.ok, false);
-  const requestId = deriveDeviceId(toBase64(fresh.signPublicKey));
+  const { first, requestId } = await s.rekeyRequested(keysFrom(0x20), fresh);
+  const oldId = first.deviceId;
   s.database.revoke(oldId, s.now());
   // Not turned into a plain new device by the claim token either.
   const refused = (await s.ask(fresh, rid(3))).answer;

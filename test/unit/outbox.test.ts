@@ -1,23 +1,18 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import { crc32 } from '../../agent/link/crc32.js';
 import { encodeMessage } from '../../agent/link/frames.js';
 import type { MessageClass, OutboxMessage, QueuedMessage } from '../../agent/link/outbox.js';
 import { Outbox } from '../../agent/link/outbox.js';
 import { isTsunaguError } from '../../protocol/errors.js';
+import { tempDirs } from '../support/temp-dirs.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const newDir = tempDirs('outbox-');
 
 function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'outbox-'));
-  dirs.push(d);
-  return join(d, 'outbox'); // not created yet: the outbox creates it
+  return join(newDir(), 'outbox'); // not created yet: the outbox creates it
 }
 
 function msg(cls: MessageClass, id: string, topic = `t/${cls}`, size = 0): OutboxMessage {
@@ -36,6 +31,17 @@ async function drainAll(outbox: Outbox): Promise<QueuedMessage[]> {
 const ids = (ms: QueuedMessage[]): string[] => ms.map((m) => Buffer.from(m.payload).toString().replace(/\.+$/, ''));
 
 const logFiles = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.log')).sort() : []);
+
+/** A fresh outbox dir holding `queued` (all of class `cls`), closed; returns the dir and its one log file's name. */
+function closedOutbox(cls: MessageClass, queued: string[]): { dir: string; log: string } {
+  const dir = tempDir();
+  const outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });
+  for (const id of queued) outbox.enqueue(msg(cls, id));
+  outbox.close();
+  const [log] = logFiles(dir);
+  assert.ok(log !== undefined);
+  return { dir, log };
+}
 
 test('crc32 matches the IEEE check value', () => {
   assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926);
@@ -141,14 +147,10 @@ test('a newer state message replaces a pending one on the same topic, also acros
 });
 
 test('a torn tail is cut off and later appends stay readable', async () => {
-  const dir = tempDir();
-  let outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });
-  outbox.enqueue(msg('event', 'e0'));
-  outbox.enqueue(msg('event', 'e1'));
-  outbox.close();
-  const [log] = logFiles(dir);
+  const { dir, log } = closedOutbox('event', ['e0', 'e1']);
+  let outbox: Outbox;
   const torn = encodeMessage(99, 'event', 1, false, 't/x', Buffer.from('never finished'));
-  appendFileSync(join(dir, log!), torn.subarray(0, torn.length - 5));
+  appendFileSync(join(dir, log), torn.subarray(0, torn.length - 5));
 
   outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });
   assert.deepEqual(outbox.recovered, [], 'a torn append is expected after a power cut, not corruption');
@@ -160,17 +162,12 @@ test('a torn tail is cut off and later appends stay readable', async () => {
 });
 
 test('garbage after valid frames is moved aside and the valid prefix kept', async () => {
-  const dir = tempDir();
-  let outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });
-  outbox.enqueue(msg('reply', 'r0'));
-  outbox.enqueue(msg('reply', 'r1'));
-  outbox.close();
-  const [log] = logFiles(dir);
-  const bytes = readFileSync(join(dir, log!));
+  const { dir, log } = closedOutbox('reply', ['r0', 'r1']);
+  const bytes = readFileSync(join(dir, log));
   bytes.writeUInt8(bytes.readUInt8(bytes.length - 3) ^ 0xff, bytes.length - 3); // flipped bits inside the last frame
-  writeFileSync(join(dir, log!), Buffer.concat([bytes, Buffer.from('garbage garbage garbage')]));
+  writeFileSync(join(dir, log), Buffer.concat([bytes, Buffer.from('garbage garbage garbage')]));
 
-  outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });
+  const outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });
   assert.equal(outbox.recovered.length, 1);
   assert.ok(isTsunaguError(outbox.recovered[0], 'STATE_CORRUPT'));
   assert.ok(existsSync(join(dir, `${log}.bad`)));
@@ -180,12 +177,9 @@ test('garbage after valid frames is moved aside and the valid prefix kept', asyn
 });
 
 test('a log of NUL bytes and a NUL index are moved aside and the outbox recovers', async () => {
-  const dir = tempDir();
-  let outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });
-  outbox.enqueue(msg('event', 'e0'));
-  outbox.close();
-  const [log] = logFiles(dir);
-  writeFileSync(join(dir, log!), Buffer.alloc(4096));
+  const { dir, log } = closedOutbox('event', ['e0']);
+  let outbox: Outbox;
+  writeFileSync(join(dir, log), Buffer.alloc(4096));
   writeFileSync(join(dir, 'outbox.idx'), Buffer.alloc(512));
 
   outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });
@@ -202,19 +196,15 @@ test('a log of NUL bytes and a NUL index are moved aside and the outbox recovers
 });
 
 test('a crash in the middle of a compaction leaves one complete generation', async () => {
-  const dir = tempDir();
-  let outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });
-  outbox.enqueue(msg('event', 'e0'));
-  outbox.enqueue(msg('event', 'e1'));
-  outbox.close();
-  const [log] = logFiles(dir);
+  const { dir, log } = closedOutbox('event', ['e0', 'e1']);
+  let outbox: Outbox;
   // Before the index switched: a newer, possibly partial generation lies next to the named one.
   writeFileSync(join(dir, 'outbox-7.log'), Buffer.from([0xa7, 1, 0]));
   outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });
   assert.deepEqual(logFiles(dir), [log]);
   outbox.close();
   // After the switch, before the old one was deleted: the index names the new one.
-  copyFileSync(join(dir, log!), join(dir, 'outbox-0.log'));
+  copyFileSync(join(dir, log), join(dir, 'outbox-0.log'));
   // And an index write cut short before its rename leaves a temp file.
   writeFileSync(join(dir, '.outbox.idx.4242.tmp'), '{"v":1,');
   outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });

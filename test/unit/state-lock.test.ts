@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import { acquireStateDirLock, procView, processStartTicks, readStateDirLock, statStartTicks } from '../../agent/state/state-dir-lock.js';
 import { claimName, claimPid, decideLock, describeHolder, judgeClaim, reportLock, type ClaimReading, type LockClaim, type ProcessView } from '../../agent/state/state-lock.js';
 import { isTsunaguError } from '../../protocol/errors.js';
+import { tempDirs } from '../support/temp-dirs.js';
 
 const BOOT = 'b0a7-1';
 /** A machine where pid 100 started at tick 5000 and pid 200 at tick 7000; nothing else runs. */
@@ -67,16 +67,7 @@ test('the start time is field 22 of /proc/<pid>/stat, counted after the command 
   assert.equal(processStartTicks(process.pid), processStartTicks(process.pid));
 });
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function stateDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'state-lock-'));
-  dirs.push(d);
-  return d;
-}
+const stateDir = tempDirs('state-lock-');
 
 /** A claim as another process would have written it. */
 function writeClaim(dir: string, pid: number, startTicks: number, bootId = procView().bootId): void {
