@@ -1,5 +1,5 @@
 import { asTsunaguError } from '../../protocol/errors.js';
-import type { PullClearance, PullGuard, PullRequest, SupervisorLogger } from '../supervisor/supervisor-io.js';
+import type { PullClearance, PullGuard, PullRequest, SupervisorLogger } from '../supervisor/supervisor-options.js';
 import { formatBytes } from './byte-size.js';
 import { fitPull } from './disk-fit.js';
 import type { DiskGauge } from './disk-gauge.js';

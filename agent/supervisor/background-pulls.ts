@@ -2,7 +2,7 @@ import { asTsunaguError, type TsunaguError } from '../../protocol/errors.js';
 import type { PullProgress } from './container-runtime.js';
 import { executeStep, type StepContext } from './executor.js';
 import type { Step } from './steps.js';
-import type { PullClearance } from './supervisor-io.js';
+import type { PullClearance } from './supervisor-options.js';
 
 type PullStep = Extract<Step, { kind: 'pull' }>;
 

@@ -1,4 +1,4 @@
-import type { SupervisorLogger } from './supervisor-io.js';
+import type { SupervisorLogger } from './supervisor-options.js';
 
 /**
  * Services an operator stopped: the reconcile loop leaves them down until

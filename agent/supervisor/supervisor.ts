@@ -24,10 +24,12 @@ import { engineUnknown, overallStatus, serviceReports } from './service-report.j
 import { RolloutGate, type ProbationFailure } from './rollout-gate.js';
 import { dependencyGraph, inLanes } from './step-lanes.js';
 import { describeStep, type Step } from './steps.js';
-import type { Clock, PullClearance, SupervisorEvent, SupervisorLogger, SupervisorOptions, SupervisorState } from './supervisor-io.js';
+import type { Clock, PullClearance, SupervisorLogger, SupervisorOptions } from './supervisor-options.js';
+import type { SupervisorEvent, SupervisorState } from './supervisor-events.js';
 
 export type { OverallStatus, ServiceReport, ServiceState } from './service-report.js';
-export type { Clock, PullClearance, PullGuard, PullRequest, SupervisorEvent, SupervisorLogger, SupervisorOptions, SupervisorState } from './supervisor-io.js';
+export type { Clock, PullClearance, PullGuard, PullRequest, SupervisorLogger, SupervisorOptions } from './supervisor-options.js';
+export type { SupervisorEvent, SupervisorState } from './supervisor-events.js';
 export type { BackoffStore } from './backoff-store.js';
 export type { EvictableTier, TierEvictions } from './evictions.js';
 
