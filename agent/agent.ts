@@ -38,7 +38,6 @@ import { capabilityLabelsCheck } from './admission/capability-labels.js';
 import { hostDevicesCheck } from './admission/host-devices.js';
 import { memoryFitCheck } from './admission/memory-fit.js';
 import { hostView, protectedHostPaths, securityPolicyCheck } from './admission/security-policy-check.js';
-import { withDeviceDefaults, type DeviceDefaults } from './supervisor/device-defaults.js';
 import { ImageHousekeeping } from './images/image-housekeeping.js';
 import type { ReportedDisk } from '../protocol/desired.js';
 import { supervisorServiceControl } from './desired/service-control.js';
@@ -224,7 +223,6 @@ export class Agent {
     const store = new DesiredStore(config.stateDir, logger);
     const holds = store.loadHolds();
     const secrets: { registries: RegistryCredentials } = { registries: {} };
-    const deviceDefaults: DeviceDefaults = { memoryLimitBytes: config.memory.defaultLimit };
     const housekeeping = new ImageHousekeeping({
       disk: config.disk, stateDir: config.stateDir, ...(config.runtime.socket === undefined ? {} : { socketPath: config.runtime.socket }), deviceLabels: labels, log: logger.child({ component: 'images' }),
       auth: (ref) => registryAuthFor(secrets.registries, ref),
@@ -234,7 +232,7 @@ export class Agent {
       },
     });
     const supervisor = new Supervisor({
-      runtime, logger: logger.child({ component: 'supervisor' }), scope: config.runtime.scope, deviceLabels: labels, deviceDefaults,
+      runtime, logger: logger.child({ component: 'supervisor' }), scope: config.runtime.scope, deviceLabels: labels,
       probationMs: config.rollout.probationMs, pullStallMs: config.runtime.pullStallMs,
       onProven: (version) => this.session?.desired.onProven(version),
       backoffStore: new FileBackoffStore(join(config.stateDir, 'backoff.json'), logger),
@@ -250,7 +248,6 @@ export class Agent {
         housekeeping.onSupervisorEvent(event);
         this.onSupervisorEvent(event);
       },
-      containerLogs: config.disk.containerLogs,
       pullGuard: housekeeping.pullGuard,
     });
     housekeeping.attach(supervisor);
@@ -267,7 +264,7 @@ export class Agent {
       securityPolicyCheck(config.policy, hostView(protectedHostPaths({ engineSocket, stateDir: config.stateDir, configFile: this.deps.configFile }))),
       capabilityLabelsCheck(labels),
       hostDevicesCheck(existsSync),
-      memoryFitCheck({ totalBytes: totalmem(), reserveBytes: config.memory.reserve }, (d) => withDeviceDefaults(d, deviceDefaults)),
+      memoryFitCheck({ totalBytes: totalmem(), reserveBytes: config.memory.reserve }),
       ...housekeeping.admission,
     ];
     const workload: Workload = { runtime, supervisor, store, labels, usage: new ContainerUsage(), secrets, engineVersion: undefined, admission, pressure, housekeeping };
@@ -404,7 +401,7 @@ export class Agent {
       boxSecretKey: keys.boxSecretKey,
       store: workload?.store ?? new DesiredStore(config.stateDir, logger),
       admission: workload?.admission ?? [],
-      parseOptions: { containerLogs: config.disk.containerLogs },
+      parseOptions: { containerLogs: config.disk.containerLogs, deviceDefaults: { memoryLimitBytes: config.memory.defaultLimit } },
       ...(workload === undefined ? {} : { disk: (): ReportedDisk => workload.housekeeping.report() }),
       supervisor: workload?.supervisor ?? { apply: () => Promise.reject(new Error('no container engine')), state: () => ({ version: null, status: 'failed', services: [], error: null }) },
       deviceLabels: workload?.labels ?? new Set(),

@@ -4,8 +4,8 @@ import type { SignedPayload } from '../../protocol/envelope.js';
 import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
 import { checkSchema } from '../../protocol/json.js';
 import { admit, type AdmissionCheck } from '../admission/admission.js';
-import { parseDesiredState, type ParseOptions } from '../../protocol/compose/compose-schema.js';
 import { type DesiredState } from '../../protocol/compose/desired-service.js';
+import { parseForDevice, type DeviceParseOptions } from '../supervisor/device-defaults.js';
 import type { SupervisorState } from '../supervisor/supervisor.js';
 import type { DesiredStore } from './desired-store.js';
 import { reportedState, type Refusal } from './state-report.js';
@@ -13,10 +13,10 @@ import { unsealDesired } from './unseal.js';
 
 /** The supervisor, as the desired channel drives it. */
 export interface DesiredTarget {
-  apply(doc: object, version: string): Promise<SupervisorState>;
+  apply(desired: DesiredState, version: string): Promise<SupervisorState>;
   state(): SupervisorState;
   /** The last proven version, kept across a restart: what a rollback returns to. */
-  restoreProven?(doc: object, version: string): void;
+  restoreProven?(desired: DesiredState, version: string): void;
 }
 
 export interface DesiredChannelOptions {
@@ -36,8 +36,8 @@ export interface DesiredChannelOptions {
    * policy, fit): a refusal keeps what runs and reports a reason per service.
    */
   admission?: readonly AdmissionCheck[];
-  /** As the supervisor parses (the device's log caps), so that admission sees what will run. */
-  parseOptions?: ParseOptions;
+  /** How this device reads a document (its log caps and defaults): parsed once here, admitted and run as parsed. */
+  parseOptions?: DeviceParseOptions;
   /** The device's disk rules and last image collection, for the retained state. */
   disk?: () => ReportedDisk | undefined;
   /** The retained `state` message. */
@@ -132,12 +132,23 @@ export class DesiredChannel {
       const payload = this.opts.verify(bytes);
       if (payload.to !== this.opts.deviceId) throw new TsunaguError('WRONG_DEVICE', `addressed to ${payload.to}`);
       const data = checkSchema(DesiredDataSchema, payload.data, 'desired');
-      target.restoreProven(unsealDesired(data, this.opts.boxSecretKey).compose, String(data.version));
+      const desired = this.parseProven(unsealDesired(data, this.opts.boxSecretKey).compose, data.version);
+      if (desired !== undefined) target.restoreProven(desired, String(data.version));
       // It reached `synced` before the restart: what runs is reported as applied from it, not from nothing.
       this.applied ??= data.version;
     } catch (err) {
       const e = asTsunaguError(err, 'MALFORMED');
       this.opts.store.moveProvenAside(`${e.code}: ${e.message}`);
+    }
+  }
+
+  /** A proven document that verifies but no longer parses (a stricter agent since) is kept: only a rollback is lost. */
+  private parseProven(compose: Record<string, unknown>, version: number): DesiredState | undefined {
+    try {
+      return parseForDevice(compose, this.opts.parseOptions);
+    } catch (err) {
+      this.opts.logger.warn({ version: String(version), err: asTsunaguError(err).toJSON() }, 'the last proven version does not parse; a rollback has nothing to return to');
+      return undefined;
     }
   }
 
@@ -196,11 +207,11 @@ export class DesiredChannel {
     }
 
     let desired: DesiredState;
-    let compose: Record<string, unknown>;
     let registries: RegistryCredentials;
     try {
-      ({ compose, registries } = unsealDesired(data, this.opts.boxSecretKey));
-      desired = parseDesiredState(compose, this.opts.parseOptions);
+      const unsealed = unsealDesired(data, this.opts.boxSecretKey);
+      registries = unsealed.registries;
+      desired = parseForDevice(unsealed.compose, this.opts.parseOptions);
     } catch (err) {
       const e = asTsunaguError(err, 'SCHEMA');
       const field = typeof e.details?.field === 'string' ? e.details.field : undefined;
@@ -225,7 +236,7 @@ export class DesiredChannel {
     log.info({ source, services: desired.services.map((s) => s.name) }, isNew ? 'applying desired state' : 'applying the desired state held again');
     this.opts.emitEvent({ type: 'desired-accepted', version: data.version, source, ...(tp === undefined ? {} : { traceparent: tp }) });
     try {
-      await this.opts.supervisor.apply(compose, String(data.version));
+      await this.opts.supervisor.apply(desired, String(data.version));
     } catch (err) {
       const e = asTsunaguError(err);
       log.error({ err: e.toJSON() }, 'applying the desired state failed');

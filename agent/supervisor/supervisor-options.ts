@@ -1,7 +1,5 @@
 import type { BackoffStore } from './backoff-store.js';
-import type { LogCaps } from '../../protocol/compose/desired-service.js';
 import type { ContainerRuntime, RegistryAuth } from './container-runtime.js';
-import type { DeviceDefaults } from './device-defaults.js';
 import type { BackoffPolicy } from './restart-backoff.js';
 import type { SupervisorEvent, SupervisorState } from './supervisor-events.js';
 
@@ -74,8 +72,6 @@ export interface SupervisorOptions {
    * through `restoreProven` after a restart. Must not throw.
    */
   onProven?: (version: string) => void;
-  /** What the device's owner fills in where a service leaves it open (a default memory limit). */
-  deviceDefaults?: DeviceDefaults;
   registryAuth?: (image: string) => RegistryAuth | undefined;
   /** Services an operator stopped under `version` before this start (persisted by the caller): they stay down while that version is applied. */
   held?: { version: string; services: Iterable<string> };
@@ -83,6 +79,4 @@ export interface SupervisorOptions {
   onHeldChange?: (held: { version: string | null; services: string[] }) => void;
   /** Asked before every pull whether the disk can hold it; without one, every pull goes ahead. */
   pullGuard?: PullGuard;
-  /** The device's container log caps, filled into services that set none (default DEFAULT_LOGGING's). */
-  containerLogs?: LogCaps;
 }
