@@ -62,7 +62,6 @@ export class Supervisor {
   private lastState: SupervisorState;
   /** Pulls run beside the passes, so that a long download neither blocks nor is cut by reconciling other services. */
   private readonly pulls: BackgroundPulls;
-
   private dirty = false;
   /** performance.now() when the pass in flight began: monotonic, so that a clock set by NTP does not age it. */
   private passBegan: number | undefined;
