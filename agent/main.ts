@@ -6,6 +6,7 @@ import { defaultEd25519 } from '../protocol/ed25519.js';
 import { isTsunaguError, TsunaguError } from '../protocol/errors.js';
 import { Agent, AGENT_VERSION } from './agent.js';
 import { DEFAULT_CONFIG_PATH, loadAgentConfig } from './config.js';
+import { systemClock } from './clock.js';
 import { runDoctor } from './doctor/doctor-probes.js';
 import { doctorExitCode, renderDoctor } from './doctor/doctor-verdicts.js';
 import { stateDirOwner, takeBootstrap } from './enrollment/bootstrap-source.js';
@@ -19,6 +20,7 @@ import { loadOrCreateKeys } from './identity.js';
 import { refuseIfRetired } from './retirement.js';
 import { ownStaticFactsCommand } from './resources/static-facts-child.js';
 import { SystemProbe } from './resources/system-probe.js';
+import { dockerClient } from './supervisor/docker-client.js';
 import { systemdNotifyTarget } from './watchdog/systemd-env.js';
 import { SystemdNotifier } from './watchdog/systemd-notifier.js';
 import { SystemdWatchdog } from './watchdog/watchdog.js';
@@ -38,7 +40,10 @@ async function run(opts: { config?: string; stateDir?: string; bootstrap?: strin
   const leftovers = removeLeftoverTempFiles(config.stateDir, (pid) => pid === process.pid || processStartTicks(pid) !== undefined);
   // Before the logger: every warning it logs reaches the status file.
   const status = new StatusFile(statusPath(config.stateDir), AGENT_VERSION);
-  const logger = createLogger({ name: 'tsunagu-agent', level: config.logLevel, onProblem: (p) => status.error({ at: Date.now(), ...p }) });
+  // Built once here and handed down: the wall clock and the container engine's client.
+  const clock = systemClock;
+  const docker = dockerClient(config.runtime.socket);
+  const logger = createLogger({ name: 'tsunagu-agent', level: config.logLevel, onProblem: (p) => status.error({ at: clock.now(), ...p }) });
   logger.info({ version: AGENT_VERSION, node: process.version, stateDir: config.stateDir }, 'starting');
   if (lock.tookOver.length > 0) logger.info({ claims: lock.tookOver }, 'state directory lock: removed the claims of agents that are gone');
   if (leftovers.length > 0) logger.info({ files: leftovers }, 'removed temp files of interrupted writes');
@@ -46,7 +51,7 @@ async function run(opts: { config?: string; stateDir?: string; bootstrap?: strin
   refuseIfRetired(config.stateDir);
   const { keys, created } = loadOrCreateKeys(config.stateDir, logger);
   const bootstrap = takeBootstrap(config.stateDir, config.bootstrapFile, logger);
-  const agent = new Agent({ config, configFile: opts.config ?? DEFAULT_CONFIG_PATH, bootstrap, keys, keysCreated: created, ed: defaultEd25519(), logger, probe: new SystemProbe({ staticFactsCommand: ownStaticFactsCommand() }), status,
+  const agent = new Agent({ config, configFile: opts.config ?? DEFAULT_CONFIG_PATH, bootstrap, keys, keysCreated: created, ed: defaultEd25519(), logger, probe: new SystemProbe({ staticFactsCommand: ownStaticFactsCommand() }), status, clock, docker,
     onRetired: () => {
       // Exit 0: done as asked; the unit (Restart=on-failure) leaves it stopped, and at the next boot refuseIfRetired says why.
       void Promise.resolve(watchdog?.stopping()).finally(() => process.exit(0));
@@ -111,7 +116,8 @@ function status(opts: { config?: string; stateDir?: string; json?: boolean }): v
 }
 
 async function doctor(opts: { config?: string; stateDir?: string; json?: boolean }): Promise<void> {
-  const results = await runDoctor(configFrom(opts));
+  const config = configFrom(opts);
+  const results = await runDoctor(config, { docker: dockerClient(config.runtime.socket), clock: systemClock });
   const code = doctorExitCode(results);
   process.stdout.write(opts.json === true ? `${JSON.stringify({ exitCode: code, checks: results })}\n` : renderDoctor(results));
   // Everything is said: a request to an engine that never answered must not keep the command waiting.

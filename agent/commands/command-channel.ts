@@ -1,14 +1,14 @@
 import type { Logger } from '../../common/logger.js';
 import { COMMAND_LIMITS, COMMAND_TYPE, CommandSchema, isCommandName, MAX_REPLY_MESSAGE_CHARS, REPLY_TYPE, type Command, type ReplyData } from '../../protocol/commands.js';
 import type { Ed25519 } from '../../protocol/ed25519.js';
-import { decodeEnvelope, newMessageId, readableIds, signEnvelope, SignedPayloadSchema, verifySignedBody, type SignedPayload } from '../../protocol/envelope.js';
+import { newMessageId, readableIds, signEnvelope, type SignedPayload } from '../../protocol/envelope.js';
 import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
-import { checkSchema, type JsonLimits } from '../../protocol/json.js';
+import type { DeviceEventBody } from '../../protocol/events/device-events.js';
+import { checkSchema } from '../../protocol/json.js';
 import { keyId, type KeyPairs } from '../../protocol/keys.js';
-import { bootClock } from '../boot-clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import type { CommandStore } from './command-store.js';
-import type { BootInstant } from './fleet-horizon.js';
-import { guardFleetMessage } from './replay-guard.js';
+import type { FleetVerifier } from './fleet-verifier.js';
 
 /** What a command handler gets besides its arguments. */
 export interface CommandContext {
@@ -23,10 +23,9 @@ export type CommandHandlers = {
 };
 
 export interface CommandChannelOptions {
-  deviceId: string;
   fleetId: string;
-  /** Fleet signing keys the device trusts, by key id. */
-  fleetKeys: ReadonlyMap<string, Uint8Array>;
+  /** Signature, addressee, replay and freshness (the same verifier the desired channel uses). */
+  verifier: FleetVerifier;
   deviceKeys: KeyPairs;
   ed: Ed25519;
   store: CommandStore;
@@ -34,12 +33,10 @@ export interface CommandChannelOptions {
   /** Send a signed reply (queued while offline; replies are never dropped before metrics). */
   sendReply: (reply: Uint8Array) => Promise<void>;
   /** Report a refusal or a lifecycle step on the events topic. */
-  emitEvent: (event: Record<string, unknown>) => void;
+  emitEvent: (event: DeviceEventBody) => void;
   logger: Logger;
-  clock?: () => number;
-  clockTrusted: () => boolean;
-  /** The device's boot clock, for the fleet-time horizon (default: the kernel's, see boot-clock.ts). */
-  bootClock?: () => BootInstant;
+  /** Dates the replies. */
+  clock?: Clock;
   /** Lifetime of a reply message (its `exp`). */
   replyLifetimeMs?: number;
 }
@@ -49,13 +46,11 @@ export interface CommandChannelOptions {
  * freshness, run exactly once, answer exactly once per delivery.
  */
 export class CommandChannel {
-  private readonly clock: () => number;
-  private readonly bootClock: () => BootInstant;
+  private readonly clock: Clock;
   private queue: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: CommandChannelOptions) {
-    this.clock = opts.clock ?? Date.now;
-    this.bootClock = opts.bootClock ?? bootClock();
+    this.clock = opts.clock ?? systemClock;
   }
 
   /** Handle one delivery on the cmd topic. Serialised: commands run one at a time, in arrival order. */
@@ -72,23 +67,12 @@ export class CommandChannel {
     return this.queue;
   }
 
-  /** Verify a fleet-signed message of the given type; shared with the desired-state channel. */
-  verify(bytes: Uint8Array, expectedType: string, limits: JsonLimits = COMMAND_LIMITS): { payload: SignedPayload; kid: string } {
-    const { body, kid } = this.verifySignature(bytes, limits);
-    return { payload: checkPayload(body, expectedType), kid };
-  }
-
-  private verifySignature(bytes: Uint8Array, limits: JsonLimits): { body: unknown; kid: string } {
-    const env = decodeEnvelope(bytes, limits);
-    return { body: verifySignedBody(env, (kid) => this.opts.fleetKeys.get(kid), this.opts.ed, limits), kid: env.kid };
-  }
-
   private async handle(bytes: Uint8Array): Promise<void> {
     const { logger, store } = this.opts;
     let body: unknown;
     let kid: string;
     try {
-      ({ body, kid } = this.verifySignature(bytes, COMMAND_LIMITS));
+      ({ body, kid } = this.opts.verifier.open(bytes, COMMAND_LIMITS));
     } catch (err) {
       // Nothing in an unverified message can be trusted, not even its id:
       // the refusal goes to the events topic only.
@@ -99,7 +83,7 @@ export class CommandChannel {
     }
     let payload: SignedPayload;
     try {
-      payload = checkPayload(body, COMMAND_TYPE);
+      payload = this.opts.verifier.payloadOf(body, COMMAND_TYPE);
     } catch (err) {
       // The fleet signed it, so its id is the fleet's: a fleet waiting for a
       // reply by id gets one, unless the id itself is unreadable.
@@ -115,9 +99,7 @@ export class CommandChannel {
     }
     const tp = payload.tp;
     const log = tp === undefined ? logger.child({ commandId: payload.id }) : logger.child({ commandId: payload.id, traceparent: tp });
-    const verdict = guardFleetMessage(store.replay, payload, {
-      deviceId: this.opts.deviceId, kid, now: this.clock(), clockTrusted: this.opts.clockTrusted(), boot: this.bootClock(),
-    });
+    const verdict = this.opts.verifier.guard(store.replay, payload, kid);
     if (!verdict.accept) {
       if (verdict.next !== undefined) store.record(verdict.next);
       const cached = verdict.duplicate ? store.reply(payload.id) : undefined;
@@ -154,7 +136,7 @@ export class CommandChannel {
   }
 
   private async answer(command: { id: string; tp?: string | undefined }, data: ReplyData, remember: boolean): Promise<void> {
-    const now = this.clock();
+    const now = this.clock.now();
     const reply = signEnvelope({
       typ: REPLY_TYPE, id: newMessageId(), to: this.opts.fleetId, iat: now, exp: now + (this.opts.replyLifetimeMs ?? 3_600_000),
       ...(command.tp === undefined ? {} : { tp: command.tp }),
@@ -163,13 +145,6 @@ export class CommandChannel {
     if (remember) this.opts.store.saveReply(command.id, reply);
     await this.opts.sendReply(reply);
   }
-}
-
-/** The signed payload of a verified body, of the type its topic carries. */
-function checkPayload(body: unknown, expectedType: string): SignedPayload {
-  const payload = checkSchema(SignedPayloadSchema, body, 'payload');
-  if (payload.typ !== expectedType) throw new TsunaguError('WRONG_TYPE', `expected ${expectedType}, got ${payload.typ}`);
-  return payload;
 }
 
 /** A command whose name is not known is UNKNOWN_COMMAND, not a generic schema error. */

@@ -2,8 +2,9 @@ import { fromBase64, fromUtf8 } from '../../protocol/bytes.js';
 import { TsunaguError } from '../../protocol/errors.js';
 import type { KeyPairs } from '../../protocol/keys.js';
 import { openSealed } from '../../protocol/seal.js';
+import { systemClock, type Clock } from '../clock.js';
 import type { Credentials } from '../credentials.js';
-import type { DeviceLink } from '../link/device-link.js';
+import type { BrokerLink } from '../link/broker-link.js';
 import type { Reporter } from '../reporting/reporter.js';
 import type { CommandHandlers } from './command-channel.js';
 
@@ -20,7 +21,7 @@ export interface HandlerDeps {
   agentVersion: string;
   reporter: Reporter;
   credentials: Credentials;
-  link: DeviceLink;
+  link: BrokerLink;
   deviceKeys: KeyPairs;
   /** Absent on a device without a container engine: service commands answer RUNTIME_UNAVAILABLE. */
   services: () => ServiceControl | undefined;
@@ -32,7 +33,7 @@ export interface HandlerDeps {
    * so the work must wait for the reply to be sent: it ends the session.
    */
   retire: () => void;
-  clock?: () => number;
+  clock?: Clock;
 }
 
 function serviceControl(deps: HandlerDeps): ServiceControl {
@@ -42,9 +43,9 @@ function serviceControl(deps: HandlerDeps): ServiceControl {
 }
 
 export function commandHandlers(deps: HandlerDeps): CommandHandlers {
-  const clock = deps.clock ?? Date.now;
+  const clock = deps.clock ?? systemClock;
   return {
-    ping: () => Promise.resolve({ pong: true, at: clock(), agentVersion: deps.agentVersion, uptimeSeconds: Math.round(process.uptime()) }),
+    ping: () => Promise.resolve({ pong: true, at: clock.now(), agentVersion: deps.agentVersion, uptimeSeconds: Math.round(process.uptime()) }),
     'report-now': async () => {
       const { inventory, metrics } = await deps.reporter.reportNow();
       return { inventoryAt: inventory.at, metricsAt: metrics.at };

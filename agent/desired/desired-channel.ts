@@ -1,9 +1,13 @@
 import type { Logger } from '../../common/logger.js';
 import { DesiredDataSchema, type DesiredData, type RegistryCredentials, type ReportedDisk, type ReportedState } from '../../protocol/desired.js';
 import type { SignedPayload } from '../../protocol/envelope.js';
-import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
+import { asTsunaguError, type TsunaguError } from '../../protocol/errors.js';
+import type { DeviceEventBody } from '../../protocol/events/device-events.js';
 import { checkSchema } from '../../protocol/json.js';
+import { DESIRED_LIMITS, DESIRED_TYPE } from '../../protocol/commands.js';
+import type { FleetVerifier } from '../commands/fleet-verifier.js';
 import { admit, type AdmissionCheck } from '../admission/admission.js';
+import { systemClock, type Clock } from '../clock.js';
 import { type DesiredState } from '../../protocol/compose/desired-service.js';
 import { parseForDevice, type DeviceParseOptions } from '../supervisor/device-defaults.js';
 import type { SupervisorState } from '../supervisor/supervisor.js';
@@ -20,9 +24,8 @@ export interface DesiredTarget {
 }
 
 export interface DesiredChannelOptions {
-  deviceId: string;
-  /** Fleet signature and message type (CommandChannel.verify with typ `desired` and DESIRED_LIMITS). */
-  verify: (bytes: Uint8Array) => SignedPayload;
+  /** Fleet signature, message type and addressee: the verifier the command channel uses too. */
+  verifier: Pick<FleetVerifier, 'verifyAddressed'>;
   /** The device's box secret key, to open `sealed`. */
   boxSecretKey: Uint8Array;
   store: DesiredStore;
@@ -42,14 +45,14 @@ export interface DesiredChannelOptions {
   disk?: () => ReportedDisk | undefined;
   /** The retained `state` message. */
   publishState: (state: ReportedState, traceparent: string | undefined) => void;
-  emitEvent: (event: Record<string, unknown>) => void;
+  emitEvent: (event: DeviceEventBody) => void;
   /**
    * The persisted message failed its signature or its schema (it has been moved aside):
    * the broker's retained copy is the only one left, so the caller fetches it again.
    */
   onPersistedUnusable?: () => void;
   logger: Logger;
-  clock?: () => number;
+  clock?: Clock;
 }
 
 type Source = 'broker' | 'disk';
@@ -70,14 +73,14 @@ interface Accepted {
  * `state` message. Deliveries are handled one at a time, in arrival order.
  */
 export class DesiredChannel {
-  private readonly clock: () => number;
+  private readonly clock: Clock;
   private queue: Promise<void> = Promise.resolve();
   private accepted: Accepted | undefined;
   private applied: number | null = null;
   private refusal: Refusal | undefined;
 
   constructor(private readonly opts: DesiredChannelOptions) {
-    this.clock = opts.clock ?? Date.now;
+    this.clock = opts.clock ?? systemClock;
   }
 
   /** The traceparent of the desired state being applied, for events and log lines. */
@@ -129,8 +132,7 @@ export class DesiredChannel {
     const bytes = this.opts.store.loadProven();
     if (bytes === undefined || target.restoreProven === undefined) return;
     try {
-      const payload = this.opts.verify(bytes);
-      if (payload.to !== this.opts.deviceId) throw new TsunaguError('WRONG_DEVICE', `addressed to ${payload.to}`);
+      const payload = this.verify(bytes);
       const data = checkSchema(DesiredDataSchema, payload.data, 'desired');
       const desired = this.parseProven(unsealDesired(data, this.opts.boxSecretKey).compose, data.version);
       if (desired !== undefined) target.restoreProven(desired, String(data.version));
@@ -164,6 +166,10 @@ export class DesiredChannel {
     if (this.accepted !== undefined || this.refusal !== undefined) this.publish(this.opts.supervisor.state());
   }
 
+  private verify(bytes: Uint8Array): SignedPayload {
+    return this.opts.verifier.verifyAddressed(bytes, DESIRED_TYPE, DESIRED_LIMITS);
+  }
+
   private enqueue(work: () => Promise<unknown>): Promise<void> {
     const run = this.queue.then(work);
     this.queue = run.then(() => undefined, (err: unknown) => {
@@ -178,8 +184,7 @@ export class DesiredChannel {
     let payload: SignedPayload;
     let data: DesiredData;
     try {
-      payload = this.opts.verify(bytes);
-      if (payload.to !== this.opts.deviceId) throw new TsunaguError('WRONG_DEVICE', `addressed to ${payload.to}`);
+      payload = this.verify(bytes);
       data = checkSchema(DesiredDataSchema, payload.data, 'desired');
     } catch (err) {
       const e = asTsunaguError(err, 'MALFORMED');
@@ -272,7 +277,7 @@ export class DesiredChannel {
     }
     const report = reportedState({
       supervisor: state, acceptedVersion: accepted?.version ?? null, appliedVersion: this.applied,
-      refusal: this.refusal, missingLabels, at: this.clock(), ...this.diskReport(),
+      refusal: this.refusal, missingLabels, at: this.clock.now(), ...this.diskReport(),
     });
     this.opts.publishState(report, this.refusal === undefined ? accepted?.traceparent : undefined);
   }

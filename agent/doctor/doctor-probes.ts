@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+import type { Clock } from '../clock.js';
 import { BootstrapFileSchema } from '../../protocol/bootstrap.js';
 import { checkSchema, parseJsonBytes } from '../../protocol/json.js';
 import type { AgentConfig } from '../config.js';
@@ -46,8 +47,7 @@ function memoryReading(): { availableBytes: number; totalBytes: number } {
   return { availableBytes: kib('MemAvailable'), totalBytes: kib('MemTotal') };
 }
 
-async function engineChecks(socket: string): Promise<CheckResult[]> {
-  const docker = new Docker({ socketPath: socket });
+async function engineChecks(docker: Docker, socket: string): Promise<CheckResult[]> {
   try {
     const v = await withTimeout(docker.version(), 5_000, 'engine');
     const engine = judgeEngine(socket, { version: v.Version, apiVersion: v.ApiVersion });
@@ -67,7 +67,7 @@ async function engineChecks(socket: string): Promise<CheckResult[]> {
   }
 }
 
-async function brokerReading(stateDir: string): Promise<BrokerReading> {
+async function brokerReading(stateDir: string, clock: Clock): Promise<BrokerReading> {
   const paths = statePaths(stateDir);
   const bootstrap = readState(paths.bootstrap, BootstrapFileSchema);
   const url = bootstrap?.broker.url ?? '(no bootstrap file taken yet)';
@@ -75,7 +75,7 @@ async function brokerReading(stateDir: string): Promise<BrokerReading> {
   if (bootstrap === undefined || identity === undefined) return { kind: 'not-enrolled', url };
   const status = readStatusFile(stateDir);
   if (status.status === 'ok' && status.value.link.state === 'online' && agentAlive(status.value.pid)) {
-    return { kind: 'agent-online', url, since: status.value.link.since, now: Date.now() };
+    return { kind: 'agent-online', url, since: status.value.link.since, now: clock.now() };
   }
   const result = await probeMqttConnect({
     url, ca: bootstrap.broker.ca, protocolVersion: bootstrap.broker.protocolVersion,
@@ -84,15 +84,18 @@ async function brokerReading(stateDir: string): Promise<BrokerReading> {
   return { kind: 'probe', url, ...result };
 }
 
-/** Every check, in the order a person fixes things: who holds the state directory, the engine, the broker, the clock, then room. */
-export async function runDoctor(config: AgentConfig): Promise<CheckResult[]> {
+/**
+ * Every check, in the order a person fixes things: who holds the state directory, the engine, the broker, the clock, then room.
+ * `docker` is the engine client main.ts built on the config's socket; `clock` its wall clock.
+ */
+export async function runDoctor(config: AgentConfig, { docker, clock }: { docker: Docker; clock: Clock }): Promise<CheckResult[]> {
   const socket = config.runtime.socket ?? defaultSocket();
-  const [engine, broker] = await Promise.all([engineChecks(socket), brokerReading(config.stateDir)]);
+  const [engine, broker] = await Promise.all([engineChecks(docker, socket), brokerReading(config.stateDir, clock)]);
   return [
     judgeLock(config.stateDir, readStateDirLock(config.stateDir)),
     engine[0]!,
     judgeBroker(broker),
-    judgeClock({ mode: config.clock.trust, synchronised: existsSync(TIMESYNC_FLAG), now: Date.now() }),
+    judgeClock({ mode: config.clock.trust, synchronised: existsSync(TIMESYNC_FLAG), now: clock.now() }),
     judgeDisk('disk', `${config.stateDir} (agent state)`, diskReading(existsSync(config.stateDir) ? config.stateDir : dirname(config.stateDir))),
     ...engine.slice(1),
     judgeMemory(memoryReading()),

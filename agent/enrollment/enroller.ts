@@ -12,6 +12,7 @@ import { asTsunaguError } from '../../protocol/errors.js';
 import type { KeyPairs } from '../../protocol/keys.js';
 import { enrollTopics } from '../../protocol/topics.js';
 import { mqttOptions } from '../link/mqtt-options.js';
+import { systemClock, type Clock } from '../clock.js';
 
 export interface EnrollerOptions {
   bootstrap: BootstrapFile;
@@ -25,7 +26,7 @@ export interface EnrollerOptions {
   /** A random wait before the first attempt, so a fleet powered up together does not arrive at once. */
   startupJitterMs?: number;
   responseTimeoutMs?: number;
-  clock?: () => number;
+  clock?: Clock;
   random?: () => number;
 }
 
@@ -61,7 +62,7 @@ export async function enroll(opts: EnrollerOptions): Promise<EnrollGrant> {
   const { logger, signal } = opts;
   const backoff = opts.backoff ?? DEFAULT_ENROLL_BACKOFF;
   const random = opts.random ?? Math.random;
-  const clock = opts.clock ?? Date.now;
+  const clock = opts.clock ?? systemClock;
   const fleet = fleetKeysOf(opts.bootstrap);
   // Correction learned from a STALE_REQUEST answer: the fleet's clock minus ours.
   let clockOffset = 0;
@@ -86,14 +87,14 @@ export async function enroll(opts: EnrollerOptions): Promise<EnrollGrant> {
         // An answer that came while the device waited after a timeout is taken as it is.
         let answer = pending?.answer;
         if (answer === undefined) {
-          if (pending !== undefined && clock() - pending.builtAt > REQUEST_REUSE_MS) {
+          if (pending !== undefined && clock.now() - pending.builtAt > REQUEST_REUSE_MS) {
             await pending.close();
             pending = undefined;
           }
           if (pending === undefined) {
             const requestId = newRequestId();
-            const bytes = buildEnrollRequest({ requestId, device: opts.keys, fleet, claim: opts.claim, now: clock() + clockOffset, ed: opts.ed });
-            pending = new PendingRequest(requestId, bytes, clock(), fleet, opts);
+            const bytes = buildEnrollRequest({ requestId, device: opts.keys, fleet, claim: opts.claim, now: clock.now() + clockOffset, ed: opts.ed });
+            pending = new PendingRequest(requestId, bytes, clock.now(), fleet, opts);
           } else {
             logger.info({ requestId: pending.requestId }, 'sending the unanswered request again');
           }
@@ -111,7 +112,7 @@ export async function enroll(opts: EnrollerOptions): Promise<EnrollGrant> {
           logger.info({ deviceId: answer.grant.deviceId }, 'enrolled');
           return answer.grant;
         } else if (answer.code === 'STALE_REQUEST' && clockOffset === 0) {
-          clockOffset = answer.fleetTime - clock();
+          clockOffset = answer.fleetTime - clock.now();
           logger.warn({ offsetMs: clockOffset }, 'device clock is off; retrying with the fleet time');
           retryNow = true;
         } else if (answer.code === 'CLAIM_PENDING') {

@@ -1,9 +1,10 @@
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { TsunaguError } from '../../protocol/errors.js';
 import { type RegistryAuth } from '../supervisor/container-runtime.js';
-import { defaultSocket, runtimeError, statusCode } from '../supervisor/engine-errors.js';
+import { dockerOf, type DockerClientChoice } from '../supervisor/docker-client.js';
+import { runtimeError, statusCode } from '../supervisor/engine-errors.js';
 import type { Platform } from './platform.js';
-import type { LocalImageInfo } from './pull-estimate.js';
+import type { LocalImageInfo } from '../pulls/pull-estimate.js';
 
 /** A local image with the references it is known by. */
 export interface EngineImage extends LocalImageInfo {
@@ -44,8 +45,8 @@ export class DockerImages implements ImageEngine {
   /** Layers by image id: an id names fixed content, so one inspect per image suffices. */
   private readonly layersById = new Map<string, { layers: string[]; layerSizes: number[] | null }>();
 
-  constructor(options: { socketPath?: string } = {}) {
-    this.docker = new Docker({ socketPath: options.socketPath ?? defaultSocket() });
+  constructor(options: DockerClientChoice = {}) {
+    this.docker = dockerOf(options);
   }
 
   async remotePlatforms(ref: string, auth?: RegistryAuth, signal?: AbortSignal): Promise<Platform[]> {

@@ -1,10 +1,14 @@
 import { asTsunaguError } from '../../protocol/errors.js';
+import type { DeviceEventBodyOf } from '../../protocol/events/device-events.js';
 import type { SupervisorLogger } from '../supervisor/supervisor-options.js';
 import { usedPercent, type DiskReading } from './disk-fit.js';
 import type { DiskGauge } from './disk-gauge.js';
 import type { EngineImage, ImageEngine } from './docker-images.js';
 import { chooseDownTo, chooseImagesToFree, chooseImagesToRemove, type Removal, type Watermarks } from './image-gc.js';
 import type { ImageRecords } from './image-records.js';
+
+/** What image garbage collection tells the fleet. */
+export type ImageEvent = DeviceEventBodyOf<'image-removed' | 'gc'>;
 
 /** How long a disk found short is left alone by the periodic samples. */
 export const SHORT_RECHECK_MS = 5 * 60 * 1000;
@@ -39,7 +43,7 @@ export interface ImageCollectorOptions {
   /** References never removed now: the current desired state's images and the ones kept for rollback. */
   protectedRefs: () => Iterable<string>;
   /** `image-removed` and `gc` events, for the fleet. */
-  emit: (event: Record<string, unknown>) => void;
+  emit: (event: ImageEvent) => void;
   log: SupervisorLogger;
   now?: () => number;
 }
@@ -190,7 +194,8 @@ export class ImageCollector {
       if (outcome !== 'removed') continue;
       removed.push({ ...r, expectedBytes: freedBytes });
       this.o.log.info({ images: r.refs, imageId: r.imageId, freedBytes, trigger }, 'image removed');
-      this.o.emit({ type: 'image-removed', image: r.refs[0], refs: r.refs, imageId: r.imageId, lastUsedAt: r.lastUsedAt, freedBytes, trigger });
+      // A removed image had a reference: it was removed by one.
+      this.o.emit({ type: 'image-removed', image: r.refs[0]!, refs: r.refs, imageId: r.imageId, lastUsedAt: r.lastUsedAt, freedBytes, trigger });
     }
     return { removed, kept, disk };
   }
@@ -207,7 +212,10 @@ export class ImageCollector {
     // A disk that stays short is told once, not at every look.
     if (repeated) return summary;
     this.o.log.info({ ...summary }, 'image garbage collection');
-    this.o.emit({ type: 'gc', ...summary, highWatermarkPercent: this.o.watermarks.highPercent, lowWatermarkPercent: this.o.watermarks.lowPercent });
+    this.o.emit({
+      type: 'gc', trigger, usedPercentBefore: summary.usedPercentBefore, usedPercentAfter: summary.usedPercentAfter, removed: summary.removed,
+      freedBytes: summary.freedBytes, short, highWatermarkPercent: this.o.watermarks.highPercent, lowWatermarkPercent: this.o.watermarks.lowPercent,
+    });
     return summary;
   }
 

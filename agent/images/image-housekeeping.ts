@@ -8,12 +8,12 @@ import type { RegistryAuth } from '../supervisor/container-runtime.js';
 import type { SupervisorLogger } from '../supervisor/supervisor-options.js';
 import type { SupervisorEvent, SupervisorState } from '../supervisor/supervisor-events.js';
 import { DataRootGauge, type DiskGauge } from './disk-gauge.js';
-import { DockerImages, type ImageEngine } from './docker-images.js';
-import { ImageCollector } from './image-collector.js';
+import type { ImageEngine } from './docker-images.js';
+import { ImageCollector, type ImageEvent } from './image-collector.js';
 import { ImageRecords } from './image-records.js';
 import { ImageUseTracker } from './image-use-tracker.js';
 import { devicePlatform, type Platform } from './platform.js';
-import { DiskPullGuard } from './pull-guard.js';
+import { DiskPullGuard } from '../pulls/pull-guard.js';
 import { RegistryClient, type RegistryClientOptions } from './registry-client.js';
 import { RemoteImageFactsReader } from './remote-image-facts.js';
 
@@ -26,17 +26,16 @@ export interface SupervisorView {
 export interface ImageHousekeepingOptions {
   disk: DiskConfig;
   stateDir: string;
-  /** The engine's socket; default as the runtime's. */
-  socketPath?: string;
   /** The device's capability labels: services it cannot run are not pulled, so not checked. */
   deviceLabels: ReadonlySet<string>;
   /** Registry credentials of the desired state, by image. */
   auth: (ref: string) => RegistryAuth | undefined;
   /** `image-removed` and `gc` events. */
-  emit: (event: Record<string, unknown>) => void;
+  emit: (event: ImageEvent) => void;
   log: SupervisorLogger;
-  /** Tests put the engine, disk reading and device platform they need here. */
-  engine?: ImageEngine;
+  /** The engine's images: DockerImages on the agent's one engine client (main.ts). */
+  engine: ImageEngine;
+  /** Tests put the disk reading and device platform they need here. */
   gauge?: DiskGauge;
   device?: Platform;
   registry?: RegistryClientOptions;
@@ -62,7 +61,7 @@ export class ImageHousekeeping {
 
   constructor(private readonly o: ImageHousekeepingOptions) {
     const { disk, log } = o;
-    this.engine = o.engine ?? new DockerImages(o.socketPath === undefined ? {} : { socketPath: o.socketPath });
+    this.engine = o.engine;
     const engine = this.engine;
     this.gauge = o.gauge ?? new DataRootGauge(disk.path, () => engine.dataRoot());
     this.records = new ImageRecords(join(o.stateDir, 'images.json'), log);

@@ -1,7 +1,8 @@
-import type { IClientPublishOptions } from 'mqtt';
 import type { Logger } from '../../common/logger.js';
+import type { DeviceEventOf } from '../../protocol/events/device-events.js';
 import type { DeviceOutbound } from '../../protocol/topics.js';
-import type { DeviceLink } from './device-link.js';
+import { systemClock, type Clock } from '../clock.js';
+import type { BrokerLink, LinkPublishOptions } from './broker-link.js';
 import type { DropCounts, MessageClass, Outbox } from './outbox.js';
 
 export interface OutboundMessage {
@@ -26,7 +27,7 @@ export class Outbound {
   /** Set when a message is queued while a drain runs: that drain may already have passed its last check. */
   private queuedDuringDrain = false;
 
-  constructor(private readonly link: DeviceLink, private readonly outbox: Outbox, private readonly logger: Logger) {
+  constructor(private readonly link: BrokerLink, private readonly outbox: Outbox, private readonly logger: Logger, private readonly clock: Clock = systemClock) {
     link.on('state', (state) => {
       if (state === 'online') void this.drain();
     });
@@ -49,8 +50,8 @@ export class Outbound {
     else if (this.link.state === 'online') void this.drain();
   }
 
-  private publishOptions(message: OutboundMessage): IClientPublishOptions {
-    const properties: NonNullable<IClientPublishOptions['properties']> = {};
+  private publishOptions(message: OutboundMessage): LinkPublishOptions {
+    const properties: NonNullable<LinkPublishOptions['properties']> = {};
     if (this.link.mqtt5) {
       if (message.expirySeconds !== undefined) properties.messageExpiryInterval = message.expirySeconds;
       if (message.traceparent !== undefined) properties.userProperties = { traceparent: message.traceparent };
@@ -87,8 +88,8 @@ export class Outbound {
     const dropped: DropCounts = this.outbox.dropped();
     const total = Object.values(dropped).reduce((a, b) => a + b, 0);
     if (total === 0 || this.link.state !== 'online') return;
-    const event = JSON.stringify({ v: 1, type: 'outbox-dropped', at: Date.now(), dropped });
-    this.link.publishTo(this.link.topic('events'), event, { qos: 1 }).then(
+    const event: DeviceEventOf<'outbox-dropped'> = { v: 1, type: 'outbox-dropped', at: this.clock.now(), dropped };
+    this.link.publishTo(this.link.topic('events'), JSON.stringify(event), { qos: 1 }).then(
       () => this.outbox.acknowledgeDropped(dropped),
       () => undefined,
     );

@@ -1,5 +1,6 @@
+import type { DeviceEventBodyOf } from '../../protocol/events/device-events.js';
 import type { RawSample } from '../resources/probe.js';
-import type { EvictableTier, TierEvictions } from '../supervisor/evictions.js';
+import type { TierEvictions } from '../supervisor/evictions.js';
 import type { SupervisorLogger } from '../supervisor/supervisor-options.js';
 import {
   evaluatePressure, evictedTiers, INITIAL_PRESSURE_STATE,
@@ -11,15 +12,12 @@ export interface EvictionTarget {
   setEvictions(tiers: TierEvictions): void;
 }
 
-/** A change of the pressure state, with the readings that caused it (an `events` message, type `pressure`). */
-export type PressureEvent = PressureChange & {
-  type: 'pressure';
-  /** The tiers evicted once the sample that made the change is taken into account. */
-  evicted: EvictableTier[];
-  memoryAvailableBytes: number;
-  memoryTotalBytes: number;
-  temperatureCelsius: number | null;
-};
+/**
+ * A change of the pressure state, with the readings that caused it (an
+ * `events` message, type `pressure`); `evicted`: the tiers evicted once the
+ * sample that made the change is taken into account.
+ */
+export type PressureEvent = DeviceEventBodyOf<'pressure'>;
 
 export interface PressureMonitorOptions {
   config: PressurePolicyConfig;

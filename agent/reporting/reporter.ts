@@ -1,5 +1,6 @@
 import type { Logger } from '../../common/logger.js';
 import { asTsunaguError } from '../../protocol/errors.js';
+import { systemClock, type Clock } from '../clock.js';
 import type { InventoryReport, MetricsReport, ServiceUsage } from '../../protocol/reports.js';
 import type { Outbound } from '../link/outbound.js';
 import type { InventoryService } from '../resources/inventory.js';
@@ -22,7 +23,7 @@ export interface ReporterOptions {
   refused?: () => Record<string, number>;
   /** Called after each sample: work that follows the disk (image garbage collection) rides on this timer instead of one of its own. */
   onSample?: () => void;
-  clock?: () => number;
+  clock?: Clock;
 }
 
 /**
@@ -34,11 +35,11 @@ export class Reporter {
   private timer: NodeJS.Timeout | undefined;
   private lastSent: MetricsReport | undefined;
   private lastSentAt = 0;
-  private readonly clock: () => number;
+  private readonly clock: Clock;
   private busy = false;
 
   constructor(private readonly opts: ReporterOptions) {
-    this.clock = opts.clock ?? Date.now;
+    this.clock = opts.clock ?? systemClock;
   }
 
   start(): void {
@@ -88,7 +89,7 @@ export class Reporter {
       this.opts.onSample?.();
       // Half a sampling period of slack: timers fire a little early or late,
       // and a report due 1 ms from now must not wait a whole period more.
-      const due = this.clock() - this.lastSentAt + this.opts.sampleMs / 2 >= this.opts.intervalMs;
+      const due = this.clock.now() - this.lastSentAt + this.opts.sampleMs / 2 >= this.opts.intervalMs;
       if (due || isSignificantChange(this.lastSent, metrics)) await this.sendMetrics(metrics);
     } catch (err) {
       this.opts.logger.warn({ err: asTsunaguError(err).toJSON() }, 'resource report failed');
@@ -103,7 +104,7 @@ export class Reporter {
 
   private async sendMetrics(metrics: MetricsReport): Promise<void> {
     this.lastSent = metrics;
-    this.lastSentAt = this.clock();
+    this.lastSentAt = this.clock.now();
     const refused = this.opts.refused?.() ?? {};
     const report: MetricsReport = Object.keys(refused).length === 0 ? metrics : { ...metrics, refused };
     await this.opts.outbound.send({

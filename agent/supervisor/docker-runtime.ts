@@ -1,20 +1,18 @@
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { Readable } from 'node:stream';
 import type { ContainerCreateOptions, ContainerInspectInfo } from 'dockerode';
 import { TsunaguError } from '../../protocol/errors.js';
 import type { ActualContainer, ContainerStatus, HealthStatus, LocalImage } from './actual-state.js';
 import type { ContainerRuntime, PullProgress, RegistryAuth, RuntimeEvent } from './container-runtime.js';
-import { defaultSocket, runtimeError, statusCode } from './engine-errors.js';
+import { dockerOf, type DockerClientChoice } from './docker-client.js';
+import { runtimeError, statusCode } from './engine-errors.js';
 import { demultiplex } from './log-stream.js';
-import { LABELS, MANAGED_VALUE } from './labels.js';
+import { LABELS, MANAGED_VALUE } from './container-labels.js';
 import { pinnedDigest } from './pinned-digest.js';
-import { PULL_FAILURE_HINT, pullFailureCode } from './pull-failure.js';
+import { PULL_FAILURE_HINT, pullFailureCode } from '../pulls/pull-failure.js';
 import { isStaleRuntimeState } from './runtime-state.js';
 
-export interface DockerRuntimeOptions {
-  /** Unix socket of the engine; default: DOCKER_HOST when it names a unix socket, else /var/run/docker.sock. */
-  socketPath?: string;
-}
+export type DockerRuntimeOptions = DockerClientChoice;
 
 /** Docker reports "0001-01-01T00:00:00Z" for never. */
 function time(text: string | undefined): number | null {
@@ -52,7 +50,7 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly docker: Docker;
 
   constructor(options: DockerRuntimeOptions = {}) {
-    this.docker = new Docker({ socketPath: options.socketPath ?? defaultSocket() });
+    this.docker = dockerOf(options);
   }
 
   async listOwnedContainers(scope: string, signal?: AbortSignal): Promise<ActualContainer[]> {

@@ -1,7 +1,7 @@
 import { asTsunaguError } from '../../protocol/errors.js';
 import type { ActualState } from './actual-state.js';
 import type { DesiredService } from '../../protocol/compose/desired-service.js';
-import type { BackgroundPulls } from './background-pulls.js';
+import type { BackgroundPulls } from '../pulls/background-pulls.js';
 import { executeStep, type StepContext } from './executor.js';
 import { runLanes } from './lane-runner.js';
 import { deployable } from './planner.js';

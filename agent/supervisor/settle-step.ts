@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../../protocol/errors.js';
-import type { PullOutcome } from './background-pulls.js';
+import type { PullOutcome } from '../pulls/background-pulls.js';
 import { configHash } from './config-hash.js';
 import { recordFailure, recordSuccess } from './restart-backoff.js';
 import { created } from './rollout-gate.js';

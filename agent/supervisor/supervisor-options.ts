@@ -3,12 +3,11 @@ import type { ContainerRuntime, RegistryAuth } from './container-runtime.js';
 import type { BackoffPolicy } from './restart-backoff.js';
 import type { SupervisorEvent, SupervisorState } from './supervisor-events.js';
 
-/** What a supervisor is given: its engine, a clock, a logger, policies and the callbacks it reports through. */
+import type { Clock } from '../clock.js';
 
-/** Wall clock in ms; injected so tests and a device without RTC can be reasoned about. */
-export interface Clock {
-  now(): number;
-}
+export type { Clock };
+
+/** What a supervisor is given: its engine, a clock, a logger, policies and the callbacks it reports through. */
 
 /** The subset of pino the supervisor uses. */
 export interface SupervisorLogger {

@@ -7,7 +7,7 @@ import { DESIRED_TYPE } from '../../protocol/commands.js';
 import { DESIRED_LIFETIME_MS } from '../../provisioning/deploy/deploy-device.js';
 import { fleetSession } from '../../test/support/fleet-session.js';
 import { TEST_LABEL } from '../../test/support/supervisor-harness.js';
-import { LABELS } from '../../agent/supervisor/labels.js';
+import { LABELS } from '../../agent/supervisor/container-labels.js';
 import type { BenchDevice } from '../bench-device.js';
 import type { BenchWorld } from '../bench-world.js';
 import type { FigureResult } from '../figure.js';
@@ -99,7 +99,7 @@ export async function measureDeployLatency(world: BenchWorld, device: BenchDevic
   const events = new StartEvents();
   await events.open(world.docker, world.runLabel);
   const deviceId = device.deviceId!;
-  const boxPublicKey = world.fleet.server!.registry.byId(deviceId)!.boxPublicKey;
+  const boxPublicKey = world.fleet.server!.database.byId(deviceId)!.boxPublicKey;
   const states = new Map<number, string>();
   const stateWaiters: { version: number; resolve: () => void }[] = [];
   const stopWatch = await session.link.watch(deviceId, ['state'], (r) => {

@@ -7,9 +7,9 @@ import { text } from 'node:stream/consumers';
 import { silentLogger } from '../../common/logger.js';
 import { defaultEd25519 } from '../../protocol/ed25519.js';
 import { generateKeyPairs } from '../../protocol/keys.js';
-import { ContainerUsage } from '../../agent/desired/container-usage.js';
+import { ContainerUsage } from '../../agent/resources/container-usage.js';
 import { enroll } from '../../agent/enrollment/enroller.js';
-import { DeviceLink } from '../../agent/link/device-link.js';
+import { DeviceLink } from '../../agent/link/mqtt-device-link.js';
 import { Outbound } from '../../agent/link/outbound.js';
 import { Outbox } from '../../agent/link/outbox.js';
 import { Reporter } from '../../agent/reporting/reporter.js';
@@ -96,7 +96,7 @@ export async function measureReportCostHere(input: ReportCostInput): Promise<Fig
   let now = Date.now();
   const reporter = new Reporter({
     inventory: new InventoryService({ probe }), sampler: new MetricsSampler(probe), outbound: new Outbound(link, outbox, logger), logger,
-    intervalMs: 10_000, sampleMs: 10_000, clock: () => now,
+    intervalMs: 10_000, sampleMs: 10_000, clock: { now: () => now },
     runtimeVersion: () => 'docker bench', serviceUsage: () => Promise.resolve(usage.sample(services)),
   });
   const cpuMs: number[] = [];

@@ -9,7 +9,8 @@ import { deviceTopic } from '../../protocol/topics.js';
 import type { FleetLink } from '../fleet-link.js';
 import type { FleetSigner } from '../fleet-signer.js';
 import { desiredDataFor, type PreparedDeployment } from './compose-document.js';
-import { judgeState, parseEvent, parseState, type RolloutOutcome, type SupervisorEvent } from './rollout.js';
+import type { ReceivedDeviceEvent } from '../../protocol/events/device-events.js';
+import { judgeState, parseEvent, parseState, type RolloutOutcome } from './rollout.js';
 import { chooseVersion } from './version.js';
 
 /**
@@ -34,7 +35,7 @@ export interface DeployDependencies {
 
 export interface DeployObserver {
   published?(deviceId: string, version: number): void;
-  event?(deviceId: string, event: SupervisorEvent): void;
+  event?(deviceId: string, event: ReceivedDeviceEvent): void;
   state?(deviceId: string, state: ReportedState): void;
 }
 

@@ -1,13 +1,20 @@
-import type { SupervisorEvent } from './rollout.js';
+import type { ReceivedDeviceEvent } from '../../protocol/events/device-events.js';
+
+/** A pull's progress, as deploy and watch show it. */
+export interface PullProgress {
+  service: string;
+  image: string;
+  current: number;
+  total: number;
+  percent: number;
+}
 
 /**
  * Pull progress as the agent reports it on its `events` topic:
- * `service-pull-progress` with `currentBytes`/`totalBytes` (protocol.md §9.6).
- * Undefined for any other event.
+ * `service-pull-progress` (protocol.md §9.6). Undefined for any other event.
  */
-export function pullProgressOf(e: SupervisorEvent): { current: number; total: number; percent: number } | undefined {
-  if (e.type !== 'service-pull-progress') return undefined;
-  const current = typeof e.currentBytes === 'number' && e.currentBytes >= 0 ? e.currentBytes : 0;
-  const total = typeof e.totalBytes === 'number' && e.totalBytes >= 0 ? e.totalBytes : 0;
-  return { current, total, percent: total > 0 ? Math.min(100, Math.floor((current / total) * 100)) : 0 };
+export function pullProgressOf(received: ReceivedDeviceEvent): PullProgress | undefined {
+  if (!received.known || received.event.type !== 'service-pull-progress') return undefined;
+  const { service, image, currentBytes: current, totalBytes: total } = received.event;
+  return { service, image, current, total, percent: total > 0 ? Math.min(100, Math.floor((current / total) * 100)) : 0 };
 }

@@ -1,7 +1,5 @@
-import * as z from 'zod';
 import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
-import { DeviceEventSchema } from '../../protocol/events.js';
-import { checkSchema } from '../../protocol/json.js';
+import { readDeviceEvent, type ReceivedDeviceEvent } from '../../protocol/events/device-events.js';
 
 /** How a deployment of one version to one device ended. */
 export type RolloutOutcome =
@@ -33,25 +31,14 @@ export function exitCodeFor(outcome: RolloutOutcome): number {
   return DEPLOY_EXIT[outcome.kind];
 }
 
-/** Supervisor events the follower shows. Unknown types pass as `other`. */
-const EventSchema = z.object({
-  v: z.literal(1),
-  at: z.number(),
-  type: z.string().max(40),
-  service: z.string().max(128).optional(),
-  image: z.string().max(512).optional(),
-  currentBytes: z.number().nonnegative().optional(),
-  totalBytes: z.number().nonnegative().optional(),
-}).passthrough();
-export type SupervisorEvent = z.infer<typeof EventSchema>;
-
-export function parseEvent(payload: Buffer): SupervisorEvent | undefined {
+/**
+ * One message of a device's `events` topic, checked against the protocol's
+ * schema of its type; a type this fleet does not know (a newer agent's) is
+ * kept with its frame only. Undefined for anything else.
+ */
+export function parseEvent(payload: Buffer): ReceivedDeviceEvent | undefined {
   try {
-    const value: unknown = JSON.parse(payload.toString('utf8'));
-    // The frame every event has (protocol/events.ts); then the members the follower shows.
-    checkSchema(DeviceEventSchema, value, 'event');
-    const r = EventSchema.safeParse(value);
-    return r.success ? r.data : undefined;
+    return readDeviceEvent(JSON.parse(payload.toString('utf8')));
   } catch {
     return undefined;
   }

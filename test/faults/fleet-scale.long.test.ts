@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { silentLogger } from '../../common/logger.js';
 import { enroll } from '../../agent/enrollment/enroller.js';
-import { DeviceLink, DEFAULT_LINK_BACKOFF } from '../../agent/link/device-link.js';
+import { DeviceLink, DEFAULT_LINK_BACKOFF } from '../../agent/link/mqtt-device-link.js';
 import { nativeEd25519 } from '../../protocol/ed25519.js';
 import type { EnrollGrant } from '../../protocol/enrollment.js';
 import { generateKeyPairs } from '../../protocol/keys.js';
@@ -17,7 +17,7 @@ import { waitFor } from '../support/wait-for.js';
 //
 // The devices are simulated in this one process: each is the agent's own
 // enrollment code (enroller.ts, with its start-up jitter) and its own link
-// (device-link.ts, with its reconnect back-off), with keys of its own, but
+// (mqtt-device-link.ts, with its reconnect back-off), with keys of its own, but
 // not 200 agent processes (the bundle takes ~40 MB each and a second of CPU
 // to start, which this 2-core machine cannot give 200 times at once). What
 // is left out — inventory, reports, the supervisor — does not take part in
@@ -85,8 +85,8 @@ test(`${DEVICES} devices powered up at once: all enroll, none twice, connections
   // All enrolled, none twice: one registry entry and one "enrolled" audit entry per device, all ids distinct.
   const ids = new Set(enrolled.map((e) => e.grant.deviceId));
   assert.equal(ids.size, DEVICES);
-  assert.equal(tf.server!.registry.list().length, DEVICES);
-  const audit = tf.server!.registry.auditLog(10 * DEVICES);
+  assert.equal(tf.server!.database.list().length, DEVICES);
+  const audit = tf.server!.database.auditLog(10 * DEVICES);
   assert.equal(audit.filter((e) => e.event === 'enrolled').length, DEVICES, 'exactly one enrollment per device');
   assert.equal(new Set(audit.filter((e) => e.event === 'enrolled').map((e) => e.deviceId)).size, DEVICES);
 

@@ -10,11 +10,12 @@ import { fromBase64, fromUtf8 } from '../../protocol/bytes.js';
 import { DesiredDataSchema, RegistryCredentialsSchema } from '../../protocol/desired.js';
 import { defaultEd25519 } from '../../protocol/ed25519.js';
 import type { EnrollGrant } from '../../protocol/enrollment.js';
+import type { DeviceEventOf } from '../../protocol/events/device-events.js';
 import { decodeEnvelope, verifyEnvelope } from '../../protocol/envelope.js';
 import { generateKeyPairs, keyId, type KeyPairs } from '../../protocol/keys.js';
 import { openSealed } from '../../protocol/seal.js';
 import { deviceTopic } from '../../protocol/topics.js';
-import { Registry } from '../../provisioning/registry.js';
+import { FleetDatabase } from '../../provisioning/fleet-database.js';
 import { fleetCli, inventory, jsonLines, reported } from '../support/deploy-cli.js';
 import type { TestFleet } from '../support/fleet.js';
 import type { TestBroker } from '../support/mosquitto.js';
@@ -187,9 +188,12 @@ test('following the rollout: progress and events shown, exit 0 once the device a
   const stop = await onDesired(a, async (version) => {
     await publishFrom(a, 'state', reported({ desiredVersion: version, appliedVersion: null, status: 'applying' }), true);
     for (const current of [0, 50, 100]) {
-      await publishFrom(a, 'events', JSON.stringify({ v: 1, at: Date.now(), type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: current * 1048576, totalBytes: 100 * 1048576 }), false);
+      const progress: DeviceEventOf<'service-pull-progress'> = { v: 1, at: Date.now(), type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: current * 1048576, totalBytes: 100 * 1048576 };
+      await publishFrom(a, 'events', JSON.stringify(progress), false);
     }
-    await publishFrom(a, 'events', JSON.stringify({ v: 1, at: Date.now(), type: 'service-started', service: 'web' }), false);
+    // Typed as the agent's: the fleet reads an event by its protocol schema.
+    const started: DeviceEventOf<'service-started'> = { v: 1, at: Date.now(), type: 'service-started', service: 'web', containerId: 'c1' };
+    await publishFrom(a, 'events', JSON.stringify(started), false);
     await publishFrom(a, 'state', reported({ desiredVersion: version, appliedVersion: version, status: 'synced' }), true);
   });
   try {
@@ -253,18 +257,18 @@ test('--selector deploys to exactly the matching devices, with labels from serve
   const { a, b, c } = devices as Record<'a' | 'b' | 'c', Device>;
   await publishFrom(a, 'inventory', inventory({ arch: 'arm64', gpu: 'true' }), true);
   await publishFrom(b, 'inventory', inventory({ arch: 'arm64', gpu: 'false' }), true);
-  const registry = tf.server!.registry;
-  for (let i = 0; i < 50 && (Object.keys(registry.byId(a.grant.deviceId)!.labels).length === 0 || Object.keys(registry.byId(b.grant.deviceId)!.labels).length === 0); i++) {
+  const database = tf.server!.database;
+  for (let i = 0; i < 50 && (Object.keys(database.byId(a.grant.deviceId)!.labels).length === 0 || Object.keys(database.byId(b.grant.deviceId)!.labels).length === 0); i++) {
     await new Promise((r) => setTimeout(r, 100));
   }
-  assert.deepEqual(registry.byId(a.grant.deviceId)!.labels, { arch: 'arm64', gpu: 'true' }, 'serve stored the labels');
+  assert.deepEqual(database.byId(a.grant.deviceId)!.labels, { arch: 'arm64', gpu: 'true' }, 'serve stored the labels');
   const listed = await fleetCli(['devices', '--dir', tf.fleet.dir, '--labels']);
   assert.match(listed.stdout, new RegExp(`${a.grant.deviceId} .* arch=arm64,gpu=true`));
 
   // c's inventory arrives while serve is down: the registry has no labels for it.
   await tf.server!.stop();
   await publishFrom(c, 'inventory', inventory({ arch: 'arm64', gpu: 'true' }), true);
-  const offline = new Registry(tf.fleet.registryPath);
+  const offline = new FleetDatabase(tf.fleet.databasePath);
   assert.deepEqual(offline.byId(c.grant.deviceId)!.labels, {});
   offline.close();
 

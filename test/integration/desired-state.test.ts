@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
-import { LABELS } from '../../agent/supervisor/labels.js';
+import { LABELS } from '../../agent/supervisor/container-labels.js';
 import { fromBase64, toBase64 } from '../../protocol/bytes.js';
 import { DESIRED_TYPE } from '../../protocol/commands.js';
 import { ReportedStateSchema, type DesiredData, type ReportedState } from '../../protocol/desired.js';
+import { readDeviceEvent } from '../../protocol/events/device-events.js';
 import { seal } from '../../protocol/seal.js';
 import { deviceTopic } from '../../protocol/topics.js';
 import { AgentProcess } from '../support/agent-process.js';
@@ -209,7 +210,7 @@ test('a sealed secret reaches the container environment, never the logs nor the 
   // A private registry (a front on loopback demanding Basic credentials), reached with sealed credentials.
   const front = await startRegistryFront(process.env.TSUNAGU_TEST_REGISTRY ?? '', { basicAuth: { username: 'device', password: registryPassword } });
   const privateRef = images.busybox1.replace(/^[^/]+/, front.host);
-  const boxPublicKey = fromBase64(tf.server?.registry.byId(deviceId)?.boxPublicKey ?? '', 'box key', 32);
+  const boxPublicKey = fromBase64(tf.server?.database.byId(deviceId)?.boxPublicKey ?? '', 'box key', 32);
   try {
     await publishDesired({
       version: 7,
@@ -311,4 +312,9 @@ test('offline reboot: no broker, agent killed, container removed by hand — the
   assert.notEqual(web.Id, old.Id);
   assert.ok(web.Config.Env.some((e) => e.startsWith('API_TOKEN=')), 'the sealed secret was opened again from disk');
   await broker.start();
+});
+
+test('every event the agent sent during these tests is one the protocol knows, with the members of its type', () => {
+  assert.ok(events.length > 0);
+  for (const e of events) assert.equal(readDeviceEvent(e)?.known, true, `not a known event: ${JSON.stringify(e)}`);
 });

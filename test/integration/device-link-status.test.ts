@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import mqtt from 'mqtt';
 import { silentLogger } from '../../common/logger.js';
-import { DeviceLink } from '../../agent/link/device-link.js';
+import { DeviceLink } from '../../agent/link/mqtt-device-link.js';
 import { deviceRole, deviceRoleName, FLEET_ROLE, fleetRole } from '../../provisioning/broker-roles.js';
 import { DynsecClient } from '../../provisioning/dynsec-client.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';

@@ -39,7 +39,7 @@ let multiRef: string;
 
 function housekeeping(extra: { registry?: ConstructorParameters<typeof RegistryClient>[0] } = {}): ImageHousekeeping {
   return new ImageHousekeeping({
-    disk: AgentConfigSchema.parse({}).disk, stateDir: mkdtempSync(join(work, 'state-')), socketPath, deviceLabels: new Set(),
+    disk: AgentConfigSchema.parse({}).disk, stateDir: mkdtempSync(join(work, 'state-')), engine: new DockerImages({ socketPath }), deviceLabels: new Set(),
     auth: () => undefined, emit: () => undefined, log: quiet, ...extra,
   });
 }

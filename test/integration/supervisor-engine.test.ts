@@ -1,41 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { DockerRuntime } from '../../agent/supervisor/docker-runtime.js';
+import { engineLink } from '../support/engine-link.js';
 import { dockerTestEnv, supervisorHarness } from '../support/supervisor-harness.js';
-
-/**
- * A unix socket in front of the test engine's socket that can be taken away
- * and brought back: the engine "restarting" as the supervisor sees it,
- * without touching the engine the other tests share.
- */
-function engineLink(target: string): { path: string; up(): Promise<void>; down(): Promise<void>; close(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'tsunagu-engine-link-'));
-  const path = join(dir, 'docker.sock');
-  let server: Server | undefined;
-  const sockets = new Set<Socket>();
-  return {
-    path,
-    up: () => new Promise<void>((resolve) => {
-      server = createServer((client) => {
-        const upstream = connect(target);
-        for (const s of [client, upstream]) { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => s.destroy()); }
-        client.pipe(upstream).pipe(client);
-      });
-      server.listen(path, resolve);
-    }),
-    down: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      if (server) server.close(() => resolve());
-      else resolve();
-      server = undefined;
-    }),
-    close: () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
 
 test('an unreachable engine is reported as failed; when it comes back, the supervisor recovers and follows events again', async (t) => {
   const link = engineLink(dockerTestEnv().dockerHost.slice('unix://'.length));

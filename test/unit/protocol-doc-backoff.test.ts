@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import * as z from 'zod/mini';
 import { fullJitterDelay } from '../../common/backoff.js';
 import { AgentConfigSchema } from '../../agent/config.js';
-import { DEFAULT_LINK_BACKOFF } from '../../agent/link/device-link.js';
+import { DEFAULT_LINK_BACKOFF } from '../../agent/link/mqtt-device-link.js';
 
 /** The back-off that protocol.md promises (§6.6 enrollment, §7 reconnects) is the agent's. */
 const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'protocol.md'), 'utf8');

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { ReportedState } from '../../../protocol/desired.js';
+import type { ReceivedDeviceEvent } from '../../../protocol/events/device-events.js';
 import { defaultEd25519 } from '../../../protocol/ed25519.js';
-import { describeResult, jsonReporter, textReporter } from '../../../provisioning/deploy/reporter.js';
+import { describeResult, jsonDeployOutput, textDeployOutput } from '../../../provisioning/deploy/deploy-output.js';
 import { exitCodeFor, judgeState, parseEvent, parseState } from '../../../provisioning/deploy/rollout.js';
 import { chooseVersion } from '../../../provisioning/deploy/version.js';
 import { createFleetDir } from '../../../provisioning/fleet-dir.js';
@@ -59,13 +60,26 @@ test('rollout judgement: applied needs the version applied and synced/degraded; 
   assert.equal(exitCodeFor({ kind: 'timeout', state: null }), 3);
 });
 
+/** An event as the fleet reads it off the wire. */
+function received(event: Record<string, unknown>): ReceivedDeviceEvent {
+  const r = parseEvent(Buffer.from(JSON.stringify(event)));
+  assert.ok(r !== undefined, `not an event: ${JSON.stringify(event)}`);
+  return r;
+}
+
 test('reports are parsed leniently: junk is ignored, not thrown', () => {
   assert.equal(parseState(Buffer.from('not json')), undefined);
   assert.equal(parseState(Buffer.alloc(0)), undefined);
   assert.equal(parseState(Buffer.from(JSON.stringify({ v: 1 }))), undefined);
   assert.equal(parseState(Buffer.from(JSON.stringify(state({ status: 'synced' }))))?.status, 'synced');
-  assert.equal(parseEvent(Buffer.from('{"v":1,"at":1,"type":"service-pull-progress","service":"web","image":"nginx","currentBytes":5,"totalBytes":10}'))?.currentBytes, 5);
+  const progress = parseEvent(Buffer.from('{"v":1,"at":1,"type":"service-pull-progress","service":"web","image":"nginx","currentBytes":5,"totalBytes":10}'));
+  assert.equal(progress?.known === true && progress.event.type === 'service-pull-progress' ? progress.event.currentBytes : undefined, 5);
   assert.equal(parseEvent(Buffer.from('{"type":"x"}')), undefined);
+  // A known type with members that do not match its schema is not an event of that type.
+  assert.equal(parseEvent(Buffer.from('{"v":1,"at":1,"type":"service-pull-progress","service":"web","image":"nginx","currentBytes":"5","totalBytes":10}')), undefined);
+  // A type from a newer agent: kept with its frame and every member, for display.
+  assert.deepEqual(parseEvent(Buffer.from('{"v":1,"at":1,"type":"service-teleported","service":"web","to":"mars"}')),
+    { known: false, event: { v: 1, at: 1, type: 'service-teleported', service: 'web', to: 'mars' } });
 });
 
 test('output: JSON lines only with --json; plain lines at 10 % steps; a table for several devices; reasons shown', () => {
@@ -77,9 +91,9 @@ test('output: JSON lines only with --json; plain lines at 10 % steps; a table fo
   assert.deepEqual(describeResult(result).detail, ['UNSUPPORTED: services.web.security_opt: not supported', '  web: security_opt is not supported']);
 
   let out = '';
-  const json = jsonReporter((t) => { out += t; });
+  const json = jsonDeployOutput((t) => { out += t; });
   json.published('d-1', 10);
-  json.event('d-1', { v: 1, at: 1, type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: 1, totalBytes: 2 });
+  json.event('d-1', received({ v: 1, at: 1, type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: 1, totalBytes: 2 }));
   json.result(result);
   json.summary([result]);
   const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -88,8 +102,8 @@ test('output: JSON lines only with --json; plain lines at 10 % steps; a table fo
   assert.deepEqual(lines[2]!.error, refused.error);
 
   out = '';
-  const plain = textReporter((t) => { out += t; }, { tty: false, multi: false });
-  for (const current of [0, 3, 5, 12, 100]) plain.event('d-1', { v: 1, at: 1, type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: current, totalBytes: 100 });
+  const plain = textDeployOutput((t) => { out += t; }, { tty: false, multi: false });
+  for (const current of [0, 3, 5, 12, 100]) plain.event('d-1', received({ v: 1, at: 1, type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: current, totalBytes: 100 }));
   plain.result(result);
   assert.deepEqual(out.trim().split('\n'), [
     'web nginx: pulling 0% (0.0 MiB of 0.0 MiB)', 'web nginx: pulling 12% (0.0 MiB of 0.0 MiB)', 'web nginx: pulling 100% (0.0 MiB of 0.0 MiB)',
@@ -98,12 +112,12 @@ test('output: JSON lines only with --json; plain lines at 10 % steps; a table fo
   assert.ok(!out.includes('\r'), 'no control characters when not on a TTY');
 
   out = '';
-  const tty = textReporter((t) => { out += t; }, { tty: true, multi: false });
-  tty.event('d-1', { v: 1, at: 1, type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: 50, totalBytes: 100 });
+  const tty = textDeployOutput((t) => { out += t; }, { tty: true, multi: false });
+  tty.event('d-1', received({ v: 1, at: 1, type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: 50, totalBytes: 100 }));
   assert.ok(out.startsWith(`\r\u001b[Kweb nginx [${'#'.repeat(15)}${' '.repeat(15)}] 50%`), JSON.stringify(out));
 
   out = '';
-  const multi = textReporter((t) => { out += t; }, { tty: false, multi: true });
+  const multi = textDeployOutput((t) => { out += t; }, { tty: false, multi: true });
   multi.summary([result, { deviceId: 'd-2', version: 11, outcome: { kind: 'timeout', state: null } }]);
   assert.deepEqual(out.trim().split('\n').map((l) => l.split(/\s{2,}/).slice(0, 4)), [
     ['DEVICE', 'VERSION', 'RESULT', 'STATUS'], ['d-1', '10', 'failed', 'refused'], ['d-2', '11', 'timeout', '-'],
@@ -114,11 +128,11 @@ test('text from a device reaches the terminal as visible escapes, never as contr
   let out = '';
   // A title-setting OSC sequence and a cursor move, as a compromised device could send them.
   const hostile = 'web\u001b]0;owned\u0007\u001b[2A';
-  const tty = textReporter((t) => { out += t; }, { tty: true, multi: true });
-  tty.event('d-1', { v: 1, at: 1, type: 'service-pull-progress', service: hostile, image: 'nginx', currentBytes: 50, totalBytes: 100 });
-  tty.event('d-1', { v: 1, at: 1, type: 'service-exited', service: hostile, exitCode: 1 });
+  const tty = textDeployOutput((t) => { out += t; }, { tty: true, multi: true });
+  tty.event('d-1', received({ v: 1, at: 1, type: 'service-pull-progress', service: hostile, image: 'nginx', currentBytes: 50, totalBytes: 100 }));
+  tty.event('d-1', received({ v: 1, at: 1, type: 'service-exited', service: hostile, containerId: 'c1', exitCode: 1 }));
   tty.summary([{ deviceId: 'd-1', version: 10, outcome: { kind: 'timeout', state: null } }]);
-  // The reporter's own bar control (\r and ESC [K) stays; nothing the device sent is a live escape.
+  // The output's own bar control (\r and ESC [K) stays; nothing the device sent is a live escape.
   const withoutOwn = out.replaceAll('\r\u001b[K', '');
   assert.ok(!withoutOwn.includes('\u001b'), JSON.stringify(out));
   assert.ok(!withoutOwn.includes('\u0007'));

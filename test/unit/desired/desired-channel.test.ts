@@ -39,11 +39,14 @@ let refetches: number;
 function makeChannel(restoreProven?: (desired: DesiredState, version: string) => void, parseOptions?: DeviceParseOptions): DesiredChannel {
   return new DesiredChannel({
     onPersistedUnusable: () => { refetches++; },
-    deviceId: 'dev-1',
-    verify: (bytes) => {
-      const text = Buffer.from(bytes).toString();
-      if (text === 'bad') throw new TsunaguError('BAD_SIGNATURE');
-      return JSON.parse(text) as SignedPayload;
+    verifier: {
+      verifyAddressed: (bytes) => {
+        const text = Buffer.from(bytes).toString();
+        if (text === 'bad') throw new TsunaguError('BAD_SIGNATURE');
+        const payload = JSON.parse(text) as SignedPayload;
+        if (payload.to !== 'dev-1') throw new TsunaguError('WRONG_DEVICE', `addressed to ${payload.to}`);
+        return payload;
+      },
     },
     boxSecretKey: device.boxSecretKey,
     store,
@@ -57,7 +60,7 @@ function makeChannel(restoreProven?: (desired: DesiredState, version: string) =>
     publishState: (s) => states.push(s),
     emitEvent: (e) => events.push(e),
     logger: silentLogger(),
-    clock: () => 42,
+    clock: { now: () => 42 },
     ...(parseOptions === undefined ? {} : { parseOptions }),
   });
 }
