@@ -124,7 +124,7 @@ export function openSession(deps: SessionDeps): Session {
     boxSecretKey: keys.boxSecretKey,
     store: workload?.store ?? new DesiredStore(config.stateDir, logger),
     admission: workload?.admission ?? [],
-    parseOptions: { containerLogs: config.disk.containerLogs },
+    parseOptions: { containerLogs: config.disk.containerLogs, deviceDefaults: { memoryLimitBytes: config.memory.defaultLimit } },
     ...(workload === undefined ? {} : { disk: () => workload.housekeeping.report() }),
     supervisor: workload?.supervisor ?? { apply: () => Promise.reject(new Error('no container engine')), state: () => ({ version: null, status: 'failed', services: [], error: null }) },
     deviceLabels: workload?.labels ?? new Set(),

@@ -23,7 +23,6 @@ import type { WorkloadReporter } from './reporting/workload-reporter.js';
 import type { InventoryService } from './resources/inventory.js';
 import type { StatusFile } from './status/status-file.js';
 import { FileBackoffStore } from './supervisor/backoff-store.js';
-import { withDeviceDefaults, type DeviceDefaults } from './supervisor/device-defaults.js';
 import { DockerRuntime } from './supervisor/docker-runtime.js';
 import { defaultSocket } from './supervisor/engine-errors.js';
 import { Supervisor } from './supervisor/supervisor.js';
@@ -82,7 +81,6 @@ export async function startWorkload(deps: WorkloadDeps): Promise<Workload> {
   const store = new DesiredStore(config.stateDir, logger);
   const holds = store.loadHolds();
   const secrets: { registries: RegistryCredentials } = { registries: {} };
-  const deviceDefaults: DeviceDefaults = { memoryLimitBytes: config.memory.defaultLimit };
   const housekeeping = new ImageHousekeeping({
     disk: config.disk, stateDir: config.stateDir, engine: new DockerImages({ docker: deps.docker }), deviceLabels: labels, log: logger.child({ component: 'images' }),
     auth: (ref) => registryAuthFor(secrets.registries, ref),
@@ -95,7 +93,7 @@ export async function startWorkload(deps: WorkloadDeps): Promise<Workload> {
   const status = deps.status;
   if (status !== undefined) reports.observe({ onSupervisorState: (state) => status.workload(state) });
   const supervisor = new Supervisor({
-    runtime, logger: logger.child({ component: 'supervisor' }), clock, scope: config.runtime.scope, deviceLabels: labels, deviceDefaults,
+    runtime, logger: logger.child({ component: 'supervisor' }), clock, scope: config.runtime.scope, deviceLabels: labels,
     probationMs: config.rollout.probationMs, pullStallMs: config.runtime.pullStallMs,
     onProven: (version) => reports.proven(version),
     backoffStore: new FileBackoffStore(join(config.stateDir, 'backoff.json'), logger),
@@ -104,7 +102,6 @@ export async function startWorkload(deps: WorkloadDeps): Promise<Workload> {
     onHeldChange: ({ version, services }) => store.saveHolds({ v: 1, version: version === null ? null : Number(version), services }),
     onState: (state) => reports.supervisorState(state),
     onEvent: (event) => reports.supervisorEvent(event),
-    containerLogs: config.disk.containerLogs,
     pullGuard: housekeeping.pullGuard,
   });
   // The pull guard above is the housekeeping's, so the supervisor comes second and is handed back.
@@ -122,7 +119,7 @@ export async function startWorkload(deps: WorkloadDeps): Promise<Workload> {
     securityPolicyCheck(config.policy, hostView(protectedHostPaths({ engineSocket, stateDir: config.stateDir, configFile: deps.configFile }))),
     capabilityLabelsCheck(labels),
     hostDevicesCheck(existsSync),
-    memoryFitCheck({ totalBytes: totalmem(), reserveBytes: config.memory.reserve }, (d) => withDeviceDefaults(d, deviceDefaults)),
+    memoryFitCheck({ totalBytes: totalmem(), reserveBytes: config.memory.reserve }),
     ...housekeeping.admission,
   ];
   const workload: Workload = { runtime, supervisor, store, labels, usage: new ContainerUsage(), secrets, engineVersion: undefined, admission, pressure, housekeeping };

@@ -9,7 +9,7 @@ import { formatPlatform, platformRuns, type Platform } from '../images/platform.
 import { pullSpace } from '../pulls/pull-space.js';
 import type { RemoteImageFacts } from '../images/remote-image-facts.js';
 import type { DesiredState } from '../../protocol/compose/desired-service.js';
-import type { SupervisorLogger } from '../supervisor/supervisor-io.js';
+import type { SupervisorLogger } from '../supervisor/supervisor-options.js';
 import type { AdmissionCheck, AdmissionContext, AdmissionFinding } from './admission.js';
 
 export interface ImageFitCheckOptions {

@@ -31,6 +31,7 @@ export function checkMemoryFit(desired: DesiredState, facts: MemoryFacts): Admis
   return { code: 'ADMISSION_REFUSED', services };
 }
 
-export function memoryFitCheck(facts: MemoryFacts, withDefaults: (d: DesiredState) => DesiredState): AdmissionCheck {
-  return { name: 'memory', check: (desired, context) => (context.firstTime ? checkMemoryFit(withDefaults(desired), facts) : null) };
+/** The check on a desired state as the desired channel parsed it: the device defaults are in it already. */
+export function memoryFitCheck(facts: MemoryFacts): AdmissionCheck {
+  return { name: 'memory', check: (desired, context) => (context.firstTime ? checkMemoryFit(desired, facts) : null) };
 }

@@ -8,8 +8,8 @@ import { DESIRED_LIMITS, DESIRED_TYPE } from '../../protocol/commands.js';
 import type { FleetVerifier } from '../commands/fleet-verifier.js';
 import { admit, type AdmissionCheck } from '../admission/admission.js';
 import { systemClock, type Clock } from '../clock.js';
-import { parseDesiredState, type ParseOptions } from '../../protocol/compose/compose-schema.js';
 import { type DesiredState } from '../../protocol/compose/desired-service.js';
+import { parseForDevice, type DeviceParseOptions } from '../supervisor/device-defaults.js';
 import type { SupervisorState } from '../supervisor/supervisor.js';
 import type { DesiredStore } from './desired-store.js';
 import { reportedState, type Refusal } from './state-report.js';
@@ -17,10 +17,10 @@ import { unsealDesired } from './unseal.js';
 
 /** The supervisor, as the desired channel drives it. */
 export interface DesiredTarget {
-  apply(doc: object, version: string): Promise<SupervisorState>;
+  apply(desired: DesiredState, version: string): Promise<SupervisorState>;
   state(): SupervisorState;
   /** The last proven version, kept across a restart: what a rollback returns to. */
-  restoreProven?(doc: object, version: string): void;
+  restoreProven?(desired: DesiredState, version: string): void;
 }
 
 export interface DesiredChannelOptions {
@@ -39,8 +39,8 @@ export interface DesiredChannelOptions {
    * policy, fit): a refusal keeps what runs and reports a reason per service.
    */
   admission?: readonly AdmissionCheck[];
-  /** As the supervisor parses (the device's log caps), so that admission sees what will run. */
-  parseOptions?: ParseOptions;
+  /** How this device reads a document (its log caps and defaults): parsed once here, admitted and run as parsed. */
+  parseOptions?: DeviceParseOptions;
   /** The device's disk rules and last image collection, for the retained state. */
   disk?: () => ReportedDisk | undefined;
   /** The retained `state` message. */
@@ -134,12 +134,23 @@ export class DesiredChannel {
     try {
       const payload = this.verify(bytes);
       const data = checkSchema(DesiredDataSchema, payload.data, 'desired');
-      target.restoreProven(unsealDesired(data, this.opts.boxSecretKey).compose, String(data.version));
+      const desired = this.parseProven(unsealDesired(data, this.opts.boxSecretKey).compose, data.version);
+      if (desired !== undefined) target.restoreProven(desired, String(data.version));
       // It reached `synced` before the restart: what runs is reported as applied from it, not from nothing.
       this.applied ??= data.version;
     } catch (err) {
       const e = asTsunaguError(err, 'MALFORMED');
       this.opts.store.moveProvenAside(`${e.code}: ${e.message}`);
+    }
+  }
+
+  /** A proven document that verifies but no longer parses (a stricter agent since) is kept: only a rollback is lost. */
+  private parseProven(compose: Record<string, unknown>, version: number): DesiredState | undefined {
+    try {
+      return parseForDevice(compose, this.opts.parseOptions);
+    } catch (err) {
+      this.opts.logger.warn({ version: String(version), err: asTsunaguError(err).toJSON() }, 'the last proven version does not parse; a rollback has nothing to return to');
+      return undefined;
     }
   }
 
@@ -201,11 +212,11 @@ export class DesiredChannel {
     }
 
     let desired: DesiredState;
-    let compose: Record<string, unknown>;
     let registries: RegistryCredentials;
     try {
-      ({ compose, registries } = unsealDesired(data, this.opts.boxSecretKey));
-      desired = parseDesiredState(compose, this.opts.parseOptions);
+      const unsealed = unsealDesired(data, this.opts.boxSecretKey);
+      registries = unsealed.registries;
+      desired = parseForDevice(unsealed.compose, this.opts.parseOptions);
     } catch (err) {
       const e = asTsunaguError(err, 'SCHEMA');
       const field = typeof e.details?.field === 'string' ? e.details.field : undefined;
@@ -230,7 +241,7 @@ export class DesiredChannel {
     log.info({ source, services: desired.services.map((s) => s.name) }, isNew ? 'applying desired state' : 'applying the desired state held again');
     this.opts.emitEvent({ type: 'desired-accepted', version: data.version, source, ...(tp === undefined ? {} : { traceparent: tp }) });
     try {
-      await this.opts.supervisor.apply(compose, String(data.version));
+      await this.opts.supervisor.apply(desired, String(data.version));
     } catch (err) {
       const e = asTsunaguError(err);
       log.error({ err: e.toJSON() }, 'applying the desired state failed');

@@ -1,6 +1,6 @@
 import { asTsunaguError } from '../../protocol/errors.js';
 import type { DeviceEventBodyOf } from '../../protocol/events/device-events.js';
-import type { SupervisorLogger } from '../supervisor/supervisor-io.js';
+import type { SupervisorLogger } from '../supervisor/supervisor-options.js';
 import { usedPercent, type DiskReading } from './disk-fit.js';
 import type { DiskGauge } from './disk-gauge.js';
 import type { EngineImage, ImageEngine } from './docker-images.js';

@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import type { SupervisorLogger } from '../supervisor/supervisor-io.js';
+import type { SupervisorLogger } from '../supervisor/supervisor-options.js';
 import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
 
 const RecordSchema = z.strictObject({

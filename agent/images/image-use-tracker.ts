@@ -1,5 +1,6 @@
 import { asTsunaguError } from '../../protocol/errors.js';
-import type { SupervisorEvent, SupervisorLogger, SupervisorState } from '../supervisor/supervisor-io.js';
+import type { SupervisorLogger } from '../supervisor/supervisor-options.js';
+import type { SupervisorEvent, SupervisorState } from '../supervisor/supervisor-events.js';
 import type { ImageEngine } from './docker-images.js';
 import type { ImageRecords } from './image-records.js';
 

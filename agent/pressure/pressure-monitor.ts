@@ -1,7 +1,7 @@
 import type { DeviceEventBodyOf } from '../../protocol/events/device-events.js';
 import type { RawSample } from '../resources/probe.js';
 import type { TierEvictions } from '../supervisor/evictions.js';
-import type { SupervisorLogger } from '../supervisor/supervisor-io.js';
+import type { SupervisorLogger } from '../supervisor/supervisor-options.js';
 import {
   evaluatePressure, evictedTiers, INITIAL_PRESSURE_STATE,
   type PressureChange, type PressurePolicyConfig, type PressureSample, type PressureState,

@@ -2,7 +2,7 @@ import { asTsunaguError, type TsunaguError } from '../../protocol/errors.js';
 import type { PullProgress } from '../supervisor/container-runtime.js';
 import { executeStep, type StepContext } from '../supervisor/executor.js';
 import type { Step } from '../supervisor/steps.js';
-import type { PullClearance } from '../supervisor/supervisor-io.js';
+import type { PullClearance } from '../supervisor/supervisor-options.js';
 
 type PullStep = Extract<Step, { kind: 'pull' }>;
 

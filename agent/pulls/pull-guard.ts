@@ -1,5 +1,5 @@
 import { asTsunaguError } from '../../protocol/errors.js';
-import type { PullClearance, PullGuard, PullRequest, SupervisorLogger } from '../supervisor/supervisor-io.js';
+import type { PullClearance, PullGuard, PullRequest, SupervisorLogger } from '../supervisor/supervisor-options.js';
 import { formatBytes } from '../images/byte-size.js';
 import { fitPull } from '../images/disk-fit.js';
 import type { DiskGauge } from '../images/disk-gauge.js';

@@ -1,7 +1,7 @@
 import type { DeviceEventBody } from '../../protocol/events/device-events.js';
 import type { ImageEvent } from '../images/image-collector.js';
 import type { PressureEvent } from '../pressure/pressure-monitor.js';
-import type { SupervisorEvent, SupervisorState } from '../supervisor/supervisor-io.js';
+import type { SupervisorEvent, SupervisorState } from '../supervisor/supervisor-events.js';
 
 /** What an open session takes from the workload: the retained state and the events topic. */
 export interface SessionReports {

@@ -1,6 +1,6 @@
 import { loadJsonState, saveJsonState } from '../state/json-state-file.js';
 import { backoffStateSchema, type BackoffState } from './restart-backoff.js';
-import type { SupervisorLogger } from './supervisor-io.js';
+import type { SupervisorLogger } from './supervisor-options.js';
 
 /** Where crash-loop state lives between agent runs (a JSON state file on the device). */
 export interface BackoffStore {

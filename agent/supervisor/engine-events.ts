@@ -1,7 +1,8 @@
 import { asTsunaguError, isTsunaguError } from '../../protocol/errors.js';
 import type { ContainerRuntime, RuntimeEvent } from './container-runtime.js';
 import { backoffDelay, type BackoffPolicy } from './restart-backoff.js';
-import type { Clock, SupervisorEvent, SupervisorLogger } from './supervisor-io.js';
+import type { Clock, SupervisorLogger } from './supervisor-options.js';
+import type { SupervisorEvent } from './supervisor-events.js';
 
 /** What one engine event means for the supervisor: an event to report, and whether to reconcile. */
 export function interpretRuntimeEvent(e: RuntimeEvent): { event?: SupervisorEvent; reconcile: boolean } {

@@ -1,4 +1,5 @@
 import type { DesiredService, Priority } from '../../protocol/compose/desired-service.js';
+import type { SupervisorEvent } from './supervisor-events.js';
 
 /** The priorities pressure may take down; `critical` is not one of them, by type. */
 export type EvictableTier = Exclude<Priority, 'critical'>;
@@ -33,41 +34,42 @@ export function evictedServices(desired: readonly DesiredService[], tiers: TierE
  * the desired state says which services are in each, so that a new desired
  * version (a service added, a priority changed) is sorted into the current
  * evictions at once. In memory only: after an agent restart the pressure is
- * measured again rather than trusted from before.
+ * measured again rather than trusted from before. A plain value.
  */
-export class Evictions {
-  private tiers: TierEvictions = {};
-  private current = new Map<string, string>();
-
+export interface Evictions {
+  readonly tiers: TierEvictions;
   /** Evicted services and their reasons, for the planner and the reports. */
-  get services(): ReadonlyMap<string, string> {
-    return this.current;
-  }
+  readonly services: ReadonlyMap<string, string>;
+}
 
-  reasonFor(service: string): string | undefined {
-    return this.current.get(service);
-  }
+export const NO_EVICTIONS: Evictions = { tiers: {}, services: new Map() };
 
-  /** New tiers from the monitor. */
-  setTiers(tiers: TierEvictions, desired: readonly DesiredService[]): EvictionChanges {
-    this.tiers = { ...tiers };
-    return this.update(desired);
-  }
+/** New tiers from the monitor. Pure. */
+export function setTiers(evictions: Evictions, tiers: TierEvictions, desired: readonly DesiredService[]): { evictions: Evictions; changes: EvictionChanges } {
+  return sortInto({ tiers: { ...tiers }, services: evictions.services }, desired);
+}
 
-  /** A new desired state under the current tiers. */
-  refresh(desired: readonly DesiredService[]): EvictionChanges {
-    return this.update(desired);
-  }
+/** A new desired state under the current tiers. Pure. */
+export function refreshEvictions(evictions: Evictions, desired: readonly DesiredService[]): { evictions: Evictions; changes: EvictionChanges } {
+  return sortInto(evictions, desired);
+}
 
-  private update(desired: readonly DesiredService[]): EvictionChanges {
-    const next = evictedServices(desired, this.tiers);
-    const desiredNames = new Set(desired.map((s) => s.name));
-    const changes: EvictionChanges = {
-      evicted: [...next].filter(([name]) => !this.current.has(name)).map(([service, reason]) => ({ service, reason })),
-      // A service that left the desired state is not "restored": it is gone.
-      restored: [...this.current.keys()].filter((name) => !next.has(name) && desiredNames.has(name)),
-    };
-    this.current = next;
-    return changes;
-  }
+function sortInto(evictions: Evictions, desired: readonly DesiredService[]): { evictions: Evictions; changes: EvictionChanges } {
+  const next = evictedServices(desired, evictions.tiers);
+  const current = evictions.services;
+  const desiredNames = new Set(desired.map((s) => s.name));
+  const changes: EvictionChanges = {
+    evicted: [...next].filter(([name]) => !current.has(name)).map(([service, reason]) => ({ service, reason })),
+    // A service that left the desired state is not "restored": it is gone.
+    restored: [...current.keys()].filter((name) => !next.has(name) && desiredNames.has(name)),
+  };
+  return { evictions: { tiers: evictions.tiers, services: next }, changes };
+}
+
+/** The changes as the events the fleet sees. */
+export function evictionEvents(changes: EvictionChanges): SupervisorEvent[] {
+  return [
+    ...changes.evicted.map(({ service, reason }): SupervisorEvent => ({ type: 'evicted', service, reason })),
+    ...changes.restored.map((service): SupervisorEvent => ({ type: 'restored', service })),
+  ];
 }

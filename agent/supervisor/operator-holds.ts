@@ -1,59 +1,36 @@
-import type { SupervisorLogger } from './supervisor-io.js';
-
 /**
- * Services an operator stopped: the reconcile loop leaves them down until
- * they are started again or a new desired version arrives. Every change is
- * handed to `onChange` (the agent persists it, so a hold survives restarts).
+ * Services an operator stopped, and the version they were stopped under:
+ * the reconcile loop leaves them down until they are started again or a
+ * new desired version arrives. A plain value; each change returns a new one
+ * (the same one when nothing changed), so the supervisor hands exactly the
+ * changes to its caller, who persists them: a hold survives restarts.
  */
-export class OperatorHolds {
-  private readonly held: Set<string>;
-  private version: string | null;
+export interface OperatorHolds {
+  readonly version: string | null;
+  readonly services: ReadonlySet<string>;
+}
 
-  constructor(
-    initial: { version: string; services: Iterable<string> } | undefined,
-    private readonly onChange: ((held: { version: string | null; services: string[] }) => void) | undefined,
-    private readonly log: SupervisorLogger,
-  ) {
-    this.held = new Set(initial?.services ?? []);
-    this.version = initial?.version ?? null;
-  }
+export function initialHolds(initial: { version: string; services: Iterable<string> } | undefined): OperatorHolds {
+  return { version: initial?.version ?? null, services: new Set(initial?.services ?? []) };
+}
 
-  /** The held services, for the planner and the reports. */
-  get set(): ReadonlySet<string> {
-    return this.held;
-  }
+export function hold(holds: OperatorHolds, service: string, version: string | null): OperatorHolds {
+  if (holds.services.has(service)) return holds;
+  return { version, services: new Set([...holds.services, service]) };
+}
 
-  has(service: string): boolean {
-    return this.held.has(service);
-  }
+export function release(holds: OperatorHolds, service: string): OperatorHolds {
+  if (!holds.services.has(service)) return holds;
+  return { ...holds, services: new Set([...holds.services].filter((s) => s !== service)) };
+}
 
-  services(): string[] {
-    return [...this.held].sort();
-  }
+/** A hold lasts for the version it was made under (the first apply after a restart is usually that one). */
+export function releaseAllUnless(holds: OperatorHolds, version: string): OperatorHolds {
+  if (holds.services.size === 0 || version === holds.version) return holds;
+  return { ...holds, services: new Set() };
+}
 
-  hold(service: string, version: string | null): void {
-    if (this.held.has(service)) return;
-    this.held.add(service);
-    this.version = version;
-    this.changed();
-  }
-
-  release(service: string): void {
-    if (this.held.delete(service)) this.changed();
-  }
-
-  /** A hold lasts for the version it was made under (the first apply after a restart is usually that one). */
-  releaseAllUnless(version: string): void {
-    if (this.held.size === 0 || version === this.version) return;
-    this.held.clear();
-    this.changed();
-  }
-
-  private changed(): void {
-    try {
-      this.onChange?.({ version: this.version, services: this.services() });
-    } catch (err) {
-      this.log.warn({ err: String(err) }, 'onHeldChange callback threw');
-    }
-  }
+/** The held services, sorted, as the caller persists them. */
+export function heldServices(holds: OperatorHolds): string[] {
+  return [...holds.services].sort();
 }

@@ -91,7 +91,7 @@ test('a corrupted layer in the registry: refused as DIGEST_MISMATCH at every ret
   const good = readFileSync(layer);
   writeFileSync(layer, randomBytes(statSync(layer).size)); // same size: only the digest can tell
   const began = Date.now();
-  await h.supervisor.apply(h.compose({ web: { image: ref, restart: 'always' } }), 'v2');
+  await h.apply(h.compose({ web: { image: ref, restart: 'always' } }), 'v2');
   await h.waitFor('the pull to fail', () => web(h)?.state === 'pull-failed', 60_000);
   process.stdout.write(`refused ${Date.now() - began} ms after the apply\n`);
   assert.equal(web(h)?.lastError?.code, 'DIGEST_MISMATCH', JSON.stringify(web(h)));
@@ -151,7 +151,7 @@ for (const { mode, stallMs } of [{ mode: 'hold', stallMs: 3000 }, { mode: 'cut',
     pushUniqueImage(dockerHost, `${reg.host}/faults/stall:${tag}`);
     const ref = `${front.host}/faults/stall:${tag}`;
     const began = Date.now();
-    await h.supervisor.apply(h.compose({ web: { image: ref, restart: 'always' } }), 'v2');
+    await h.apply(h.compose({ web: { image: ref, restart: 'always' } }), 'v2');
     await h.waitFor('the pull to fail', () => web(h)?.state === 'pull-failed', stallMs + 30_000);
     const failedAfter = Date.now() - began;
     const error = web(h)?.lastError;

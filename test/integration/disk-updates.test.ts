@@ -41,14 +41,14 @@ test('when the new image fits only without the old one, the update switches to k
   const s = kit.supervised(diskConfig({ reserveBytes: reserve, unpackFactor: 1.2 }));
   t.after(() => s.supervisor.stop());
   t.after(() => kit.unfill());
-  await s.supervisor.apply(app(k1.ref), '1');
+  await s.apply(app(k1.ref), '1');
   await waitFor('v1 synced', () => s.supervisor.state().status === 'synced', 30_000);
   const oldContainer = s.supervisor.state().services[0]?.containerId;
   assert.ok(oldContainer);
 
   // 22 MiB above the reserve: k2 needs about 28.8 MiB (24 MiB × 1.2); removing k1 (its layer and the base only it holds) frees about 26 MiB more.
   await kit.fillTo(reserve + 22 * MiB);
-  await s.supervisor.apply(app(k2.ref), '2');
+  await s.apply(app(k2.ref), '2');
   await waitFor('v2 synced', () => s.supervisor.state().services[0]?.image === k2.ref && s.supervisor.state().status === 'synced', 30_000, { detail: () => s.supervisor.state() });
 
   const switched = s.events.find((e): e is Extract<SupervisorEvent, { type: 'update-switched' }> => e.type === 'update-switched');
@@ -73,12 +73,12 @@ test('when even that cannot fit, the pull is refused with NO_SPACE, the running 
   const s = kit.supervised(diskConfig({ reserveBytes: reserve, unpackFactor: 1.2 }));
   t.after(() => s.supervisor.stop());
   t.after(() => kit.unfill());
-  await s.supervisor.apply(app(old.ref), '1');
+  await s.apply(app(old.ref), '1');
   await waitFor('v1 synced', () => s.supervisor.state().status === 'synced', 30_000);
   const running = s.supervisor.state().services[0]?.containerId;
   await kit.fillTo(reserve + 18 * MiB);
 
-  await s.supervisor.apply(app(next.ref), '2');
+  await s.apply(app(next.ref), '2');
   await waitFor('the pull to be refused', () => s.supervisor.state().services[0]?.state === 'pull-failed', 30_000, { detail: () => s.supervisor.state() });
   const r = s.supervisor.state().services[0];
   assert.ok(r);
@@ -106,13 +106,13 @@ test('a pull that fills the disk anyway fails with NO_SPACE, keeps the old versi
   const s = kit.supervised(diskConfig({}), false);
   t.after(() => s.supervisor.stop());
   t.after(() => kit.unfill());
-  await s.supervisor.apply(app(old.ref), '1');
+  await s.apply(app(old.ref), '1');
   await waitFor('v1 synced', () => s.supervisor.state().status === 'synced', 30_000);
   const running = s.supervisor.state().services[0]?.containerId ?? '';
   const startedAt = (await engine.docker.getContainer(running).inspect()).State.StartedAt;
   await kit.fillTo(15 * MiB);
 
-  await s.supervisor.apply(app(big.ref), '2');
+  await s.apply(app(big.ref), '2');
   await waitFor('the pull to fail', () => s.events.some((e) => e.type === 'pull-failed'), 30_000);
   const failed = s.events.find((e) => e.type === 'pull-failed') as Extract<SupervisorEvent, { type: 'pull-failed' }>;
   assert.equal(failed.code, 'NO_SPACE', failed.error);

@@ -16,7 +16,7 @@ test('a slow pull neither delays apply() nor blocks restoring another service', 
   const oldB = await h.only('b');
 
   const began = Date.now();
-  const state = await h.supervisor.apply(h.compose({ a: { image: slowRef, restart: 'always' }, b: { image: h.images.busybox1, restart: 'always' } }), 'v2');
+  const state = await h.apply(h.compose({ a: { image: slowRef, restart: 'always' }, b: { image: h.images.busybox1, restart: 'always' } }), 'v2');
   assert.ok(Date.now() - began < 2000, 'apply() returned before the pull finished');
   const a = state.services.find((s) => s.name === 'a');
   assert.deepEqual(a && [a.state, a.outdated, a.containerId], ['pulling', true, oldA.Id]);

@@ -14,7 +14,7 @@ test('health-gated rollout: a new image that crashes within its probation is rol
   const otherBefore = await h.only('other');
 
   const v2 = h.compose({ web: { image: h.images.crash, restart: 'always', ...grace }, other: { image: h.images.busybox1, restart: 'always', ...grace } });
-  await h.supervisor.apply(v2, 'v2');
+  await h.apply(v2, 'v2');
   await h.waitFor('v2 reported failed', () => h.supervisor.state().status === 'failed', 20_000);
   const state = h.supervisor.state();
   assert.equal(state.version, 'v2');
@@ -39,7 +39,7 @@ test('health-gated rollout: a new image that crashes within its probation is rol
   assert.equal(h.supervisor.state().status, 'failed');
 
   // The next version is judged afresh: a good update passes its probation and syncs.
-  await h.supervisor.apply(h.compose({ web: { image: h.images.busybox2, restart: 'always', ...grace }, other: { image: h.images.busybox1, restart: 'always', ...grace } }), 'v3');
+  await h.apply(h.compose({ web: { image: h.images.busybox2, restart: 'always', ...grace }, other: { image: h.images.busybox1, restart: 'always', ...grace } }), 'v3');
   await h.waitFor('v3 running', async () => (await h.containers()).get('web')?.[0]?.Config.Image === h.images.busybox2);
   const during = h.supervisor.state();
   assert.equal(during.status, 'applying', 'not synced before the probation is over');
@@ -52,7 +52,7 @@ test('health-gated rollout: a new image whose healthcheck fails is rolled back; 
   await h.settle(h.compose({ web: { image: h.images.busybox1, restart: 'always', ...grace } }), 'v1');
   await h.waitFor('v1 synced', () => h.supervisor.state().status === 'synced', PROBATION_MS + 10_000);
 
-  await h.supervisor.apply(h.compose({
+  await h.apply(h.compose({
     web: { image: h.images.unhealthy, restart: 'always', ...grace },
     extra: { image: h.images.crash, restart: 'always', ...grace },
   }), 'v2');

@@ -7,6 +7,7 @@ import { AgentConfigSchema, type DiskConfig } from '../../agent/config.js';
 import { DockerImages } from '../../agent/images/docker-images.js';
 import { ImageHousekeeping } from '../../agent/images/image-housekeeping.js';
 import { DockerRuntime } from '../../agent/supervisor/docker-runtime.js';
+import { parseForDevice } from '../../agent/supervisor/device-defaults.js';
 import { Supervisor, type SupervisorEvent, type SupervisorState } from '../../agent/supervisor/supervisor.js';
 import type { SmallDiskEngine } from './small-disk-engine.js';
 import { TEST_LABEL } from './supervisor-harness.js';
@@ -26,6 +27,8 @@ export interface Supervised {
   /** The supervisor's and the housekeeping's events, in order. */
   events: (SupervisorEvent | Record<string, unknown>)[];
   states: SupervisorState[];
+  /** Parse `doc` as the device would (its log caps) and apply it. */
+  apply(doc: object, version: string): Promise<SupervisorState>;
 }
 
 /**
@@ -57,14 +60,14 @@ export function diskKit(engine: SmallDiskEngine, work: string): {
       const supervisor = new Supervisor({
         runtime: new DockerRuntime({ socketPath: engine.socket }), scope: `t-disk-${randomBytes(3).toString('hex')}`,
         pullBackoff: { initialDelayMs: 500, maxDelayMs: 2000, resetAfterMs: 0 },
-        containerLogs: disk.containerLogs,
         ...(guarded ? { pullGuard: hk.pullGuard } : {}),
         onEvent: (e) => { events.push(e); hk.onSupervisorEvent(e); },
         onState: (s) => { states.push(s); hk.onSupervisorState(s); },
       });
       hk.attach(supervisor);
       supervisor.start();
-      return { supervisor, hk, events, states };
+      const apply = (doc: object, version: string): Promise<SupervisorState> => supervisor.apply(parseForDevice(doc, { containerLogs: disk.containerLogs }), version);
+      return { supervisor, hk, events, states, apply };
     },
     present: (ref) => engine.docker.getImage(ref).inspect().then(() => true, () => false),
     fillTo: async (bytes) => {

@@ -3,6 +3,7 @@ import type { ContainerInspectInfo } from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import { DockerRuntime } from '../../agent/supervisor/docker-runtime.js';
+import { parseForDevice, type DeviceParseOptions } from '../../agent/supervisor/device-defaults.js';
 import { LABELS } from '../../agent/supervisor/container-labels.js';
 import { inspectListed } from './inspect-listed.js';
 import { dockerTestEnv, removeContainers, TEST_LABEL, testDocker, testDockerSocket, type TestImages } from './test-docker.js';
@@ -18,6 +19,8 @@ export interface SupervisorHarness {
   events: SupervisorEvent[];
   states: SupervisorState[];
   supervisor: Supervisor;
+  /** Parse `doc` as the device would (the harness's parse options), then `supervisor.apply()` it. */
+  apply(doc: object, version: string): Promise<SupervisorState>;
   /** apply(), then wait until idle (pulls done): the state the device settles in. */
   settle(doc: object, version: string): Promise<SupervisorState>;
   /** Stop the current supervisor (containers keep running) and start a fresh one on the same scope. */
@@ -38,8 +41,11 @@ export interface SupervisorHarness {
  * Cleanup, registered on `t`, removes the test's containers by label.
  */
 export async function supervisorHarness(
-  t: TestContext, name: string, overrides: Partial<SupervisorOptions> = {}, engine: { socketPath?: string } = {},
+  t: TestContext, name: string, options: Partial<SupervisorOptions> & DeviceParseOptions = {}, engine: { socketPath?: string } = {},
 ): Promise<SupervisorHarness> {
+  // The device's parse options go to the parse, as the desired channel does; the rest to the supervisor.
+  const { containerLogs, deviceDefaults, ...overrides } = options;
+  const parseOptions: DeviceParseOptions = { ...(containerLogs === undefined ? {} : { containerLogs }), ...(deviceDefaults === undefined ? {} : { deviceDefaults }) };
   const env = dockerTestEnv();
   // Another engine than the shared one: a test that restarts its engine runs one of its own.
   const socketPath = engine.socketPath ?? testDockerSocket();
@@ -71,8 +77,9 @@ export async function supervisorHarness(
     events,
     states,
     supervisor: make(),
+    apply: (doc, version) => harness.supervisor.apply(parseForDevice(doc, parseOptions), version),
     settle: async (doc, version) => {
-      await harness.supervisor.apply(doc, version);
+      await harness.apply(doc, version);
       await harness.supervisor.idle();
       return harness.supervisor.state();
     },

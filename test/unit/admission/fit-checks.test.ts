@@ -34,8 +34,9 @@ describe('memory fit', () => {
     assert.match(f?.services.a?.[0] ?? '', /memory limit 384 MiB: the services' limits add up to 896 MiB, more than the 896 MiB this device has for containers \(1024 MiB minus a reserve of 128 MiB\)/);
   });
   test('the default limit counts: many services without limits do not slip through', async () => {
-    const many = doc(Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`s${i}`, { image: 'i' }])));
-    const check = memoryFitCheck(facts, (d) => withDeviceDefaults(d, { memoryLimitBytes: 256 * MIB }));
+    // As the desired channel hands it over: parsed with the device's default limit filled in.
+    const many = withDeviceDefaults(doc(Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`s${i}`, { image: 'i' }]))), { memoryLimitBytes: 256 * MIB });
+    const check = memoryFitCheck(facts);
     assert.equal((await check.check(many, { firstTime: true }))?.code, 'ADMISSION_REFUSED');
     // A version restored from disk was admitted when it came.
     assert.equal(await check.check(many, { firstTime: false }), null);

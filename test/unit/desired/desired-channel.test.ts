@@ -12,12 +12,15 @@ import type { ReportedState } from '../../../protocol/desired.js';
 import type { SignedPayload } from '../../../protocol/envelope.js';
 import { TsunaguError } from '../../../protocol/errors.js';
 import { generateKeyPairs } from '../../../protocol/keys.js';
+import type { DesiredState } from '../../../protocol/compose/desired-service.js';
+import type { DeviceParseOptions } from '../../../agent/supervisor/device-defaults.js';
 
 // The channel's version rules with a fake verifier and a fake supervisor:
 // signatures and the engine are covered by the integration tests.
 const device = generateKeyPairs();
 let dir: string;
 let applied: string[];
+let handed: DesiredState[];
 let states: ReportedState[];
 let events: Record<string, unknown>[];
 let channel: DesiredChannel;
@@ -33,7 +36,7 @@ const idle: SupervisorState = { version: null, status: 'applying', services: [],
 
 let refetches: number;
 
-function makeChannel(restoreProven?: (doc: object, version: string) => void): DesiredChannel {
+function makeChannel(restoreProven?: (desired: DesiredState, version: string) => void, parseOptions?: DeviceParseOptions): DesiredChannel {
   return new DesiredChannel({
     onPersistedUnusable: () => { refetches++; },
     verifier: {
@@ -48,7 +51,7 @@ function makeChannel(restoreProven?: (doc: object, version: string) => void): De
     boxSecretKey: device.boxSecretKey,
     store,
     supervisor: {
-      apply: (_doc, version) => { applied.push(version); return Promise.resolve({ ...idle, version }); },
+      apply: (desired, version) => { applied.push(version); handed.push(desired); return Promise.resolve({ ...idle, version }); },
       state: () => idle,
       ...(restoreProven === undefined ? {} : { restoreProven }),
     },
@@ -58,12 +61,14 @@ function makeChannel(restoreProven?: (doc: object, version: string) => void): De
     emitEvent: (e) => events.push(e),
     logger: silentLogger(),
     clock: { now: () => 42 },
+    ...(parseOptions === undefined ? {} : { parseOptions }),
   });
 }
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'desired-'));
   applied = [];
+  handed = [];
   states = [];
   events = [];
   refetches = 0;
@@ -141,11 +146,11 @@ test('a proven version is kept as signed and handed back at the next start, befo
   await channel.deliver(message(3));
 
   const order: string[] = [];
-  const restarted = makeChannel((doc, version) => order.push(`proven ${version} ${JSON.stringify(doc)}`));
+  const restarted = makeChannel((desired, version) => order.push(`proven ${version} ${desired.services.map((x) => x.image).join()}`));
   applied = [];
   await restarted.restore();
   order.push(...applied.map((v) => `apply ${v}`));
-  assert.deepEqual(order, ['proven 2 {"services":{"a":{"image":"img:2"}}}', 'apply 3']);
+  assert.deepEqual(order, ['proven 2 img:2', 'apply 3']);
   restarted.onSupervisorState({ ...idle, version: '3' });
   assert.equal(states.at(-1)?.appliedVersion, 2, 'what ran before the restart is reported applied');
 });
@@ -176,4 +181,18 @@ test('desired-accepted names its source: broker for a delivery, disk for the per
   const fresh = makeChannel();
   assert.equal(await fresh.restore(), 7);
   assert.deepEqual(events.filter((e) => e.type === 'desired-accepted').map((e) => [e.version, e.source]), [[7, 'broker'], [7, 'disk']]);
+});
+
+test('the document is parsed once, here: the supervisor gets it with the device\'s log caps and defaults filled in', async () => {
+  const parsing = makeChannel(undefined, { containerLogs: { maxSize: '2m', maxFiles: 2 }, deviceDefaults: { memoryLimitBytes: 64 * 1024 * 1024 } });
+  await parsing.deliver(message(1, { services: { a: { image: 'img:1' }, b: { image: 'img:1', mem_limit: '32m' } } }));
+  assert.deepEqual(handed.map((d) => d.services.map((x) => [x.name, x.limits.memoryBytes, x.logging.options['max-size']])), [[['a', 64 * 1024 * 1024, '2m'], ['b', 32 * 1024 * 1024, '2m']]]);
+});
+
+test('a kept proven version that verifies but no longer parses is kept, and only a rollback is lost', async () => {
+  writeFileSync(join(dir, 'proven.msg'), message(1, { services: { a: { image: 'img:1', build: '.' } } }));
+  const restored: string[] = [];
+  await makeChannel((_desired, version) => restored.push(version)).restore();
+  assert.deepEqual(restored, []);
+  assert.equal(existsSync(join(dir, 'proven.msg')), true);
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseDesiredState } from '../../../protocol/compose/compose-schema.js';
-import { Evictions, evictedServices, type TierEvictions } from '../../../agent/supervisor/evictions.js';
+import { evictedServices, NO_EVICTIONS, refreshEvictions, setTiers, type TierEvictions } from '../../../agent/supervisor/evictions.js';
 
 const doc = (services: Record<string, string | undefined>): ReturnType<typeof parseDesiredState>['services'] =>
   parseDesiredState({
@@ -21,15 +21,19 @@ test('a critical service is never evicted, whatever the tiers say', () => {
 });
 
 test('changes: evicted and restored services once each; a new desired state is sorted into the current tiers', () => {
-  const e = new Evictions();
   const v1 = doc({ db: 'critical', web: 'normal', thumbs: 'best-effort' });
-  assert.deepEqual(e.setTiers({ 'best-effort': 'r1' }, v1), { evicted: [{ service: 'thumbs', reason: 'r1' }], restored: [] });
-  assert.deepEqual(e.setTiers({ 'best-effort': 'r1' }, v1), { evicted: [], restored: [] }, 'the same tiers again change nothing');
-  assert.deepEqual(e.setTiers({ 'best-effort': 'r1', normal: 'r2' }, v1), { evicted: [{ service: 'web', reason: 'r2' }], restored: [] });
-  assert.equal(e.reasonFor('web'), 'r2');
+  let step = setTiers(NO_EVICTIONS, { 'best-effort': 'r1' }, v1);
+  assert.deepEqual(step.changes, { evicted: [{ service: 'thumbs', reason: 'r1' }], restored: [] });
+  step = setTiers(step.evictions, { 'best-effort': 'r1' }, v1);
+  assert.deepEqual(step.changes, { evicted: [], restored: [] }, 'the same tiers again change nothing');
+  step = setTiers(step.evictions, { 'best-effort': 'r1', normal: 'r2' }, v1);
+  assert.deepEqual(step.changes, { evicted: [{ service: 'web', reason: 'r2' }], restored: [] });
+  assert.equal(step.evictions.services.get('web'), 'r2');
   // v2: thumbs is gone (not "restored"), web became critical (restored), a new best-effort service is evicted at once.
   const v2 = doc({ db: 'critical', web: 'critical', batch: 'best-effort' });
-  assert.deepEqual(e.refresh(v2), { evicted: [{ service: 'batch', reason: 'r1' }], restored: ['web'] });
-  assert.deepEqual(e.setTiers({}, v2), { evicted: [], restored: ['batch'] });
-  assert.equal(e.services.size, 0);
+  step = refreshEvictions(step.evictions, v2);
+  assert.deepEqual(step.changes, { evicted: [{ service: 'batch', reason: 'r1' }], restored: ['web'] });
+  step = setTiers(step.evictions, {}, v2);
+  assert.deepEqual(step.changes, { evicted: [], restored: ['batch'] });
+  assert.equal(step.evictions.services.size, 0);
 });

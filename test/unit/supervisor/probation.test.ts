@@ -6,7 +6,7 @@ import { type DesiredService } from '../../../protocol/compose/desired-service.j
 import { configHash } from '../../../agent/supervisor/config-hash.js';
 import { judgeProbation, resumedProbation } from '../../../agent/supervisor/probation.js';
 import { recordFailure, DEFAULT_RESTART_BACKOFF } from '../../../agent/supervisor/restart-backoff.js';
-import { RolloutGate } from '../../../agent/supervisor/rollout-gate.js';
+import { created, engineLost, judge as judgeRollout, newRollout, probationPending, resetRollout, restoreLastGood, resume, succeeded } from '../../../agent/supervisor/rollout-gate.js';
 
 const NOW = 1_800_000_000_000;
 const P = 30_000;
@@ -52,52 +52,55 @@ describe('judgeProbation', () => {
   });
 });
 
-describe('RolloutGate', () => {
+describe('rollout memory', () => {
   const v1 = svc('web', { image: 'img:1' });
   const v2 = svc('web');
   test('only a configuration other than the last good one goes on probation, and a failure returns to it', () => {
-    const gate = new RolloutGate(P);
-    gate.created('web', configHash(v1)); // first ever: on probation, nothing to return to
-    assert.equal(gate.pending, true);
-    gate.judge({ containers: [box(v1, { startedAt: NOW - P })], images: {} }, [v1], {}, NOW, 0);
-    assert.equal(gate.pending, false);
-    gate.succeeded('1', [v1], configHash);
-    gate.reset();
-    gate.created('web', configHash(v1)); // re-created as it was (removed by hand): no probation
-    assert.equal(gate.pending, false);
-    gate.created('web', configHash(v2));
-    const { failures } = gate.judge({ containers: [box(v2, { status: 'exited', exitCode: 1 })], images: {} }, [v2], {}, NOW, 0);
-    assert.equal(failures[0]?.previous, v1);
-    assert.equal(failures[0]?.previousVersion, '1');
+    let r = created(newRollout(P), 'web', configHash(v1)); // first ever: on probation, nothing to return to
+    assert.equal(probationPending(r), true);
+    r = judgeRollout(r, { containers: [box(v1, { startedAt: NOW - P })], images: {} }, [v1], {}, NOW, 0).rollout;
+    assert.equal(probationPending(r), false);
+    r = resetRollout(succeeded(r, '1', [v1], configHash).rollout);
+    r = created(r, 'web', configHash(v1)); // re-created as it was (removed by hand): no probation
+    assert.equal(probationPending(r), false);
+    r = created(r, 'web', configHash(v2));
+    const judged = judgeRollout(r, { containers: [box(v2, { status: 'exited', exitCode: 1 })], images: {} }, [v2], {}, NOW, 0);
+    assert.equal(judged.failures[0]?.previous, v1);
+    assert.equal(judged.failures[0]?.previousVersion, '1');
     // A failed version never becomes the one to return to.
-    gate.succeeded('2', [v2], configHash);
-    gate.reset();
-    gate.created('web', configHash(v2));
-    assert.equal(gate.judge({ containers: [box(v2, { status: 'exited', exitCode: 1 })], images: {} }, [v2], {}, NOW, 0).failures[0]?.previous, v1);
+    const after = succeeded(judged.rollout, '2', [v2], configHash);
+    assert.equal(after.news, false);
+    r = created(resetRollout(after.rollout), 'web', configHash(v2));
+    assert.equal(judgeRollout(r, { containers: [box(v2, { status: 'exited', exitCode: 1 })], images: {} }, [v2], {}, NOW, 0).failures[0]?.previous, v1);
   });
   test('a failure is acted on only once it has stood for the settle time without the engine going away', () => {
-    const gate = new RolloutGate(P);
     const crashed = { containers: [box(v2, { status: 'exited', exitCode: 143 })], images: {} };
-    gate.created('web', configHash(v2));
-    assert.deepEqual(gate.judge(crashed, [v2], {}, NOW, 6_000), { failures: [], nextCheckAt: NOW + 6_000 });
-    gate.engineLost(); // it was the engine's shutdown
-    assert.equal(gate.judge(crashed, [v2], {}, NOW + 6_000, 6_000).failures.length, 0, 'the clock starts again after an engine outage');
-    assert.equal(gate.judge(crashed, [v2], {}, NOW + 12_000, 6_000).failures.length, 1);
+    let r = created(newRollout(P), 'web', configHash(v2));
+    const first = judgeRollout(r, crashed, [v2], {}, NOW, 6_000);
+    assert.deepEqual({ failures: first.failures, nextCheckAt: first.nextCheckAt }, { failures: [], nextCheckAt: NOW + 6_000 });
+    r = engineLost(first.rollout); // it was the engine's shutdown
+    const second = judgeRollout(r, crashed, [v2], {}, NOW + 6_000, 6_000);
+    assert.equal(second.failures.length, 0, 'the clock starts again after an engine outage');
+    assert.equal(judgeRollout(second.rollout, crashed, [v2], {}, NOW + 12_000, 6_000).failures.length, 1);
   });
   test('a suspect that runs again is forgotten: a later failure waits its own settle time', () => {
-    const gate = new RolloutGate(P);
     const stopped = { containers: [box(v2, { status: 'exited', exitCode: 143 })], images: {} };
     const running = { containers: [box(v2, { startedAt: NOW + 1_000 })], images: {} };
-    gate.created('web', configHash(v2));
-    gate.judge(stopped, [v2], {}, NOW, 6_000); // the engine stopped it, then started it again
-    assert.equal(gate.judge(running, [v2], {}, NOW + 2_000, 6_000).failures.length, 0);
-    assert.equal(gate.judge(stopped, [v2], {}, NOW + 7_000, 6_000).failures.length, 0, 'not confirmed on the first sight of a new failure');
-    assert.equal(gate.judge(stopped, [v2], {}, NOW + 13_000, 6_000).failures.length, 1);
+    let r = created(newRollout(P), 'web', configHash(v2));
+    r = judgeRollout(r, stopped, [v2], {}, NOW, 6_000).rollout; // the engine stopped it, then started it again
+    const again = judgeRollout(r, running, [v2], {}, NOW + 2_000, 6_000);
+    assert.equal(again.failures.length, 0);
+    const seen = judgeRollout(again.rollout, stopped, [v2], {}, NOW + 7_000, 6_000);
+    assert.equal(seen.failures.length, 0, 'not confirmed on the first sight of a new failure');
+    assert.equal(judgeRollout(seen.rollout, stopped, [v2], {}, NOW + 13_000, 6_000).failures.length, 1);
   });
   test('off with a zero window', () => {
-    const gate = new RolloutGate(0);
-    gate.created('web', configHash(v2));
-    assert.equal(gate.pending, false);
+    assert.equal(probationPending(created(newRollout(0), 'web', configHash(v2))), false);
+  });
+  test('the value given is never changed', () => {
+    const r = newRollout(P);
+    created(r, 'web', configHash(v2));
+    assert.equal(probationPending(r), false);
   });
 });
 
@@ -124,36 +127,36 @@ describe('probation across an agent restart', () => {
   });
 
   test('a gate restarted mid-probation holds the version back until the window ends, then passes it; the proven version stays what a rollback returns to', () => {
-    const gate = new RolloutGate(P);
-    gate.restore('1', [v1], configHash);
+    let r = restoreLastGood(newRollout(P), '1', [v1], configHash);
     const actual = { containers: [box(v2, { version: '2', startedAt: NOW - 10_000 })], images: {} };
-    gate.resume(actual, [v2], '2', configHash);
-    assert.equal(gate.pending, true);
-    assert.equal(gate.succeeded('2', [v2], configHash), false, 'not proven while on probation');
-    assert.equal(gate.lastGoodVersion, '1');
-    assert.deepEqual(gate.judge(actual, [v2], {}, NOW, 6_000), { failures: [], nextCheckAt: NOW - 10_000 + P });
-    assert.deepEqual(gate.judge(actual, [v2], {}, NOW + P, 6_000), { failures: [], nextCheckAt: null });
-    assert.equal(gate.succeeded('2', [v2], configHash), true);
-    assert.equal(gate.lastGoodVersion, '2');
+    r = resume(r, actual, [v2], '2', configHash);
+    assert.equal(probationPending(r), true);
+    assert.equal(succeeded(r, '2', [v2], configHash).news, false, 'not proven while on probation');
+    assert.equal(r.lastGood?.version, '1');
+    const within = judgeRollout(r, actual, [v2], {}, NOW, 6_000);
+    assert.deepEqual({ failures: within.failures, nextCheckAt: within.nextCheckAt }, { failures: [], nextCheckAt: NOW - 10_000 + P });
+    const after = judgeRollout(within.rollout, actual, [v2], {}, NOW + P, 6_000);
+    assert.deepEqual({ failures: after.failures, nextCheckAt: after.nextCheckAt }, { failures: [], nextCheckAt: null });
+    const proven = succeeded(after.rollout, '2', [v2], configHash);
+    assert.equal(proven.news, true);
+    assert.equal(proven.rollout.lastGood?.version, '2');
   });
 
   test('a failure in the rest of the window rolls back to the restored proven configuration', () => {
-    const gate = new RolloutGate(P);
-    gate.restore('1', [v1], configHash);
+    let r = restoreLastGood(newRollout(P), '1', [v1], configHash);
     const exited = { containers: [box(v2, { version: '2', status: 'exited', exitCode: 3 })], images: {} };
-    gate.resume(exited, [v2], '2', configHash);
-    gate.judge(exited, [v2], {}, NOW, 6_000); // a suspect first: an engine going down looks the same
-    const { failures } = gate.judge(exited, [v2], {}, NOW + 6_000, 6_000);
+    r = resume(r, exited, [v2], '2', configHash);
+    r = judgeRollout(r, exited, [v2], {}, NOW, 6_000).rollout; // a suspect first: an engine going down looks the same
+    const { failures, rollout } = judgeRollout(r, exited, [v2], {}, NOW + 6_000, 6_000);
     assert.equal(failures.length, 1);
     assert.equal(failures[0]?.previousVersion, '1');
     assert.deepEqual(failures[0]?.previous, v1);
-    assert.equal(gate.succeeded('2', [v2], configHash), false);
+    assert.equal(succeeded(rollout, '2', [v2], configHash).news, false);
   });
 
   test('restore does not replace a proven version the gate already knows', () => {
-    const gate = new RolloutGate(P);
-    assert.equal(gate.succeeded('3', [v2], configHash), true);
-    gate.restore('1', [v1], configHash);
-    assert.equal(gate.lastGoodVersion, '3');
+    const proven = succeeded(newRollout(P), '3', [v2], configHash);
+    assert.equal(proven.news, true);
+    assert.equal(restoreLastGood(proven.rollout, '1', [v1], configHash).lastGood?.version, '3');
   });
 });

@@ -1,21 +1,13 @@
-import type { ErrorCode } from '../../protocol/errors.js';
-import type { ServiceEvent } from '../../protocol/events/service-prefix.js';
 import type { BackoffStore } from './backoff-store.js';
-import type { LogCaps } from '../../protocol/compose/desired-service.js';
 import type { ContainerRuntime, RegistryAuth } from './container-runtime.js';
-import type { DeviceDefaults } from './device-defaults.js';
 import type { BackoffPolicy } from './restart-backoff.js';
-import type { OverallStatus, ServiceReport } from './service-report.js';
-
-/**
- * The supervisor's exchanges with the outside: what it is given (a clock, a
- * logger) and what it tells the MQTT side (state snapshots through `onState`,
- * lifecycle events through `onEvent`).
- */
+import type { SupervisorEvent, SupervisorState } from './supervisor-events.js';
 
 import type { Clock } from '../clock.js';
 
 export type { Clock };
+
+/** What a supervisor is given: its engine, a clock, a logger, policies and the callbacks it reports through. */
 
 /** The subset of pino the supervisor uses. */
 export interface SupervisorLogger {
@@ -24,19 +16,6 @@ export interface SupervisorLogger {
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
-
-/** A snapshot of the whole device's workload. */
-export interface SupervisorState {
-  /** Version of the desired state being applied; null before the first apply. */
-  version: string | null;
-  status: OverallStatus;
-  services: ServiceReport[];
-  /** Why the status is `failed`. */
-  error: { code: ErrorCode; message: string } | null;
-}
-
-/** Lifecycle events, for the fleet and for logs: the protocol's service events, named without their `service-` prefix. */
-export type SupervisorEvent = ServiceEvent;
 
 /** A pull about to start, as a pull guard sees it. */
 export interface PullRequest {
@@ -92,8 +71,6 @@ export interface SupervisorOptions {
    * through `restoreProven` after a restart. Must not throw.
    */
   onProven?: (version: string) => void;
-  /** What the device's owner fills in where a service leaves it open (a default memory limit). */
-  deviceDefaults?: DeviceDefaults;
   registryAuth?: (image: string) => RegistryAuth | undefined;
   /** Services an operator stopped under `version` before this start (persisted by the caller): they stay down while that version is applied. */
   held?: { version: string; services: Iterable<string> };
@@ -101,6 +78,4 @@ export interface SupervisorOptions {
   onHeldChange?: (held: { version: string | null; services: string[] }) => void;
   /** Asked before every pull whether the disk can hold it; without one, every pull goes ahead. */
   pullGuard?: PullGuard;
-  /** The device's container log caps, filled into services that set none (default DEFAULT_LOGGING's). */
-  containerLogs?: LogCaps;
 }
