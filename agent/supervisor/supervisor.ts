@@ -58,6 +58,8 @@ export class Supervisor {
   private readonly busy = new Set<string>();
   private memory: SupervisorMemory;
   private engineFailures = 0;
+  /** The instant the last round judged back-offs and probations by (see nextWakeAt). */
+  private decidedAt: number | undefined;
   private engineError: { code: ErrorCode; message: string } | null = null;
   private lastState: SupervisorState;
   /** Pulls run beside the passes, so that a long download neither blocks nor is cut by reconciling other services. */
@@ -308,14 +310,17 @@ export class Supervisor {
       const busy = new Set(this.busy);
       const actual = await readActualState(this.runtime, this.scope, this.desiredImages(), signal);
       for (const service of this.busy) busy.add(service);
-      const seen = observe(this.memory, actual, { now: this.clock.now(), busy, restartPolicy: this.policies.restart });
+      // One instant judges the round: a back-off or probation ending just after it is what the wake-up is for.
+      const now = this.clock.now();
+      this.decidedAt = now;
+      const seen = observe(this.memory, actual, { now, busy, restartPolicy: this.policies.restart });
       this.commit(seen);
       // Read after the observation: a rollback swaps a service's configuration for its previous one.
       const { desired, version, updates } = this.memory;
       if (desired === undefined) return;
       this.pulls.keepOnly(new Set(desired.services.map((s) => s.image)));
       const steps = plan(actual, desired.services, planFacts(this.memory, seen, {
-        now: this.clock.now(), scope: this.scope, deviceLabels: this.deviceLabels, pullsInFlight: this.pulls.images(), busy,
+        now, scope: this.scope, deviceLabels: this.deviceLabels, pullsInFlight: this.pulls.images(), busy,
       }));
       this.memory = { ...this.memory, updates: noteUpdates(updates, actual, steps) };
       this.publish(actual, steps.length > 0 || this.pulls.size > 0);
@@ -366,9 +371,9 @@ export class Supervisor {
     clearTimeout(this.wake);
     if (this.stopped) return;
     const now = this.clock.now();
-    const at = nextWakeAt(this.memory, now, this.engineFailures);
+    const at = nextWakeAt(this.memory, { decidedAt: this.decidedAt ?? now, now, engineFailures: this.engineFailures });
     if (at === undefined) return;
-    this.wake = setTimeout(() => this.requestPass(), at - now + 5);
+    this.wake = setTimeout(() => this.requestPass(), Math.max(0, at - now) + 5);
     this.wake.unref();
   }
 

@@ -96,10 +96,20 @@ describe('the reported state', () => {
 describe('when the next pass is due', () => {
   test('the earliest end of a back-off, a probation or an engine retry; nothing to wait for: no wake', () => {
     const m = adopted(v1);
-    assert.equal(nextWakeAt(m, NOW, 0), undefined);
+    const at = (now: number, engineFailures = 0): { decidedAt: number; now: number; engineFailures: number } => ({ decidedAt: NOW, now, engineFailures });
+    assert.equal(nextWakeAt(m, at(NOW)), undefined);
     const backingOff = settleStep(m, { kind: 'start', service: 'web', container: 'c', restart: true }, { kind: 'failed', code: 'RUNTIME_FAILED', message: 'y' }, NOW, POLICIES).memory;
-    assert.equal(nextWakeAt(backingOff, NOW, 0), NOW + 1000);
-    assert.equal(nextWakeAt({ ...backingOff, probationCheckAt: NOW + 300 }, NOW, 0), NOW + 300);
-    assert.equal(nextWakeAt(m, NOW, 2), NOW + 2000, 'an unreachable engine: 1 s doubling');
+    assert.equal(nextWakeAt(backingOff, at(NOW)), NOW + 1000);
+    assert.equal(nextWakeAt({ ...backingOff, probationCheckAt: NOW + 300 }, at(NOW)), NOW + 300);
+    assert.equal(nextWakeAt(m, at(NOW, 2)), NOW + 2000, 'an unreachable engine: 1 s doubling');
+  });
+
+  test('a probation or back-off that ended between the judgement and the scheduling is still due (it was judged not over)', () => {
+    const m = adopted(v1);
+    const onProbation = { ...m, probationCheckAt: NOW + 10 };
+    assert.equal(nextWakeAt(onProbation, { decidedAt: NOW, now: NOW + 25, engineFailures: 0 }), NOW + 10, 'due at once: the next pass passes it');
+    const backingOff = settleStep(m, { kind: 'start', service: 'web', container: 'c', restart: true }, { kind: 'failed', code: 'RUNTIME_FAILED', message: 'y' }, NOW, POLICIES).memory;
+    assert.equal(nextWakeAt(backingOff, { decidedAt: NOW, now: NOW + 1500, engineFailures: 0 }), NOW + 1000);
+    assert.equal(nextWakeAt(onProbation, { decidedAt: NOW + 10, now: NOW + 25, engineFailures: 0 }), undefined, 'judged at its end: nothing left to wait for');
   });
 });
