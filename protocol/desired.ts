@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { DeviceSettingsSchema } from './device-settings.js';
 
 /**
  * The desired-state message: `data` of a fleet-signed payload with
@@ -13,6 +14,9 @@ import * as z from 'zod/mini';
  *   registry credentials as one sealed JSON object
  *   {"<registry host>": {"username": "...", "password": "..."}}.
  *   The broker never sees them in clear; the agent never logs them.
+ * - `settings` (optional, sent only when a deployment sets some): device
+ *   settings safe to set remotely (protocol/device-settings.ts); absent
+ *   means the device's own configuration.
  */
 export const DesiredDataSchema = z.strictObject({
   version: z.int().check(z.positive()),
@@ -21,6 +25,7 @@ export const DesiredDataSchema = z.strictObject({
     environment: z.optional(z.record(z.string(), z.record(z.string(), z.string().check(z.maxLength(8192))))),
     registries: z.optional(z.string().check(z.maxLength(16 * 1024))),
   })),
+  settings: z.optional(DeviceSettingsSchema),
 });
 export type DesiredData = z.infer<typeof DesiredDataSchema>;
 

@@ -1,0 +1,215 @@
+import type { MqttClient } from 'mqtt';
+import type { Logger } from '../../common/logger.js';
+import { DESIRED_TYPE } from '../../protocol/commands.js';
+import { DesiredDataSchema, type DesiredData } from '../../protocol/desired.js';
+import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
+import { ENGLISH_ISSUES } from '../../protocol/json.js';
+import { TOPIC_ROOT } from '../../protocol/topics.js';
+import { DESIRED_LIFETIME_MS } from '../deploy/deploy-device.js';
+import { sealSecrets } from '../deploy/secrets.js';
+import type { FleetLink } from '../fleet-link.js';
+import type { FleetSigner } from '../fleet-signer.js';
+import type { DeviceRecord, Registry } from '../registry.js';
+import type { Deployment, DeploymentRevision, RevisionSecrets } from './deployment.js';
+import type { DeploymentStore, PublishedDesired } from './deployment-store.js';
+import { effectiveLabels, planDevice, type DevicePlan } from './desired-plan.js';
+import { openRevisionSecrets, secretsForDevice } from './revision-secrets.js';
+
+/**
+ * Fleet-internal, never delivered to devices (their roles do not cover it):
+ * a CLI that changed deployments or fleet labels says so here, and the
+ * running `serve` reconciles at once instead of polling the database.
+ */
+export const DEPLOYMENTS_CHANGED_TOPIC = `${TOPIC_ROOT}/fleet/deployments-changed`;
+
+/** The one lease every `serve` of a fleet competes for: its holder alone publishes desired states. */
+export const RECONCILER_LEASE = 'deployment-reconciler';
+const DEFAULT_LEASE_TTL_MS = 15_000;
+/** Publishing stops when less than this is left of the lease: the message must leave while we still hold it. */
+const LEASE_MARGIN_MS = 5_000;
+/** Publishes in flight at once: enough to keep the broker busy, few enough not to queue thousands of PUBACKs. */
+const PUBLISH_BATCH = 64;
+
+export interface ReconcilerOptions {
+  client: MqttClient;
+  link: FleetLink;
+  signer: FleetSigner;
+  registry: Registry;
+  store: DeploymentStore;
+  fleetBoxSecretKey: Uint8Array;
+  logger: Logger;
+  /** Names this instance in the lease (host, pid, a random part). */
+  owner: string;
+  now?: () => number;
+  leaseTtlMs?: number;
+}
+
+interface Holding { epoch: number; expiresAt: number }
+
+/**
+ * The loop inside `serve` that keeps every device's retained desired state
+ * equal to what its matching deployments compose to. It wakes on events —
+ * a device's inventory (labels) or presence, a deployment changed by a CLI,
+ * its lease to renew — and on nothing else. A pass publishes a new signed
+ * desired state only to a device whose composed document changed since the
+ * last one it was sent (the hash kept in the database), so a restart, a
+ * second instance or a repeated event costs no message.
+ */
+export class DeploymentReconciler {
+  private readonly now: () => number;
+  private readonly ttlMs: number;
+  private holding: Holding | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  /** Work for the next pass: every device, or only these. */
+  private allDirty = true;
+  private readonly dirty = new Set<string>();
+  private stopped = false;
+
+  private readonly onMessage = (topic: string): void => {
+    if (topic === DEPLOYMENTS_CHANGED_TOPIC) this.deploymentsChanged();
+  };
+
+  constructor(private readonly opts: ReconcilerOptions) {
+    this.now = opts.now ?? Date.now;
+    this.ttlMs = opts.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+  }
+
+  async start(): Promise<void> {
+    this.opts.client.on('message', this.onMessage);
+    await this.opts.client.subscribeAsync(DEPLOYMENTS_CHANGED_TOPIC, { qos: 1 });
+    this.renewLease();
+  }
+
+  /** A device's labels, presence or enrollment changed. */
+  deviceChanged(deviceId: string): void {
+    this.dirty.add(deviceId);
+    this.schedule();
+  }
+
+  /** A deployment or the fleet labels changed: every device is looked at again. */
+  deploymentsChanged(): void {
+    this.allDirty = true;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped || this.holding === undefined) return;
+    // One pass at a time; events during a pass leave their mark in `dirty` for the next.
+    this.running ??= (async () => {
+      try {
+        while (!this.stopped && this.holding !== undefined && (this.allDirty || this.dirty.size > 0)) await this.pass();
+      } finally {
+        this.running = undefined;
+      }
+    })().catch((err: unknown) => this.opts.logger.error({ err: asTsunaguError(err).toJSON() }, 'deployment reconciliation failed'));
+  }
+
+  private renewLease(): void {
+    if (this.stopped) return;
+    const now = this.now();
+    let result: ReturnType<DeploymentStore['acquireLease']>;
+    try {
+      result = this.opts.store.acquireLease(RECONCILER_LEASE, this.opts.owner, now, this.ttlMs);
+    } catch (err) {
+      this.opts.logger.warn({ err: asTsunaguError(err).toJSON() }, 'could not renew the deployment lease; trying again');
+      this.holding = undefined;
+      this.leaseTimer = setTimeout(() => this.renewLease(), this.ttlMs / 3);
+      return;
+    }
+    if (result.held) {
+      const gained = this.holding === undefined || this.holding.epoch !== result.epoch;
+      this.holding = { epoch: result.epoch, expiresAt: result.expiresAt };
+      if (gained) {
+        this.opts.logger.info({ owner: this.opts.owner, epoch: result.epoch }, 'driving the fleet\'s deployments');
+        this.deploymentsChanged();
+      }
+      this.leaseTimer = setTimeout(() => this.renewLease(), this.ttlMs / 3);
+    } else {
+      if (this.holding !== undefined) this.opts.logger.warn({ holder: result.owner }, 'another serve drives the deployments now');
+      this.holding = undefined;
+      // Nothing announces the other instance's death: its lease running out is the event.
+      this.leaseTimer = setTimeout(() => this.renewLease(), Math.max(result.expiresAt - now, 0) + 100);
+    }
+  }
+
+  private leaseLeft(): boolean {
+    return this.holding !== undefined && this.holding.expiresAt - this.now() > LEASE_MARGIN_MS;
+  }
+
+  private async pass(): Promise<void> {
+    const only = this.allDirty ? undefined : new Set(this.dirty);
+    this.allDirty = false;
+    this.dirty.clear();
+    const { store, registry } = this.opts;
+    const deployments = store.list();
+    const fleetLabels = store.fleetLabels();
+    const revisions = new Map<string, DeploymentRevision | undefined>();
+    const revisionFor = (d: Deployment): DeploymentRevision | undefined => {
+      const key = `${d.name}@${d.revision}`;
+      if (!revisions.has(key)) revisions.set(key, store.revision(d.name, d.revision));
+      return revisions.get(key);
+    };
+    const work: { device: DeviceRecord; plan: DevicePlan; published: PublishedDesired | undefined }[] = [];
+    for (const device of registry.list()) {
+      if (device.status !== 'active' || (only !== undefined && !only.has(device.deviceId))) continue;
+      const plan = planDevice({ deviceId: device.deviceId, boxPublicKey: device.boxPublicKey, labels: effectiveLabels(device.labels, fleetLabels.get(device.deviceId)) }, deployments, revisionFor);
+      const published = store.published(device.deviceId);
+      // A device no deployment ever reached is left to `deploy DEVICE`.
+      if (published === undefined && plan.layered.sources.length === 0) continue;
+      if (published?.hash === plan.hash) continue;
+      work.push({ device, plan, published });
+    }
+    const opened = new Map<string, RevisionSecrets | null>();
+    const openRevision = (deployment: string, revision: number): RevisionSecrets | null => {
+      const key = `${deployment}@${revision}`;
+      if (!opened.has(key)) {
+        const sealed = store.revision(deployment, revision)?.sealedSecrets ?? null;
+        opened.set(key, sealed === null ? null : openRevisionSecrets(sealed, this.opts.fleetBoxSecretKey));
+      }
+      return opened.get(key) ?? null;
+    };
+    for (let i = 0; i < work.length; i += PUBLISH_BATCH) {
+      if (!this.leaseLeft()) {
+        // What is left stays dirty for whoever holds the lease next (its first pass covers every device).
+        for (const w of work.slice(i)) this.dirty.add(w.device.deviceId);
+        return;
+      }
+      await Promise.all(work.slice(i, i + PUBLISH_BATCH).map((w) => this.publish(w.device, w.plan, w.published, openRevision)));
+    }
+  }
+
+  private async publish(device: DeviceRecord, plan: DevicePlan, published: PublishedDesired | undefined, openRevision: (d: string, r: number) => RevisionSecrets | null): Promise<void> {
+    const { deviceId } = device;
+    try {
+      // The agent applies only a higher version: above the signer's counter and above what this device was last sent.
+      const version = Math.max(this.opts.signer.reserveCounter(), (published?.version ?? 0) + 1);
+      const { secrets, registries } = secretsForDevice(plan.layered.sources, openRevision);
+      const sealed = sealSecrets(secrets, registries, device.boxPublicKey);
+      const data: DesiredData = {
+        version, compose: plan.layered.compose,
+        ...(sealed === undefined ? {} : { sealed }),
+        ...(plan.layered.settings === null ? {} : { settings: plan.layered.settings }),
+      };
+      const checked = DesiredDataSchema.safeParse(data, ENGLISH_ISSUES);
+      if (!checked.success) throw new TsunaguError('TOO_LARGE', `the composed desired state does not fit the wire format: ${checked.error.issues[0]?.message ?? ''}`);
+      await this.opts.link.publishSigned(deviceId, DESIRED_TYPE, checked.data, { lifetimeMs: DESIRED_LIFETIME_MS, retain: true });
+      const recorded = this.opts.store.recordPublished(
+        { deviceId, version, hash: plan.hash, sources: plan.layered.sources, conflicts: plan.layered.conflicts, publishedAt: this.now() },
+        { name: RECONCILER_LEASE, owner: this.opts.owner, epoch: this.holding?.epoch ?? -1 },
+      );
+      this.opts.logger.info({ deviceId, version, sources: plan.layered.sources.map((s) => `${s.deployment}@${s.revision}`), recorded }, 'published a desired state');
+    } catch (err) {
+      this.opts.logger.error({ deviceId, err: asTsunaguError(err).toJSON() }, 'could not publish a desired state; the next change of this device retries');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.leaseTimer);
+    this.opts.client.removeListener('message', this.onMessage);
+    await this.running;
+    if (this.holding !== undefined) this.opts.store.releaseLease(RECONCILER_LEASE, this.opts.owner);
+    this.holding = undefined;
+  }
+}
