@@ -2,6 +2,10 @@ import { Command, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { runBootstrap, runDevices, runApprove, runInit, runServe } from './commands.js';
 import { runDeploy, type DeployOptions } from './deploy-command.js';
+import {
+  runDeploymentCreate, runDeploymentDelete, runDeploymentList, runDeploymentState, runDeploymentStatus, runDeploymentUpdate, runLabel,
+  type CreateOptions, type RevisionOptions,
+} from './deployment-commands.js';
 import { runSend, runStatus, runWatch } from './operator-commands.js';
 import { runRetire, runRevoke } from './retire-commands.js';
 
@@ -156,6 +160,91 @@ Examples:
   .action(async (first: string, second: string | undefined, o: DeployOptions) => {
     process.exitCode = await runDeploy(first, second, o);
   });
+
+const repeatable = (v: string, acc: string[]): string[] => [...acc, v];
+const revisionOptions = (c: Command): Command => c
+  .option('--env-file <file>', 'dotenv file holding the values of the variables listed in x-tsunagu.secrets')
+  .option('--registry-auth <host=user:password>', 'registry credentials (repeatable; default: $TSUNAGU_REGISTRY_AUTH)', repeatable, [] as string[])
+  .option('--setting <name=value>', 'device setting for the devices of this deployment: logLevel, metricsIntervalMs (repeatable)', repeatable, [] as string[]);
+
+const deployment = program.command('deployment')
+  .description('deployments: a workload (and device settings) kept running on every device whose labels match, rolled out in waves')
+  .addHelpText('after', `
+\`tsunagu-fleet serve\` keeps each deployment applied: a device that enrolls or whose labels change
+gets it within seconds, one that stops matching loses its services. Several deployments may match
+one device: each adds its services; a service name claimed by two goes to the higher priority.
+See docs/deployments.md.
+`);
+
+revisionOptions(deployment.command('create')
+  .description('create a deployment; devices that match get it now and whenever they enroll')
+  .addOption(dirOption)
+  .argument('<name>', 'deployment name ([a-z0-9-])')
+  .argument('<compose>', 'compose file (YAML, the Compose subset the agent supports)')
+  .requiredOption('-l, --selector <labels>', 'the devices it applies to: every pair must match, e.g. site=berlin,arch=arm64')
+  .option('--priority <n>', 'a service name claimed by two deployments goes to the higher priority', '0')
+  .option('--waves <list>', 'rollout waves, counts or percentages of the devices, e.g. 1,10%,50%,100%', '100%')
+  .option('--bake <duration>', 'how long a wave stays healthy before the next starts, e.g. 10m', '0s')
+  .option('--max-failures <n|n%>', 'failed devices that halt the rollout', '0')
+  .addOption(new Option('--on-halt <action>', 'what a halted rollout does to the failed devices').choices(['revert', 'hold']).default('revert')))
+  .addHelpText('after', `
+Examples:
+  tsunagu-fleet deployment create monitoring --selector os=linux exporter.yaml
+  tsunagu-fleet deployment create web --selector site=berlin web.yaml --priority 10 --waves 1,10%,100% --bake 10m
+`)
+  .action((name: string, compose: string, o: CreateOptions) => runDeploymentCreate(name, compose, o));
+
+revisionOptions(deployment.command('update')
+  .description('a new revision of a deployment: rolled out by its strategy')
+  .addOption(dirOption)
+  .argument('<name>', 'deployment name')
+  .argument('<compose>', 'compose file'))
+  .addHelpText('after', `
+Device settings carry over from the previous revision unless --setting is given.
+Example:
+  tsunagu-fleet deployment update web web-v2.yaml
+`)
+  .action((name: string, compose: string, o: RevisionOptions) => runDeploymentUpdate(name, compose, o));
+
+deployment.command('list')
+  .description('list deployments with their revision, state and how many devices match')
+  .addOption(dirOption)
+  .option('--json', 'machine-readable output')
+  .action(runDeploymentList);
+
+deployment.command('status')
+  .description('one deployment: its devices, the revision each runs, service conflicts')
+  .addOption(dirOption)
+  .argument('<name>', 'deployment name')
+  .option('--json', 'machine-readable output')
+  .action(runDeploymentStatus);
+
+for (const verb of ['pause', 'resume', 'abort'] as const) {
+  deployment.command(verb)
+    .description({ pause: 'stop a rollout where it is', resume: 'carry a paused rollout on', abort: 'stop a rollout and put every device back on the previous revision' }[verb])
+    .addOption(dirOption)
+    .argument('<name>', 'deployment name')
+    .action((name: string, o: { dir: string }) => runDeploymentState(verb, name, o));
+}
+
+deployment.command('delete')
+  .description('delete a deployment: its devices lose its services')
+  .addOption(dirOption)
+  .argument('<name>', 'deployment name')
+  .action(runDeploymentDelete);
+
+program.command('label')
+  .description("set or remove the fleet's own labels of a device (deployments select on them, beside the device's reported labels)")
+  .addOption(dirOption)
+  .argument('<device>', 'device id')
+  .argument('<changes...>', 'key=value to set, key- to remove')
+  .addHelpText('after', `
+A fleet label wins over a reported label of the same key.
+Examples:
+  tsunagu-fleet label d-0123456789abcdef0123 site=berlin group=canary
+  tsunagu-fleet label d-0123456789abcdef0123 group-
+`)
+  .action(runLabel);
 
 program.command('send')
   .description('send a signed command to a device and wait for its signed reply')

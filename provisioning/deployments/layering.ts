@@ -113,7 +113,7 @@ export function layerDeployments(layers: readonly Layer[]): LayeredState {
   }
   return {
     compose,
-    settings: Object.keys(settings).length === 0 ? null : (settings as DeviceSettings),
+    settings: Object.keys(settings).length === 0 ? null : (settings),
     sources,
     conflicts,
   };

@@ -1,0 +1,207 @@
+import { readFileSync } from 'node:fs';
+import { TsunaguError } from '../protocol/errors.js';
+import { connectFleetClient } from './broker-setup.js';
+import { printTable } from './commands.js';
+import { prepareDeployment } from './deploy/compose-document.js';
+import { parseEnvFile } from './deploy/env-file.js';
+import { parseRegistryAuth, registryAuthFromEnv } from './deploy/secrets.js';
+import { formatSelector, matchesSelector, parseSelector } from './deploy/selector.js';
+import { checkDeploymentName, parseSettings, PRIORITY_RANGE, type Deployment } from './deployments/deployment.js';
+import { DEPLOYMENTS_CHANGED_TOPIC } from './deployments/deployment-reconciler.js';
+import { DeploymentStore, type RevisionContent } from './deployments/deployment-store.js';
+import { effectiveLabels } from './deployments/desired-plan.js';
+import { sealRevisionSecrets } from './deployments/revision-secrets.js';
+import { loadFleetDir, type FleetDir } from './fleet-dir.js';
+import { Registry } from './registry.js';
+
+export interface RevisionOptions {
+  dir: string;
+  envFile?: string;
+  registryAuth?: string[];
+  /** `key=value`, repeatable: device settings (protocol/device-settings.ts). */
+  setting?: string[];
+}
+
+export interface CreateOptions extends RevisionOptions {
+  selector: string;
+  priority: string;
+  waves?: string;
+  bake?: string;
+  maxFailures?: string;
+  onHalt?: string;
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new TsunaguError('CONFIG', `cannot read ${what} ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** `--setting logLevel=debug --setting metricsIntervalMs=60000`; numbers are read as numbers. */
+export function parseSettingOptions(entries: readonly string[]): ReturnType<typeof parseSettings> {
+  if (entries.length === 0) return null;
+  const raw: Record<string, unknown> = {};
+  for (const entry of entries) {
+    const eq = entry.indexOf('=');
+    if (eq <= 0) throw new TsunaguError('CONFIG', `--setting "${entry}" is not name=value`);
+    const value = entry.slice(eq + 1);
+    raw[entry.slice(0, eq)] = /^\d+$/.test(value) ? Number(value) : value;
+  }
+  try {
+    return parseSettings(raw);
+  } catch (err) {
+    throw new TsunaguError('CONFIG', `--setting: ${(err as Error).message} (settings: logLevel, metricsIntervalMs; see docs/deployments.md)`);
+  }
+}
+
+/** Read, validate and seal one revision: nothing is stored unless the whole document validates. */
+function revisionContent(fleet: FleetDir, composePath: string, o: RevisionOptions, inherited: RevisionContent['settings']): RevisionContent {
+  const envFile = o.envFile === undefined ? {} : parseEnvFile(readText(o.envFile, 'env file'), o.envFile);
+  const authEntries = o.registryAuth !== undefined && o.registryAuth.length > 0 ? o.registryAuth : registryAuthFromEnv(process.env.TSUNAGU_REGISTRY_AUTH);
+  const prepared = prepareDeployment(readText(composePath, 'compose file'), { envFile, registries: parseRegistryAuth(authEntries) });
+  const settings = o.setting !== undefined && o.setting.length > 0 ? parseSettingOptions(o.setting) : inherited;
+  return { compose: prepared.compose, sealedSecrets: sealRevisionSecrets(prepared, fleet.keys.boxPublicKey), settings };
+}
+
+function parsePriority(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < PRIORITY_RANGE.min || n > PRIORITY_RANGE.max) {
+    throw new TsunaguError('CONFIG', `--priority must be a whole number from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max}, not "${text}"`);
+  }
+  return n;
+}
+
+async function withStore<T>(dir: string, fn: (store: DeploymentStore, registry: Registry, fleet: FleetDir) => T | Promise<T>): Promise<T> {
+  const fleet = loadFleetDir(dir);
+  const registry = new Registry(fleet.registryPath);
+  const store = new DeploymentStore(fleet.registryPath, registry);
+  try {
+    return await fn(store, registry, fleet);
+  } finally {
+    store.close();
+    registry.close();
+  }
+}
+
+/**
+ * Tell a running `serve` that deployments changed, so it reconciles now.
+ * The database is already written: a `serve` that is not running picks the
+ * change up when it starts, so failing to tell it is only a note.
+ */
+export async function notifyServe(fleet: FleetDir, write: (text: string) => void = (t) => process.stderr.write(t)): Promise<void> {
+  try {
+    const client = await connectFleetClient(fleet.config, 'deployment');
+    try {
+      await client.publishAsync(DEPLOYMENTS_CHANGED_TOPIC, Buffer.from('{}'), { qos: 1 });
+    } finally {
+      await client.endAsync();
+    }
+  } catch (err) {
+    write(`note: could not reach the broker (${(err as Error).message}); \`tsunagu-fleet serve\` applies the change when it runs\n`);
+  }
+}
+
+export async function runDeploymentCreate(name: string, composePath: string, o: CreateOptions): Promise<void> {
+  checkDeploymentName(name);
+  const selector = parseSelector(o.selector);
+  const priority = parsePriority(o.priority);
+  const strategy = { waves: o.waves ?? '100%', bake: o.bake ?? '0s', maxFailures: o.maxFailures ?? '0', onHalt: o.onHalt ?? 'revert' };
+  await withStore(o.dir, async (store, _registry, fleet) => {
+    const d = store.create({ name, selector, priority, strategy }, revisionContent(fleet, composePath, o, null), Date.now());
+    process.stdout.write(`created deployment ${d.name} (revision ${d.revision}) for devices with ${formatSelector(d.selector)}\n`);
+    await notifyServe(fleet);
+  });
+}
+
+export async function runDeploymentUpdate(name: string, composePath: string, o: RevisionOptions): Promise<void> {
+  await withStore(o.dir, async (store, _registry, fleet) => {
+    const current = store.require(name);
+    const d = store.update(name, revisionContent(fleet, composePath, o, store.revision(name, current.revision)?.settings ?? null), Date.now());
+    process.stdout.write(`deployment ${d.name}: revision ${d.revision}\n`);
+    await notifyServe(fleet);
+  });
+}
+
+export async function runDeploymentState(verb: 'pause' | 'resume' | 'abort', name: string, o: { dir: string }): Promise<void> {
+  const state = verb === 'pause' ? 'paused' : verb === 'resume' ? 'active' : 'aborted';
+  await withStore(o.dir, async (store, _registry, fleet) => {
+    const d = store.setState(name, state, Date.now(), `by operator (${verb})`);
+    process.stdout.write(`deployment ${d.name}: ${d.state}\n`);
+    await notifyServe(fleet);
+  });
+}
+
+export async function runDeploymentDelete(name: string, o: { dir: string }): Promise<void> {
+  await withStore(o.dir, async (store, _registry, fleet) => {
+    store.delete(name, Date.now());
+    process.stdout.write(`deleted deployment ${name}: its devices lose its services\n`);
+    await notifyServe(fleet);
+  });
+}
+
+/** The active devices a deployment's selector matches now, with their effective labels. */
+function matchingDevices(d: Deployment, registry: Registry, store: DeploymentStore): string[] {
+  const fleetLabels = store.fleetLabels();
+  return registry.list()
+    .filter((dev) => dev.status === 'active' && matchesSelector(d.selector, effectiveLabels(dev.labels, fleetLabels.get(dev.deviceId))))
+    .map((dev) => dev.deviceId);
+}
+
+export async function runDeploymentList(o: { dir: string; json?: boolean }): Promise<void> {
+  await withStore(o.dir, (store, registry) => {
+    const rows = store.list().map((d) => ({ ...d, devices: matchingDevices(d, registry, store).length }));
+    if (o.json) {
+      process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      return;
+    }
+    if (rows.length === 0) {
+      process.stdout.write('no deployments yet (see: tsunagu-fleet deployment create --help)\n');
+      return;
+    }
+    printTable(['NAME', 'REVISION', 'STATE', 'PRIORITY', 'SELECTOR', 'DEVICES'],
+      rows.map((d) => [d.name, String(d.revision), d.state, String(d.priority), formatSelector(d.selector), String(d.devices)]));
+  });
+}
+
+export async function runDeploymentStatus(name: string, o: { dir: string; json?: boolean }): Promise<void> {
+  await withStore(o.dir, (store, registry) => {
+    const d = store.require(name);
+    const devices = matchingDevices(d, registry, store).map((deviceId) => {
+      const published = store.published(deviceId);
+      const source = published?.sources.find((s) => s.deployment === name);
+      const conflicts = (published?.conflicts ?? []).filter((c) => c.winner.deployment === name || c.losers.some((l) => l.deployment === name));
+      return { deviceId, revision: source?.revision ?? null, version: published?.version ?? null, services: source?.services ?? [], conflicts };
+    });
+    if (o.json) {
+      process.stdout.write(`${JSON.stringify({ deployment: d, devices }, null, 2)}\n`);
+      return;
+    }
+    process.stdout.write(`deployment ${d.name}: revision ${d.revision}, ${d.state}, priority ${d.priority}, selector ${formatSelector(d.selector)}, ${devices.length} devices\n`);
+    if (devices.length === 0) return;
+    printTable(['DEVICE', 'REVISION', 'VERSION', 'SERVICES', 'CONFLICTS'], devices.map((v) => [
+      v.deviceId, v.revision === null ? '-' : String(v.revision), v.version === null ? '-' : String(v.version), v.services.join(',') || '-',
+      v.conflicts.map((c) => `${c.kind} ${c.name}: ${c.winner.deployment} (priority ${c.winner.priority}) over ${c.losers.map((l) => `${l.deployment} (${l.priority})`).join(', ')}`).join('; ') || '-',
+    ]));
+  });
+}
+
+/** `label DEVICE site=berlin group-`: set or (trailing `-`) remove the operator's labels of one device. */
+export async function runLabel(deviceId: string, changes: string[], o: { dir: string }): Promise<void> {
+  if (changes.length === 0) throw new TsunaguError('CONFIG', 'give at least one key=value (set) or key- (remove)');
+  const parsed: Record<string, string | null> = {};
+  for (const change of changes) {
+    if (change.endsWith('-') && !change.includes('=')) {
+      parsed[change.slice(0, -1)] = null;
+      continue;
+    }
+    Object.assign(parsed, parseSelector(change));
+  }
+  await withStore(o.dir, async (store, registry, fleet) => {
+    if (registry.byId(deviceId)?.status !== 'active') throw new TsunaguError('CONFIG', `no enrolled device "${deviceId}" (see: tsunagu-fleet devices)`);
+    const labels = store.setFleetLabels(deviceId, parsed, Date.now());
+    process.stdout.write(`${deviceId}: fleet labels ${formatSelector(labels) || '(none)'}\n`);
+    await notifyServe(fleet);
+  });
+}
