@@ -50,8 +50,9 @@ import { Supervisor, type SupervisorEvent } from './supervisor/supervisor.js';
 import { PressureMonitor, pressureSampleOf, type PressureEvent } from './pressure/pressure-monitor.js';
 import type { RawSample } from './resources/probe.js';
 import type { StatusFile } from './status/status-file.js';
+import { TSUNAGU_VERSION } from '../common/version.js';
 
-export const AGENT_VERSION = '0.1.0';
+export const AGENT_VERSION = TSUNAGU_VERSION;
 
 /**
  * How long after the services started the machine's static facts are read

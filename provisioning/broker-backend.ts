@@ -1,6 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from '../common/logger.js';
 import { TsunaguError } from '../protocol/errors.js';
+import { MQTT_PORT } from '../protocol/mqtt-ports.js';
 import { connectFleetClient, prepareBroker } from './broker-setup.js';
 import { DynsecClient } from './dynsec-client.js';
 import { AccountStore, accountFilePath } from './embedded/account-store.js';
@@ -20,7 +21,7 @@ export interface BrokerBackend {
 export function embeddedListenAddress(fleet: FleetDir): { host: string; port: number } {
   const { listen, url } = fleet.config.broker;
   const parsed = new URL(listen === undefined ? url : `mqtt://${listen}`);
-  const port = parsed.port === '' ? 1883 : Number(parsed.port);
+  const port = parsed.port === '' ? MQTT_PORT : Number(parsed.port);
   if (parsed.protocol !== 'mqtt:' || !Number.isInteger(port)) {
     throw new TsunaguError('CONFIG', `the embedded broker speaks plain mqtt:// only, not ${listen ?? url} (fix broker.url or broker.listen in ${fleet.dir}/fleet.json)`);
   }

@@ -4,7 +4,7 @@ import { TsunaguError } from '../protocol/errors.js';
 import { prepareDeployment } from './deploy/compose-document.js';
 import { deployToDevice, type DeviceResult } from './deploy/deploy-device.js';
 import { parseEnvFile } from './deploy/env-file.js';
-import { jsonReporter, textReporter } from './deploy/reporter.js';
+import { jsonDeployOutput, textDeployOutput } from './deploy/deploy-output.js';
 import { DEPLOY_EXIT, exitCodeFor } from './deploy/rollout.js';
 import { parseRegistryAuth, registryAuthFromEnv } from './deploy/secrets.js';
 import { formatSelector, parseSelector } from './deploy/selector.js';
@@ -51,34 +51,34 @@ export async function runDeploy(first: string, second: string | undefined, o: De
     ctx.client.setMaxListeners(0);
     let targets: Target[];
     if (selector === undefined) {
-      const device = ctx.registry.byId(first);
+      const device = ctx.database.byId(first);
       if (device?.status !== 'active') throw new TsunaguError('CONFIG', `no enrolled device "${first}" (see: tsunagu-fleet devices)`);
       targets = [{ deviceId: device.deviceId, boxPublicKey: device.boxPublicKey, labels: device.labels, labelsFrom: 'registry' }];
     } else {
-      const devices = ctx.registry.list();
+      const devices = ctx.database.list();
       const unlabelled = devices.filter((d) => d.status === 'active' && Object.keys(d.labels).length === 0).map((d) => d.deviceId);
       targets = selectTargets(devices, selector, await retainedInventoryLabels(ctx.link, unlabelled));
       if (targets.length === 0) throw new TsunaguError('CONFIG', `no active device has the labels ${formatSelector(selector)} (see: tsunagu-fleet devices --labels)`);
     }
     const ed = defaultEd25519();
     const deps = { client: ctx.client, link: ctx.link, signer: ctx.signer, ed, fleetSignPublicKey: ctx.fleet.keys.signPublicKey };
-    const reporter = o.json
-      ? jsonReporter((t) => process.stdout.write(t))
-      : textReporter((t) => process.stdout.write(t), { tty: process.stdout.isTTY, multi: selector !== undefined });
+    const output = o.json
+      ? jsonDeployOutput((t) => process.stdout.write(t))
+      : textDeployOutput((t) => process.stdout.write(t), { tty: process.stdout.isTTY, multi: selector !== undefined });
     const abort = new AbortController();
     const onSignal = (): void => abort.abort();
     process.once('SIGINT', onSignal);
     // allSettled: one device's failure to publish must not close the connection under the others.
     const settled = await Promise.allSettled(targets.map(async (t) => {
-      const r = await deployToDevice(deps, t, prepared, { wait: o.wait, timeoutMs: timeoutSec * 1000, observer: reporter, signal: abort.signal });
-      reporter.result(r);
+      const r = await deployToDevice(deps, t, prepared, { wait: o.wait, timeoutMs: timeoutSec * 1000, observer: output, signal: abort.signal });
+      output.result(r);
       return r;
     }));
     process.removeListener('SIGINT', onSignal);
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failure !== undefined) throw failure.reason;
     const results: DeviceResult[] = settled.map((s) => (s as PromiseFulfilledResult<DeviceResult>).value);
-    reporter.summary(results);
+    output.summary(results);
     return Math.max(0, ...results.map((r) => (r.outcome.kind === 'published' ? DEPLOY_EXIT.applied : exitCodeFor(r.outcome))));
   } finally {
     await ctx.close();

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { TsunaguError } from '../protocol/errors.js';
 import { connectFleetClient } from './broker-setup.js';
-import { printTable } from './commands.js';
+import { printTable } from './terminal-text.js';
 import { prepareDeployment } from './deploy/compose-document.js';
 import { parseEnvFile } from './deploy/env-file.js';
 import { parseRegistryAuth, registryAuthFromEnv } from './deploy/secrets.js';
@@ -12,7 +12,7 @@ import { DeploymentStore, type RevisionContent } from './deployments/deployment-
 import { effectiveLabels } from './deployments/desired-plan.js';
 import { sealRevisionSecrets } from './deployments/revision-secrets.js';
 import { loadFleetDir, type FleetDir } from './fleet-dir.js';
-import { Registry } from './registry.js';
+import { FleetDatabase } from './fleet-database.js';
 
 export interface RevisionOptions {
   dir: string;
@@ -73,15 +73,15 @@ function parsePriority(text: string): number {
   return n;
 }
 
-async function withStore<T>(dir: string, fn: (store: DeploymentStore, registry: Registry, fleet: FleetDir) => T | Promise<T>): Promise<T> {
+async function withStore<T>(dir: string, fn: (store: DeploymentStore, database: FleetDatabase, fleet: FleetDir) => T | Promise<T>): Promise<T> {
   const fleet = loadFleetDir(dir);
-  const registry = new Registry(fleet.registryPath);
-  const store = new DeploymentStore(fleet.registryPath, registry);
+  const database = new FleetDatabase(fleet.databasePath);
+  const store = new DeploymentStore(fleet.databasePath, database);
   try {
-    return await fn(store, registry, fleet);
+    return await fn(store, database, fleet);
   } finally {
     store.close();
-    registry.close();
+    database.close();
   }
 }
 
@@ -108,7 +108,7 @@ export async function runDeploymentCreate(name: string, composePath: string, o: 
   const selector = parseSelector(o.selector);
   const priority = parsePriority(o.priority);
   const strategy = { waves: o.waves ?? '100%', bake: o.bake ?? '0s', maxFailures: o.maxFailures ?? '0', onHalt: o.onHalt ?? 'revert' };
-  await withStore(o.dir, async (store, _registry, fleet) => {
+  await withStore(o.dir, async (store, _database, fleet) => {
     const d = store.create({ name, selector, priority, strategy }, revisionContent(fleet, composePath, o, null), Date.now());
     process.stdout.write(`created deployment ${d.name} (revision ${d.revision}) for devices with ${formatSelector(d.selector)}\n`);
     await notifyServe(fleet);
@@ -116,7 +116,7 @@ export async function runDeploymentCreate(name: string, composePath: string, o: 
 }
 
 export async function runDeploymentUpdate(name: string, composePath: string, o: RevisionOptions): Promise<void> {
-  await withStore(o.dir, async (store, _registry, fleet) => {
+  await withStore(o.dir, async (store, _database, fleet) => {
     const current = store.require(name);
     const d = store.update(name, revisionContent(fleet, composePath, o, store.revision(name, current.revision)?.settings ?? null), Date.now());
     process.stdout.write(`deployment ${d.name}: revision ${d.revision}\n`);
@@ -126,7 +126,7 @@ export async function runDeploymentUpdate(name: string, composePath: string, o: 
 
 export async function runDeploymentState(verb: 'pause' | 'resume' | 'abort', name: string, o: { dir: string }): Promise<void> {
   const state = verb === 'pause' ? 'paused' : verb === 'resume' ? 'active' : 'aborted';
-  await withStore(o.dir, async (store, _registry, fleet) => {
+  await withStore(o.dir, async (store, _database, fleet) => {
     const d = store.setState(name, state, Date.now(), `by operator (${verb})`);
     process.stdout.write(`deployment ${d.name}: ${d.state}\n`);
     await notifyServe(fleet);
@@ -134,7 +134,7 @@ export async function runDeploymentState(verb: 'pause' | 'resume' | 'abort', nam
 }
 
 export async function runDeploymentDelete(name: string, o: { dir: string }): Promise<void> {
-  await withStore(o.dir, async (store, _registry, fleet) => {
+  await withStore(o.dir, async (store, _database, fleet) => {
     store.delete(name, Date.now());
     process.stdout.write(`deleted deployment ${name}: its devices lose its services\n`);
     await notifyServe(fleet);
@@ -142,16 +142,16 @@ export async function runDeploymentDelete(name: string, o: { dir: string }): Pro
 }
 
 /** The active devices a deployment's selector matches now, with their effective labels. */
-function matchingDevices(d: Deployment, registry: Registry, store: DeploymentStore): string[] {
+function matchingDevices(d: Deployment, database: FleetDatabase, store: DeploymentStore): string[] {
   const fleetLabels = store.fleetLabels();
-  return registry.list()
+  return database.list()
     .filter((dev) => dev.status === 'active' && matchesSelector(d.selector, effectiveLabels(dev.labels, fleetLabels.get(dev.deviceId))))
     .map((dev) => dev.deviceId);
 }
 
 export async function runDeploymentList(o: { dir: string; json?: boolean }): Promise<void> {
-  await withStore(o.dir, (store, registry) => {
-    const rows = store.list().map((d) => ({ ...d, devices: matchingDevices(d, registry, store).length }));
+  await withStore(o.dir, (store, database) => {
+    const rows = store.list().map((d) => ({ ...d, devices: matchingDevices(d, database, store).length }));
     if (o.json) {
       process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       return;
@@ -166,9 +166,9 @@ export async function runDeploymentList(o: { dir: string; json?: boolean }): Pro
 }
 
 export async function runDeploymentStatus(name: string, o: { dir: string; json?: boolean }): Promise<void> {
-  await withStore(o.dir, (store, registry) => {
+  await withStore(o.dir, (store, database) => {
     const d = store.require(name);
-    const devices = matchingDevices(d, registry, store).map((deviceId) => {
+    const devices = matchingDevices(d, database, store).map((deviceId) => {
       const published = store.published(deviceId);
       const source = published?.sources.find((s) => s.deployment === name);
       const conflicts = (published?.conflicts ?? []).filter((c) => c.winner.deployment === name || c.losers.some((l) => l.deployment === name));
@@ -198,8 +198,8 @@ export async function runLabel(deviceId: string, changes: string[], o: { dir: st
     }
     Object.assign(parsed, parseSelector(change));
   }
-  await withStore(o.dir, async (store, registry, fleet) => {
-    if (registry.byId(deviceId)?.status !== 'active') throw new TsunaguError('CONFIG', `no enrolled device "${deviceId}" (see: tsunagu-fleet devices)`);
+  await withStore(o.dir, async (store, database, fleet) => {
+    if (database.byId(deviceId)?.status !== 'active') throw new TsunaguError('CONFIG', `no enrolled device "${deviceId}" (see: tsunagu-fleet devices)`);
     const labels = store.setFleetLabels(deviceId, parsed, Date.now());
     process.stdout.write(`${deviceId}: fleet labels ${formatSelector(labels) || '(none)'}\n`);
     await notifyServe(fleet);

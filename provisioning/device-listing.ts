@@ -1,13 +1,13 @@
 import * as z from 'zod';
 import { fromBase64 } from '../protocol/bytes.js';
 import { keyId } from '../protocol/keys.js';
-import type { DeviceRecord } from './registry.js';
+import type { DeviceRecord } from './fleet-database.js';
 
 const time = z.number().int().nonnegative();
 const base64Key = z.string().regex(/^[A-Za-z0-9+/]{43}=$/);
 
 /**
- * One device as `tsunagu-fleet devices --json` prints it: the registry's
+ * One device as `tsunagu-fleet devices --json` prints it: the fleet database's
  * record, and with `--keys` the device's public keys, which a third party
  * needs to verify the device's replies (signing key, by key id) and to seal
  * secrets to it (box key). The format is documented in docs/provisioning.md

@@ -1,11 +1,11 @@
 import type { DeviceClaim } from '../protocol/enrollment.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import { decideClaim, type ClaimPolicy } from './claim-policy.js';
-import type { DeviceRecord } from './registry.js';
+import type { DeviceRecord } from './fleet-database.js';
 
-/** What the registry knows that bears on one enrollment request. */
+/** What the fleet database knows that bears on one enrollment request. */
 export interface EnrollmentFacts {
-  /** The registry row holding the request's signing key, if any. */
+  /** The fleet database row holding the request's signing key, if any. */
   known: DeviceRecord | undefined;
   /** An active device, other than `known`, with the serial the request claims. */
   sameSerial: DeviceRecord | undefined;
@@ -30,7 +30,7 @@ export type EnrollmentDecision =
 
 /**
  * Decide one request. Pure: no I/O. The serial is only what the device
- * claims, so a key the registry does not hold as active never gets an active
+ * claims, so a key the fleet database does not hold as active never gets an active
  * device's id without an operator approving that very re-key request.
  */
 export function decideEnrollment(f: EnrollmentFacts): EnrollmentDecision {

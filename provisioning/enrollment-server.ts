@@ -10,36 +10,36 @@ import { FleetSigner } from './fleet-signer.js';
 import { EnrollmentService } from './enrollment-service.js';
 import type { FleetDir } from './fleet-dir.js';
 import { PresenceTracker } from './presence-tracker.js';
-import { Registry } from './registry.js';
+import { FleetDatabase } from './fleet-database.js';
 
 export interface RunningEnrollmentServer {
   service: EnrollmentService;
-  registry: Registry;
+  database: FleetDatabase;
   reconciler: DeploymentReconciler;
   stop(): Promise<void>;
 }
 
 /**
  * Compose the enrollment service for a fleet directory: the broker (Mosquitto
- * through dynamic security, or the embedded one), registry, presence, and
+ * through dynamic security, or the embedded one), database, presence, and
  * the deployment reconciler (which publishes only while it holds the lease).
  */
 export async function startEnrollmentServer(fleet: FleetDir, logger: Logger): Promise<RunningEnrollmentServer> {
-  const registry = new Registry(fleet.registryPath);
-  const store = new DeploymentStore(fleet.registryPath, registry);
+  const database = new FleetDatabase(fleet.databasePath);
+  const store = new DeploymentStore(fleet.databasePath, database);
   const backend = await openBrokerBackend(fleet, logger);
   const { client } = backend;
   const service = new EnrollmentService({
-    client, registry, accounts: backend.accounts, logger, ed: defaultEd25519(),
+    client, database, accounts: backend.accounts, logger, ed: defaultEd25519(),
     fleet: { fleetId: fleet.config.fleetId, signPublicKey: fleet.keys.signPublicKey, signSecretKey: fleet.keys.signSecretKey, boxSecretKey: fleet.keys.boxSecretKey },
     policy: () => fleet.config.claim,
   });
-  const presence = new PresenceTracker(client, registry, logger);
+  const presence = new PresenceTracker(client, database, logger);
   const ed = defaultEd25519();
   const signer = new FleetSigner(fleet, ed);
-  const link = new FleetLink({ client, ed, signer, deviceKey: (id) => registry.byId(id)?.signPublicKey });
+  const link = new FleetLink({ client, ed, signer, deviceKey: (id) => database.byId(id)?.signPublicKey });
   const reconciler = new DeploymentReconciler({
-    client, link, signer, registry, store, fleetBoxSecretKey: fleet.keys.boxSecretKey, logger: logger.child({ component: 'deployments' }),
+    client, link, signer, database, store, fleetBoxSecretKey: fleet.keys.boxSecretKey, logger: logger.child({ component: 'deployments' }),
     owner: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
   });
   presence.onDeviceChanged = (deviceId) => reconciler.deviceChanged(deviceId);
@@ -52,7 +52,7 @@ export async function startEnrollmentServer(fleet: FleetDir, logger: Logger): Pr
   await reconciler.start();
   return {
     service,
-    registry,
+    database,
     reconciler,
     stop: async () => {
       await reconciler.stop();
@@ -60,7 +60,7 @@ export async function startEnrollmentServer(fleet: FleetDir, logger: Logger): Pr
       await service.stop();
       await backend.close();
       store.close();
-      registry.close();
+      database.close();
     },
   };
 }

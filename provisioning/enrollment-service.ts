@@ -18,7 +18,7 @@ import { deviceRole, deviceRoleName } from './broker-roles.js';
 import type { ClaimPolicy } from './claim-policy.js';
 import type { DynsecClient } from './dynsec-client.js';
 import { decideEnrollment } from './enrollment-decision.js';
-import { deriveDeviceId, type Registry } from './registry.js';
+import { deriveDeviceId, type FleetDatabase } from './fleet-database.js';
 
 /** The broker-side account of one device, whatever the broker. */
 export interface DeviceAccounts {
@@ -41,7 +41,7 @@ export function dynsecAccounts(dynsec: DynsecClient): DeviceAccounts {
 export interface EnrollmentServiceOptions {
   client: MqttClient;
   accounts: DeviceAccounts;
-  registry: Registry;
+  database: FleetDatabase;
   fleet: { fleetId: string; signPublicKey: Uint8Array; signSecretKey: Uint8Array; boxSecretKey: Uint8Array };
   policy: () => ClaimPolicy;
   ed: Ed25519;
@@ -61,7 +61,7 @@ export class EnrollmentService {
   private readonly now: () => number;
   private readonly onMessage = (topic: string, payload: Buffer): void => {
     if (topic !== enrollTopics.request) return;
-    // One at a time: requests are cheap, and ordering keeps the registry and
+    // One at a time: requests are cheap, and ordering keeps the fleet database and
     // the broker's account list in step without locks.
     this.queue = this.queue.then(() => this.handle(new Uint8Array(payload))).catch((err: unknown) => {
       this.opts.logger.error({ err: asTsunaguError(err).toJSON() }, 'enrollment handling failed');
@@ -90,7 +90,7 @@ export class EnrollmentService {
 
   private refuse(code: TsunaguError['code'], message: string, ctx: { requestId?: string; serial?: string; deviceId?: string }): void {
     this.opts.logger.warn({ code, requestId: ctx.requestId, deviceId: ctx.deviceId }, `enrollment refused: ${message}`);
-    this.opts.registry.audit({ event: 'refused', code, requestId: ctx.requestId ?? null, deviceId: ctx.deviceId ?? null, serial: ctx.serial ?? null, message });
+    this.opts.database.audit({ event: 'refused', code, requestId: ctx.requestId ?? null, deviceId: ctx.deviceId ?? null, serial: ctx.serial ?? null, message });
   }
 
   private async publishResponse(requestId: string, response: Uint8Array): Promise<void> {
@@ -127,7 +127,7 @@ export class EnrollmentService {
       await this.publishResponse(requestId, this.respond(requestId, { ok: false, code: 'STALE_REQUEST', message: 'request time is outside the accepted window; retry with the fleet time' }, request.boxPublicKey));
       return;
     }
-    const claimState = this.opts.registry.claimRequest(requestId, now);
+    const claimState = this.opts.database.claimRequest(requestId, now);
     if (claimState.kind === 'answered') {
       await this.publishResponse(requestId, claimState.response);
       return;
@@ -135,12 +135,12 @@ export class EnrollmentService {
     if (claimState.kind === 'busy') return;
     try {
       const { response, deviceId } = await this.decide(request, now);
-      this.opts.registry.finishRequest(requestId, deviceId, response);
+      this.opts.database.finishRequest(requestId, deviceId, response);
       await this.publishResponse(requestId, response);
     } catch (err) {
       // A transient failure (the broker's admin API did not answer): let the
       // device's retry be processed afresh.
-      this.opts.registry.releaseRequest(requestId);
+      this.opts.database.releaseRequest(requestId);
       const e = asTsunaguError(err);
       this.refuse(e.code, e.message, { requestId, serial: claim.serial });
       throw e;
@@ -148,14 +148,14 @@ export class EnrollmentService {
   }
 
   private async decide(request: EnrollRequest, now: number): Promise<{ response: Uint8Array; deviceId: string | null }> {
-    const { registry } = this.opts;
+    const { database } = this.opts;
     const { requestId, claim } = request;
     const signPk = toBase64(request.signPublicKey);
-    const known = registry.byKey(signPk);
-    const sameSerial = registry.activeBySerial(claim.serial);
+    const known = database.byKey(signPk);
+    const sameSerial = database.activeBySerial(claim.serial);
     const decision = decideEnrollment({
       known, sameSerial: sameSerial?.deviceId === known?.deviceId ? undefined : sameSerial,
-      replacesRevoked: known?.replaces != null && registry.byId(known.replaces)?.status === 'revoked',
+      replacesRevoked: known?.replaces != null && database.byId(known.replaces)?.status === 'revoked',
       derivedId: deriveDeviceId(signPk), policy: this.opts.policy(), claim,
     });
     const facts = {
@@ -171,17 +171,17 @@ export class EnrollmentService {
         return { response: refusal(decision.code, decision.reason), deviceId: decision.deviceId };
       case 'pending': {
         const { deviceId } = decision;
-        registry.upsertDevice({ ...facts, deviceId, status: 'pending', enrolledAt: null, replaces: null });
-        registry.audit({ event: 'pending', code: 'CLAIM_PENDING', requestId, deviceId, serial: claim.serial, message: 'waiting for approval' });
+        database.upsertDevice({ ...facts, deviceId, status: 'pending', enrolledAt: null, replaces: null });
+        database.audit({ event: 'pending', code: 'CLAIM_PENDING', requestId, deviceId, serial: claim.serial, message: 'waiting for approval' });
         this.opts.logger.info({ deviceId, requestId }, 'device waits for approval (tsunagu-fleet approve)');
         return { response: refusal('CLAIM_PENDING', `waiting for an operator: tsunagu-fleet approve ${deviceId}`), deviceId };
       }
       case 'rekey-pending': {
         // The active device's record, account and password stay as they are.
         const { deviceId, replaces } = decision;
-        registry.upsertDevice({ ...facts, deviceId, status: 'pending', enrolledAt: null, replaces });
+        database.upsertDevice({ ...facts, deviceId, status: 'pending', enrolledAt: null, replaces });
         const approve = `an operator must approve the re-key: tsunagu-fleet approve ${deviceId}`;
-        registry.audit({ event: 'rekey-requested', code: 'CLAIM_PENDING', requestId, deviceId, serial: claim.serial, message: `a new key presents the serial of active device ${replaces}: ${approve}` });
+        database.audit({ event: 'rekey-requested', code: 'CLAIM_PENDING', requestId, deviceId, serial: claim.serial, message: `a new key presents the serial of active device ${replaces}: ${approve}` });
         this.opts.logger.warn({ deviceId, replaces, requestId }, 're-key request waits for approval (tsunagu-fleet approve)');
         // Only the operator learns which device the serial belongs to: whoever holds the
         // bootstrap file (and claim token) could otherwise map any serial to its device id.
@@ -191,24 +191,24 @@ export class EnrollmentService {
         const { deviceId, event } = decision;
         // A retry shortly after a grant gets the same sealed grant, so two
         // instances or a quick retry never leave the device with a stale password.
-        const sealedGrant = (known === undefined ? undefined : registry.recentGrant(deviceId, now, this.opts.grantReuseMs ?? 60_000))
+        const sealedGrant = (known === undefined ? undefined : database.recentGrant(deviceId, now, this.opts.grantReuseMs ?? 60_000))
           ?? await this.newGrant(deviceId, request.boxPublicKey);
         // An approved re-key request admitted as new keeps `replaces` until now, so the approval held.
-        registry.upsertDevice({ ...facts, deviceId, status: 'active', enrolledAt: now, replaces: null });
-        registry.recordGrant(deviceId, sealedGrant, now);
-        registry.audit({ event, code: null, requestId, deviceId, serial: claim.serial, message: `${event} (${claim.model}, ${claim.arch})` });
+        database.upsertDevice({ ...facts, deviceId, status: 'active', enrolledAt: now, replaces: null });
+        database.recordGrant(deviceId, sealedGrant, now);
+        database.audit({ event, code: null, requestId, deviceId, serial: claim.serial, message: `${event} (${claim.model}, ${claim.arch})` });
         this.opts.logger.info({ deviceId, requestId, event }, `device ${event}`);
         return { response: this.responseWithSealedGrant(requestId, sealedGrant), deviceId };
       }
       case 'rekey': {
         const { deviceId, requestDeviceId } = decision;
         const sealedGrant = await this.newGrant(deviceId, request.boxPublicKey);
-        if (!registry.completeRekey({ ...facts, requestDeviceId, deviceId, sealedGrant })) {
-          // The registry changed under us (another instance, or the device was
+        if (!database.completeRekey({ ...facts, requestDeviceId, deviceId, sealedGrant })) {
+          // The fleet database changed under us (another instance, or the device was
           // revoked): let the device's next attempt be decided afresh.
           throw new TsunaguError('INTERNAL', `re-key of ${deviceId} by ${requestDeviceId} no longer applies`);
         }
-        registry.audit({ event: 'rekeyed', code: null, requestId, deviceId, serial: claim.serial, message: `rekeyed: the keys of approved request ${requestDeviceId} replace the keys of ${deviceId}` });
+        database.audit({ event: 'rekeyed', code: null, requestId, deviceId, serial: claim.serial, message: `rekeyed: the keys of approved request ${requestDeviceId} replace the keys of ${deviceId}` });
         this.opts.logger.info({ deviceId, requestDeviceId, requestId }, 'device rekeyed');
         return { response: this.responseWithSealedGrant(requestId, sealedGrant), deviceId };
       }
@@ -219,7 +219,7 @@ export class EnrollmentService {
    * Create or reset the device's broker account with a new password and a
    * new secret client id, and seal the grant to the device. The client id
    * exists in plain only in the grant and the broker's account: it is never
-   * logged, audited or stored in the registry (which keeps the sealed grant).
+   * logged, audited or stored in the fleet database (which keeps the sealed grant).
    */
   private async newGrant(deviceId: string, deviceBoxPublicKey: Uint8Array): Promise<string> {
     const grant: EnrollGrant = { deviceId, username: deviceId, clientId: newSecretClientId(), password: randomBytes(24).toString('base64url') };

@@ -15,7 +15,9 @@ import { ClaimPolicySchema } from './claim-policy.js';
  *   fleet.json     settings (broker, admin credential, claim policy)
  *   keys.json      the fleet's signing and box key pairs (0600)
  *   counter.json   the signing counter (monotonic per fleet key)
- *   registry.db    the device registry (SQLite)
+ *   registry.db    the fleet database: devices, enrollment requests, audit (SQLite;
+ *                  provisioning/fleet-database.ts). The file keeps its first name:
+ *                  operators' backups and scripts know it by it.
  */
 export const FleetConfigSchema = z.object({
   v: z.literal(1),
@@ -50,7 +52,7 @@ export interface FleetDir {
   config: FleetConfig;
   keys: KeyPairs;
   keyId: string;
-  registryPath: string;
+  databasePath: string;
 }
 
 export function fleetPaths(dir: string) {
@@ -58,7 +60,7 @@ export function fleetPaths(dir: string) {
     config: join(dir, 'fleet.json'),
     keys: join(dir, 'keys.json'),
     counter: join(dir, 'counter.json'),
-    registry: join(dir, 'registry.db'),
+    database: join(dir, 'registry.db'),
   };
 }
 
@@ -75,7 +77,7 @@ export function createFleetDir(dir: string, config: Omit<FleetConfig, 'v' | 'boo
   }, 'fleet config');
   writeFileAtomic(paths.keys, JSON.stringify(keyPairsToFile(keys), null, 1));
   writeFileAtomic(paths.config, JSON.stringify(full, null, 2));
-  return { dir, config: full, keys, keyId: keyId(keys.signPublicKey), registryPath: paths.registry };
+  return { dir, config: full, keys, keyId: keyId(keys.signPublicKey), databasePath: paths.database };
 }
 
 export function loadFleetDir(dir: string): FleetDir {
@@ -87,7 +89,7 @@ export function loadFleetDir(dir: string): FleetDir {
   }
   const config = checkSchema(FleetConfigSchema, parseJsonBytes(configBytes), paths.config);
   const keys = keyPairsFromFile(checkSchema(KeyFileSchema, parseJsonBytes(keyBytes), paths.keys));
-  return { dir, config, keys, keyId: keyId(keys.signPublicKey), registryPath: paths.registry };
+  return { dir, config, keys, keyId: keyId(keys.signPublicKey), databasePath: paths.database };
 }
 
 export function saveFleetConfig(dir: string, config: FleetConfig): void {

@@ -49,7 +49,7 @@ export class FleetLink {
     }
   }
 
-  /** Verify a device's signed reply with the key the registry holds for it. */
+  /** Verify a device's signed reply with the key the fleet database holds for it. */
   openReply(deviceId: string, bytes: Uint8Array): { data: ReplyData; payload: SignedPayload } {
     const pk = this.opts.deviceKey(deviceId);
     if (pk === undefined) throw new TsunaguError('UNKNOWN_KEY', `no key on record for ${deviceId}`);

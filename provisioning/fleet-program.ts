@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { runBootstrap, runDevices, runApprove, runInit, runServe } from './commands.js';
+import { TSUNAGU_VERSION } from '../common/version.js';
+import { MQTT_PORT } from '../protocol/mqtt-ports.js';
+import { runBootstrap, runDevices, runApprove, runInit, runServe } from './enrollment-verbs.js';
 import { runDeploy, type DeployOptions } from './deploy-command.js';
 import {
   runDeploymentCreate, runDeploymentDelete, runDeploymentList, runDeploymentState, runDeploymentStatus, runDeploymentUpdate, runLabel,
@@ -17,7 +19,7 @@ import { runRetire, runRevoke } from './retire-commands.js';
 export function buildFleetProgram(options: { helpWidth?: number } = {}): Command {
 const program = new Command('tsunagu-fleet')
   .description('tsunagu fleet side: create a fleet, make bootstrap files, run the enrollment service, manage devices')
-  .version('0.1.0')
+  .version(TSUNAGU_VERSION)
   .showHelpAfterError()
   .configureHelp(options.helpWidth === undefined ? {} : { helpWidth: options.helpWidth });
 
@@ -27,8 +29,8 @@ program.command('init')
   .description('create a fleet: its key pairs and config')
   .addOption(dirOption)
   .option('--fleet-id <id>', 'fleet id ([a-z0-9-])', 'fleet')
-  .option('--broker <url>', 'external Mosquitto 2 broker the fleet side uses, e.g. mqtt://127.0.0.1:1883 (default: an embedded broker inside `serve`)')
-  .option('--listen <host:port>', 'embedded broker only: where `serve` listens', '127.0.0.1:1883')
+  .option('--broker <url>', `external Mosquitto 2 broker the fleet side uses, e.g. mqtt://127.0.0.1:${MQTT_PORT} (default: an embedded broker inside \`serve\`)`)
+  .option('--listen <host:port>', 'embedded broker only: where `serve` listens', `127.0.0.1:${MQTT_PORT}`)
   .option('--device-broker <url>', 'broker URL written into bootstrap files (default: --broker, or the embedded broker\'s address)')
   .option('--ca <file>', 'CA certificate (PEM) for a TLS broker')
   .option('--admin-user <name>', 'external broker: user with dynamic-security admin rights')
@@ -42,8 +44,8 @@ Without --broker the fleet uses the broker embedded in \`tsunagu-fleet serve\` (
 Mosquitto needed); with --broker, a Mosquitto 2 with the dynamic-security plugin.
 Examples:
   tsunagu-fleet init --dir ./fleet
-  tsunagu-fleet init --dir ./fleet --listen 0.0.0.0:1883 --device-broker mqtt://gateway.lan:1883
-  tsunagu-fleet init --dir ./fleet --broker mqtt://127.0.0.1:1883 --admin-user admin --admin-password s3cret
+  tsunagu-fleet init --dir ./fleet --listen 0.0.0.0:${MQTT_PORT} --device-broker mqtt://gateway.lan:${MQTT_PORT}
+  tsunagu-fleet init --dir ./fleet --broker mqtt://127.0.0.1:${MQTT_PORT} --admin-user admin --admin-password s3cret
 `)
   .action((o: Parameters<typeof runInit>[0]) => runInit({ ...o, generatedToken: randomBytes(18).toString('base64url') }));
 

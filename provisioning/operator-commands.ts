@@ -10,23 +10,22 @@ import type { InventoryReport, MetricsReport } from '../protocol/reports.js';
 import { seal } from '../protocol/seal.js';
 import { connectFleetClient } from './broker-setup.js';
 import { pullProgressOf } from './deploy/pull-progress.js';
-import { textReporter } from './deploy/reporter.js';
+import { textDeployOutput } from './deploy/deploy-output.js';
 import { parseEvent } from './deploy/rollout.js';
-import { printTable } from './commands.js';
+import { printable, printTable } from './terminal-text.js';
 import { DynsecClient } from './dynsec-client.js';
 import { loadFleetDir, type FleetDir } from './fleet-dir.js';
 import { FleetLink } from './fleet-link.js';
 import { FleetSigner } from './fleet-signer.js';
-import { Registry, type DeviceRecord } from './registry.js';
+import { FleetDatabase, type DeviceRecord } from './fleet-database.js';
 import { judgeRetainedReports, RETAINED_REPORT_KINDS, type RetainedReportKind } from './retained-reports.js';
-import { printable } from './terminal-text.js';
 
 /** Exit codes of `send`: the device's answer, not only our own success. */
 export const SEND_EXIT = { ok: 0, refused: 2, timeout: 3 } as const;
 
 export interface OperatorContext {
   fleet: FleetDir;
-  registry: Registry;
+  database: FleetDatabase;
   client: MqttClient;
   link: FleetLink;
   /** The one signer of this process: a second instance would read a stale counter. */
@@ -36,25 +35,25 @@ export interface OperatorContext {
 
 export async function operatorContext(dir: string, purpose: string): Promise<OperatorContext> {
   const fleet = loadFleetDir(dir);
-  const registry = new Registry(fleet.registryPath);
+  const database = new FleetDatabase(fleet.databasePath);
   const client = await connectFleetClient(fleet.config, purpose);
   const ed = defaultEd25519();
   const signer = new FleetSigner(fleet, ed);
   const link = new FleetLink({
     client, ed, signer,
-    deviceKey: (id) => registry.byId(id)?.signPublicKey,
+    deviceKey: (id) => database.byId(id)?.signPublicKey,
   });
   return {
-    fleet, registry, client, link, signer,
+    fleet, database, client, link, signer,
     close: async () => {
       await client.endAsync();
-      registry.close();
+      database.close();
     },
   };
 }
 
-function knownDevice(registry: Registry, deviceId: string): DeviceRecord {
-  const device = registry.byId(deviceId);
+function knownDevice(database: FleetDatabase, deviceId: string): DeviceRecord {
+  const device = database.byId(deviceId);
   if (device === undefined || device.status !== 'active') {
     throw new TsunaguError('CONFIG', `no enrolled device "${deviceId}" (see: tsunagu-fleet devices)`);
   }
@@ -81,7 +80,7 @@ export function buildCommand(name: string, o: { service?: string; lines?: string
 export async function runSend(deviceId: string, name: string, o: { dir: string; service?: string; lines?: string; timeout: string; traceparent?: string; json?: boolean }): Promise<number> {
   const ctx = await operatorContext(o.dir, 'send');
   try {
-    const device = knownDevice(ctx.registry, deviceId);
+    const device = knownDevice(ctx.database, deviceId);
     let command: Command;
     let newPassword: string | undefined;
     if (name === 'rotate-credentials') {
@@ -152,7 +151,7 @@ export function refusedText(refused: Record<string, number> | undefined): string
 export async function runStatus(deviceId: string, o: { dir: string; json?: boolean }): Promise<void> {
   const ctx = await operatorContext(o.dir, 'status');
   try {
-    const device = knownDevice(ctx.registry, deviceId);
+    const device = knownDevice(ctx.database, deviceId);
     const packetLimit = ctx.fleet.config.broker.protocolVersion === 5 ? MAX_PACKET_BYTES : undefined;
     const { reports, unavailable } = judgeRetainedReports(await retainedReports(ctx, deviceId, 700), packetLimit);
     const { signPublicKey: _s, boxPublicKey: _b, ...record } = device;
@@ -197,7 +196,7 @@ export async function runStatus(deviceId: string, o: { dir: string; json?: boole
 export async function runWatch(deviceId: string | undefined, o: { dir: string; json?: boolean }): Promise<void> {
   const ctx = await operatorContext(o.dir, 'watch');
   // Pull progress as deploy shows it: a bar on a terminal, a line per 10 % otherwise.
-  const progress = textReporter((t) => process.stdout.write(t), { tty: process.stdout.isTTY, multi: true });
+  const progress = textDeployOutput((t) => process.stdout.write(t), { tty: process.stdout.isTTY, multi: true });
   await ctx.link.watch(deviceId, ['status', 'inventory', 'metrics', 'state', 'events'], (r) => {
     const text = r.payload.toString('utf8');
     const event = !o.json && r.kind === 'events' ? parseEvent(r.payload) : undefined;

@@ -5,10 +5,10 @@ import { DEFAULT_JSON_LIMITS, parseJsonWith } from '../protocol/json.js';
 import { InventoryReportSchema } from '../protocol/reports.js';
 import { DeviceStatusSchema, STATUS_LIMITS } from '../protocol/status.js';
 import { allDevicesTopic, parseDeviceTopic } from '../protocol/topics.js';
-import type { Registry } from './registry.js';
+import type { FleetDatabase } from './fleet-database.js';
 
 /**
- * Keeps the registry's online state and last-seen time from the devices'
+ * Keeps the fleet database's online state and last-seen time from the devices'
  * retained status topics, and their capability labels from their retained
  * inventories. The broker's ACLs guarantee only the device itself
  * (or its last will) can publish there.
@@ -28,7 +28,7 @@ export class PresenceTracker {
     if (parsed === undefined || payload.length === 0) return;
     if (parsed.kind === 'metrics') {
       // Any report is a sign of life; the status topic only changes on (dis)connect.
-      this.registry.touch(parsed.deviceId, this.now());
+      this.database.touch(parsed.deviceId, this.now());
       return;
     }
     if (parsed.kind === 'inventory') {
@@ -38,7 +38,7 @@ export class PresenceTracker {
     if (parsed.kind !== 'status') return;
     try {
       const status = parseJsonWith(DeviceStatusSchema, new Uint8Array(payload), 'status', STATUS_LIMITS);
-      this.registry.setPresence(parsed.deviceId, status.state === 'online', this.now());
+      this.database.setPresence(parsed.deviceId, status.state === 'online', this.now());
       this.onDeviceChanged?.(parsed.deviceId);
     } catch (err) {
       this.logger.warn({ deviceId: parsed.deviceId, err: (err as Error).message, ...this.countIgnored(err) }, 'ignored a malformed status');
@@ -49,7 +49,7 @@ export class PresenceTracker {
   private recordLabels(deviceId: string, payload: Buffer): void {
     try {
       const inventory = parseJsonWith(InventoryReportSchema, new Uint8Array(payload), 'inventory', DEFAULT_JSON_LIMITS);
-      this.registry.setLabels(deviceId, inventory.labels);
+      this.database.setLabels(deviceId, inventory.labels);
       this.onDeviceChanged?.(deviceId);
     } catch (err) {
       this.logger.warn({ deviceId, err: (err as Error).message, ...this.countIgnored(err) }, 'ignored a malformed inventory; the labels stay as they were');
@@ -59,7 +59,7 @@ export class PresenceTracker {
   /** Told after a device's presence or labels were written (the deployment reconciler wakes on it). */
   onDeviceChanged: ((deviceId: string) => void) | undefined;
 
-  constructor(private readonly client: MqttClient, private readonly registry: Registry, private readonly logger: Logger, private readonly now: () => number = Date.now) {}
+  constructor(private readonly client: MqttClient, private readonly database: FleetDatabase, private readonly logger: Logger, private readonly now: () => number = Date.now) {}
 
   async start(): Promise<void> {
     this.client.on('message', this.onMessage);

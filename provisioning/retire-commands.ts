@@ -1,20 +1,20 @@
 import { isTsunaguError, TsunaguError } from '../protocol/errors.js';
 import { loadFleetDir } from './fleet-dir.js';
 import { operatorContext, SEND_EXIT } from './operator-commands.js';
-import { Registry } from './registry.js';
+import { FleetDatabase } from './fleet-database.js';
 import { revokeDevice, type Revocation } from './revocation.js';
 import { printable } from './terminal-text.js';
 
 /** `tsunagu-fleet revoke`: cut a device off now, with an audit record. */
 export async function runRevoke(deviceId: string, o: { dir: string; reason?: string }): Promise<void> {
   const fleet = loadFleetDir(o.dir);
-  const registry = new Registry(fleet.registryPath);
+  const database = new FleetDatabase(fleet.databasePath);
   try {
-    const revocation = await revokeDevice({ fleet, registry, deviceId, now: Date.now() });
-    auditRevocation(registry, revocation, `revoked by operator${o.reason === undefined ? '' : `: ${o.reason}`}`);
+    const revocation = await revokeDevice({ fleet, database, deviceId, now: Date.now() });
+    auditRevocation(database, revocation, `revoked by operator${o.reason === undefined ? '' : `: ${o.reason}`}`);
     process.stdout.write(`${revocationText(revocation)}\n`);
   } finally {
-    registry.close();
+    database.close();
   }
 }
 
@@ -27,7 +27,7 @@ export async function runRetire(deviceId: string, o: { dir: string; timeout: str
   const ctx = await operatorContext(o.dir, 'retire');
   let answered: 'ok' | 'refused' | 'timeout';
   try {
-    const device = ctx.registry.byId(deviceId);
+    const device = ctx.database.byId(deviceId);
     if (device === undefined || device.status !== 'active') throw new TsunaguError('CONFIG', `no enrolled device "${deviceId}" (see: tsunagu-fleet devices)`);
     try {
       // It expires when we stop waiting: a device that comes back later refuses it (EXPIRED)
@@ -43,8 +43,8 @@ export async function runRetire(deviceId: string, o: { dir: string; timeout: str
       if (answered === 'timeout') process.stderr.write(`tsunagu-fleet: TIMEOUT: ${deviceId} did not answer within ${o.timeout} ms; it is not revoked. Run retire again when it is online, or add --force to revoke it now without its wipe\n`);
       return answered === 'timeout' ? SEND_EXIT.timeout : SEND_EXIT.refused;
     }
-    const revocation = await revokeDevice({ fleet: ctx.fleet, registry: ctx.registry, deviceId, now: Date.now() });
-    auditRevocation(ctx.registry, revocation, answered === 'ok'
+    const revocation = await revokeDevice({ fleet: ctx.fleet, database: ctx.database, deviceId, now: Date.now() });
+    auditRevocation(ctx.database, revocation, answered === 'ok'
       ? 'retired: the device removed its services and wiped its identity; revoked'
       : `retire --force: the device did not confirm (${answered}); revoked without its wipe`);
     process.stdout.write(answered === 'ok'
@@ -56,8 +56,8 @@ export async function runRetire(deviceId: string, o: { dir: string; timeout: str
   }
 }
 
-function auditRevocation(registry: Registry, r: Revocation, message: string): void {
-  registry.audit({
+function auditRevocation(database: FleetDatabase, r: Revocation, message: string): void {
+  database.audit({
     event: 'revoked', code: null, requestId: null, deviceId: r.device.deviceId, serial: r.device.serial,
     message: `${message} (was ${r.device.status}; ${r.cutOff === 'broker' ? `broker account deleted, ${r.clearedTopics.length} retained topics cleared` : 'removed from the embedded broker account file, serve not running'})`,
   });

@@ -6,7 +6,7 @@ import { connectFleetClient } from './broker-setup.js';
 import { DynsecClient } from './dynsec-client.js';
 import { AccountStore, accountFilePath } from './embedded/account-store.js';
 import type { FleetDir } from './fleet-dir.js';
-import type { DeviceRecord, Registry } from './registry.js';
+import type { DeviceRecord, FleetDatabase } from './fleet-database.js';
 
 /** What one revocation did, for the operator's report and the audit record. */
 export interface Revocation {
@@ -35,11 +35,11 @@ export function deviceTopics(deviceId: string): string[] {
  * left retained on its topics is cleared. Idempotent: revoking a revoked
  * device does the broker part again, so a run cut short can be repeated.
  *
- * The registry goes first: from then on no enrollment service re-grants the
+ * The fleet database goes first: from then on no enrollment service re-grants the
  * key, so a device cut off at the broker cannot come back by enrolling again.
  */
-export async function revokeDevice(o: { fleet: FleetDir; registry: Registry; deviceId: string; now: number }): Promise<Revocation> {
-  const device = o.registry.revoke(o.deviceId, o.now);
+export async function revokeDevice(o: { fleet: FleetDir; database: FleetDatabase; deviceId: string; now: number }): Promise<Revocation> {
+  const device = o.database.revoke(o.deviceId, o.now);
   if (device === undefined) throw new TsunaguError('CONFIG', `no device "${o.deviceId}" (see: tsunagu-fleet devices)`);
   const { config } = o.fleet;
   let client: MqttClient;

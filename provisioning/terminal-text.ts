@@ -16,3 +16,10 @@ export function printable(text: string): string {
     return code > 0xff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\x${code.toString(16).padStart(2, '0')}`;
   });
 }
+
+export function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  // Cells hold what devices claimed (serials, models): shown, never obeyed as escapes.
+  process.stdout.write(`${[line(header), ...rows.map(line)].map(printable).join('\n')}\n`);
+}

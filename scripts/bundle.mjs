@@ -1,7 +1,7 @@
 // Bundles each binary into one file. Used by build.sh and by the test runner,
 // so that end-to-end tests exercise exactly what ships.
 import { build } from 'esbuild';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 
 // Modules the libraries load but the device never runs, replaced by empty
 // ones: dockerode's SSH transport (ssh2, cpu-features), BuildKit sessions
@@ -19,6 +19,17 @@ const stubUnused = {
     const filter = new RegExp(`^(${unusedOnDevice.map((m) => m.replace(/[/.]/g, '\\$&')).join('|')})(/.*)?$`);
     b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'stub' }));
     b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
+  },
+};
+
+// The version is written once, in package.json; common/version.ts reads it
+// there when run from source, and the bundles get it as a literal instead, so
+// that a shipped binary needs no package.json beside it.
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+const bakeVersion = {
+  name: 'bake-version',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]common[\\/]version\.ts$/ }, () => ({ contents: `export const TSUNAGU_VERSION = ${JSON.stringify(version)};`, loader: 'ts' }));
   },
 };
 
@@ -43,7 +54,7 @@ const common = {
  * shipped the agent's way.
  */
 export async function bundleLikeAgent(entry, outfile) {
-  await build({ ...common, entryPoints: [entry], outfile, plugins: [stubUnused] });
+  await build({ ...common, entryPoints: [entry], outfile, plugins: [stubUnused, bakeVersion] });
   return { file: outfile, bytes: statSync(outfile).size };
 }
 
@@ -51,9 +62,9 @@ export async function bundleAll() {
   mkdirSync('dist', { recursive: true });
   // dist/ sits under a "type": "module" package; the bundles are CommonJS.
   writeFileSync('dist/package.json', '{ "type": "commonjs" }\n');
-  await build({ ...common, entryPoints: ['agent/main.ts'], outfile: 'dist/tsunagu-agent.js', plugins: [stubUnused] });
+  await build({ ...common, entryPoints: ['agent/main.ts'], outfile: 'dist/tsunagu-agent.js', plugins: [stubUnused, bakeVersion] });
   // The fleet side runs beside node_modules and keeps its native SQLite driver there.
-  await build({ ...common, entryPoints: ['provisioning/main.ts'], outfile: 'dist/tsunagu-fleet.js', external: ['better-sqlite3'], plugins: [stubUnused] });
+  await build({ ...common, entryPoints: ['provisioning/main.ts'], outfile: 'dist/tsunagu-fleet.js', external: ['better-sqlite3'], plugins: [stubUnused, bakeVersion] });
   return ['dist/tsunagu-agent.js', 'dist/tsunagu-fleet.js'].map((f) => ({ file: f, bytes: statSync(f).size }));
 }
 

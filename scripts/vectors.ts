@@ -8,7 +8,7 @@ import {
 import { signEnvelope, type SignedPayload } from '../protocol/envelope.js';
 import { keyId, type KeyPairs } from '../protocol/keys.js';
 import { sealWith } from '../protocol/seal.js';
-import { deriveDeviceId } from '../provisioning/registry.js';
+import { deriveDeviceId } from '../provisioning/fleet-database.js';
 
 /**
  * The protocol's test vectors, derived from fixed seeds by the protocol code
@@ -138,7 +138,7 @@ export function deriveVectors(ed: Ed25519): VectorFiles {
   const claimSealer = fixedSealer('enrollment claim');
   const requestWire = buildEnrollRequest({ requestId, device: device.keys, fleet: fleetPublic, claim, now: requestTime, ed, seal: claimSealer.sealer });
 
-  // The id tsunagu's fleet gives this device key (provisioning/registry.ts deriveDeviceId).
+  // The id tsunagu's fleet gives this device key (provisioning/fleet-database.ts deriveDeviceId).
   const deviceId = deriveDeviceId(toBase64(device.keys.signPublicKey));
   const grant: EnrollGrant = { deviceId, username: deviceId, clientId: 'dc-vector-client-id-not-secret-0000', password: 'vector-password-not-secret-000000' };
   const grantSealer = fixedSealer('enrollment grant');

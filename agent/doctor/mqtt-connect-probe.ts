@@ -1,6 +1,7 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { DEVICE_SESSION_EXPIRY_SECONDS } from '../link/mqtt-options.js';
+import { MQTT_PORT, MQTT_TLS_PORT } from '../../protocol/mqtt-ports.js';
 
 export interface ConnectProbeTarget {
   url: string;
@@ -31,7 +32,7 @@ export function probeMqttConnect(target: ConnectProbeTarget, timeoutMs = 10_000)
   const tls = scheme === 'mqtts' || scheme === 'ssl';
   if (!tls && scheme !== 'mqtt' && scheme !== 'tcp') return Promise.resolve({ outcome: 'unsupported', scheme });
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  const port = Number(url.port || (tls ? 8883 : 1883));
+  const port = Number(url.port || (tls ? MQTT_TLS_PORT : MQTT_PORT));
   return new Promise((resolve) => {
     let settled = false;
     let received = Buffer.alloc(0);

@@ -99,7 +99,7 @@ export async function measureDeployLatency(world: BenchWorld, device: BenchDevic
   const events = new StartEvents();
   await events.open(world.docker, world.runLabel);
   const deviceId = device.deviceId!;
-  const boxPublicKey = world.fleet.server!.registry.byId(deviceId)!.boxPublicKey;
+  const boxPublicKey = world.fleet.server!.database.byId(deviceId)!.boxPublicKey;
   const states = new Map<number, string>();
   const stateWaiters: { version: number; resolve: () => void }[] = [];
   const stopWatch = await session.link.watch(deviceId, ['state'], (r) => {

@@ -112,7 +112,7 @@ export function registryAuthFromEnv(value: string | undefined): string[] {
   return value === undefined ? [] : value.split(/\s+/).filter((s) => s !== '');
 }
 
-/** Seal every secret to one device's box key (base64 X25519 public key from the registry). */
+/** Seal every secret to one device's box key (base64 X25519 public key from the fleet database). */
 export function sealSecrets(secrets: ServiceSecrets, registries: RegistryCredentials, deviceBoxPublicKey: string): DesiredData['sealed'] {
   const key = fromBase64(deviceBoxPublicKey, 'device box key', 32);
   const sealed: NonNullable<DesiredData['sealed']> = {};

@@ -1,19 +1,19 @@
 import { InventoryReportSchema } from '../../protocol/reports.js';
 import type { FleetLink } from '../fleet-link.js';
-import type { DeviceRecord } from '../registry.js';
+import type { DeviceRecord } from '../fleet-database.js';
 import { matchesSelector, type Selector } from './selector.js';
 
 export interface Target {
   deviceId: string;
   boxPublicKey: string;
   labels: Record<string, string>;
-  /** Where the labels were read: the registry (kept by `serve`) or the device's retained inventory. */
+  /** Where the labels were read: the fleet database (kept by `serve`) or the device's retained inventory. */
   labelsFrom: 'registry' | 'inventory' | 'none';
 }
 
 /**
  * Pure: the active devices whose labels match every pair of the selector.
- * `inventoryLabels` is consulted only for devices the registry holds no labels for.
+ * `inventoryLabels` is consulted only for devices the fleet database holds no labels for.
  */
 export function selectTargets(devices: readonly DeviceRecord[], selector: Selector, inventoryLabels: ReadonlyMap<string, Record<string, string>>): Target[] {
   const out: Target[] = [];

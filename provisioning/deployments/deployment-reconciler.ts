@@ -9,7 +9,7 @@ import { DESIRED_LIFETIME_MS } from '../deploy/deploy-device.js';
 import { sealSecrets } from '../deploy/secrets.js';
 import type { FleetLink } from '../fleet-link.js';
 import type { FleetSigner } from '../fleet-signer.js';
-import type { DeviceRecord, Registry } from '../registry.js';
+import type { DeviceRecord, FleetDatabase } from '../fleet-database.js';
 import type { Deployment, DeploymentRevision, RevisionSecrets } from './deployment.js';
 import type { DeploymentStore, PublishedDesired } from './deployment-store.js';
 import { effectiveLabels, planDevice, type DevicePlan } from './desired-plan.js';
@@ -34,7 +34,7 @@ export interface ReconcilerOptions {
   client: MqttClient;
   link: FleetLink;
   signer: FleetSigner;
-  registry: Registry;
+  database: FleetDatabase;
   store: DeploymentStore;
   fleetBoxSecretKey: Uint8Array;
   logger: Logger;
@@ -141,7 +141,7 @@ export class DeploymentReconciler {
     const only = this.allDirty ? undefined : new Set(this.dirty);
     this.allDirty = false;
     this.dirty.clear();
-    const { store, registry } = this.opts;
+    const { store, database } = this.opts;
     const deployments = store.list();
     const fleetLabels = store.fleetLabels();
     const revisions = new Map<string, DeploymentRevision | undefined>();
@@ -151,7 +151,7 @@ export class DeploymentReconciler {
       return revisions.get(key);
     };
     const work: { device: DeviceRecord; plan: DevicePlan; published: PublishedDesired | undefined }[] = [];
-    for (const device of registry.list()) {
+    for (const device of database.list()) {
       if (device.status !== 'active' || (only !== undefined && !only.has(device.deviceId))) continue;
       const plan = planDevice({ deviceId: device.deviceId, boxPublicKey: device.boxPublicKey, labels: effectiveLabels(device.labels, fleetLabels.get(device.deviceId)) }, deployments, revisionFor);
       const published = store.published(device.deviceId);

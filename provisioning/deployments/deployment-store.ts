@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import type { DeviceSettings } from '../../protocol/device-settings.js';
 import { TsunaguError } from '../../protocol/errors.js';
-import type { Registry } from '../registry.js';
+import type { FleetDatabase } from '../fleet-database.js';
 import type { Deployment, DeploymentRevision, DeploymentState } from './deployment.js';
 import type { LayerConflict, LayerSource } from './layering.js';
 
@@ -45,13 +45,13 @@ export interface RevisionContent {
  * state and the reconciler's lease, in the fleet database beside the
  * registry's tables. Its own connection to the same file (WAL: several
  * processes share it); every change writes its audit entry in the same
- * transaction, into the registry's audit table.
+ * transaction, into the fleet database's audit table.
  */
 export class DeploymentStore {
   private readonly db: Database.Database;
 
-  /** `registry` must be open on `path`: it owns the audit table. */
-  constructor(path: string, _registry: Registry) {
+  /** `database` must be open on `path`: it owns the audit table. */
+  constructor(path: string, _database: FleetDatabase) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');

@@ -85,8 +85,8 @@ test(`${DEVICES} devices powered up at once: all enroll, none twice, connections
   // All enrolled, none twice: one registry entry and one "enrolled" audit entry per device, all ids distinct.
   const ids = new Set(enrolled.map((e) => e.grant.deviceId));
   assert.equal(ids.size, DEVICES);
-  assert.equal(tf.server!.registry.list().length, DEVICES);
-  const audit = tf.server!.registry.auditLog(10 * DEVICES);
+  assert.equal(tf.server!.database.list().length, DEVICES);
+  const audit = tf.server!.database.auditLog(10 * DEVICES);
   assert.equal(audit.filter((e) => e.event === 'enrolled').length, DEVICES, 'exactly one enrollment per device');
   assert.equal(new Set(audit.filter((e) => e.event === 'enrolled').map((e) => e.deviceId)).size, DEVICES);
 

@@ -14,7 +14,7 @@ import { decodeEnvelope, verifyEnvelope } from '../../protocol/envelope.js';
 import { generateKeyPairs, keyId, type KeyPairs } from '../../protocol/keys.js';
 import { openSealed } from '../../protocol/seal.js';
 import { deviceTopic } from '../../protocol/topics.js';
-import { Registry } from '../../provisioning/registry.js';
+import { FleetDatabase } from '../../provisioning/fleet-database.js';
 import { fleetCli, inventory, jsonLines, reported } from '../support/deploy-cli.js';
 import type { TestFleet } from '../support/fleet.js';
 import type { TestBroker } from '../support/mosquitto.js';
@@ -253,18 +253,18 @@ test('--selector deploys to exactly the matching devices, with labels from serve
   const { a, b, c } = devices as Record<'a' | 'b' | 'c', Device>;
   await publishFrom(a, 'inventory', inventory({ arch: 'arm64', gpu: 'true' }), true);
   await publishFrom(b, 'inventory', inventory({ arch: 'arm64', gpu: 'false' }), true);
-  const registry = tf.server!.registry;
-  for (let i = 0; i < 50 && (Object.keys(registry.byId(a.grant.deviceId)!.labels).length === 0 || Object.keys(registry.byId(b.grant.deviceId)!.labels).length === 0); i++) {
+  const database = tf.server!.database;
+  for (let i = 0; i < 50 && (Object.keys(database.byId(a.grant.deviceId)!.labels).length === 0 || Object.keys(database.byId(b.grant.deviceId)!.labels).length === 0); i++) {
     await new Promise((r) => setTimeout(r, 100));
   }
-  assert.deepEqual(registry.byId(a.grant.deviceId)!.labels, { arch: 'arm64', gpu: 'true' }, 'serve stored the labels');
+  assert.deepEqual(database.byId(a.grant.deviceId)!.labels, { arch: 'arm64', gpu: 'true' }, 'serve stored the labels');
   const listed = await fleetCli(['devices', '--dir', tf.fleet.dir, '--labels']);
   assert.match(listed.stdout, new RegExp(`${a.grant.deviceId} .* arch=arm64,gpu=true`));
 
   // c's inventory arrives while serve is down: the registry has no labels for it.
   await tf.server!.stop();
   await publishFrom(c, 'inventory', inventory({ arch: 'arm64', gpu: 'true' }), true);
-  const offline = new Registry(tf.fleet.registryPath);
+  const offline = new FleetDatabase(tf.fleet.databasePath);
   assert.deepEqual(offline.byId(c.grant.deviceId)!.labels, {});
   offline.close();
 

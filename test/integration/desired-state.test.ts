@@ -209,7 +209,7 @@ test('a sealed secret reaches the container environment, never the logs nor the 
   // A private registry (a front on loopback demanding Basic credentials), reached with sealed credentials.
   const front = await startRegistryFront(process.env.TSUNAGU_TEST_REGISTRY ?? '', { basicAuth: { username: 'device', password: registryPassword } });
   const privateRef = images.busybox1.replace(/^[^/]+/, front.host);
-  const boxPublicKey = fromBase64(tf.server?.registry.byId(deviceId)?.boxPublicKey ?? '', 'box key', 32);
+  const boxPublicKey = fromBase64(tf.server?.database.byId(deviceId)?.boxPublicKey ?? '', 'box key', 32);
   try {
     await publishDesired({
       version: 7,

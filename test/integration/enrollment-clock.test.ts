@@ -12,7 +12,7 @@ import { BOOTSTRAP_ROLE, bootstrapRole, FLEET_ROLE, fleetRole } from '../../prov
 import { hashClaimToken } from '../../provisioning/claim-policy.js';
 import { DynsecClient } from '../../provisioning/dynsec-client.js';
 import { dynsecAccounts, EnrollmentService } from '../../provisioning/enrollment-service.js';
-import { deriveDeviceId, Registry } from '../../provisioning/registry.js';
+import { deriveDeviceId, FleetDatabase } from '../../provisioning/fleet-database.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 
 /**
@@ -33,7 +33,7 @@ const device = keysFrom(0x20);
 let broker: TestBroker;
 let fleetClient: MqttClient;
 let dynsec: DynsecClient;
-let registry: Registry;
+let database: FleetDatabase;
 let service: EnrollmentService;
 
 before(async () => {
@@ -50,9 +50,9 @@ before(async () => {
   await dynsec.setDefaultAccess();
   await dynsec.putRole(bootstrapRole());
   await dynsec.putClient({ username: 'bootstrap-acme', password: 'bootstrap-password-0123456789', roles: [BOOTSTRAP_ROLE] });
-  registry = new Registry(':memory:');
+  database = new FleetDatabase(':memory:');
   service = new EnrollmentService({
-    client: fleetClient, accounts: dynsecAccounts(dynsec), registry, ed, logger: silentLogger(),
+    client: fleetClient, accounts: dynsecAccounts(dynsec), database, ed, logger: silentLogger(),
     fleet: { fleetId: 'acme', signPublicKey: fleetKeys.signPublicKey, signSecretKey: fleetKeys.signSecretKey, boxSecretKey: fleetKeys.boxSecretKey },
     policy: () => ({ mode: 'token', tokenSha256: hashClaimToken('T0K3N') }),
   });
@@ -63,7 +63,7 @@ after(async () => {
   await service.stop();
   dynsec.close();
   await fleetClient.endAsync();
-  registry.close();
+  database.close();
   await broker.close();
 });
 
@@ -87,7 +87,7 @@ test('a device booted in 1970 corrects its clock from STALE_REQUEST and enrolls'
   await service.idle();
 
   assert.equal(grant.deviceId, deriveDeviceId(toBase64(device.signPublicKey)));
-  const events = registry.auditLog().reverse().map((e) => `${e.event}${e.code === null ? '' : `:${e.code}`}`);
+  const events = database.auditLog().reverse().map((e) => `${e.event}${e.code === null ? '' : `:${e.code}`}`);
   assert.deepEqual(events, ['refused:STALE_REQUEST', 'enrolled']);
 
   // The broker accepts the granted credential, under the granted client id only.

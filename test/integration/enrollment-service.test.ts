@@ -6,10 +6,10 @@ import { toBase64 } from '../../protocol/bytes.js';
 import { defaultEd25519 } from '../../protocol/ed25519.js';
 import { buildEnrollRequest, newRequestId, openEnrollResponse, type DeviceClaim, type EnrollResponse } from '../../protocol/enrollment.js';
 import { generateKeyPairs, type KeyPairs } from '../../protocol/keys.js';
-import { deriveDeviceId } from '../../provisioning/registry.js';
+import { deriveDeviceId } from '../../provisioning/fleet-database.js';
 import { enrollTopics } from '../../protocol/topics.js';
 import { fleetKeysOf } from '../../agent/enrollment/enroller.js';
-import type { DeviceRecord } from '../../provisioning/registry.js';
+import type { DeviceRecord } from '../../provisioning/fleet-database.js';
 import { FLEET_BUNDLE } from '../support/agent-process.js';
 import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
@@ -51,7 +51,7 @@ async function send(bytes: Uint8Array | string, requestId: string, keys: KeyPair
 }
 
 function lastAudit(): { code: string | null; event: string; message: string } {
-  const entry = tf.server!.registry.auditLog(1)[0];
+  const entry = tf.server!.database.auditLog(1)[0];
   assert.ok(entry);
   return entry;
 }
@@ -120,7 +120,7 @@ test('a wrong or missing claim token is refused with a reason', async () => {
     assert.equal(answer.code, 'BAD_CLAIM_TOKEN');
     assert.equal(lastAudit().code, 'BAD_CLAIM_TOKEN');
   }
-  assert.equal(tf.server!.registry.list().some((d) => d.serial === 'token-1'), false);
+  assert.equal(tf.server!.database.list().some((d) => d.serial === 'token-1'), false);
 });
 
 test('allowlist: an unknown serial is refused, a listed one enrolls', async () => {
@@ -149,9 +149,9 @@ test('approve mode: pending until an operator approves', async () => {
     const [pending] = await send(r.bytes, r.requestId, keys);
     assert.ok(pending && !pending.ok);
     assert.equal(pending.code, 'CLAIM_PENDING');
-    const listed = tf.server!.registry.list().find((d) => d.serial === 'pending-1');
+    const listed = tf.server!.database.list().find((d) => d.serial === 'pending-1');
     assert.equal(listed?.status, 'pending');
-    assert.equal(tf.server!.registry.approve('pending-1', Date.now())?.deviceId, listed.deviceId);
+    assert.equal(tf.server!.database.approve('pending-1', Date.now())?.deviceId, listed.deviceId);
     const again = request(keys, claimFor('pending-1'));
     const [granted] = await send(again.bytes, again.requestId, keys);
     assert.ok(granted?.ok);
@@ -171,7 +171,7 @@ async function enroll(keys: KeyPairs, serial: string, token?: string): Promise<{
 
 /** The registry facts a takeover attempt must leave alone (presence may change meanwhile). */
 function identityOf(deviceId: string): Partial<DeviceRecord> | undefined {
-  const d = tf.server!.registry.byId(deviceId);
+  const d = tf.server!.database.byId(deviceId);
   return d && { deviceId: d.deviceId, signPublicKey: d.signPublicKey, boxPublicKey: d.boxPublicKey, status: d.status, serial: d.serial, replaces: d.replaces };
 }
 
@@ -219,7 +219,7 @@ test('token mode: a new key presenting an active device\'s serial waits as a re-
   assert.equal(rekeyed.deviceId, granted.deviceId);
   assert.equal(lastAudit().event, 'rekeyed');
   assert.equal(identityOf(intruderId), undefined);
-  assert.equal(tf.server!.registry.byId(granted.deviceId)?.signPublicKey, toBase64(intruder.signPublicKey));
+  assert.equal(tf.server!.database.byId(granted.deviceId)?.signPublicKey, toBase64(intruder.signPublicKey));
   assert.equal(await canConnect(granted.deviceId, rekeyed.password, rekeyed.clientId), true);
   assert.notEqual(rekeyed.clientId, granted.clientId);
   assert.equal(await canConnect(granted.deviceId, granted.password, granted.clientId), false);
@@ -234,7 +234,7 @@ test('token mode: a re-key attempt with a wrong token is refused before anything
   const [answer] = await send(r.bytes, r.requestId, intruder);
   assert.ok(answer && !answer.ok);
   assert.equal(answer.code, 'BAD_CLAIM_TOKEN');
-  assert.equal(tf.server!.registry.byKey(toBase64(intruder.signPublicKey)), undefined);
+  assert.equal(tf.server!.database.byKey(toBase64(intruder.signPublicKey)), undefined);
   assert.equal(await canConnect(granted.deviceId, granted.password, granted.clientId), true);
 });
 
@@ -261,7 +261,7 @@ test('approve mode: a takeover attempt leaves the active device active, and appr
     const bySerial = fleetCli('approve', 'victim-3');
     assert.equal(bySerial.status, 78, bySerial.stdout);
     assert.match(bySerial.stderr, new RegExp(`CONFIG: .*${intruderId} \\(re-key of ${victimId}\\)`));
-    assert.equal(tf.server!.registry.byId(intruderId)?.approved, false);
+    assert.equal(tf.server!.database.byId(intruderId)?.approved, false);
     const listed = fleetCli('devices');
     assert.match(listed.stdout, new RegExp(`${intruderId}\\s+pending \\(re-key of ${victimId}\\)`));
     const again = request(intruder, claimFor('victim-3'));
@@ -286,7 +286,7 @@ test('approve by a serial that several pending devices present is refused and li
     const refused = fleetCli('approve', 'twin-1');
     assert.equal(refused.status, 78);
     for (const id of ids) assert.ok(refused.stderr.includes(id), refused.stderr);
-    assert.equal(tf.server!.registry.list().filter((d) => d.serial === 'twin-1' && d.approved).length, 0);
+    assert.equal(tf.server!.database.list().filter((d) => d.serial === 'twin-1' && d.approved).length, 0);
     assert.equal(fleetCli('approve', ids[0]!).status, 0);
     const granted = await enroll(twins[0]!, 'twin-1');
     assert.equal(granted.deviceId, ids[0]);
@@ -309,7 +309,7 @@ test('a request delivered twice creates one device and gets the same answer twic
   boot.removeListener('message', on);
   assert.equal(raw.length, 2);
   assert.equal(raw[0], raw[1]);
-  assert.equal(tf.server!.registry.list().filter((d) => d.signPublicKey === toBase64(keys.signPublicKey)).length, 1);
+  assert.equal(tf.server!.database.list().filter((d) => d.signPublicKey === toBase64(keys.signPublicKey)).length, 1);
 });
 
 test('two service instances on one broker share the requests and never enroll a device twice', async () => {
@@ -326,7 +326,7 @@ test('two service instances on one broker share the requests and never enroll a 
   const ids = results.map((a) => (a[0]?.ok ? a[0].grant.deviceId : ''));
   assert.equal(new Set(ids).size, devices.length);
   for (const d of devices) {
-    assert.equal(tf.server!.registry.list().filter((x) => x.serial === d.serial).length, 1);
+    assert.equal(tf.server!.database.list().filter((x) => x.serial === d.serial).length, 1);
   }
   // After everything above, a good request still enrolls: the service never fell over.
   const keys = generateKeyPairs();

@@ -13,7 +13,7 @@ import { BOOTSTRAP_ROLE, bootstrapRole, FLEET_ROLE, fleetRole } from '../../prov
 import { hashClaimToken } from '../../provisioning/claim-policy.js';
 import { DynsecClient } from '../../provisioning/dynsec-client.js';
 import { dynsecAccounts, EnrollmentService } from '../../provisioning/enrollment-service.js';
-import { deriveDeviceId, Registry } from '../../provisioning/registry.js';
+import { deriveDeviceId, FleetDatabase } from '../../provisioning/fleet-database.js';
 import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
 
 /**
@@ -36,7 +36,7 @@ const GRANT_TAKES_MS = 3_000;
 let broker: TestBroker;
 let fleetClient: MqttClient;
 let dynsec: DynsecClient;
-let registry: Registry;
+let database: FleetDatabase;
 let service: EnrollmentService;
 
 before(async () => {
@@ -52,10 +52,10 @@ before(async () => {
   await dynsec.setDefaultAccess();
   await dynsec.putRole(bootstrapRole());
   await dynsec.putClient({ username: 'bootstrap-acme', password: 'bootstrap-password-0123456789', roles: [BOOTSTRAP_ROLE] });
-  registry = new Registry(':memory:');
+  database = new FleetDatabase(':memory:');
   const accounts = dynsecAccounts(dynsec);
   service = new EnrollmentService({
-    client: fleetClient, registry, ed, logger: silentLogger(),
+    client: fleetClient, database, ed, logger: silentLogger(),
     // The broker's account creation is where a loaded service spends its time.
     accounts: { grant: async (deviceId, password, clientId) => { await sleep(GRANT_TAKES_MS); await accounts.grant(deviceId, password, clientId); } },
     fleet: { fleetId: 'acme', signPublicKey: fleetKeys.signPublicKey, signSecretKey: fleetKeys.signSecretKey, boxSecretKey: fleetKeys.boxSecretKey },
@@ -68,7 +68,7 @@ after(async () => {
   await service.stop();
   dynsec.close();
   await fleetClient.endAsync();
-  registry.close();
+  database.close();
   await broker.close();
 });
 
@@ -100,7 +100,7 @@ test('an answer slower than the device timeout still enrolls it, with one grant 
   assert.equal(grant.deviceId, deriveDeviceId(toBase64(device.signPublicKey)));
   // Repeats of the same request are answered from the service's records: a
   // device that sent new requests instead would show re-enrollments here.
-  assert.deepEqual(registry.auditLog().map((e) => e.event), ['enrolled']);
+  assert.deepEqual(database.auditLog().map((e) => e.event), ['enrolled']);
   await observer.endAsync();
   // Unanswered within its timeout, the request went out again as it was: same id, same issue time.
   assert.ok(sent.length >= 2, `the device sent its request ${sent.length} time(s)`);

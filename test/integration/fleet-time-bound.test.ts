@@ -57,7 +57,7 @@ runtime: { socket: ${join(work, 'no-engine.sock')} }
      */
     function fleetHost(clock: () => number = Date.now): { link: FleetLink; signer: FleetSigner } {
       const signer = new FleetSigner(tf.fleet, ed, clock);
-      return { signer, link: new FleetLink({ client: fleet.client, ed, signer, deviceKey: (id) => tf.server?.registry.byId(id)?.signPublicKey }) };
+      return { signer, link: new FleetLink({ client: fleet.client, ed, signer, deviceKey: (id) => tf.server?.database.byId(id)?.signPublicKey }) };
     }
     const jumpedHost = (): { link: FleetLink; signer: FleetSigner } => fleetHost(() => Date.now() + YEAR);
 

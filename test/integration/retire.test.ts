@@ -81,10 +81,10 @@ test('retire: the device removes its service, wipes its identity and secrets, st
     }
 
     // The fleet side: revoked, credential dead, nothing retained, audit kept.
-    assert.equal(tf.server?.registry.byId(deviceId)?.status, 'revoked');
+    assert.equal(tf.server?.database.byId(deviceId)?.status, 'revoked');
     await assert.rejects(connectAs(broker.url, deviceId, password, deviceId));
     assert.deepEqual(await retainedUnderDevice(admin, deviceId), []);
-    assert.ok(tf.server?.registry.auditLog(50).some((e) => e.deviceId === deviceId && e.event === 'revoked' && e.message.startsWith('retired')));
+    assert.ok(tf.server?.database.auditLog(50).some((e) => e.deviceId === deviceId && e.event === 'revoked' && e.message.startsWith('retired')));
 
     // Started again, it stays stopped and says why (exit 78: systemd does not restart it).
     const again = new AgentProcess({ stateDir, bootstrapPath, configYaml: agentConfig() });
@@ -107,12 +107,12 @@ test('retire of a device that does not answer: nothing changes (exit 3) unless -
   const timedOut = await fleetCli(['retire', '--dir', tf.fleet.dir, deviceId, '--timeout', '1500']);
   assert.equal(timedOut.status, 3, timedOut.stderr);
   assert.match(timedOut.stderr, /not revoked/);
-  assert.equal(tf.server?.registry.byId(deviceId)?.status, 'active');
+  assert.equal(tf.server?.database.byId(deviceId)?.status, 'active');
 
   const forced = await fleetCli(['retire', '--dir', tf.fleet.dir, deviceId, '--timeout', '1500', '--force']);
   assert.equal(forced.status, 0, forced.stderr);
   assert.match(forced.stdout, /revoked anyway/);
-  assert.equal(tf.server?.registry.byId(deviceId)?.status, 'revoked');
+  assert.equal(tf.server?.database.byId(deviceId)?.status, 'revoked');
   // Its files stay: it never got the command.
   assert.ok(readdirSync(stateDir).includes('identity.json'));
 });

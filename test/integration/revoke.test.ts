@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { deviceTopic } from '../../protocol/topics.js';
-import { Registry } from '../../provisioning/registry.js';
+import { FleetDatabase } from '../../provisioning/fleet-database.js';
 import { AgentProcess, FLEET_BUNDLE } from '../support/agent-process.js';
 import { freePort, startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { connectAs, retainedUnderDevice } from '../support/mqtt-probe.js';
@@ -60,11 +60,11 @@ function fleetConfig(fleetDir: string): FleetConfigFile {
 }
 
 function auditOf(fleetDir: string, deviceId: string): { event: string; message: string }[] {
-  const registry = new Registry(join(fleetDir, 'registry.db'));
+  const database = new FleetDatabase(join(fleetDir, 'registry.db'));
   try {
-    return registry.auditLog(1000).filter((e) => e.deviceId === deviceId);
+    return database.auditLog(1000).filter((e) => e.deviceId === deviceId);
   } finally {
-    registry.close();
+    database.close();
   }
 }
 

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { isSecretClientId } from '../../protocol/client-id.js';
 import { deviceTopic, TOPIC_ROOT } from '../../protocol/topics.js';
-import { Registry } from '../../provisioning/registry.js';
+import { FleetDatabase } from '../../provisioning/fleet-database.js';
 import { AgentProcess, FLEET_BUNDLE } from '../support/agent-process.js';
 import { freePort, startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { connectAs } from '../support/mqtt-probe.js';
@@ -251,13 +251,13 @@ test('mosquitto: a device enrolled before secret client ids gets one when its ac
     };
     ctrl('setClientId', first.grant.deviceId, first.grant.deviceId);
     // ... and a grant made long ago (a re-enrollment within 60 s of a grant would get that same grant again).
-    const registry = new Registry(join(f.fleetDir, 'registry.db'));
+    const database = new FleetDatabase(join(f.fleetDir, 'registry.db'));
     try {
-      const sealed = registry.recentGrant(first.grant.deviceId, Date.now(), Number.POSITIVE_INFINITY);
+      const sealed = database.recentGrant(first.grant.deviceId, Date.now(), Number.POSITIVE_INFINITY);
       assert.ok(sealed !== undefined);
-      registry.recordGrant(first.grant.deviceId, sealed, Date.now() - 3_600_000);
+      database.recordGrant(first.grant.deviceId, sealed, Date.now() - 3_600_000);
     } finally {
-      registry.close();
+      database.close();
     }
     const older = new AgentProcess({ stateDir, bootstrapPath: f.bootstrapPath, serial: 'takeover-older' });
     f.agents.push(older);

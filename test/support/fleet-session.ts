@@ -19,6 +19,6 @@ export async function fleetSession(tf: TestFleet, url: string): Promise<{ client
   client.setMaxListeners(50);
   const ed = defaultEd25519();
   const signer = new FleetSigner(tf.fleet, ed);
-  const link = new FleetLink({ client, ed, signer, deviceKey: (id) => tf.server?.registry.byId(id)?.signPublicKey });
+  const link = new FleetLink({ client, ed, signer, deviceKey: (id) => tf.server?.database.byId(id)?.signPublicKey });
   return { client, link, signer, close: () => client.endAsync(true) };
 }

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isTsunaguError } from '../../protocol/errors.js';
-import { runDevices } from '../../provisioning/commands.js';
+import { runDevices } from '../../provisioning/enrollment-verbs.js';
 import { deviceListing } from '../../provisioning/device-listing.js';
 import { createFleetDir } from '../../provisioning/fleet-dir.js';
-import { deriveDeviceId, Registry } from '../../provisioning/registry.js';
+import { deriveDeviceId, FleetDatabase } from '../../provisioning/fleet-database.js';
 import { checkJsonSchema } from '../support/json-schema-check.js';
 
 /**
@@ -21,36 +21,36 @@ const listingSchema = JSON.parse(readFileSync(join(root, 'docs', 'schemas', 'dev
 const doc = readFileSync(join(root, 'docs', 'provisioning.md'), 'utf8');
 const devicesSection = doc.slice(doc.indexOf('### `tsunagu-fleet devices`'));
 
-function registryWithVectorDevice(): Registry {
-  const registry = new Registry(':memory:');
-  registry.upsertDevice({
+function databaseWithVectorDevice(): FleetDatabase {
+  const database = new FleetDatabase(':memory:');
+  database.upsertDevice({
     deviceId: deriveDeviceId(vectorDevice.signPublicKeyBase64!), signPublicKey: vectorDevice.signPublicKeyBase64!, boxPublicKey: vectorDevice.boxPublicKeyBase64!,
     serial: '10000000c0ffee01', model: 'Raspberry Pi 4 Model B Rev 1.4', arch: 'arm64', macs: ['dc:a6:32:01:02:03'], hostname: 'edge-01',
     status: 'active', enrolledAt: 1767225600850, now: 1767225600850,
   });
-  return registry;
+  return database;
 }
 
 test('--keys adds the signing key, its key id (protocol.md §3) and the box key; without it no key is listed', () => {
-  const registry = registryWithVectorDevice();
+  const database = databaseWithVectorDevice();
   try {
-    const [withKeys] = deviceListing(registry.list(), true);
+    const [withKeys] = deviceListing(database.list(), true);
     assert.equal(withKeys?.signPublicKey, vectorDevice.signPublicKeyBase64);
     assert.equal(withKeys?.keyId, vectorDevice.keyId);
     assert.equal(withKeys?.boxPublicKey, vectorDevice.boxPublicKeyBase64);
     assert.deepEqual(checkJsonSchema(listingSchema, [withKeys]), []);
-    const [plain] = deviceListing(registry.list(), false);
+    const [plain] = deviceListing(database.list(), false);
     assert.deepEqual(Object.keys(plain!).filter((k) => /key/i.test(k)), []);
     assert.deepEqual(checkJsonSchema(listingSchema, [plain]), []);
   } finally {
-    registry.close();
+    database.close();
   }
 });
 
 test('the documented members and example of devices --json --keys are what the command prints', () => {
-  const registry = registryWithVectorDevice();
+  const database = databaseWithVectorDevice();
   try {
-    const [listed] = deviceListing(registry.list(), true);
+    const [listed] = deviceListing(database.list(), true);
     const tables = devicesSection.slice(devicesSection.indexOf('`--json` prints'), devicesSection.indexOf('$ tsunagu-fleet devices --dir ./fleet --json --keys'));
     const documented = [...tables.matchAll(/^\| (`[A-Za-z]+`(?:, `[A-Za-z]+`)*) \|/gm)].flatMap((m) => m[1]!.split(', ').map((c) => c.slice(1, -1)));
     assert.deepEqual(documented.sort(), Object.keys(listed!).sort());
@@ -59,7 +59,7 @@ test('the documented members and example of devices --json --keys are what the c
     assert.deepEqual(Object.keys(example[0] as object), Object.keys(listed!), 'the example lists the members in the order printed');
     assert.equal((example[0] as { keyId: string }).keyId, listed!.keyId);
   } finally {
-    registry.close();
+    database.close();
   }
 });
 

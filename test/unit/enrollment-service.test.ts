@@ -13,11 +13,11 @@ import {
 import type { KeyPairs } from '../../protocol/keys.js';
 import { hashClaimToken, type ClaimPolicy } from '../../provisioning/claim-policy.js';
 import { EnrollmentService, type DeviceAccounts } from '../../provisioning/enrollment-service.js';
-import { deriveDeviceId, Registry } from '../../provisioning/registry.js';
+import { deriveDeviceId, FleetDatabase } from '../../provisioning/fleet-database.js';
 
 /**
  * The enrollment service's decisions without a broker: a stand-in MQTT
- * client records what the service publishes, the registry is SQLite in memory.
+ * client records what the service publishes, the fleet database is SQLite in memory.
  */
 const ed = nativeEd25519();
 
@@ -44,7 +44,7 @@ class FakeClient extends EventEmitter {
 
 function setup(policy: ClaimPolicy) {
   const client = new FakeClient();
-  const registry = new Registry(':memory:');
+  const database = new FleetDatabase(':memory:');
   const grants: { deviceId: string; password: string; clientId: string }[] = [];
   const accounts: DeviceAccounts = {
     grant: (deviceId, password, clientId) => {
@@ -54,13 +54,13 @@ function setup(policy: ClaimPolicy) {
   };
   let clock = 1_750_000_000_000;
   const service = new EnrollmentService({
-    client: client as unknown as MqttClient, accounts, registry, ed, logger: silentLogger(),
+    client: client as unknown as MqttClient, accounts, database, ed, logger: silentLogger(),
     fleet: { fleetId: 'acme', signPublicKey: fleetKeys.signPublicKey, signSecretKey: fleetKeys.signSecretKey, boxSecretKey: fleetKeys.boxSecretKey },
     policy: () => policy,
     now: () => clock,
   });
   return {
-    client, registry, grants, service,
+    client, database, grants, service,
     advance: (ms: number) => { clock += ms; },
     now: () => clock,
     /** Send a request as `device` and return the answer it receives, if any. */
@@ -90,9 +90,9 @@ test('a device is granted an id derived from its key and a broker account bound 
   // The client id is not the public device id, and travels only inside the sealed grant.
   assert.ok(isSecretClientId(answer.grant.clientId));
   assert.ok(!bytes!.toString('utf8').includes(answer.grant.clientId));
-  assert.ok(!JSON.stringify(s.registry.auditLog(10)).includes(answer.grant.clientId));
+  assert.ok(!JSON.stringify(s.database.auditLog(10)).includes(answer.grant.clientId));
   assert.deepEqual(s.grants, [{ deviceId: id, password: answer.grant.password, clientId: answer.grant.clientId }]);
-  assert.equal(s.registry.byId(id)?.status, 'active');
+  assert.equal(s.database.byId(id)?.status, 'active');
 });
 
 test('the same request id gets the same response bytes, without a second account change', async () => {
@@ -150,8 +150,8 @@ test('approve mode: CLAIM_PENDING until an operator approves, then a grant', asy
   const pending = (await s.ask(device, rid(1))).answer;
   assert.equal(pending !== undefined && !pending.ok && pending.code, 'CLAIM_PENDING');
   const id = deriveDeviceId(toBase64(device.signPublicKey));
-  assert.equal(s.registry.byId(id)?.status, 'pending');
-  assert.equal(s.registry.approve('SN-1', s.now())?.deviceId, id);
+  assert.equal(s.database.byId(id)?.status, 'pending');
+  assert.equal(s.database.approve('SN-1', s.now())?.deviceId, id);
   const granted = (await s.ask(device, rid(2))).answer;
   assert.ok(granted?.ok);
   assert.equal(granted.grant.deviceId, id);
@@ -166,7 +166,7 @@ test('a request whose signature does not verify is not answered', async () => {
   await s.service.handle(utf8(tampered));
   await s.service.handle(utf8('not json'));
   assert.equal(s.client.published.length, 0);
-  assert.equal(s.registry.auditLog().filter((e) => e.event === 'refused').length, 2);
+  assert.equal(s.database.auditLog().filter((e) => e.event === 'refused').length, 2);
 });
 
 test('a request for another fleet, validly signed, is answered with WRONG_DEVICE', async () => {
@@ -184,7 +184,7 @@ test('a new key with the serial of an active device becomes a re-key request; th
   const enrolled = (await s.ask(victim, rid(1))).answer;
   assert.ok(enrolled?.ok);
   const victimId = enrolled.grant.deviceId;
-  const before = s.registry.byId(victimId);
+  const before = s.database.byId(victimId);
   s.advance(120_000);
   const intruder = keysFrom(0x40);
   const answer = (await s.ask(intruder, rid(2))).answer;
@@ -192,15 +192,15 @@ test('a new key with the serial of an active device becomes a re-key request; th
   assert.equal(answer.code, 'CLAIM_PENDING');
   const requestId = deriveDeviceId(toBase64(intruder.signPublicKey));
   assert.match(answer.message, new RegExp(`re-key.*tsunagu-fleet approve ${requestId}`));
-  assert.deepEqual(s.registry.byId(victimId), before);
+  assert.deepEqual(s.database.byId(victimId), before);
   assert.deepEqual(s.grants.map((g) => g.deviceId), [victimId]);
-  const request = s.registry.byId(requestId);
+  const request = s.database.byId(requestId);
   assert.equal(request?.status, 'pending');
   assert.equal(request.replaces, victimId);
-  assert.equal(s.registry.auditLog(1)[0]?.event, 'rekey-requested');
+  assert.equal(s.database.auditLog(1)[0]?.event, 'rekey-requested');
   // Asking again changes nothing either.
   assert.equal((await s.ask(intruder, rid(3))).answer?.ok, false);
-  assert.deepEqual(s.registry.byId(victimId), before);
+  assert.deepEqual(s.database.byId(victimId), before);
   assert.equal(s.grants.length, 1);
 });
 
@@ -210,7 +210,7 @@ test('the claim policy applies to a re-key request first: a wrong token is refus
   const intruder = keysFrom(0x40);
   const { answer } = await s.ask(intruder, rid(2), undefined, { ...claim, claimToken: 'wrong' });
   assert.equal(answer !== undefined && !answer.ok && answer.code, 'BAD_CLAIM_TOKEN');
-  assert.equal(s.registry.byKey(toBase64(intruder.signPublicKey)), undefined);
+  assert.equal(s.database.byKey(toBase64(intruder.signPublicKey)), undefined);
 });
 
 test('an approved re-key moves the new keys onto the old id, resets its password, and removes the request', async () => {
@@ -222,18 +222,18 @@ test('an approved re-key moves the new keys onto the old id, resets its password
   const fresh = keysFrom(0x40);
   assert.equal((await s.ask(fresh, rid(2))).answer?.ok, false);
   const requestId = deriveDeviceId(toBase64(fresh.signPublicKey));
-  assert.equal(s.registry.approve(requestId, s.now())?.replaces, oldId);
+  assert.equal(s.database.approve(requestId, s.now())?.replaces, oldId);
   const granted = (await s.ask(fresh, rid(3))).answer;
   assert.ok(granted?.ok);
   assert.equal(granted.grant.deviceId, oldId);
   assert.notEqual(granted.grant.password, first.grant.password);
   assert.notEqual(granted.grant.clientId, first.grant.clientId);
   assert.deepEqual(s.grants.at(-1), { deviceId: oldId, password: granted.grant.password, clientId: granted.grant.clientId });
-  assert.equal(s.registry.byId(requestId), undefined);
-  assert.equal(s.registry.byKey(toBase64(fresh.signPublicKey))?.deviceId, oldId);
-  assert.equal(s.registry.byKey(toBase64(old.signPublicKey)), undefined);
-  assert.equal(s.registry.byId(oldId)?.status, 'active');
-  assert.equal(s.registry.auditLog(1)[0]?.event, 'rekeyed');
+  assert.equal(s.database.byId(requestId), undefined);
+  assert.equal(s.database.byKey(toBase64(fresh.signPublicKey))?.deviceId, oldId);
+  assert.equal(s.database.byKey(toBase64(old.signPublicKey)), undefined);
+  assert.equal(s.database.byId(oldId)?.status, 'active');
+  assert.equal(s.database.auditLog(1)[0]?.event, 'rekeyed');
   // A quick retry is now an ordinary re-enrollment with the same credential.
   const retry = (await s.ask(fresh, rid(4))).answer;
   assert.ok(retry?.ok);
@@ -246,15 +246,15 @@ test('approve mode: a re-key request leaves the active device active; approving 
   const victim = keysFrom(0x20);
   await s.ask(victim, rid(1));
   const victimId = deriveDeviceId(toBase64(victim.signPublicKey));
-  assert.equal(s.registry.approve('SN-1', s.now())?.deviceId, victimId);
+  assert.equal(s.database.approve('SN-1', s.now())?.deviceId, victimId);
   assert.ok((await s.ask(victim, rid(2))).answer?.ok);
   const intruder = keysFrom(0x40);
   const answer = (await s.ask(intruder, rid(3))).answer;
   assert.equal(answer !== undefined && !answer.ok && answer.code, 'CLAIM_PENDING');
-  assert.equal(s.registry.byId(victimId)?.status, 'active');
-  assert.equal(s.registry.byId(victimId)?.signPublicKey, toBase64(victim.signPublicKey));
-  assert.throws(() => s.registry.approve('SN-1', s.now()), (e: Error & { code?: string }) => e.code === 'CONFIG' && /re-key/.test(e.message));
-  assert.equal(s.registry.byKey(toBase64(intruder.signPublicKey))?.approved, false);
+  assert.equal(s.database.byId(victimId)?.status, 'active');
+  assert.equal(s.database.byId(victimId)?.signPublicKey, toBase64(victim.signPublicKey));
+  assert.throws(() => s.database.approve('SN-1', s.now()), (e: Error & { code?: string }) => e.code === 'CONFIG' && /re-key/.test(e.message));
+  assert.equal(s.database.byKey(toBase64(intruder.signPublicKey))?.approved, false);
 });
 
 test('approving by a serial that several pending devices present is refused, naming them', async () => {
@@ -264,9 +264,9 @@ test('approving by a serial that several pending devices present is refused, nam
   await s.ask(a, rid(1));
   await s.ask(b, rid(2));
   const ids = [a, b].map((k) => deriveDeviceId(toBase64(k.signPublicKey)));
-  assert.throws(() => s.registry.approve('SN-1', s.now()), (e: Error & { code?: string }) => e.code === 'CONFIG' && ids.every((id) => e.message.includes(id)));
-  assert.equal(s.registry.list().some((d) => d.approved), false);
-  assert.equal(s.registry.approve(ids[1]!, s.now())?.deviceId, ids[1]);
+  assert.throws(() => s.database.approve('SN-1', s.now()), (e: Error & { code?: string }) => e.code === 'CONFIG' && ids.every((id) => e.message.includes(id)));
+  assert.equal(s.database.list().some((d) => d.approved), false);
+  assert.equal(s.database.approve(ids[1]!, s.now())?.deviceId, ids[1]);
 });
 
 test('an approval given to a new device does not carry over once the request turns into a re-key', async () => {
@@ -274,16 +274,16 @@ test('an approval given to a new device does not carry over once the request tur
   const late = keysFrom(0x40);
   await s.ask(late, rid(1));
   const lateId = deriveDeviceId(toBase64(late.signPublicKey));
-  assert.equal(s.registry.approve(lateId, s.now())?.deviceId, lateId);
+  assert.equal(s.database.approve(lateId, s.now())?.deviceId, lateId);
   // Meanwhile another device with the same serial became active.
   const other = keysFrom(0x20);
-  s.registry.upsertDevice({
+  s.database.upsertDevice({
     deviceId: deriveDeviceId(toBase64(other.signPublicKey)), signPublicKey: toBase64(other.signPublicKey), boxPublicKey: toBase64(other.boxPublicKey),
     serial: 'SN-1', model: 'board', arch: 'arm64', macs: [], hostname: 'edge-0', status: 'active', enrolledAt: s.now(), now: s.now(),
   });
   const answer = (await s.ask(late, rid(2))).answer;
   assert.equal(answer !== undefined && !answer.ok && answer.code, 'CLAIM_PENDING');
-  const row = s.registry.byId(lateId);
+  const row = s.database.byId(lateId);
   assert.equal(row?.approved, false);
   assert.equal(row.replaces, deriveDeviceId(toBase64(other.signPublicKey)));
   assert.equal(s.grants.length, 0);
@@ -295,20 +295,20 @@ test('a revoked key is refused with DEVICE_REVOKED, gets no grant, and stays rev
   const first = (await s.ask(device, rid(1))).answer;
   assert.ok(first?.ok);
   const id = first.grant.deviceId;
-  assert.equal(s.registry.revoke(id, s.now())?.status, 'active');
+  assert.equal(s.database.revoke(id, s.now())?.status, 'active');
   s.advance(120_000);
   const answer = (await s.ask(device, rid(2))).answer;
   assert.equal(answer !== undefined && !answer.ok && answer.code, 'DEVICE_REVOKED');
   assert.equal(s.grants.length, 1);
-  assert.equal(s.registry.byId(id)?.status, 'revoked');
-  assert.equal(s.registry.recentGrant(id, s.now(), 10 ** 9), undefined);
-  assert.equal(s.registry.auditLog(1)[0]?.code, 'DEVICE_REVOKED');
+  assert.equal(s.database.byId(id)?.status, 'revoked');
+  assert.equal(s.database.recentGrant(id, s.now(), 10 ** 9), undefined);
+  assert.equal(s.database.auditLog(1)[0]?.code, 'DEVICE_REVOKED');
   // A grant decided just before the revocation cannot undo it.
-  s.registry.upsertDevice({
+  s.database.upsertDevice({
     deviceId: id, signPublicKey: toBase64(device.signPublicKey), boxPublicKey: toBase64(device.boxPublicKey),
     serial: 'SN-1', model: 'board', arch: 'arm64', macs: [], hostname: 'edge-1', status: 'active', enrolledAt: s.now(), now: s.now(),
   });
-  assert.equal(s.registry.byId(id)?.status, 'revoked');
+  assert.equal(s.database.byId(id)?.status, 'revoked');
 });
 
 test('approve --as-new: a re-key request joins under its own id, and the device whose serial it shares is untouched', async () => {
@@ -317,22 +317,22 @@ test('approve --as-new: a re-key request joins under its own id, and the device 
   const enrolled = (await s.ask(original, rid(1))).answer;
   assert.ok(enrolled?.ok);
   const originalId = enrolled.grant.deviceId;
-  const before = s.registry.byId(originalId);
+  const before = s.database.byId(originalId);
   const clone = keysFrom(0x40);
   assert.equal((await s.ask(clone, rid(2))).answer?.ok, false);
   const cloneId = deriveDeviceId(toBase64(clone.signPublicKey));
-  const approved = s.registry.approve(cloneId, s.now(), { asNew: true });
+  const approved = s.database.approve(cloneId, s.now(), { asNew: true });
   assert.equal(approved?.asNew, true);
   assert.equal(approved.replaces, originalId);
   const granted = (await s.ask(clone, rid(3))).answer;
   assert.ok(granted?.ok);
   assert.equal(granted.grant.deviceId, cloneId);
   assert.deepEqual(s.grants.map((g) => g.deviceId), [originalId, cloneId]);
-  assert.deepEqual(s.registry.byId(originalId), before);
-  const clonedRow = s.registry.byId(cloneId);
+  assert.deepEqual(s.database.byId(originalId), before);
+  const clonedRow = s.database.byId(cloneId);
   assert.equal(clonedRow?.status, 'active');
   assert.equal(clonedRow.replaces, null);
-  assert.equal(s.registry.auditLog(1)[0]?.event, 'enrolled-as-new');
+  assert.equal(s.database.auditLog(1)[0]?.event, 'enrolled-as-new');
   // Both keep working: each re-enrolls as itself.
   assert.equal((await s.ask(original, rid(4))).answer?.ok && s.grants.length, 2);
   const again = (await s.ask(clone, rid(5))).answer;
@@ -344,9 +344,9 @@ test('--as-new is for re-key requests named by id: a plain pending device or a s
   const device = keysFrom(0x20);
   await s.ask(device, rid(1));
   const id = deriveDeviceId(toBase64(device.signPublicKey));
-  assert.throws(() => s.registry.approve(id, s.now(), { asNew: true }), (e: Error & { code?: string }) => e.code === 'CONFIG' && /--as-new/.test(e.message));
-  assert.throws(() => s.registry.approve('SN-1', s.now(), { asNew: true }), (e: Error & { code?: string }) => e.code === 'CONFIG');
-  assert.equal(s.registry.byId(id)?.approved, false);
+  assert.throws(() => s.database.approve(id, s.now(), { asNew: true }), (e: Error & { code?: string }) => e.code === 'CONFIG' && /--as-new/.test(e.message));
+  assert.throws(() => s.database.approve('SN-1', s.now(), { asNew: true }), (e: Error & { code?: string }) => e.code === 'CONFIG');
+  assert.equal(s.database.byId(id)?.approved, false);
 });
 
 test('a re-key request onto a revoked device is refused; only --as-new admits the key, under its own id', async () => {
@@ -358,15 +358,15 @@ test('a re-key request onto a revoked device is refused; only --as-new admits th
   const fresh = keysFrom(0x40);
   assert.equal((await s.ask(fresh, rid(2))).answer?.ok, false);
   const requestId = deriveDeviceId(toBase64(fresh.signPublicKey));
-  s.registry.revoke(oldId, s.now());
+  s.database.revoke(oldId, s.now());
   // Not turned into a plain new device by the claim token either.
   const refused = (await s.ask(fresh, rid(3))).answer;
   assert.equal(refused !== undefined && !refused.ok && refused.code, 'DEVICE_REVOKED');
   assert.ok(refused !== undefined && !refused.ok && refused.message.includes(`tsunagu-fleet approve --as-new ${requestId}`));
-  assert.throws(() => s.registry.approve(requestId, s.now()), (e: Error & { code?: string }) => e.code === 'DEVICE_REVOKED');
-  assert.equal(s.registry.approve(requestId, s.now(), { asNew: true })?.asNew, true);
+  assert.throws(() => s.database.approve(requestId, s.now()), (e: Error & { code?: string }) => e.code === 'DEVICE_REVOKED');
+  assert.equal(s.database.approve(requestId, s.now(), { asNew: true })?.asNew, true);
   const granted = (await s.ask(fresh, rid(4))).answer;
   assert.ok(granted?.ok);
   assert.equal(granted.grant.deviceId, requestId);
-  assert.equal(s.registry.byId(oldId)?.status, 'revoked');
+  assert.equal(s.database.byId(oldId)?.status, 'revoked');
 });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import nacl from 'tweetnacl';
 import { tweetnaclEd25519 } from '../../protocol/ed25519.js';
 import { keyId } from '../../protocol/keys.js';
-import { runInit, type InitOptions } from '../../provisioning/commands.js';
+import { runInit, type InitOptions } from '../../provisioning/enrollment-verbs.js';
 import { loadFleetDir } from '../../provisioning/fleet-dir.js';
 import { FleetSigner } from '../../provisioning/fleet-signer.js';
 import { checkJsonSchema } from '../support/json-schema-check.js';

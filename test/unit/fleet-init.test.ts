@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isTsunaguError } from '../../protocol/errors.js';
-import { runInit } from '../../provisioning/commands.js';
+import { runInit } from '../../provisioning/enrollment-verbs.js';
 import { createFleetDir } from '../../provisioning/fleet-dir.js';
 
 test('init on a directory that already holds a fleet fails before it touches the broker', async () => {

@@ -5,7 +5,7 @@ import {
   allDevicesTopic, DEVICE_ID_PATTERN, DEVICE_INBOUND, DEVICE_OUTBOUND, deviceTopic, enrollTopics, parseDeviceTopic, REQUEST_ID_PATTERN,
 } from '../../protocol/topics.js';
 import { bootstrapRole, deviceRole } from '../../provisioning/broker-roles.js';
-import { deriveDeviceId } from '../../provisioning/registry.js';
+import { deriveDeviceId } from '../../provisioning/fleet-database.js';
 
 const deviceId = 'd-0123456789abcdef0123';
 

@@ -8,7 +8,7 @@ import { nativeEd25519, tweetnaclEd25519 } from '../../protocol/ed25519.js';
 import { openEnrollRequest, openEnrollResponse, type DeviceClaim, type EnrollGrant } from '../../protocol/enrollment.js';
 import { decodeEnvelope, verifyEnvelope, type SignedPayload } from '../../protocol/envelope.js';
 import { DEFAULT_JSON_LIMITS } from '../../protocol/json.js';
-import { deriveDeviceId } from '../../provisioning/registry.js';
+import { deriveDeviceId } from '../../provisioning/fleet-database.js';
 import { deriveVectors, seedFrom, vectorFileText } from '../../scripts/vectors.js';
 
 /**

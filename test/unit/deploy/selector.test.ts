@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isTsunaguError } from '../../../protocol/errors.js';
-import type { DeviceRecord } from '../../../provisioning/registry.js';
+import type { DeviceRecord } from '../../../provisioning/fleet-database.js';
 import { selectTargets } from '../../../provisioning/deploy/targets.js';
 import { formatSelector, matchesSelector, parseSelector } from '../../../provisioning/deploy/selector.js';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { ReportedState } from '../../../protocol/desired.js';
 import { defaultEd25519 } from '../../../protocol/ed25519.js';
-import { describeResult, jsonReporter, textReporter } from '../../../provisioning/deploy/reporter.js';
+import { describeResult, jsonDeployOutput, textDeployOutput } from '../../../provisioning/deploy/deploy-output.js';
 import { exitCodeFor, judgeState, parseEvent, parseState } from '../../../provisioning/deploy/rollout.js';
 import { chooseVersion } from '../../../provisioning/deploy/version.js';
 import { createFleetDir } from '../../../provisioning/fleet-dir.js';
@@ -77,7 +77,7 @@ test('output: JSON lines only with --json; plain lines at 10 % steps; a table fo
   assert.deepEqual(describeResult(result).detail, ['UNSUPPORTED: services.web.security_opt: not supported', '  web: security_opt is not supported']);
 
   let out = '';
-  const json = jsonReporter((t) => { out += t; });
+  const json = jsonDeployOutput((t) => { out += t; });
   json.published('d-1', 10);
   json.event('d-1', { v: 1, at: 1, type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: 1, totalBytes: 2 });
   json.result(result);
@@ -88,7 +88,7 @@ test('output: JSON lines only with --json; plain lines at 10 % steps; a table fo
   assert.deepEqual(lines[2]!.error, refused.error);
 
   out = '';
-  const plain = textReporter((t) => { out += t; }, { tty: false, multi: false });
+  const plain = textDeployOutput((t) => { out += t; }, { tty: false, multi: false });
   for (const current of [0, 3, 5, 12, 100]) plain.event('d-1', { v: 1, at: 1, type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: current, totalBytes: 100 });
   plain.result(result);
   assert.deepEqual(out.trim().split('\n'), [
@@ -98,12 +98,12 @@ test('output: JSON lines only with --json; plain lines at 10 % steps; a table fo
   assert.ok(!out.includes('\r'), 'no control characters when not on a TTY');
 
   out = '';
-  const tty = textReporter((t) => { out += t; }, { tty: true, multi: false });
+  const tty = textDeployOutput((t) => { out += t; }, { tty: true, multi: false });
   tty.event('d-1', { v: 1, at: 1, type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: 50, totalBytes: 100 });
   assert.ok(out.startsWith(`\r\u001b[Kweb nginx [${'#'.repeat(15)}${' '.repeat(15)}] 50%`), JSON.stringify(out));
 
   out = '';
-  const multi = textReporter((t) => { out += t; }, { tty: false, multi: true });
+  const multi = textDeployOutput((t) => { out += t; }, { tty: false, multi: true });
   multi.summary([result, { deviceId: 'd-2', version: 11, outcome: { kind: 'timeout', state: null } }]);
   assert.deepEqual(out.trim().split('\n').map((l) => l.split(/\s{2,}/).slice(0, 4)), [
     ['DEVICE', 'VERSION', 'RESULT', 'STATUS'], ['d-1', '10', 'failed', 'refused'], ['d-2', '11', 'timeout', '-'],
@@ -114,11 +114,11 @@ test('text from a device reaches the terminal as visible escapes, never as contr
   let out = '';
   // A title-setting OSC sequence and a cursor move, as a compromised device could send them.
   const hostile = 'web\u001b]0;owned\u0007\u001b[2A';
-  const tty = textReporter((t) => { out += t; }, { tty: true, multi: true });
+  const tty = textDeployOutput((t) => { out += t; }, { tty: true, multi: true });
   tty.event('d-1', { v: 1, at: 1, type: 'service-pull-progress', service: hostile, image: 'nginx', currentBytes: 50, totalBytes: 100 });
   tty.event('d-1', { v: 1, at: 1, type: 'service-exited', service: hostile, exitCode: 1 });
   tty.summary([{ deviceId: 'd-1', version: 10, outcome: { kind: 'timeout', state: null } }]);
-  // The reporter's own bar control (\r and ESC [K) stays; nothing the device sent is a live escape.
+  // The output's own bar control (\r and ESC [K) stays; nothing the device sent is a live escape.
   const withoutOwn = out.replaceAll('\r\u001b[K', '');
   assert.ok(!withoutOwn.includes('\u001b'), JSON.stringify(out));
   assert.ok(!withoutOwn.includes('\u0007'));

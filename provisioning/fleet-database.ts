@@ -69,15 +69,17 @@ function describePending(row: DeviceRow): string {
 }
 
 /**
- * The device registry: one SQLite file, safe to share between service
- * instances on one host (WAL mode, short immediate transactions).
+ * The fleet database: the devices, their enrollment requests and the audit
+ * log, in one SQLite file (`registry.db` in the fleet directory), safe to
+ * share between service instances on one host (WAL mode, short immediate
+ * transactions).
  */
-export class Registry {
+export class FleetDatabase {
   private readonly db: Database.Database;
 
   constructor(path: string) {
     // SQLite gives its -wal and -shm files the mode of the database file, so
-    // creating that one 0600 keeps the registry (serials, keys, audit) private.
+    // creating that one 0600 keeps the fleet database (serials, keys, audit) private.
     if (path !== ':memory:') closeSync(openSync(path, 'a', 0o600));
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -100,7 +102,7 @@ export class Registry {
         request_id TEXT, device_id TEXT, serial TEXT, message TEXT NOT NULL
       );
     `);
-    // Registries made before re-key requests existed lack the column.
+    // Databases made before re-key requests existed lack the column.
     const columns = this.db.prepare('PRAGMA table_info(devices)').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'replaces')) this.db.exec('ALTER TABLE devices ADD COLUMN replaces TEXT');
     if (!columns.some((c) => c.name === 'as_new')) this.db.exec('ALTER TABLE devices ADD COLUMN as_new INTEGER NOT NULL DEFAULT 0');

@@ -3,19 +3,19 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Registry } from '../../provisioning/registry.js';
+import { FleetDatabase } from '../../provisioning/fleet-database.js';
 
 test('registry.db and its -wal and -shm files are created 0600, whatever the umask', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsunagu-registry-mode-'));
   const previous = process.umask(0o022);
   try {
     const path = join(dir, 'registry.db');
-    const registry = new Registry(path);
-    registry.audit({ event: 'pending', code: 'CLAIM_PENDING', requestId: null, deviceId: null, serial: 'mode-test', message: 'a write, so the WAL exists' });
+    const database = new FleetDatabase(path);
+    database.audit({ event: 'pending', code: 'CLAIM_PENDING', requestId: null, deviceId: null, serial: 'mode-test', message: 'a write, so the WAL exists' });
     for (const file of [path, `${path}-wal`, `${path}-shm`]) {
       assert.equal(statSync(file).mode & 0o777, 0o600, file);
     }
-    registry.close();
+    database.close();
   } finally {
     process.umask(previous);
     rmSync(dir, { recursive: true, force: true });

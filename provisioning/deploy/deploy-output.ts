@@ -4,7 +4,7 @@ import type { SupervisorEvent } from './rollout.js';
 import { printable } from '../terminal-text.js';
 
 /** Where deploy's output goes: the observer of each rollout plus the final results. */
-export interface DeployReporter extends Required<DeployObserver> {
+export interface DeployOutput extends Required<DeployObserver> {
   result(r: DeviceResult): void;
   /** Called once at the end with every result (a table for several devices). */
   summary(results: readonly DeviceResult[]): void;
@@ -44,7 +44,7 @@ function resultJson(r: DeviceResult): Record<string, unknown> {
 }
 
 /** `--json`: nothing but one JSON object per line. */
-export function jsonReporter(write: Write): DeployReporter {
+export function jsonDeployOutput(write: Write): DeployOutput {
   const line = (o: Record<string, unknown>): void => write(`${JSON.stringify(o)}\n`);
   return {
     published: (deviceId, version) => line({ type: 'published', deviceId, version }),
@@ -59,7 +59,7 @@ export function jsonReporter(write: Write): DeployReporter {
  * Human output. On a TTY, pull progress is one bar per device rewritten in
  * place; otherwise it is a plain line at each 10 % step.
  */
-export function textReporter(write: Write, options: { tty: boolean; multi: boolean }): DeployReporter {
+export function textDeployOutput(write: Write, options: { tty: boolean; multi: boolean }): DeployOutput {
   const steps = new Map<string, number>();
   let barShown = false;
   const clearBar = (): void => {

@@ -4,6 +4,7 @@ import { createLogger } from '../common/logger.js';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import { bootstrapFileFor } from './bootstrap-file.js';
 import { TsunaguError } from '../protocol/errors.js';
+import { MQTT_PORT } from '../protocol/mqtt-ports.js';
 import { MIN_PACKET_LIMIT_BYTES } from '../protocol/packet-size.js';
 import { connectFleetClient, createFleetAccount, packetLimitAdvice, prepareBroker, type BrokerPacketLimit } from './broker-setup.js';
 import { hashClaimToken, type ClaimPolicy } from './claim-policy.js';
@@ -13,8 +14,13 @@ import { AccountStore, accountFilePath } from './embedded/account-store.js';
 import { prepareEmbeddedAccounts } from './embedded/embedded-accounts.js';
 import { deviceListing } from './device-listing.js';
 import { createFleetDir, fleetPaths, loadFleetDir, type FleetConfig } from './fleet-dir.js';
-import { Registry, type DeviceRecord } from './registry.js';
-import { printable } from './terminal-text.js';
+import { FleetDatabase, type DeviceRecord } from './fleet-database.js';
+import { printTable } from './terminal-text.js';
+
+// The verbs that set a fleet up and bring devices into it: init, bootstrap,
+// serve (the enrollment service), approve, devices. The verbs that talk to
+// enrolled devices live in operator-commands.ts, deploy-command.ts and
+// retire-commands.ts.
 
 export interface InitOptions {
   dir: string; fleetId: string; broker?: string; listen?: string; deviceBroker?: string; ca?: string; adminUser?: string; adminPassword?: string;
@@ -27,12 +33,13 @@ async function brokerForNewFleet(o: InitOptions, ca: string | undefined): Promis
   const password = randomBytes(24).toString('base64url');
   if (o.broker === undefined) {
     if (o.ca !== undefined || o.adminUser !== undefined) throw new TsunaguError('CONFIG', '--ca and --admin-user apply to an external broker: pass --broker too, or drop them to use the embedded broker');
-    const listen = new URL(`mqtt://${o.listen ?? '127.0.0.1:1883'}`);
+    const listen = new URL(`mqtt://${o.listen ?? `127.0.0.1:${MQTT_PORT}`}`);
+    const port = listen.port === '' ? String(MQTT_PORT) : listen.port;
     const host = listen.hostname === '0.0.0.0' ? '127.0.0.1' : listen.hostname;
     return {
       broker: {
-        url: `mqtt://${host}:${listen.port === '' ? '1883' : listen.port}`,
-        ...(host === listen.hostname ? {} : { listen: `${listen.hostname}:${listen.port === '' ? '1883' : listen.port}` }),
+        url: `mqtt://${host}:${port}`,
+        ...(host === listen.hostname ? {} : { listen: `${listen.hostname}:${port}` }),
         ...(o.deviceBroker === undefined ? {} : { deviceUrl: o.deviceBroker }),
         // Aedes 1.x speaks MQTT 3.1.1 only.
         protocolVersion: 4, username, password, kind: 'embedded',
@@ -131,12 +138,12 @@ export async function runServe(o: { dir: string }): Promise<void> {
 
 export function runApprove(device: string, o: { dir: string; asNew?: boolean }): void {
   const fleet = loadFleetDir(o.dir);
-  const registry = new Registry(fleet.registryPath);
+  const database = new FleetDatabase(fleet.databasePath);
   try {
-    const approved = registry.approve(device, Date.now(), { asNew: o.asNew === true });
+    const approved = database.approve(device, Date.now(), { asNew: o.asNew === true });
     if (approved === undefined) throw new TsunaguError('CONFIG', `no pending device with id or serial "${device}" (see: tsunagu-fleet devices)`);
     const { deviceId, replaces, serial } = approved;
-    registry.audit({
+    database.audit({
       event: 'approved', code: null, requestId: null, deviceId, serial,
       message: replaces === null ? 'approved by operator' : approved.asNew
         ? `approved by operator as a new device (it presents the serial of ${replaces}, which is left as it is)`
@@ -148,16 +155,16 @@ export function runApprove(device: string, o: { dir: string; asNew?: boolean }):
         ? `approved ${deviceId} as a new device: it joins under its own id at its next attempt; ${replaces} is left as it is\n`
         : `approved ${deviceId}: re-key of ${replaces}; at its next attempt the device gets the id ${replaces} with its new keys\n`);
   } finally {
-    registry.close();
+    database.close();
   }
 }
 
 export function runDevices(o: { dir: string; json?: boolean; labels?: boolean; keys?: boolean }): void {
   if (o.keys && !o.json) throw new TsunaguError('CONFIG', '--keys goes with --json: the keys are for programs, not for the table');
   const fleet = loadFleetDir(o.dir);
-  const registry = new Registry(fleet.registryPath);
+  const database = new FleetDatabase(fleet.databasePath);
   try {
-    const devices = registry.list();
+    const devices = database.list();
     if (o.json) {
       process.stdout.write(`${JSON.stringify(deviceListing(devices, o.keys === true), null, 2)}\n`);
       return;
@@ -171,7 +178,7 @@ export function runDevices(o: { dir: string; json?: boolean; labels?: boolean; k
       ...(o.labels ? [Object.entries(d.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-'] : [])]);
     printTable(['DEVICE', 'STATUS', 'LINK', 'LAST SEEN', 'SERIAL', 'ARCH', 'MODEL', ...(o.labels ? ['LABELS'] : [])], rows);
   } finally {
-    registry.close();
+    database.close();
   }
 }
 
@@ -180,11 +187,4 @@ function statusText(d: DeviceRecord): string {
   if (d.status !== 'pending') return d.status;
   const notes = [...(d.replaces === null ? [] : [`re-key of ${d.replaces}`]), ...(d.approved ? [d.asNew ? 'approved as new' : 'approved'] : [])];
   return notes.length === 0 ? d.status : `${d.status} (${notes.join(', ')})`;
-}
-
-export function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  // Cells hold what devices claimed (serials, models): shown, never obeyed as escapes.
-  process.stdout.write(`${[line(header), ...rows.map(line)].map(printable).join('\n')}\n`);
 }
