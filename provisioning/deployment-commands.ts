@@ -1,13 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { TsunaguError } from '../protocol/errors.js';
 import { connectFleetClient } from './broker-setup.js';
-import { printTable } from './terminal-text.js';
+import { printable, printTable } from './terminal-text.js';
 import { prepareDeployment } from './deploy/compose-document.js';
 import { parseEnvFile } from './deploy/env-file.js';
 import { parseRegistryAuth, registryAuthFromEnv } from './deploy/secrets.js';
 import { formatSelector, matchesSelector, parseSelector } from './deploy/selector.js';
 import { checkDeploymentName, parseSettings, PRIORITY_RANGE, type Deployment } from './deployments/deployment.js';
-import { DEPLOYMENTS_CHANGED_TOPIC } from './deployments/deployment-reconciler.js';
+import { DEPLOYMENTS_CHANGED_TOPIC, ROLLOUTS_CHANGED_TOPIC } from './deployments/deployment-reconciler.js';
+import { abortRollout, pauseRollout, resumeRollout } from './deployments/rollout-commands.js';
+import { describeRolloutEvent } from './deployments/rollout-driver.js';
+import { rolloutStateFromJson, type RolloutState } from './deployments/rollout-state.js';
+import { parseStrategy } from './deployments/rollout-strategy.js';
+import { renderRolloutText, rolloutView } from './deployments/rollout-view.js';
 import { DeploymentStore, type RevisionContent } from './deployments/deployment-store.js';
 import { effectiveLabels } from './deployments/desired-plan.js';
 import { sealRevisionSecrets } from './deployments/revision-secrets.js';
@@ -29,6 +34,7 @@ export interface CreateOptions extends RevisionOptions {
   bake?: string;
   maxFailures?: string;
   onHalt?: string;
+  waveDeadline?: string;
 }
 
 function readText(path: string, what: string): string {
@@ -107,7 +113,11 @@ export async function runDeploymentCreate(name: string, composePath: string, o: 
   checkDeploymentName(name);
   const selector = parseSelector(o.selector);
   const priority = parsePriority(o.priority);
-  const strategy = { waves: o.waves ?? '100%', bake: o.bake ?? '0s', maxFailures: o.maxFailures ?? '0', onHalt: o.onHalt ?? 'revert' };
+  const strategy = parseStrategy({
+    ...(o.waves === undefined ? {} : { waves: o.waves }), ...(o.bake === undefined ? {} : { bake: o.bake }),
+    ...(o.maxFailures === undefined ? {} : { maxFailures: o.maxFailures }), ...(o.onHalt === undefined ? {} : { onHalt: o.onHalt }),
+    ...(o.waveDeadline === undefined ? {} : { deadline: o.waveDeadline }),
+  });
   await withStore(o.dir, async (store, _database, fleet) => {
     const d = store.create({ name, selector, priority, strategy }, revisionContent(fleet, composePath, o, null), Date.now());
     process.stdout.write(`created deployment ${d.name} (revision ${d.revision}) for devices with ${formatSelector(d.selector)}\n`);
@@ -124,11 +134,28 @@ export async function runDeploymentUpdate(name: string, composePath: string, o: 
   });
 }
 
+const TRANSITIONS = { pause: pauseRollout, resume: resumeRollout, abort: abortRollout } as const;
+const STATE_AFTER = { pause: 'paused', resume: 'active', abort: 'aborted' } as const;
+
+/**
+ * pause, resume, abort: a pure transition of the stored rollout, written
+ * only if `serve` did not change it meanwhile (else read again and retry).
+ */
 export async function runDeploymentState(verb: 'pause' | 'resume' | 'abort', name: string, o: { dir: string }): Promise<void> {
-  const state = verb === 'pause' ? 'paused' : verb === 'resume' ? 'active' : 'aborted';
   await withStore(o.dir, async (store, _database, fleet) => {
-    const d = store.setState(name, state, Date.now(), `by operator (${verb})`);
-    process.stdout.write(`deployment ${d.name}: ${d.state}\n`);
+    for (let attempt = 0; ; attempt += 1) {
+      const d = store.require(name);
+      const row = store.rollout(name);
+      if (row === undefined) throw new TsunaguError('CONFIG', `deployment ${name} has no rollout yet: \`tsunagu-fleet serve\` starts it`);
+      const now = Date.now();
+      const { state, events } = TRANSITIONS[verb](rolloutStateFromJson(row.state), now);
+      if (store.saveRollout(name, state, row.seq, now, events.map(describeRolloutEvent))) {
+        if (events.length > 0) store.setState(name, STATE_AFTER[verb], now, `by operator (${verb})`);
+        process.stdout.write(`deployment ${d.name}: rollout to revision ${state.toRevision} ${state.phase}${events.length === 0 ? ' (already)' : ''}\n`);
+        break;
+      }
+      if (attempt >= 10) throw new TsunaguError('CONFIG', `the rollout of ${name} keeps changing under this command; try again`);
+    }
     await notifyServe(fleet);
   });
 }
@@ -165,25 +192,62 @@ export async function runDeploymentList(o: { dir: string; json?: boolean }): Pro
   });
 }
 
-export async function runDeploymentStatus(name: string, o: { dir: string; json?: boolean }): Promise<void> {
-  await withStore(o.dir, (store, database) => {
-    const d = store.require(name);
-    const devices = matchingDevices(d, database, store).map((deviceId) => {
-      const published = store.published(deviceId);
-      const source = published?.sources.find((s) => s.deployment === name);
-      const conflicts = (published?.conflicts ?? []).filter((c) => c.winner.deployment === name || c.losers.some((l) => l.deployment === name));
-      return { deviceId, revision: source?.revision ?? null, version: published?.version ?? null, services: source?.services ?? [], conflicts };
-    });
-    if (o.json) {
-      process.stdout.write(`${JSON.stringify({ deployment: d, devices }, null, 2)}\n`);
-      return;
+interface StatusDevice {
+  deviceId: string;
+  revision: number | null;
+  version: number | null;
+  services: string[];
+  conflicts: { kind: string; name: string; winner: { deployment: string; priority: number }; losers: { deployment: string; priority: number }[] }[];
+}
+
+function deploymentStatus(name: string, store: DeploymentStore, database: FleetDatabase): { deployment: Deployment; rollout: ReturnType<typeof rolloutView> | null; devices: StatusDevice[] } {
+  const d = store.require(name);
+  const targets = matchingDevices(d, database, store);
+  const devices = targets.map((deviceId): StatusDevice => {
+    const published = store.published(deviceId);
+    const source = published?.sources.find((s) => s.deployment === name);
+    const conflicts = (published?.conflicts ?? []).filter((c) => c.winner.deployment === name || c.losers.some((l) => l.deployment === name));
+    return { deviceId, revision: store.publishedRevisions(name).get(deviceId)?.revision ?? null, version: published?.version ?? null, services: source?.services ?? [], conflicts };
+  });
+  const row = store.rollout(name);
+  let rollout: RolloutState | undefined;
+  try {
+    rollout = row === undefined ? undefined : rolloutStateFromJson(row.state);
+  } catch {
+    rollout = undefined;
+  }
+  return { deployment: d, rollout: rollout === undefined ? null : rolloutView(rollout, targets), devices };
+}
+
+function statusText(s: ReturnType<typeof deploymentStatus>): string {
+  const d = s.deployment;
+  const lines = [`deployment ${d.name}: revision ${d.revision}, ${d.state}, priority ${d.priority}, selector ${formatSelector(d.selector)}, ${s.devices.length} device(s)`];
+  const text = lines.join('\n') + '\n' + (s.rollout === null ? 'rollout: not started yet (`tsunagu-fleet serve` starts it)\n' : renderRolloutText(s.rollout));
+  const conflicts = s.devices.flatMap((v) => v.conflicts.map((c) => `  ${v.deviceId}  ${c.kind} ${c.name}: ${c.winner.deployment} (priority ${c.winner.priority}) over ${c.losers.map((l) => `${l.deployment} (${l.priority})`).join(', ')}`));
+  return conflicts.length === 0 ? text : `${text}  conflicts\n${[...new Set(conflicts)].join('\n')}\n`;
+}
+
+/** `deployment status NAME [--json] [--watch]`: `--watch` redraws each time `serve` says a rollout changed. */
+export async function runDeploymentStatus(name: string, o: { dir: string; json?: boolean; watch?: boolean }): Promise<void> {
+  await withStore(o.dir, async (store, database, fleet) => {
+    const show = (): void => {
+      const s = deploymentStatus(name, store, database);
+      if (o.json) process.stdout.write(`${JSON.stringify(s, null, o.watch ? 0 : 2)}\n`);
+      else process.stdout.write(`${o.watch && process.stdout.isTTY ? '\x1b[H\x1b[2J' : ''}${printable(statusText(s))}`);
+    };
+    show();
+    if (!o.watch) return;
+    const client = await connectFleetClient(fleet.config, 'deployment-status');
+    try {
+      client.on('message', show);
+      await client.subscribeAsync([ROLLOUTS_CHANGED_TOPIC, DEPLOYMENTS_CHANGED_TOPIC], { qos: 0 });
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        client.once('close', resolve);
+      });
+    } finally {
+      await client.endAsync();
     }
-    process.stdout.write(`deployment ${d.name}: revision ${d.revision}, ${d.state}, priority ${d.priority}, selector ${formatSelector(d.selector)}, ${devices.length} devices\n`);
-    if (devices.length === 0) return;
-    printTable(['DEVICE', 'REVISION', 'VERSION', 'SERVICES', 'CONFLICTS'], devices.map((v) => [
-      v.deviceId, v.revision === null ? '-' : String(v.revision), v.version === null ? '-' : String(v.version), v.services.join(',') || '-',
-      v.conflicts.map((c) => `${c.kind} ${c.name}: ${c.winner.deployment} (priority ${c.winner.priority}) over ${c.losers.map((l) => `${l.deployment} (${l.priority})`).join(', ')}`).join('; ') || '-',
-    ]));
   });
 }
 

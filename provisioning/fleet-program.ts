@@ -185,11 +185,14 @@ revisionOptions(deployment.command('create')
   .argument('<compose>', 'compose file (YAML, the Compose subset the agent supports)')
   .requiredOption('-l, --selector <labels>', 'the devices it applies to: every pair must match, e.g. site=berlin,arch=arm64')
   .option('--priority <n>', 'a service name claimed by two deployments goes to the higher priority', '0')
-  .option('--waves <list>', 'rollout waves, counts or percentages of the devices, e.g. 1,10%,50%,100%', '100%')
-  .option('--bake <duration>', 'how long a wave stays healthy before the next starts, e.g. 10m', '0s')
-  .option('--max-failures <n|n%>', 'failed devices that halt the rollout', '0')
-  .addOption(new Option('--on-halt <action>', 'what a halted rollout does to the failed devices').choices(['revert', 'hold']).default('revert')))
+  .option('--waves <list>', 'rollout waves of later revisions, counts or percentages of the devices (default 1,10%,50%,100%)')
+  .option('--bake <duration>', 'how long a device stays healthy after probation before it counts as passed, e.g. 30s, 10m (default 10m)')
+  .option('--max-failures <n|n%>', 'failed devices past which the rollout halts (default 5%)')
+  .addOption(new Option('--on-halt <action>', 'what happens to failed devices: back to the previous revision, or left as they are (default revert)').choices(['revert', 'hold']))
+  .option('--wave-deadline <duration>', 'past this a device that is offline or still working no longer holds its wave (default 30m)'))
   .addHelpText('after', `
+The first revision goes to every matching device at once (there is nothing to go back to);
+each later revision (\`deployment update\`) rolls out in the waves given here.
 Examples:
   tsunagu-fleet deployment create monitoring --selector os=linux exporter.yaml
   tsunagu-fleet deployment create web --selector site=berlin web.yaml --priority 10 --waves 1,10%,100% --bake 10m
@@ -215,10 +218,11 @@ deployment.command('list')
   .action(runDeploymentList);
 
 deployment.command('status')
-  .description('one deployment: its devices, the revision each runs, service conflicts')
+  .description('one deployment: its rollout (waves, counts per state, failing devices with reasons), its devices, service conflicts')
   .addOption(dirOption)
   .argument('<name>', 'deployment name')
   .option('--json', 'machine-readable output')
+  .option('--watch', 'redraw whenever the rollout changes (Ctrl-C to stop); with --json, one object per line')
   .action(runDeploymentStatus);
 
 for (const verb of ['pause', 'resume', 'abort'] as const) {

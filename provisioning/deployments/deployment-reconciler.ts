@@ -1,19 +1,21 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from '../../common/logger.js';
 import { DESIRED_TYPE } from '../../protocol/commands.js';
-import { DesiredDataSchema, type DesiredData } from '../../protocol/desired.js';
+import { DesiredDataSchema, type DesiredData, type ReportedState } from '../../protocol/desired.js';
 import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
 import { ENGLISH_ISSUES } from '../../protocol/json.js';
-import { TOPIC_ROOT } from '../../protocol/topics.js';
+import { allDevicesTopic, parseDeviceTopic, TOPIC_ROOT } from '../../protocol/topics.js';
 import { DESIRED_LIFETIME_MS } from '../deploy/deploy-device.js';
+import { parseState } from '../deploy/rollout.js';
 import { sealSecrets } from '../deploy/secrets.js';
+import type { DeviceRecord, FleetDatabase } from '../fleet-database.js';
 import type { FleetLink } from '../fleet-link.js';
 import type { FleetSigner } from '../fleet-signer.js';
-import type { DeviceRecord, FleetDatabase } from '../fleet-database.js';
 import type { Deployment, DeploymentRevision, RevisionSecrets } from './deployment.js';
 import type { DeploymentStore, PublishedDesired } from './deployment-store.js';
 import { effectiveLabels, planDevice, type DevicePlan } from './desired-plan.js';
 import { openRevisionSecrets, secretsForDevice } from './revision-secrets.js';
+import { driveRollout } from './rollout-driver.js';
 
 /**
  * Fleet-internal, never delivered to devices (their roles do not cover it):
@@ -21,8 +23,10 @@ import { openRevisionSecrets, secretsForDevice } from './revision-secrets.js';
  * running `serve` reconciles at once instead of polling the database.
  */
 export const DEPLOYMENTS_CHANGED_TOPIC = `${TOPIC_ROOT}/fleet/deployments-changed`;
+/** Told by `serve` after a pass changed a rollout; `deployment status --watch` redraws on it. */
+export const ROLLOUTS_CHANGED_TOPIC = `${TOPIC_ROOT}/fleet/rollouts-changed`;
 
-/** The one lease every `serve` of a fleet competes for: its holder alone publishes desired states. */
+/** The one lease every `serve` of a fleet competes for: its holder alone steps rollouts and publishes desired states. */
 export const RECONCILER_LEASE = 'deployment-reconciler';
 const DEFAULT_LEASE_TTL_MS = 15_000;
 /** Publishing stops when less than this is left of the lease: the message must leave while we still hold it. */
@@ -48,26 +52,39 @@ interface Holding { epoch: number; expiresAt: number }
 
 /**
  * The loop inside `serve` that keeps every device's retained desired state
- * equal to what its matching deployments compose to. It wakes on events —
- * a device's inventory (labels) or presence, a deployment changed by a CLI,
- * its lease to renew — and on nothing else. A pass publishes a new signed
- * desired state only to a device whose composed document changed since the
- * last one it was sent (the hash kept in the database), so a restart, a
- * second instance or a repeated event costs no message.
+ * equal to what its matching deployments compose to, at the revision each
+ * deployment's rollout gives it. It wakes on events — a device's inventory
+ * (labels), presence or state report, a deployment changed by a CLI, a
+ * rollout's next bake end or wave deadline, its lease to renew — and on
+ * nothing else. A pass publishes a new signed desired state only to a device
+ * whose composed document changed since the last one it was sent (the hash
+ * kept in the database), so a restart, a second instance or a repeated event
+ * costs no message. Everything it decides from is in the database or
+ * retained on the broker: a restarted `serve` carries on where it was.
  */
 export class DeploymentReconciler {
   private readonly now: () => number;
   private readonly ttlMs: number;
   private holding: Holding | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
+  private wakeTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
-  /** Work for the next pass: every device, or only these. */
-  private allDirty = true;
-  private readonly dirty = new Set<string>();
+  private again = false;
   private stopped = false;
+  /** Each device's last retained `state` report, as the broker delivers it (again after a restart). */
+  private readonly reported = new Map<string, ReportedState>();
 
-  private readonly onMessage = (topic: string): void => {
-    if (topic === DEPLOYMENTS_CHANGED_TOPIC) this.deploymentsChanged();
+  private readonly onMessage = (topic: string, payload: Buffer): void => {
+    if (topic === DEPLOYMENTS_CHANGED_TOPIC) {
+      this.wake();
+      return;
+    }
+    const parsed = parseDeviceTopic(topic);
+    if (parsed?.kind !== 'state') return;
+    const state = parseState(payload);
+    if (state === undefined) this.reported.delete(parsed.deviceId);
+    else this.reported.set(parsed.deviceId, state);
+    this.wake();
   };
 
   constructor(private readonly opts: ReconcilerOptions) {
@@ -77,28 +94,32 @@ export class DeploymentReconciler {
 
   async start(): Promise<void> {
     this.opts.client.on('message', this.onMessage);
-    await this.opts.client.subscribeAsync(DEPLOYMENTS_CHANGED_TOPIC, { qos: 1 });
+    await this.opts.client.subscribeAsync([DEPLOYMENTS_CHANGED_TOPIC, allDevicesTopic('state')], { qos: 1 });
     this.renewLease();
   }
 
   /** A device's labels, presence or enrollment changed. */
-  deviceChanged(deviceId: string): void {
-    this.dirty.add(deviceId);
-    this.schedule();
+  deviceChanged(_deviceId: string): void {
+    this.wake();
   }
 
-  /** A deployment or the fleet labels changed: every device is looked at again. */
-  deploymentsChanged(): void {
-    this.allDirty = true;
-    this.schedule();
-  }
-
-  private schedule(): void {
+  /**
+   * Run a pass soon. Every pass looks at every device: rollouts move devices
+   * between revisions, so a change to one device can change what others get.
+   * Wakes during a pass leave one more pass after it, never more.
+   */
+  wake(): void {
     if (this.stopped || this.holding === undefined) return;
-    // One pass at a time; events during a pass leave their mark in `dirty` for the next.
-    this.running ??= (async () => {
+    if (this.running !== undefined) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
       try {
-        while (!this.stopped && this.holding !== undefined && (this.allDirty || this.dirty.size > 0)) await this.pass();
+        do {
+          this.again = false;
+          await this.pass();
+        } while (this.again && !this.stopped && this.holding !== undefined);
       } finally {
         this.running = undefined;
       }
@@ -122,7 +143,7 @@ export class DeploymentReconciler {
       this.holding = { epoch: result.epoch, expiresAt: result.expiresAt };
       if (gained) {
         this.opts.logger.info({ owner: this.opts.owner, epoch: result.epoch }, 'driving the fleet\'s deployments');
-        this.deploymentsChanged();
+        this.wake();
       }
       this.leaseTimer = setTimeout(() => this.renewLease(), this.ttlMs / 3);
     } else {
@@ -138,27 +159,54 @@ export class DeploymentReconciler {
   }
 
   private async pass(): Promise<void> {
-    const only = this.allDirty ? undefined : new Set(this.dirty);
-    this.allDirty = false;
-    this.dirty.clear();
     const { store, database } = this.opts;
+    const now = this.now();
     const deployments = store.list();
     const fleetLabels = store.fleetLabels();
+    const active = database.list().filter((d) => d.status === 'active');
+    const labelsOf = new Map(active.map((d) => [d.deviceId, effectiveLabels(d.labels, fleetLabels.get(d.deviceId))]));
+    const published = new Map(store.allPublished().map((p) => [p.deviceId, p]));
+
+    // Step each deployment's rollout: which revision each of its targets runs now.
+    const assignments = new Map<string, Map<string, number>>();
+    let wakeAt: number | null = null;
+    let rolloutsChanged = false;
+    for (const d of deployments) {
+      const step = driveRollout({
+        deployment: d, store, now, devices: active, labelsOf, reported: this.reported, published,
+        logger: this.opts.logger,
+      });
+      if (step.kind === 'raced') {
+        // An operator's verb came between our read and our write: decide again from what it wrote.
+        this.again = true;
+        return;
+      }
+      if (step.kind === 'broken') {
+        // Each device keeps the revision it was last given; none is moved until the row reads again.
+        assignments.set(d.name, new Map([...store.publishedRevisions(d.name)].map(([id, p]) => [id, p.revision])));
+        continue;
+      }
+      assignments.set(d.name, step.assignments);
+      if (step.changed) rolloutsChanged = true;
+      if (step.wakeAt !== null && (wakeAt === null || step.wakeAt < wakeAt)) wakeAt = step.wakeAt;
+    }
+    this.scheduleWake(wakeAt);
+
     const revisions = new Map<string, DeploymentRevision | undefined>();
-    const revisionFor = (d: Deployment): DeploymentRevision | undefined => {
-      const key = `${d.name}@${d.revision}`;
-      if (!revisions.has(key)) revisions.set(key, store.revision(d.name, d.revision));
+    const revisionFor = (d: Deployment, deviceId: string): DeploymentRevision | undefined => {
+      const n = assignments.get(d.name)?.get(deviceId) ?? d.revision;
+      const key = `${d.name}@${n}`;
+      if (!revisions.has(key)) revisions.set(key, store.revision(d.name, n));
       return revisions.get(key);
     };
     const work: { device: DeviceRecord; plan: DevicePlan; published: PublishedDesired | undefined }[] = [];
-    for (const device of database.list()) {
-      if (device.status !== 'active' || (only !== undefined && !only.has(device.deviceId))) continue;
-      const plan = planDevice({ deviceId: device.deviceId, boxPublicKey: device.boxPublicKey, labels: effectiveLabels(device.labels, fleetLabels.get(device.deviceId)) }, deployments, revisionFor);
-      const published = store.published(device.deviceId);
+    for (const device of active) {
+      const plan = planDevice({ deviceId: device.deviceId, boxPublicKey: device.boxPublicKey, labels: labelsOf.get(device.deviceId)! }, deployments, revisionFor);
+      const last = published.get(device.deviceId);
       // A device no deployment ever reached is left to `deploy DEVICE`.
-      if (published === undefined && plan.layered.sources.length === 0) continue;
-      if (published?.hash === plan.hash) continue;
-      work.push({ device, plan, published });
+      if (last === undefined && plan.carried.length === 0) continue;
+      if (last?.hash === plan.hash) continue;
+      work.push({ device, plan, published: last });
     }
     const opened = new Map<string, RevisionSecrets | null>();
     const openRevision = (deployment: string, revision: number): RevisionSecrets | null => {
@@ -170,13 +218,20 @@ export class DeploymentReconciler {
       return opened.get(key) ?? null;
     };
     for (let i = 0; i < work.length; i += PUBLISH_BATCH) {
-      if (!this.leaseLeft()) {
-        // What is left stays dirty for whoever holds the lease next (its first pass covers every device).
-        for (const w of work.slice(i)) this.dirty.add(w.device.deviceId);
-        return;
-      }
+      // What is left is published by whoever holds the lease next (its first pass looks at every device).
+      if (!this.leaseLeft()) break;
       await Promise.all(work.slice(i, i + PUBLISH_BATCH).map((w) => this.publish(w.device, w.plan, w.published, openRevision)));
     }
+    // Judging needs the versions just published: one more pass, which publishes nothing new.
+    if (work.length > 0) this.again = true;
+    if (rolloutsChanged) await this.opts.client.publishAsync(ROLLOUTS_CHANGED_TOPIC, Buffer.from('{}'), { qos: 0 }).catch(() => undefined);
+  }
+
+  private scheduleWake(at: number | null): void {
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    if (at === null || this.stopped) return;
+    this.wakeTimer = setTimeout(() => this.wake(), Math.max(0, at - this.now()) + 10);
   }
 
   private async publish(device: DeviceRecord, plan: DevicePlan, published: PublishedDesired | undefined, openRevision: (d: string, r: number) => RevisionSecrets | null): Promise<void> {
@@ -196,9 +251,10 @@ export class DeploymentReconciler {
       await this.opts.link.publishSigned(deviceId, DESIRED_TYPE, checked.data, { lifetimeMs: DESIRED_LIFETIME_MS, retain: true });
       const recorded = this.opts.store.recordPublished(
         { deviceId, version, hash: plan.hash, sources: plan.layered.sources, conflicts: plan.layered.conflicts, publishedAt: this.now() },
+        plan.carried,
         { name: RECONCILER_LEASE, owner: this.opts.owner, epoch: this.holding?.epoch ?? -1 },
       );
-      this.opts.logger.info({ deviceId, version, sources: plan.layered.sources.map((s) => `${s.deployment}@${s.revision}`), recorded }, 'published a desired state');
+      this.opts.logger.info({ deviceId, version, carried: plan.carried.map((s) => `${s.deployment}@${s.revision}`), recorded }, 'published a desired state');
     } catch (err) {
       this.opts.logger.error({ deviceId, err: asTsunaguError(err).toJSON() }, 'could not publish a desired state; the next change of this device retries');
     }
@@ -207,6 +263,7 @@ export class DeploymentReconciler {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.leaseTimer);
+    clearTimeout(this.wakeTimer);
     this.opts.client.removeListener('message', this.onMessage);
     await this.running;
     if (this.holding !== undefined) this.opts.store.releaseLease(RECONCILER_LEASE, this.opts.owner);

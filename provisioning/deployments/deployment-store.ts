@@ -16,6 +16,9 @@ export interface PublishedDesired {
   publishedAt: number;
 }
 
+/** The revision of each matching deployment a published state carried (also a layer that won no service). */
+export type CarriedRevisions = readonly { deployment: string; revision: number }[];
+
 interface DeploymentRow { name: string; selector: string; priority: number; strategy: string; state: DeploymentState; revision: number; created_at: number; updated_at: number }
 interface RevisionRow { deployment: string; revision: number; compose: string; sealed_secrets: string | null; settings: string | null; created_at: number }
 interface PublishedRow { device_id: string; version: number; hash: string; sources: string; conflicts: string; published_at: number }
@@ -69,7 +72,11 @@ export class DeploymentStore {
         device_id TEXT PRIMARY KEY, version INTEGER NOT NULL, hash TEXT NOT NULL, sources TEXT NOT NULL, conflicts TEXT NOT NULL,
         published_at INTEGER NOT NULL
       );
-      CREATE TABLE IF NOT EXISTS rollouts (deployment TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS rollouts (deployment TEXT PRIMARY KEY, state TEXT NOT NULL, seq INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS device_deployments (
+        device_id TEXT NOT NULL, deployment TEXT NOT NULL, revision INTEGER NOT NULL, first_version INTEGER NOT NULL,
+        PRIMARY KEY (device_id, deployment)
+      );
       CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL, epoch INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS fleet_labels (device_id TEXT PRIMARY KEY, labels TEXT NOT NULL, updated_at INTEGER NOT NULL);
     `);
@@ -139,6 +146,7 @@ export class DeploymentStore {
       this.db.prepare('DELETE FROM deployments WHERE name = ?').run(name);
       this.db.prepare('DELETE FROM deployment_revisions WHERE deployment = ?').run(name);
       this.db.prepare('DELETE FROM rollouts WHERE deployment = ?').run(name);
+      this.db.prepare('DELETE FROM device_deployments WHERE deployment = ?').run(name);
       this.audit(now, 'deployment-deleted', `deployment ${name} deleted: its devices lose its services`);
     }).immediate();
   }
@@ -165,10 +173,18 @@ export class DeploymentStore {
    * still held (fencing): an instance that lost its lease while publishing
    * records nothing, and the holder publishes again from its own view.
    */
-  recordPublished(p: PublishedDesired, lease: { name: string; owner: string; epoch: number }): boolean {
+  recordPublished(p: PublishedDesired, carried: CarriedRevisions, lease: { name: string; owner: string; epoch: number }): boolean {
     return this.db.transaction(() => {
       const held = this.db.prepare('SELECT 1 FROM leases WHERE name = ? AND owner = ? AND epoch = ? AND expires_at > ?').get(lease.name, lease.owner, lease.epoch, p.publishedAt);
       if (held === undefined) return false;
+      // The first version that carried a revision is what a rollout judges the device by (appliedVersion at or above it).
+      this.db.prepare('DELETE FROM device_deployments WHERE device_id = ? AND deployment NOT IN (SELECT value FROM json_each(?))')
+        .run(p.deviceId, JSON.stringify(carried.map((c) => c.deployment)));
+      for (const c of carried) {
+        this.db.prepare(`INSERT INTO device_deployments (device_id, deployment, revision, first_version) VALUES (?, ?, ?, ?)
+          ON CONFLICT(device_id, deployment) DO UPDATE SET first_version = CASE WHEN device_deployments.revision = excluded.revision THEN device_deployments.first_version ELSE excluded.first_version END,
+            revision = excluded.revision`).run(p.deviceId, c.deployment, c.revision, p.version);
+      }
       this.db.prepare(`INSERT INTO device_desired (device_id, version, hash, sources, conflicts, published_at) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT(device_id) DO UPDATE SET version = excluded.version, hash = excluded.hash, sources = excluded.sources,
           conflicts = excluded.conflicts, published_at = excluded.published_at`)
@@ -201,16 +217,32 @@ export class DeploymentStore {
     }).immediate();
   }
 
-  rolloutState(deployment: string): unknown {
-    const r = this.db.prepare('SELECT state FROM rollouts WHERE deployment = ?').get(deployment) as { state: string } | undefined;
-    return r === undefined ? undefined : JSON.parse(r.state) as unknown;
+  /** Per deployment, the revision each device was last published and the first version that carried it. */
+  publishedRevisions(deployment: string): Map<string, { revision: number; version: number }> {
+    const rows = this.db.prepare('SELECT device_id, revision, first_version FROM device_deployments WHERE deployment = ?').all(deployment) as { device_id: string; revision: number; first_version: number }[];
+    return new Map(rows.map((r) => [r.device_id, { revision: r.revision, version: r.first_version }]));
   }
 
-  saveRolloutState(deployment: string, state: unknown, now: number, events: readonly string[] = []): void {
-    this.db.transaction(() => {
-      this.db.prepare('INSERT INTO rollouts (deployment, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(deployment) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at')
-        .run(deployment, JSON.stringify(state), now);
+  /** The stored rollout of a deployment (JSON, read by rollout-state.ts) and its sequence number for {@link saveRollout}. */
+  rollout(deployment: string): { state: unknown; seq: number } | undefined {
+    const r = this.db.prepare('SELECT state, seq FROM rollouts WHERE deployment = ?').get(deployment) as { state: string; seq: number } | undefined;
+    return r === undefined ? undefined : { state: JSON.parse(r.state) as unknown, seq: r.seq };
+  }
+
+  /**
+   * Write a rollout's state if nobody changed it since it was read at `seq`
+   * (0: it did not exist): an operator's pause between the reconciler's read
+   * and its write must not be overwritten. Returns false, writing nothing,
+   * when it changed; the caller reads it again. `events` go to the audit log.
+   */
+  saveRollout(deployment: string, state: unknown, seq: number, now: number, events: readonly string[]): boolean {
+    return this.db.transaction(() => {
+      const current = (this.db.prepare('SELECT seq FROM rollouts WHERE deployment = ?').get(deployment) as { seq: number } | undefined)?.seq ?? 0;
+      if (current !== seq || this.get(deployment) === undefined) return false;
+      this.db.prepare('INSERT INTO rollouts (deployment, state, seq, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(deployment) DO UPDATE SET state = excluded.state, seq = excluded.seq, updated_at = excluded.updated_at')
+        .run(deployment, JSON.stringify(state), seq + 1, now);
       for (const e of events) this.audit(now, 'rollout', `deployment ${deployment}: ${e}`);
+      return true;
     }).immediate();
   }
 

@@ -13,6 +13,8 @@ export interface PlanDevice {
 
 export interface DevicePlan {
   layered: LayeredState;
+  /** Every matching deployment with the revision this device got of it (a layer that won no service included). */
+  carried: { deployment: string; revision: number }[];
   /** Changes exactly when what the device must receive changes (document, settings, whose secrets, its box key). */
   hash: string;
 }
@@ -33,11 +35,13 @@ export function planDevice(
   revisionFor: (d: Deployment, deviceId: string) => DeploymentRevision | undefined,
 ): DevicePlan {
   const layers: Layer[] = [];
+  const carried: DevicePlan['carried'] = [];
   const secretSources: string[] = [];
   for (const d of deployments) {
     if (!matchesSelector(d.selector, device.labels)) continue;
     const revision = revisionFor(d, device.deviceId);
     if (revision === undefined) continue;
+    carried.push({ deployment: d.name, revision: revision.revision });
     layers.push({ deployment: d.name, priority: d.priority, revision: revision.revision, compose: revision.compose, settings: revision.settings });
     if (revision.sealedSecrets !== null) secretSources.push(`${d.name}@${revision.revision}`);
   }
@@ -46,5 +50,5 @@ export function planDevice(
     compose: layered.compose, settings: layered.settings, secretSources: secretSources.sort(),
     ...(secretSources.length > 0 ? { box: device.boxPublicKey } : {}),
   })).digest('hex');
-  return { layered, hash };
+  return { layered, carried, hash };
 }

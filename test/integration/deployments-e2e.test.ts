@@ -31,7 +31,8 @@ after(async () => {
 });
 
 test('a deployment created before any device exists runs on three devices enrolled from their bootstrap file alone', async () => {
-  await world.ok('deployment', 'create', 'base', '--selector', 'os=linux', world.composeFile({ services: { base: world.service(images.busybox1) } }));
+  await world.ok('deployment', 'create', 'base', '--selector', 'os=linux', '--waves', '1,100%', '--bake', '1s', '--max-failures', '0',
+    world.composeFile({ services: { base: world.service(images.busybox1) } }));
   devices = await Promise.all(['a', 'b', 'c'].map((n) => world.addDevice(n)));
   await untilRunning(devices, { base: images.busybox1 });
   const status = JSON.parse(await world.ok('deployment', 'status', 'base', '--json')) as { devices: { deviceId: string; revision: number | null }[] };
@@ -59,4 +60,18 @@ test('a label change moves a device from one deployment to another; the others a
   await untilRunning([b, c], { base: images.busybox1 });
   const list = JSON.parse(await world.ok('deployment', 'list', '--json')) as { name: string; devices: number }[];
   assert.deepEqual(list.map((d) => [d.name, d.devices]), [['base', 3], ['site-north', 0], ['site-south', 1]]);
+});
+
+test('an update rolls out in waves: the canary first, then the rest, and status says done', async () => {
+  await world.ok('deployment', 'update', 'base', world.composeFile({ services: { base: world.service(images.busybox2) } }));
+  const [a, b, c] = devices as [WorldDevice, WorldDevice, WorldDevice];
+  await untilRunning([a], { base: images.busybox2, south: images.busybox2 });
+  await untilRunning([b, c], { base: images.busybox2 });
+  const status = await waitFor('the rollout done', async () => {
+    const s = JSON.parse(await world.ok('deployment', 'status', 'base', '--json')) as { rollout: { phase: string; fromRevision: number; toRevision: number; counts: { healthy: number } } };
+    return s.rollout.phase === 'done' ? s : undefined;
+  }, 60_000, { intervalMs: 500 });
+  assert.deepEqual([status.rollout.fromRevision, status.rollout.toRevision, status.rollout.counts.healthy], [1, 2, 3]);
+  const text = await world.ok('deployment', 'status', 'base');
+  assert.match(text, /wave 1 +1 →/);
 });
