@@ -85,6 +85,12 @@ export const ReportedStateSchema = z.strictObject({
     restartCount: count,
     lastExitCode: z.nullable(z.int()),
     lastError: z.nullable(z.object({ code: z.string(), message: z.string() })),
+    /**
+     * True while the service's container runs an older configuration than the desired one (its
+     * update has not happened yet). A fleet rollout reads it to tell whether this service already
+     * runs the new revision when another service of the same version failed.
+     */
+    outdated: z.optional(z.boolean()),
     /** Set while an update runs kill-then-download because the disk cannot hold the new image beside the old one. */
     updateSwitch: z.optional(z.nullable(z.strictObject({ strategy: z.literal('kill-then-download'), reason: z.string().check(z.maxLength(1024)) }))),
   })).check(z.maxLength(256)),

@@ -72,7 +72,7 @@ function judgeMembers(state: RolloutState, input: StepInput, emit: (e: EventBody
       if (v.verdict === 'applying' && v.reason !== null) fail(state, deviceId, m, true, emit);
       else {
         m.outcome = 'deferred';
-        emit({ type: 'device-deferred', deviceId, wave: m.wave, verdict: v.verdict });
+        emit({ type: 'device-deferred', deviceId, wave: m.wave + 1, verdict: v.verdict });
       }
     }
   }
@@ -81,7 +81,7 @@ function judgeMembers(state: RolloutState, input: StepInput, emit: (e: EventBody
 function fail(state: RolloutState, deviceId: string, m: RolloutMember, timedOut: boolean, emit: (e: EventBody) => void): void {
   m.outcome = 'failed';
   m.timedOut = timedOut;
-  emit({ type: 'device-failed', deviceId, wave: m.wave, reason: m.reason, timedOut });
+  emit({ type: 'device-failed', deviceId, wave: m.wave + 1, reason: m.reason, timedOut });
   if (state.strategy.onHalt === 'revert' && state.fromRevision !== null) {
     m.revision = state.fromRevision;
     emit({ type: 'device-reverted', deviceId, revision: state.fromRevision });
@@ -128,7 +128,7 @@ function startWave(state: RolloutState, wave: number, input: StepInput, targets:
   const joined = join(state, wave, of - membersOfWaves(state, Number.MAX_SAFE_INTEGER, targets).length, input);
   state.wave = wave;
   state.waveStartedAt = input.now;
-  emit({ type: 'wave-started', wave, devices: joined, of });
+  emit({ type: 'wave-started', wave: wave + 1, devices: joined, of });
 }
 
 /** Up to `count` targets that are not members yet join `wave`, in wave order. */
@@ -155,7 +155,7 @@ function advance(state: RolloutState, input: StepInput, targets: ReadonlySet<str
     if (w === last) join(state, w, input.targets.length, input);
     const members = membersOfWaves(state, w, targets);
     if (members.some((m) => m.outcome === null)) return;
-    emit({ type: 'wave-passed', wave: w, ...outcomes(membersOfWaves(state, w, targets, true)) });
+    emit({ type: 'wave-passed', wave: w + 1, ...outcomes(membersOfWaves(state, w, targets, true)) });
     if (w === last) {
       state.phase = 'done';
       emit({ type: 'done', ...outcomes(members) });

@@ -88,6 +88,7 @@ export interface DeviceObservation {
   services?: ReadonlySet<string>;
 }
 
+/** Events go to the audit log as they are; `wave` in them counts from 1, as the operator does. */
 interface EventBase { at: number; deployment: string }
 export type RolloutEvent = EventBase & (
   | { type: 'started'; fromRevision: number | null; toRevision: number }

@@ -116,7 +116,7 @@ test('1,000 devices through four waves: every healthy device ends on the new rev
   for (const id of away) sim.setOnline(id, true);
   const end = sim.run();
   assert.equal(end.state.phase, 'done');
-  assert.deepEqual(sim.events.filter((e) => e.type === 'wave-started').map((e) => (e.type === 'wave-started' ? [e.wave, e.of] : [])), [[0, 1], [1, 100], [2, 500], [3, 1000]]);
+  assert.deepEqual(sim.events.filter((e) => e.type === 'wave-started').map((e) => (e.type === 'wave-started' ? [e.wave, e.of] : [])), [[1, 1], [2, 100], [3, 500], [4, 1000]]);
   const failedIds = new Set(Object.entries(end.state.members).filter(([, m]) => m.outcome === 'failed').map(([id]) => id));
   assert.ok(failedIds.size > 0 && [...failedIds].every((id) => failing.has(id)));
   for (const id of ids) {

@@ -23,7 +23,7 @@ test('four waves over 20 good devices: 1, 2, 10, 20, each after the bake of the 
   const s = sim(20);
   const end = s.run();
   assert.equal(end.state.phase, 'done');
-  assert.deepEqual(ofType(s.events, 'wave-started').map((e) => [e.wave, e.devices, e.of]), [[0, 1, 1], [1, 1, 2], [2, 8, 10], [3, 10, 20]]);
+  assert.deepEqual(ofType(s.events, 'wave-started').map((e) => [e.wave, e.devices, e.of]), [[1, 1, 1], [2, 1, 2], [3, 8, 10], [4, 10, 20]]);
   const starts = ofType(s.events, 'wave-started').map((e) => e.at);
   for (let i = 1; i < starts.length; i += 1) assert.ok(starts[i]! - starts[i - 1]! >= 10 * MIN, 'a wave starts only after the bake');
   assert.deepEqual(ofType(s.events, 'done').map((e) => [e.healthy, e.failed, e.deferred]), [[20, 0, 0]]);
@@ -92,7 +92,7 @@ test('one failure more than the count halts; the devices that had not started ar
   assert.equal(halt?.failures, 3);
   assert.equal(halt?.heldBack, 2);
   for (const id of ['d-00020', 'd-00021']) assert.equal(end.assignments.get(id), 1, `${id} is held back`);
-  assert.deepEqual(ofType(s.events, 'wave-started').map((e) => e.wave), [0, 1]);
+  assert.deepEqual(ofType(s.events, 'wave-started').map((e) => e.wave), [1, 2]);
 });
 
 test('an offline device is deferred at the wave deadline and does not block; it takes the revision when it returns', () => {
