@@ -7,7 +7,6 @@ import * as z from 'zod/mini';
  * Only settings whose worst value costs a little efficiency, never the
  * device's reachability or safety, are here; each has bounds so that no
  * value can starve the device or flood the broker:
- * - `logLevel`: how much the agent logs locally.
  * - `metricsIntervalMs`: how often a metrics report is sent at the latest.
  *
  * Left out on purpose (docs/deployments.md says why): the security policy
@@ -17,12 +16,12 @@ import * as z from 'zod/mini';
  * the probation time (the gate rollouts judge health by), the watchdog and
  * local paths. Pressure thresholds also stay local for now: they decide
  * which services get evicted, and the owner of the device sets them for its
- * hardware.
+ * hardware. The log level too: the agent's component loggers take their
+ * level when they are made, so a remote change would reach only some of them.
  */
 export const DeviceSettingsSchema = z.strictObject({
-  logLevel: z.optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])),
   metricsIntervalMs: z.optional(z.int().check(z.minimum(5_000), z.maximum(3_600_000))),
 });
 export type DeviceSettings = z.infer<typeof DeviceSettingsSchema>;
 
-export const DEVICE_SETTING_NAMES = ['logLevel', 'metricsIntervalMs'] as const satisfies readonly (keyof DeviceSettings)[];
+export const DEVICE_SETTING_NAMES = ['metricsIntervalMs'] as const satisfies readonly (keyof DeviceSettings)[];

@@ -45,7 +45,7 @@ function readText(path: string, what: string): string {
   }
 }
 
-/** `--setting logLevel=debug --setting metricsIntervalMs=60000`; numbers are read as numbers. */
+/** `--setting metricsIntervalMs=60000`; numbers are read as numbers. */
 export function parseSettingOptions(entries: readonly string[]): ReturnType<typeof parseSettings> {
   if (entries.length === 0) return null;
   const raw: Record<string, unknown> = {};
@@ -58,7 +58,7 @@ export function parseSettingOptions(entries: readonly string[]): ReturnType<type
   try {
     return parseSettings(raw);
   } catch (err) {
-    throw new TsunaguError('CONFIG', `--setting: ${(err as Error).message} (settings: logLevel, metricsIntervalMs; see docs/deployments.md)`);
+    throw new TsunaguError('CONFIG', `--setting: ${(err as Error).message} (settings: metricsIntervalMs; see docs/deployments.md)`);
   }
 }
 

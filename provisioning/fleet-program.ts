@@ -167,7 +167,7 @@ const repeatable = (v: string, acc: string[]): string[] => [...acc, v];
 const revisionOptions = (c: Command): Command => c
   .option('--env-file <file>', 'dotenv file holding the values of the variables listed in x-tsunagu.secrets')
   .option('--registry-auth <host=user:password>', 'registry credentials (repeatable; default: $TSUNAGU_REGISTRY_AUTH)', repeatable, [] as string[])
-  .option('--setting <name=value>', 'device setting for the devices of this deployment: logLevel, metricsIntervalMs (repeatable)', repeatable, [] as string[]);
+  .option('--setting <name=value>', 'device setting for the devices of this deployment: metricsIntervalMs (repeatable)', repeatable, [] as string[]);
 
 const deployment = program.command('deployment')
   .description('deployments: a workload (and device settings) kept running on every device whose labels match, rolled out in waves')

@@ -24,9 +24,9 @@ test('create, update, delete: revisions kept, every change in the audit log', ()
   const { store, database, close } = open();
   store.create({ name: 'web', selector: { site: 'a' }, priority: 3, strategy: {} }, content, 1000);
   assert.throws(() => store.create({ name: 'web', selector: {}, priority: 0, strategy: {} }, content, 1001), (e) => isTsunaguError(e) && e.code === 'CONFIG');
-  const updated = store.update('web', { ...content, settings: { logLevel: 'debug' } }, 2000);
+  const updated = store.update('web', { ...content, settings: { metricsIntervalMs: 60_000 } }, 2000);
   assert.equal(updated.revision, 2);
-  assert.deepEqual(store.revision('web', 2)?.settings, { logLevel: 'debug' });
+  assert.deepEqual(store.revision('web', 2)?.settings, { metricsIntervalMs: 60_000 });
   assert.deepEqual(store.revision('web', 1)?.compose, content.compose);
   store.delete('web', 3000);
   assert.equal(store.get('web'), undefined);

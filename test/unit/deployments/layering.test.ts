@@ -55,11 +55,12 @@ test("a layer's top-level x-tsunagu applies to its own services only; a service'
 
 test('settings merge per setting by priority, with conflicts shown', () => {
   const out = layerDeployments([
-    layer('base', 0, {}, { settings: { logLevel: 'info', metricsIntervalMs: 60_000 } }),
-    layer('debug', 9, {}, { settings: { logLevel: 'debug' } }),
+    layer('base', 0, {}, { settings: { metricsIntervalMs: 60_000 } }),
+    layer('chatty', 9, {}, { settings: { metricsIntervalMs: 10_000 } }),
+    layer('quiet', -1, {}, { settings: {} }),
   ]);
-  assert.deepEqual(out.settings, { logLevel: 'debug', metricsIntervalMs: 60_000 });
-  assert.deepEqual(out.conflicts, [{ kind: 'setting', name: 'logLevel', winner: { deployment: 'debug', priority: 9 }, losers: [{ deployment: 'base', priority: 0 }] }]);
+  assert.deepEqual(out.settings, { metricsIntervalMs: 10_000 });
+  assert.deepEqual(out.conflicts, [{ kind: 'setting', name: 'metricsIntervalMs', winner: { deployment: 'chatty', priority: 9 }, losers: [{ deployment: 'base', priority: 0 }] }]);
 });
 
 test('no layers: an empty document (the device stops what deployments gave it), no settings', () => {
