@@ -176,9 +176,21 @@ function matchingDevices(d: Deployment, database: FleetDatabase, store: Deployme
     .map((dev) => dev.deviceId);
 }
 
+/** The rollout's phase, with the wave while it runs: `running 2/4`, `done`, `halted 1/4`. */
+function rolloutPhase(store: DeploymentStore, name: string): string {
+  const row = store.rollout(name);
+  if (row === undefined) return 'not started';
+  try {
+    const r = rolloutStateFromJson(row.state);
+    return r.phase === 'done' || r.phase === 'aborted' ? r.phase : `${r.phase} ${r.wave + 1}/${r.strategy.waves.length}`;
+  } catch {
+    return 'unreadable';
+  }
+}
+
 export async function runDeploymentList(o: { dir: string; json?: boolean }): Promise<void> {
   await withStore(o.dir, (store, database) => {
-    const rows = store.list().map((d) => ({ ...d, devices: matchingDevices(d, database, store).length }));
+    const rows = store.list().map((d) => ({ ...d, rollout: rolloutPhase(store, d.name), devices: matchingDevices(d, database, store).length }));
     if (o.json) {
       process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       return;
@@ -187,8 +199,8 @@ export async function runDeploymentList(o: { dir: string; json?: boolean }): Pro
       process.stdout.write('no deployments yet (see: tsunagu-fleet deployment create --help)\n');
       return;
     }
-    printTable(['NAME', 'REVISION', 'STATE', 'PRIORITY', 'SELECTOR', 'DEVICES'],
-      rows.map((d) => [d.name, String(d.revision), d.state, String(d.priority), formatSelector(d.selector), String(d.devices)]));
+    printTable(['NAME', 'REVISION', 'ROLLOUT', 'PRIORITY', 'SELECTOR', 'DEVICES'],
+      rows.map((d) => [d.name, String(d.revision), d.rollout, String(d.priority), formatSelector(d.selector), String(d.devices)]));
   });
 }
 

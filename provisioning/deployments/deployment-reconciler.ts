@@ -95,6 +95,8 @@ export class DeploymentReconciler {
   async start(): Promise<void> {
     this.opts.client.on('message', this.onMessage);
     await this.opts.client.subscribeAsync([DEPLOYMENTS_CHANGED_TOPIC, allDevicesTopic('state')], { qos: 1 });
+    // The broker sends the retained reports right after the subscription: most are in before the
+    // first pass, and a device whose report is not in yet is only not judged in that pass.
     this.renewLease();
   }
 

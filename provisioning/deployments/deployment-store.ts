@@ -37,6 +37,13 @@ function toRevision(r: RevisionRow): DeploymentRevision {
   };
 }
 
+function toPublished(r: PublishedRow): PublishedDesired {
+  return {
+    deviceId: r.device_id, version: r.version, hash: r.hash, sources: JSON.parse(r.sources) as LayerSource[],
+    conflicts: JSON.parse(r.conflicts) as LayerConflict[], publishedAt: r.published_at,
+  };
+}
+
 export interface RevisionContent {
   compose: Record<string, unknown>;
   sealedSecrets: string | null;
@@ -158,14 +165,12 @@ export class DeploymentStore {
 
   published(deviceId: string): PublishedDesired | undefined {
     const r = this.db.prepare('SELECT * FROM device_desired WHERE device_id = ?').get(deviceId) as PublishedRow | undefined;
-    return r && {
-      deviceId: r.device_id, version: r.version, hash: r.hash, sources: JSON.parse(r.sources) as LayerSource[],
-      conflicts: JSON.parse(r.conflicts) as LayerConflict[], publishedAt: r.published_at,
-    };
+    return r && toPublished(r);
   }
 
+  /** Every device's last publication, in one read (a reconciler pass looks at the whole fleet). */
   allPublished(): PublishedDesired[] {
-    return (this.db.prepare('SELECT device_id FROM device_desired ORDER BY device_id').all() as { device_id: string }[]).map((r) => this.published(r.device_id)!);
+    return (this.db.prepare('SELECT * FROM device_desired ORDER BY device_id').all() as PublishedRow[]).map(toPublished);
   }
 
   /**

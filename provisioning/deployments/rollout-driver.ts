@@ -77,6 +77,9 @@ export function driveRollout(input: DriveInput): DriveResult {
   const observations = new Map<string, DeviceObservation>();
   const online = new Map(input.devices.map((dev) => [dev.deviceId, dev.online]));
   for (const id of targets) {
+    // Until its retained report has come (just after a restart), an online device is not judged:
+    // judging it without one would read as "pending" and restart the bake it was in.
+    if (!input.reported.has(id) && online.get(id) === true) continue;
     const services = input.published.get(id)?.sources.find((s) => s.deployment === d.name)?.services ?? [];
     observations.set(id, {
       online: online.get(id) ?? false,
