@@ -76,6 +76,11 @@ export class DeploymentReconciler {
 
   private readonly onMessage = (topic: string, payload: Buffer): void => {
     if (topic === DEPLOYMENTS_CHANGED_TOPIC) {
+      // Also said by a `serve` that just gave the lease up: an instance without it tries at once.
+      if (this.holding === undefined && !this.stopped) {
+        clearTimeout(this.leaseTimer);
+        this.renewLease();
+      }
       this.wake();
       return;
     }
@@ -98,6 +103,11 @@ export class DeploymentReconciler {
     // The broker sends the retained reports right after the subscription: most are in before the
     // first pass, and a device whose report is not in yet is only not judged in that pass.
     this.renewLease();
+  }
+
+  /** Whether this instance holds the lease now (drives rollouts and publishes). */
+  get driving(): boolean {
+    return this.holding !== undefined;
   }
 
   /** A device's labels, presence or enrollment changed. */
@@ -268,7 +278,10 @@ export class DeploymentReconciler {
     clearTimeout(this.wakeTimer);
     this.opts.client.removeListener('message', this.onMessage);
     await this.running;
-    if (this.holding !== undefined) this.opts.store.releaseLease(RECONCILER_LEASE, this.opts.owner);
+    if (this.holding === undefined) return;
+    this.opts.store.releaseLease(RECONCILER_LEASE, this.opts.owner);
     this.holding = undefined;
+    // Another instance takes over now rather than when the lease would have expired.
+    await this.opts.client.publishAsync(DEPLOYMENTS_CHANGED_TOPIC, Buffer.from('{}'), { qos: 1 }).catch(() => undefined);
   }
 }
