@@ -19,9 +19,12 @@ export interface DevicePlan {
   hash: string;
 }
 
-/** The labels selectors match: what the device reports, with the fleet's labels winning. */
-export function effectiveLabels(reported: Readonly<Record<string, string>>, fleet: Readonly<Record<string, string>> | undefined): Record<string, string> {
-  return { ...reported, ...fleet };
+/** A label every device carries implicitly, its own id: what a deployment for one device (`deploy DEVICE`) selects. */
+export const DEVICE_ID_LABEL = 'tsunagu.device';
+
+/** The labels selectors match: what the device reports, with the fleet's labels winning, and its id. */
+export function effectiveLabels(deviceId: string, reported: Readonly<Record<string, string>>, fleet: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  return { ...reported, ...fleet, [DEVICE_ID_LABEL]: deviceId };
 }
 
 /**

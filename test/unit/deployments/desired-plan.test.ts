@@ -32,5 +32,5 @@ test('the hash changes with the document and, when secrets are sealed, with the 
 
 test("a deployment that has nothing for this device yet contributes nothing; the fleet's labels win over reported ones", () => {
   assert.deepEqual(planDevice(device, [deployment('web', {})], () => undefined).carried, []);
-  assert.deepEqual(effectiveLabels({ site: 'x', arch: 'arm64' }, { site: 'a' }), { site: 'a', arch: 'arm64' });
+  assert.deepEqual(effectiveLabels('d-1', { site: 'x', arch: 'arm64', 'tsunagu.device': 'd-2' }, { site: 'a' }), { site: 'a', arch: 'arm64', 'tsunagu.device': 'd-1' });
 });
