@@ -138,12 +138,12 @@ export async function deployToDevice(
       return v;
     });
     version = await publish({ desired: retainedDesired, state: seen, nextDesired });
-    await client.unsubscribeAsync(desiredTopic);
     // A device may have reported on this version before its number was known here (serve published it).
     const reportedMeanwhile = latest as ReportedState | null;
     if (reportedMeanwhile !== null) early ??= judgeState(reportedMeanwhile, version) ?? undefined;
     options.observer?.published?.(deviceId, version);
     announced = true;
+    await client.unsubscribeAsync(desiredTopic);
     if (!options.wait) return { deviceId, version, outcome: { kind: 'published' } };
     const v = version;
     if (early !== undefined) return { deviceId, version: v, outcome: early };
