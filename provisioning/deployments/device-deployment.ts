@@ -33,8 +33,8 @@ export function serveIsDriving(store: DeploymentStore, now: number): boolean {
  * becomes the next revision of the device's own deployment (the highest
  * priority, so it wins a service name over the fleet's layers, which it is
  * composed with), `serve` is told, and the version is the one `serve`
- * publishes. A revision identical to the one the device was last sent
- * publishes nothing: its version is the device's current one.
+ * publishes. Each `deploy` is a new revision, so it is published even when
+ * the document is the same, as `deploy` always did.
  */
 export function publishThroughServe(args: { store: DeploymentStore; fleet: FleetDir; client: MqttClient; deviceId: string; prepared: PreparedDeployment }): DesiredPublisher {
   return async (seen) => {
@@ -44,13 +44,6 @@ export function publishThroughServe(args: { store: DeploymentStore; fleet: Fleet
     const content = { compose: prepared.compose, sealedSecrets: sealRevisionSecrets(prepared, args.fleet.keys.boxPublicKey), settings: null };
     const existing = store.get(name);
     const last = store.published(deviceId);
-    if (existing !== undefined && last !== undefined && content.sealedSecrets === null) {
-      const current = store.revision(name, existing.revision);
-      const carried = store.publishedRevisions(name).get(deviceId);
-      if (current?.sealedSecrets === null && JSON.stringify(current.compose) === JSON.stringify(content.compose) && carried?.revision === existing.revision) {
-        return last.version;
-      }
-    }
     const floor = Math.max(seen.desired ?? 0, last?.version ?? 0);
     if (existing === undefined) {
       store.create({ name, selector: { [DEVICE_ID_LABEL]: deviceId }, priority: PRIORITY_RANGE.max, strategy: DEVICE_DEPLOYMENT_STRATEGY }, content, now);
