@@ -48,7 +48,7 @@ export function stepRollout(previous: RolloutState, input: StepInput): RolloutSt
   }
   // Every change of phase, wave or outcome comes with an event; verdicts and joins are counted above.
   if (changed || events.length > 0) state.updatedAt = input.now;
-  return { state, assignments: assign(state, input.targets), events, wakeAt: nextWake(state, targets) };
+  return { state, assignments: assign(state, input.targets), events, wakeAt: nextWake(state, targets, input.now) };
 }
 
 function sameMember(a: RolloutMember, b: RolloutMember): boolean {
@@ -191,12 +191,17 @@ function assign(state: RolloutState, targets: readonly string[]): Map<string, nu
     const m = state.members[id];
     if (state.phase === 'aborted') out.set(id, state.fromRevision ?? state.toRevision);
     else if (m !== undefined) out.set(id, m.revision);
-    else out.set(id, state.carried[id] ?? fallback);
+    // Once done, a device outside the waves (it matched afterwards) gets the new revision whatever it ran.
+    else out.set(id, state.phase === 'done' ? fallback : state.carried[id] ?? fallback);
   }
   return out;
 }
 
-function nextWake(state: RolloutState, targets: ReadonlySet<string>): number | null {
+/**
+ * The earliest bake end or deadline still ahead. One already past belongs to a target this pass
+ * had no observation of: time alone will not settle it, its next report will.
+ */
+function nextWake(state: RolloutState, targets: ReadonlySet<string>, now: number): number | null {
   if (state.phase === 'aborted') return null;
   let next: number | null = null;
   for (const [id, m] of Object.entries(state.members)) {
@@ -204,7 +209,7 @@ function nextWake(state: RolloutState, targets: ReadonlySet<string>): number | n
     let at: number | null = null;
     if (m.verdict === 'baking' && m.bakeStartedAt !== null) at = m.bakeStartedAt + state.strategy.bakeMs;
     else if (m.outcome === null) at = m.assignedAt + state.strategy.deadlineMs;
-    if (at !== null && (next === null || at < next)) next = at;
+    if (at !== null && at > now && (next === null || at < next)) next = at;
   }
   return next;
 }

@@ -89,6 +89,8 @@ test('under any mix of reports, outages, target changes and operator verbs the r
           const moved = JSON.stringify({ ...after, updatedAt: 0 }) !== JSON.stringify({ ...before, updatedAt: 0 });
           assert.equal(after.updatedAt === sim.now && before.updatedAt !== sim.now, moved && before.updatedAt !== sim.now);
         }
+        const wake = sim.last?.wakeAt ?? null;
+        assert.ok(wake === null || wake > sim.now, 'the next wake-up is ahead, never a busy loop');
         if (after.toRevision !== before.toRevision) continue;
         // No device is ever given a revision outside from, to and the superseded one it still runs.
         const allowed = new Set([after.fromRevision, after.toRevision, ...Object.values(after.carried)]);
