@@ -16,6 +16,8 @@ export interface RolloutStep {
   /** The revision of this deployment each target must run; a target absent from the rollout runs `from` (or `to` once done). */
   assignments: Map<string, number>;
   events: RolloutEvent[];
+  /** The state differs from the one given: store it (its `updatedAt` is then the step's time). */
+  changed: boolean;
   /**
    * When to step again if nothing is reported before: the next bake end or wave deadline.
    * Null when only a report, a target change or an operator can move the rollout.
@@ -47,8 +49,9 @@ export function stepRollout(previous: RolloutState, input: StepInput): RolloutSt
     if (state.phase === 'running') changed = advance(state, input, targets, emit) || changed;
   }
   // Every change of phase, wave or outcome comes with an event; verdicts and joins are counted above.
-  if (changed || events.length > 0) state.updatedAt = input.now;
-  return { state, assignments: assign(state, input.targets), events, wakeAt: nextWake(state, targets, input.now) };
+  changed ||= events.length > 0;
+  if (changed) state.updatedAt = input.now;
+  return { state: changed ? state : previous, assignments: assign(state, input.targets), events, changed, wakeAt: nextWake(state, targets, input.now) };
 }
 
 function sameMember(a: RolloutMember, b: RolloutMember): boolean {

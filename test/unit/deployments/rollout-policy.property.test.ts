@@ -88,6 +88,7 @@ test('under any mix of reports, outages, target changes and operator verbs the r
         if (['step', 'tick', 'online', 'add', 'drop'].includes(action.kind)) {
           const moved = JSON.stringify({ ...after, updatedAt: 0 }) !== JSON.stringify({ ...before, updatedAt: 0 });
           assert.equal(after.updatedAt === sim.now && before.updatedAt !== sim.now, moved && before.updatedAt !== sim.now);
+          assert.equal(sim.last?.changed, moved);
         }
         const wake = sim.last?.wakeAt ?? null;
         assert.ok(wake === null || wake > sim.now, 'the next wake-up is ahead, never a busy loop');

@@ -260,5 +260,11 @@ test('stepping does not modify its input, and a pass that changes nothing keeps 
   const frozen = JSON.stringify(s.state);
   const again = stepRollout(s.state, { targets: s.targets, devices: s.observations(), now: s.now + 1 });
   assert.equal(JSON.stringify(s.state), frozen);
-  assert.equal(again.state.updatedAt, s.state.updatedAt);
+  assert.equal(again.changed, false);
+  assert.equal(again.state, s.state, 'an unchanged state is the same object');
+  s.now += DEFAULT_STRATEGY.bakeMs;
+  const baked = stepRollout(s.state, { targets: s.targets, devices: s.observations(), now: s.now });
+  assert.equal(baked.changed, true);
+  assert.equal(baked.state.updatedAt, s.now);
+  assert.equal(JSON.stringify(s.state), frozen);
 });
