@@ -5,7 +5,7 @@ import { checkSchema } from '../protocol/json.js';
 import { isWithin, pathPatternProblem } from './admission/path-pattern.js';
 import { readFileIfExists } from '../common/atomic-file.js';
 import { parseBytes, parseCapability } from '../protocol/compose/compose-values.js';
-import { DEFAULT_PULL_STALL_MS } from './supervisor/pull-stall-deadline.js';
+import { DEFAULT_PULL_STALL_MS } from './pulls/pull-stall-deadline.js';
 
 /** A size as in Compose files (`256m`, `1g`) or a number of bytes. */
 const byteSize = z.pipe(z.union([z.number(), z.string()]), z.transform((v: number | string, ctx) => {
@@ -130,7 +130,7 @@ export const AgentConfigSchema = z.strictObject({
     /**
      * A pull that does not move forward for this long (no new byte, no layer
      * step) is stopped, reported PULL_FAILED and retried with the pull
-     * back-off; 0: never. See agent/supervisor/pull-stall-deadline.ts.
+     * back-off; 0: never. See agent/pulls/pull-stall-deadline.ts.
      */
     pullStallMs: z._default(z.int().check(z.refine((ms) => ms === 0 || ms >= 10_000, 'must be 0 (off) or at least 10000')), DEFAULT_PULL_STALL_MS),
   }), { scope: 'tsunagu', pullStallMs: DEFAULT_PULL_STALL_MS }),

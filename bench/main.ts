@@ -4,7 +4,7 @@
 // and provides the private dockerd and the local registry; never part of
 // `npm test`, and nothing here asserts a timing.
 import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } from '../scripts/agent-launch.mjs';
-import { LABELS } from '../agent/supervisor/labels.js';
+import { LABELS } from '../agent/supervisor/container-labels.js';
 import { BenchDevice } from './bench-device.js';
 import { openBenchWorld } from './bench-world.js';
 import { updateBenchmarksDoc } from './benchmarks-doc.js';

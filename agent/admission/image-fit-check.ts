@@ -6,7 +6,7 @@ import type { ImageEngine } from '../images/docker-images.js';
 import type { ImageCollector } from '../images/image-collector.js';
 import type { ImageRecords } from '../images/image-records.js';
 import { formatPlatform, platformRuns, type Platform } from '../images/platform.js';
-import { pullSpace } from '../images/pull-space.js';
+import { pullSpace } from '../pulls/pull-space.js';
 import type { RemoteImageFacts } from '../images/remote-image-facts.js';
 import type { DesiredState } from '../../protocol/compose/desired-service.js';
 import type { SupervisorLogger } from '../supervisor/supervisor-io.js';

@@ -3,7 +3,6 @@ import { RegistryCredentialsSchema, type DesiredData, type RegistryCredentials }
 import { TsunaguError } from '../../protocol/errors.js';
 import { checkSchema, parseJsonBytes } from '../../protocol/json.js';
 import { openSealed } from '../../protocol/seal.js';
-import type { RegistryAuth } from '../supervisor/container-runtime.js';
 
 /** A desired state with its secrets opened: only ever in memory, never logged, never written. */
 export interface UnsealedDesired {
@@ -65,19 +64,4 @@ function toEnvMap(env: unknown, path: string): Record<string, unknown> {
   }
   if (typeof env === 'object') return { ...(env as Record<string, unknown>) };
   throw new TsunaguError('SCHEMA', `${path}: must be a map or a list`, { field: path });
-}
-
-/** The registry an image reference pulls from: Docker's rule (a first part with a dot, a colon, or `localhost`). */
-export function registryOf(image: string): string {
-  const slash = image.indexOf('/');
-  if (slash < 0) return 'docker.io';
-  const first = image.slice(0, slash);
-  return first.includes('.') || first.includes(':') || first === 'localhost' ? first : 'docker.io';
-}
-
-/** The supervisor's `registryAuth` hook over a set of credentials. */
-export function registryAuthFor(registries: RegistryCredentials, image: string): RegistryAuth | undefined {
-  const host = registryOf(image);
-  const creds = registries[host];
-  return creds === undefined ? undefined : { username: creds.username, password: creds.password, serveraddress: host };
 }

@@ -3,7 +3,7 @@ import { TsunaguError } from '../../protocol/errors.js';
 import { type RegistryAuth } from '../supervisor/container-runtime.js';
 import { defaultSocket, runtimeError, statusCode } from '../supervisor/engine-errors.js';
 import type { Platform } from './platform.js';
-import type { LocalImageInfo } from './pull-estimate.js';
+import type { LocalImageInfo } from '../pulls/pull-estimate.js';
 
 /** A local image with the references it is known by. */
 export interface EngineImage extends LocalImageInfo {

@@ -12,7 +12,7 @@ import { ImageCollector } from './image-collector.js';
 import { ImageRecords } from './image-records.js';
 import { ImageUseTracker } from './image-use-tracker.js';
 import { devicePlatform, type Platform } from './platform.js';
-import { DiskPullGuard } from './pull-guard.js';
+import { DiskPullGuard } from '../pulls/pull-guard.js';
 import { RegistryClient, type RegistryClientOptions } from './registry-client.js';
 import { RemoteImageFactsReader } from './remote-image-facts.js';
 

@@ -1,5 +1,4 @@
 import { TsunaguError } from '../../protocol/errors.js';
-import { registryOf } from '../desired/unseal.js';
 
 /** An image reference taken apart the way the engine resolves it. */
 export interface ImageReference {
@@ -52,4 +51,12 @@ export function parseImageReference(ref: string): ImageReference {
     repository: path,
     reference: digest ?? tag ?? 'latest',
   };
+}
+
+/** The registry an image reference pulls from: Docker's rule (a first part with a dot, a colon, or `localhost`). */
+export function registryOf(image: string): string {
+  const slash = image.indexOf('/');
+  if (slash < 0) return 'docker.io';
+  const first = image.slice(0, slash);
+  return first.includes('.') || first.includes(':') || first === 'localhost' ? first : 'docker.io';
 }

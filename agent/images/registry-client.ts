@@ -8,14 +8,9 @@ import * as z from 'zod/mini';
 import { asTsunaguError, TsunaguError } from '../../protocol/errors.js';
 import { ENGLISH_ISSUES, parseJsonBytes } from '../../protocol/json.js';
 import type { ImageReference } from './image-reference.js';
+import type { FetchedDocument, ImageRegistry, RegistryLogin } from './image-registry.js';
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, MAX_MANIFEST_BYTES } from './oci-documents.js';
 import { parseChallenge, type Challenge } from './registry-challenge.js';
-
-/** A registry login, as the desired state's sealed credentials give it. */
-export interface RegistryLogin {
-  username: string;
-  password: string;
-}
 
 export interface RegistryClientOptions {
   /**
@@ -32,11 +27,6 @@ export interface RegistryClientOptions {
    * engine's default insecure range.
    */
   insecure?: (host: string) => boolean;
-}
-
-export interface FetchedDocument {
-  mediaType: string | undefined;
-  body: unknown;
 }
 
 const TokenSchema = z.object({ token: z.optional(z.string().check(z.maxLength(65536))), access_token: z.optional(z.string().check(z.maxLength(65536))) })
@@ -64,8 +54,8 @@ function failure(what: string, message: string, cause?: unknown): TsunaguError {
 }
 
 /**
- * A compact client of the registry HTTP API v2, for what the engine does not
- * tell before a pull: manifests and image configs, to estimate sizes. HTTPS,
+ * The `ImageRegistry` adapter: a compact client of the registry HTTP API v2,
+ * for what the engine does not tell before a pull. HTTPS,
  * with HTTP only for loopback registries whose TLS fails (the engine's rule
  * for its default insecure range); Basic or Bearer-token auth as the
  * registry's challenge asks (Docker Hub, GHCR and distribution's token auth
@@ -73,7 +63,7 @@ function failure(what: string, message: string, cause?: unknown): TsunaguError {
  * followed (blobs are often served from a CDN), without the credentials
  * when the host changes. Every response body is size-limited.
  */
-export class RegistryClient {
+export class RegistryClient implements ImageRegistry {
   private readonly certsDir: string;
   private readonly timeoutMs: number;
   private readonly insecure: (host: string) => boolean;

@@ -5,8 +5,8 @@ import type { ImageEngine } from './docker-images.js';
 import { parseImageReference, type ImageReference } from './image-reference.js';
 import { documentKind, ImageConfigSchema, ImageIndexSchema, ImageManifestSchema, MAX_CONFIG_BYTES, type ImageManifest } from './oci-documents.js';
 import { formatPlatform, type Platform } from './platform.js';
-import { pickManifest, remoteLayers, type RemoteLayer } from './pull-estimate.js';
-import type { RegistryClient } from './registry-client.js';
+import { pickManifest, remoteLayers, type RemoteLayer } from '../pulls/pull-estimate.js';
+import type { ImageRegistry } from './image-registry.js';
 
 /**
  * How long a complete read is reused. Registries count manifest reads
@@ -41,7 +41,7 @@ export class RemoteImageFactsReader {
 
   constructor(private readonly deps: {
     engine: Pick<ImageEngine, 'remotePlatforms'>;
-    registry: Pick<RegistryClient, 'manifest' | 'jsonBlob'>;
+    registry: ImageRegistry;
     device: Platform;
     /** The credentials the desired state carries for the image's registry. */
     auth: (ref: string) => RegistryAuth | undefined;

@@ -2,7 +2,7 @@ import type { InventoryReport } from '../../protocol/reports.js';
 import { normalizeArch } from './arch.js';
 import { classifyDevices, findAccelerators } from './devices.js';
 import type { FactsStore } from './facts-cache.js';
-import { deriveLabels } from './labels.js';
+import { deriveLabels } from './device-labels.js';
 import type { ResourceProbe, StaticFacts } from './probe.js';
 
 /** Facts that identify a device at enrollment, before it has any fleet identity. */

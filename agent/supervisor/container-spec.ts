@@ -1,6 +1,6 @@
 import type { ContainerCreateOptions } from 'dockerode';
 import type { DesiredService } from '../../protocol/compose/desired-service.js';
-import { LABELS, ownershipLabels } from './labels.js';
+import { LABELS, ownershipLabels } from './container-labels.js';
 
 export interface ContainerIdentity {
   scope: string;

@@ -6,9 +6,9 @@ import type { ActualContainer, ContainerStatus, HealthStatus, LocalImage } from 
 import type { ContainerRuntime, PullProgress, RegistryAuth, RuntimeEvent } from './container-runtime.js';
 import { defaultSocket, runtimeError, statusCode } from './engine-errors.js';
 import { demultiplex } from './log-stream.js';
-import { LABELS, MANAGED_VALUE } from './labels.js';
+import { LABELS, MANAGED_VALUE } from './container-labels.js';
 import { pinnedDigest } from './pinned-digest.js';
-import { PULL_FAILURE_HINT, pullFailureCode } from './pull-failure.js';
+import { PULL_FAILURE_HINT, pullFailureCode } from '../pulls/pull-failure.js';
 import { isStaleRuntimeState } from './runtime-state.js';
 
 export interface DockerRuntimeOptions {

@@ -2,7 +2,7 @@ import { createOptions } from './container-spec.js';
 import type { ContainerRuntime, PullProgress, RegistryAuth } from './container-runtime.js';
 import { TsunaguError } from '../../protocol/errors.js';
 import { holdsPinnedContent } from './pinned-digest.js';
-import { withStallDeadline } from './pull-stall-deadline.js';
+import { withStallDeadline } from '../pulls/pull-stall-deadline.js';
 import { describeStep, type Step, type StepKind } from './steps.js';
 
 /** What every step executor may use. */

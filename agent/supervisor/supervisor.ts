@@ -10,11 +10,11 @@ import { OperatorHolds } from './operator-holds.js';
 import { Evictions, type EvictionChanges, type TierEvictions } from './evictions.js';
 import { configHash } from './config-hash.js';
 import { withDeviceDefaults } from './device-defaults.js';
-import { BackgroundPulls } from './background-pulls.js';
+import { BackgroundPulls } from '../pulls/background-pulls.js';
 import { executeStep, type StepContext } from './executor.js';
 import { runLanes } from './lane-runner.js';
 import { deployable, plan, recordExits } from './planner.js';
-import { DEFAULT_PULL_STALL_MS } from './pull-stall-deadline.js';
+import { DEFAULT_PULL_STALL_MS } from '../pulls/pull-stall-deadline.js';
 import {
   backoffDelay, clampToClock, DEFAULT_PULL_BACKOFF, DEFAULT_RESTART_BACKOFF, recordFailure, recordSuccess,
   type BackoffPolicy, type BackoffState,

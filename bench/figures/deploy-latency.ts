@@ -7,7 +7,7 @@ import { DESIRED_TYPE } from '../../protocol/commands.js';
 import { DESIRED_LIFETIME_MS } from '../../provisioning/deploy/deploy-device.js';
 import { fleetSession } from '../../test/support/fleet-session.js';
 import { TEST_LABEL } from '../../test/support/supervisor-harness.js';
-import { LABELS } from '../../agent/supervisor/labels.js';
+import { LABELS } from '../../agent/supervisor/container-labels.js';
 import type { BenchDevice } from '../bench-device.js';
 import type { BenchWorld } from '../bench-world.js';
 import type { FigureResult } from '../figure.js';

@@ -7,7 +7,7 @@ import { text } from 'node:stream/consumers';
 import { silentLogger } from '../../common/logger.js';
 import { defaultEd25519 } from '../../protocol/ed25519.js';
 import { generateKeyPairs } from '../../protocol/keys.js';
-import { ContainerUsage } from '../../agent/desired/container-usage.js';
+import { ContainerUsage } from '../../agent/resources/container-usage.js';
 import { enroll } from '../../agent/enrollment/enroller.js';
 import { DeviceLink } from '../../agent/link/device-link.js';
 import { Outbound } from '../../agent/link/outbound.js';

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { stringify } from 'yaml';
-import { LABELS } from '../../agent/supervisor/labels.js';
+import { LABELS } from '../../agent/supervisor/container-labels.js';
 import { fleetCli } from '../../test/support/deploy-cli.js';
 import { TEST_LABEL } from '../../test/support/supervisor-harness.js';
 import type { BenchDevice } from '../bench-device.js';

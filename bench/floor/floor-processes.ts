@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { LABELS } from '../../agent/supervisor/labels.js';
+import { LABELS } from '../../agent/supervisor/container-labels.js';
 import { bundleLikeAgent } from '../../scripts/bundle.mjs';
 import type { BenchDevice } from '../bench-device.js';
 import type { BenchWorld } from '../bench-world.js';

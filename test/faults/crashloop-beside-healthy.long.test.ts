@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
 import { stringify } from 'yaml';
-import { LABELS } from '../../agent/supervisor/labels.js';
+import { LABELS } from '../../agent/supervisor/container-labels.js';
 import { fleetCli } from '../support/deploy-cli.js';
 import { logTime, sleep, startFaultDevice } from '../support/fault-device.js';
 import type { TestFleet } from '../support/fleet.js';

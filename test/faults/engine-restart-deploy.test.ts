@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
 import { stringify } from 'yaml';
-import { LABELS } from '../../agent/supervisor/labels.js';
+import { LABELS } from '../../agent/supervisor/container-labels.js';
 import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
 // @ts-expect-error: a plain ES module of the test scripts, without types
 import { dockerInstance, startDockerd, stopChild } from '../../scripts/test-services.mjs';

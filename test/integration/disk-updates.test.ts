@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { LABELS } from '../../agent/supervisor/labels.js';
+import { LABELS } from '../../agent/supervisor/container-labels.js';
 import type { SupervisorEvent } from '../../agent/supervisor/supervisor.js';
 import { app, diskConfig, diskKit, MiB } from '../support/disk-kit.js';
 import { busyboxRootfs, pushImage, randomLayer } from '../support/image-writer.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
-import { LABELS } from '../../agent/supervisor/labels.js';
+import { LABELS } from '../../agent/supervisor/container-labels.js';
 import { DESIRED_TYPE } from '../../protocol/commands.js';
 import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
 import { AgentProcess } from '../support/agent-process.js';

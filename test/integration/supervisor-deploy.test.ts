@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LABELS } from '../../agent/supervisor/labels.js';
+import { LABELS } from '../../agent/supervisor/container-labels.js';
 import { supervisorHarness } from '../support/supervisor-harness.js';
 
 test('deploy from the registry, update the image, change config, remove a service', async (t) => {

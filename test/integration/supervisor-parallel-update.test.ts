@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type Docker from 'dockerode';
-import { LABELS } from '../../agent/supervisor/labels.js';
+import { LABELS } from '../../agent/supervisor/container-labels.js';
 import { supervisorHarness, TEST_LABEL } from '../support/supervisor-harness.js';
 
 /** Long enough that ten graces one after another (60 s) cannot hide in the engine's own time to start ten containers. */

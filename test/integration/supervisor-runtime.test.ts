@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { DockerRuntime } from '../../agent/supervisor/docker-runtime.js';
 import { type PullProgress, type RuntimeEvent } from '../../agent/supervisor/container-runtime.js';
-import { LABELS, ownershipLabels } from '../../agent/supervisor/labels.js';
+import { LABELS, ownershipLabels } from '../../agent/supervisor/container-labels.js';
 import { isTsunaguError } from '../../protocol/errors.js';
 import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';
 

@@ -3,7 +3,7 @@ import type { ContainerInspectInfo } from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import { DockerRuntime } from '../../agent/supervisor/docker-runtime.js';
-import { LABELS } from '../../agent/supervisor/labels.js';
+import { LABELS } from '../../agent/supervisor/container-labels.js';
 import { inspectListed } from './inspect-listed.js';
 import { dockerTestEnv, removeContainers, TEST_LABEL, testDocker, testDockerSocket, type TestImages } from './test-docker.js';
 import { waitFor } from './wait-for.js';

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { normalizeArch } from '../../agent/resources/arch.js';
 import { classifyDevices, findAccelerators } from '../../agent/resources/devices.js';
 import { InventoryService, buildInventory, hardwareFacts } from '../../agent/resources/inventory.js';
-import { deriveLabels, memoryClass } from '../../agent/resources/labels.js';
+import { deriveLabels, memoryClass } from '../../agent/resources/device-labels.js';
 import { computeMetrics } from '../../agent/resources/metrics.js';
 import type { RawSample, ResourceProbe, StaticFacts } from '../../agent/resources/probe.js';
 import { parseMeminfo, parseMounts, parseNetDev, parseProcStat, selectLocalFilesystems } from '../../agent/resources/proc.js';

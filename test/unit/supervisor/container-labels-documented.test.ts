@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseDesiredState } from '../../../protocol/compose/compose-schema.js';
 import { createOptions } from '../../../agent/supervisor/container-spec.js';
-import { LABELS, MANAGED_VALUE } from '../../../agent/supervisor/labels.js';
+import { LABELS, MANAGED_VALUE } from '../../../agent/supervisor/container-labels.js';
 import { RESERVED_LABEL_PREFIX } from '../../../protocol/compose/reserved-labels.js';
 
 /**

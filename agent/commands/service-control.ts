@@ -1,5 +1,5 @@
 import { TsunaguError } from '../../protocol/errors.js';
-import type { ServiceControl } from '../commands/handlers.js';
+import type { ServiceControl } from './handlers.js';
 import type { SupervisorState } from '../supervisor/supervisor.js';
 
 /** The supervisor's operator controls, as the service commands use them. */

@@ -1,12 +1,12 @@
 import { asTsunaguError } from '../../protocol/errors.js';
 import type { PullClearance, PullGuard, PullRequest, SupervisorLogger } from '../supervisor/supervisor-io.js';
-import { formatBytes } from './byte-size.js';
-import { fitPull } from './disk-fit.js';
-import type { DiskGauge } from './disk-gauge.js';
-import type { ImageCollector } from './image-collector.js';
-import type { ImageRecords } from './image-records.js';
+import { formatBytes } from '../images/byte-size.js';
+import { fitPull } from '../images/disk-fit.js';
+import type { DiskGauge } from '../images/disk-gauge.js';
+import type { ImageCollector } from '../images/image-collector.js';
+import type { ImageRecords } from '../images/image-records.js';
 import { pullSpace } from './pull-space.js';
-import type { RemoteImageFacts } from './remote-image-facts.js';
+import type { RemoteImageFacts } from '../images/remote-image-facts.js';
 
 export interface DiskPullGuardOptions {
   facts: { read(ref: string, signal?: AbortSignal): Promise<RemoteImageFacts> };

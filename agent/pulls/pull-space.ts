@@ -1,7 +1,7 @@
-import type { DiskReading, PullSpace } from './disk-fit.js';
-import type { EngineImage } from './docker-images.js';
-import { removableImages } from './image-gc.js';
-import type { ImageRecord } from './image-records.js';
+import type { DiskReading, PullSpace } from '../images/disk-fit.js';
+import type { EngineImage } from '../images/docker-images.js';
+import { removableImages } from '../images/image-gc.js';
+import type { ImageRecord } from '../images/image-records.js';
 import { estimatePulls, layersOf, reclaimableBytes, type RemoteLayer } from './pull-estimate.js';
 
 export interface PullSpaceInputs {

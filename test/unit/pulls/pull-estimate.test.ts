@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ImageIndex, ImageManifest } from '../../../agent/images/oci-documents.js';
 import { documentKind } from '../../../agent/images/oci-documents.js';
-import { estimatePulls, pickManifest, reclaimableBytes, remoteLayers, type LocalImageInfo } from '../../../agent/images/pull-estimate.js';
+import { estimatePulls, pickManifest, reclaimableBytes, remoteLayers, type LocalImageInfo } from '../../../agent/pulls/pull-estimate.js';
 
 const d = (c: string): string => `sha256:${c.repeat(64).slice(0, 64)}`;
 const MiB = 1024 * 1024;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { EngineImage } from '../../../agent/images/docker-images.js';
-import { pullSpace, type PullSpaceInputs } from '../../../agent/images/pull-space.js';
+import { pullSpace, type PullSpaceInputs } from '../../../agent/pulls/pull-space.js';
 
 const MiB = 1024 * 1024;
 const d = (c: string): string => `sha256:${c.repeat(64).slice(0, 64)}`;

@@ -1,8 +1,8 @@
 import { asTsunaguError, type TsunaguError } from '../../protocol/errors.js';
-import type { PullProgress } from './container-runtime.js';
-import { executeStep, type StepContext } from './executor.js';
-import type { Step } from './steps.js';
-import type { PullClearance } from './supervisor-io.js';
+import type { PullProgress } from '../supervisor/container-runtime.js';
+import { executeStep, type StepContext } from '../supervisor/executor.js';
+import type { Step } from '../supervisor/steps.js';
+import type { PullClearance } from '../supervisor/supervisor-io.js';
 
 type PullStep = Extract<Step, { kind: 'pull' }>;
 

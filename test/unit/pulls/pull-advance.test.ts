@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PullAdvance, type PullEvent } from '../../../agent/supervisor/pull-advance.js';
+import { PullAdvance, type PullEvent } from '../../../agent/pulls/pull-advance.js';
 
 const ev = (id: string | null, status: string, current?: number, total?: number): PullEvent => ({
   id, status, progress: total === undefined ? null : { current: current ?? 0, total },

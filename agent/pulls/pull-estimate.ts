@@ -1,5 +1,5 @@
-import type { ImageConfig, ImageIndex, ImageManifest } from './oci-documents.js';
-import { bestPlatform, type Platform } from './platform.js';
+import type { ImageConfig, ImageIndex, ImageManifest } from '../images/oci-documents.js';
+import { bestPlatform, type Platform } from '../images/platform.js';
 
 /** One layer of a remote image: its uncompressed digest (when the config names it) and download size. */
 export interface RemoteLayer {

@@ -1,4 +1,4 @@
-import type { PullProgress } from './container-runtime.js';
+import type { PullProgress } from '../supervisor/container-runtime.js';
 
 /** The part of a pull event that tells whether the pull moved. */
 export type PullEvent = Pick<PullProgress, 'id' | 'status' | 'progress'>;

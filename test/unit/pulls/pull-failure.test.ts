@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pullFailureCode } from '../../../agent/supervisor/pull-failure.js';
+import { pullFailureCode } from '../../../agent/pulls/pull-failure.js';
 
 test('content that does not match its digest is DIGEST_MISMATCH, in the words of Docker and of containerd', () => {
   const d = 'sha256:264644f71db37873ee0077135df9c6d6a55e73bdf553f850e9f2fec494648370';

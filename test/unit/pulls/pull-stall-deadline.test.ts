@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PullProgress } from '../../../agent/supervisor/container-runtime.js';
-import { withStallDeadline } from '../../../agent/supervisor/pull-stall-deadline.js';
+import { withStallDeadline } from '../../../agent/pulls/pull-stall-deadline.js';
 import { isTsunaguError, TsunaguError } from '../../../protocol/errors.js';
 
 const event = (status: string, current?: number, total = 1000): PullProgress => ({

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { supervisorServiceControl, type ServiceOperations } from '../../../agent/desired/service-control.js';
+import { supervisorServiceControl, type ServiceOperations } from '../../../agent/commands/service-control.js';
 import { engineUnknown } from '../../../agent/supervisor/service-report.js';
 import { parseDesiredState } from '../../../protocol/compose/compose-schema.js';
 import type { SupervisorState } from '../../../agent/supervisor/supervisor.js';

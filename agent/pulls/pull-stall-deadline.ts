@@ -1,5 +1,5 @@
 import { TsunaguError } from '../../protocol/errors.js';
-import type { PullProgress } from './container-runtime.js';
+import type { PullProgress } from '../supervisor/container-runtime.js';
 import { PullAdvance } from './pull-advance.js';
 
 /**
