@@ -176,6 +176,11 @@ const deployment = program.command('deployment')
 gets it within seconds, one that stops matching loses its services. Several deployments may match
 one device: each adds its services; a service name claimed by two goes to the higher priority.
 See docs/deployments.md.
+
+Examples:
+  tsunagu-fleet deployment create base --selector arch=arm64 monitoring.yaml --priority 10
+  tsunagu-fleet deployment update base monitoring-v2.yaml
+  tsunagu-fleet deployment status base --watch
 `);
 
 revisionOptions(deployment.command('create')
