@@ -129,6 +129,7 @@ export function openSession(deps: SessionDeps): Session {
     supervisor: workload?.supervisor ?? { apply: () => Promise.reject(new Error('no container engine')), state: () => ({ version: null, status: 'failed', services: [], error: null }) },
     deviceLabels: workload?.labels ?? new Set(),
     setRegistries: (registries) => { if (workload !== undefined) workload.secrets.registries = registries; },
+    applySettings: (settings) => reporter.setIntervalMs(settings?.metricsIntervalMs ?? config.reports.metricsIntervalMs),
     publishState: (state, traceparent) => void outbound.send({ kind: 'state', class: 'state', retain: true, payload: JSON.stringify(state), traceparent }),
     emitEvent, logger, clock,
     onPersistedUnusable: () => refetchRetainedDesired(link, logger),

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { DeviceSettingsSchema } from './device-settings.js';
 
 /**
  * The desired-state message: `data` of a fleet-signed payload with
@@ -13,6 +14,9 @@ import * as z from 'zod/mini';
  *   registry credentials as one sealed JSON object
  *   {"<registry host>": {"username": "...", "password": "..."}}.
  *   The broker never sees them in clear; the agent never logs them.
+ * - `settings` (optional, sent only when a deployment sets some): device
+ *   settings safe to set remotely (protocol/device-settings.ts); absent
+ *   means the device's own configuration.
  */
 export const DesiredDataSchema = z.strictObject({
   version: z.int().check(z.positive()),
@@ -21,6 +25,7 @@ export const DesiredDataSchema = z.strictObject({
     environment: z.optional(z.record(z.string(), z.record(z.string(), z.string().check(z.maxLength(8192))))),
     registries: z.optional(z.string().check(z.maxLength(16 * 1024))),
   })),
+  settings: z.optional(DeviceSettingsSchema),
 });
 export type DesiredData = z.infer<typeof DesiredDataSchema>;
 
@@ -80,6 +85,12 @@ export const ReportedStateSchema = z.strictObject({
     restartCount: count,
     lastExitCode: z.nullable(z.int()),
     lastError: z.nullable(z.object({ code: z.string(), message: z.string() })),
+    /**
+     * True while the service's container runs an older configuration than the desired one (its
+     * update has not happened yet). A fleet rollout reads it to tell whether this service already
+     * runs the new revision when another service of the same version failed.
+     */
+    outdated: z.optional(z.boolean()),
     /** Set while an update runs kill-then-download because the disk cannot hold the new image beside the old one. */
     updateSwitch: z.optional(z.nullable(z.strictObject({ strategy: z.literal('kill-then-download'), reason: z.string().check(z.maxLength(1024)) }))),
   })).check(z.maxLength(256)),

@@ -42,6 +42,9 @@ export const ERROR_CODES = {
   COMMAND_FAILED: 'the command ran and failed',
   UNKNOWN_SERVICE: 'the service named is not part of the desired state',
   TIMEOUT: 'no answer arrived in time',
+  // Fleet deployments: staged rollouts.
+  BAD_ROLLOUT_STRATEGY: 'the rollout strategy (waves, bake time, failure threshold, what to do on a halt) is not valid',
+  ROLLOUT_PHASE: "the rollout's phase does not allow the operation (resume a halted rollout, pause a finished one)",
   // Desired state and container supervision.
   UNSUPPORTED: 'the desired state uses a Compose feature this agent does not support',
   PULL_FAILED: 'an image could not be pulled; the running version is kept',

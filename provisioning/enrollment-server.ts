@@ -1,6 +1,12 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from '../common/logger.js';
 import { defaultEd25519 } from '../protocol/ed25519.js';
 import { openBrokerBackend } from './broker-backend.js';
+import { DeploymentReconciler } from './deployments/deployment-reconciler.js';
+import { DeploymentStore } from './deployments/deployment-store.js';
+import { FleetLink } from './fleet-link.js';
+import { FleetSigner } from './fleet-signer.js';
 import { EnrollmentService } from './enrollment-service.js';
 import type { FleetDir } from './fleet-dir.js';
 import { PresenceTracker } from './presence-tracker.js';
@@ -9,15 +15,18 @@ import { FleetDatabase } from './fleet-database.js';
 export interface RunningEnrollmentServer {
   service: EnrollmentService;
   database: FleetDatabase;
+  reconciler: DeploymentReconciler;
   stop(): Promise<void>;
 }
 
 /**
  * Compose the enrollment service for a fleet directory: the broker (Mosquitto
- * through dynamic security, or the embedded one), database, presence.
+ * through dynamic security, or the embedded one), database, presence, and
+ * the deployment reconciler (which publishes only while it holds the lease).
  */
 export async function startEnrollmentServer(fleet: FleetDir, logger: Logger): Promise<RunningEnrollmentServer> {
   const database = new FleetDatabase(fleet.databasePath);
+  const store = new DeploymentStore(fleet.databasePath, database);
   const backend = await openBrokerBackend(fleet, logger);
   const { client } = backend;
   const service = new EnrollmentService({
@@ -26,19 +35,31 @@ export async function startEnrollmentServer(fleet: FleetDir, logger: Logger): Pr
     policy: () => fleet.config.claim,
   });
   const presence = new PresenceTracker(client, database, logger);
+  const ed = defaultEd25519();
+  const signer = new FleetSigner(fleet, ed);
+  const link = new FleetLink({ client, ed, signer, deviceKey: (id) => database.byId(id)?.signPublicKey });
+  const reconciler = new DeploymentReconciler({
+    client, link, signer, database, store, fleetBoxSecretKey: fleet.keys.boxSecretKey, logger: logger.child({ component: 'deployments' }),
+    owner: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+  });
+  presence.onDeviceChanged = (deviceId) => reconciler.deviceChanged(deviceId);
   client.on('close', () => logger.warn('lost the broker connection'));
   client.on('connect', () => logger.info('connected to the broker'));
   // The service itself is long-lived: let MQTT.js reconnect it (one process, no stampede concern).
   client.options.reconnectPeriod = 2000;
   await service.start();
   await presence.start();
+  await reconciler.start();
   return {
     service,
     database,
+    reconciler,
     stop: async () => {
+      await reconciler.stop();
       presence.stop();
       await service.stop();
       await backend.close();
+      store.close();
       database.close();
     },
   };

@@ -39,6 +39,7 @@ export class PresenceTracker {
     try {
       const status = parseJsonWith(DeviceStatusSchema, new Uint8Array(payload), 'status', STATUS_LIMITS);
       this.database.setPresence(parsed.deviceId, status.state === 'online', this.now());
+      this.onDeviceChanged?.(parsed.deviceId);
     } catch (err) {
       this.logger.warn({ deviceId: parsed.deviceId, err: (err as Error).message, ...this.countIgnored(err) }, 'ignored a malformed status');
     }
@@ -49,10 +50,14 @@ export class PresenceTracker {
     try {
       const inventory = parseJsonWith(InventoryReportSchema, new Uint8Array(payload), 'inventory', DEFAULT_JSON_LIMITS);
       this.database.setLabels(deviceId, inventory.labels);
+      this.onDeviceChanged?.(deviceId);
     } catch (err) {
       this.logger.warn({ deviceId, err: (err as Error).message, ...this.countIgnored(err) }, 'ignored a malformed inventory; the labels stay as they were');
     }
   }
+
+  /** Told after a device's presence or labels were written (the deployment reconciler wakes on it). */
+  onDeviceChanged: ((deviceId: string) => void) | undefined;
 
   constructor(private readonly client: MqttClient, private readonly database: FleetDatabase, private readonly logger: Logger, private readonly now: () => number = Date.now) {}
 

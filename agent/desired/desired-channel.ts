@@ -1,4 +1,5 @@
 import type { Logger } from '../../common/logger.js';
+import type { DeviceSettings } from '../../protocol/device-settings.js';
 import { DesiredDataSchema, type DesiredData, type RegistryCredentials, type ReportedDisk, type ReportedState } from '../../protocol/desired.js';
 import type { SignedPayload } from '../../protocol/envelope.js';
 import { asTsunaguError, type TsunaguError } from '../../protocol/errors.js';
@@ -34,6 +35,8 @@ export interface DesiredChannelOptions {
   deviceLabels: ReadonlySet<string>;
   /** The registry credentials of the accepted version, for the supervisor's `registryAuth` hook. */
   setRegistries: (registries: RegistryCredentials) => void;
+  /** The fleet's device settings of the accepted version; undefined: the device's own configuration again. */
+  applySettings?: (settings: DeviceSettings | undefined) => void;
   /**
    * Rules a desired state must pass before it is accepted (device security
    * policy, fit): a refusal keeps what runs and reports a reason per service.
@@ -227,6 +230,7 @@ export class DesiredChannel {
     this.accepted = { version: data.version, bytes, traceparent: tp, desired };
     this.refusal = undefined;
     this.opts.setRegistries(registries);
+    this.opts.applySettings?.(data.settings);
     log.info({ source, services: desired.services.map((s) => s.name) }, isNew ? 'applying desired state' : 'applying the desired state held again');
     this.opts.emitEvent({ type: 'desired-accepted', version: data.version, source, ...(tp === undefined ? {} : { traceparent: tp }) });
     try {

@@ -98,6 +98,11 @@ export class Reporter {
     }
   }
 
+  /** A metrics report at least this often from now on (a fleet's device setting, or the configuration's again). */
+  setIntervalMs(ms: number): void {
+    this.opts.intervalMs = ms;
+  }
+
   private async sendInventory(inventory: InventoryReport): Promise<void> {
     await this.opts.outbound.send({ kind: 'inventory', payload: JSON.stringify(inventory), class: 'state', retain: true });
   }
