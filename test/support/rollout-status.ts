@@ -1,0 +1,60 @@
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import type { DeploymentWorld } from './deployment-world.js';
+import { waitFor } from './wait-for.js';
+
+/** The parts of `deployment status NAME --json` the rollout scenarios read. */
+export interface RolloutStatus {
+  rollout: {
+    phase: string;
+    fromRevision: number | null;
+    toRevision: number;
+    wave: number;
+    counts: Record<string, number>;
+    failures: { failed: number; tried: number; allowed: number };
+    failing: {
+      deviceId: string;
+      wave: number;
+      revision: number;
+      timedOut: boolean;
+      reason: { service?: string; code?: string; message?: string; state?: string; health?: string } | null;
+    }[];
+  } | null;
+  devices: { deviceId: string; revision: number | null; version: number | null }[];
+}
+
+/** `deployment status NAME --json`, parsed. */
+export async function rolloutStatus(world: DeploymentWorld, name: string): Promise<RolloutStatus> {
+  return JSON.parse(await world.ok('deployment', 'status', name, '--json')) as RolloutStatus;
+}
+
+/**
+ * Poll `deployment status NAME --json` until `until` holds. Nothing on the
+ * operator's side announces a rollout's progress but this command (and its
+ * `--watch`), so this is what an operator's script would do too.
+ */
+export async function untilStatus(world: DeploymentWorld, name: string, what: string, until: (s: RolloutStatus) => boolean, timeoutMs = 60_000): Promise<RolloutStatus> {
+  let last: RolloutStatus | undefined;
+  return waitFor(`${name}: ${what}`, async () => {
+    last = await rolloutStatus(world, name);
+    return until(last) ? last : undefined;
+  }, timeoutMs, { intervalMs: 500, detail: () => last?.rollout ?? last });
+}
+
+/** One `desired-published` entry of the fleet's audit log: the device, the version, the `deployment@revision` layers. */
+export interface Publication { deviceId: string; version: number; carried: string[] }
+
+/** Every desired state the reconciler recorded as published, oldest first, read from the fleet database's audit log. */
+export function publications(world: DeploymentWorld): Publication[] {
+  const db = new Database(join(world.fleetDir, 'registry.db'), { readonly: true, fileMustExist: true });
+  try {
+    const rows = db.prepare("SELECT device_id, message FROM audit WHERE event = 'desired-published' ORDER BY id").all() as { device_id: string; message: string }[];
+    return rows.map((r) => {
+      const m = /^version (\d+) from (.*)$/.exec(r.message);
+      if (m === null) throw new Error(`unexpected desired-published entry: ${r.message}`);
+      return { deviceId: r.device_id, version: Number(m[1]), carried: m[2]!.split(', ').filter((s) => s.includes('@')) };
+    });
+  } finally {
+    db.close();
+  }
+}
