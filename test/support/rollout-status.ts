@@ -44,17 +44,37 @@ export async function untilStatus(world: DeploymentWorld, name: string, what: st
 /** One `desired-published` entry of the fleet's audit log: the device, the version, the `deployment@revision` layers. */
 export interface Publication { deviceId: string; version: number; carried: string[] }
 
-/** Every desired state the reconciler recorded as published, oldest first, read from the fleet database's audit log. */
-export function publications(world: DeploymentWorld): Publication[] {
+/** One member of the stored rollout: its wave (from 0) and the verdict `serve` last judged it. */
+export interface StoredMember { wave: number; revision: number; verdict: string; outcome: string | null }
+
+/**
+ * The rollout of `name` as `serve` last stored it in the fleet database, read directly: cheap
+ * enough to poll often, for catching a short-lived standing (a device baking for a few seconds).
+ */
+export function storedRollout(world: DeploymentWorld, name: string): { phase: string; wave: number; members: Record<string, StoredMember> } | undefined {
+  return withDatabase(world, (db) => {
+    const row = db.prepare('SELECT state FROM rollouts WHERE deployment = ?').get(name) as { state: string } | undefined;
+    return row === undefined ? undefined : JSON.parse(row.state) as { phase: string; wave: number; members: Record<string, StoredMember> };
+  });
+}
+
+function withDatabase<T>(world: DeploymentWorld, read: (db: Database.Database) => T): T {
   const db = new Database(join(world.fleetDir, 'registry.db'), { readonly: true, fileMustExist: true });
   try {
+    return read(db);
+  } finally {
+    db.close();
+  }
+}
+
+/** Every desired state the reconciler recorded as published, oldest first, read from the fleet database's audit log. */
+export function publications(world: DeploymentWorld): Publication[] {
+  return withDatabase(world, (db) => {
     const rows = db.prepare("SELECT device_id, message FROM audit WHERE event = 'desired-published' ORDER BY id").all() as { device_id: string; message: string }[];
     return rows.map((r) => {
       const m = /^version (\d+) from (.*)$/.exec(r.message);
       if (m === null) throw new Error(`unexpected desired-published entry: ${r.message}`);
       return { deviceId: r.device_id, version: Number(m[1]), carried: m[2]!.split(', ').filter((s) => s.includes('@')) };
     });
-  } finally {
-    db.close();
-  }
+  });
 }
