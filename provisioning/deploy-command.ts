@@ -9,6 +9,8 @@ import { DEPLOY_EXIT, exitCodeFor } from './deploy/rollout.js';
 import { parseRegistryAuth, registryAuthFromEnv } from './deploy/secrets.js';
 import { formatSelector, parseSelector } from './deploy/selector.js';
 import { retainedInventoryLabels, selectTargets, type Target } from './deploy/targets.js';
+import { DeploymentStore } from './deployments/deployment-store.js';
+import { publishThroughServe, serveIsDriving } from './deployments/device-deployment.js';
 import { operatorContext } from './operator-commands.js';
 
 export interface DeployOptions {
@@ -47,6 +49,7 @@ export async function runDeploy(first: string, second: string | undefined, o: De
   const prepared = prepareDeployment(readText(composePath, 'compose file'), { envFile, registries: parseRegistryAuth(authEntries) });
 
   const ctx = await operatorContext(o.dir, 'deploy');
+  let store: DeploymentStore | undefined;
   try {
     ctx.client.setMaxListeners(0);
     let targets: Target[];
@@ -69,8 +72,14 @@ export async function runDeploy(first: string, second: string | undefined, o: De
     const onSignal = (): void => abort.abort();
     process.once('SIGINT', onSignal);
     // allSettled: one device's failure to publish must not close the connection under the others.
+    // One device, while a `serve` drives deployments: the document becomes that device's own
+    // deployment, composed with the fleet's layers and published by `serve` (docs/deployments.md).
+    // Without a `serve`, or with --selector (a one-off to the devices matching now), it is published here.
+    store = selector === undefined ? new DeploymentStore(ctx.fleet.databasePath, ctx.database) : undefined;
+    const viaServe = store !== undefined && serveIsDriving(store, Date.now()) ? store : undefined;
     const settled = await Promise.allSettled(targets.map(async (t) => {
-      const r = await deployToDevice(deps, t, prepared, { wait: o.wait, timeoutMs: timeoutSec * 1000, observer: output, signal: abort.signal });
+      const publish = viaServe !== undefined ? publishThroughServe({ store: viaServe, fleet: ctx.fleet, client: ctx.client, deviceId: t.deviceId, prepared }) : undefined;
+      const r = await deployToDevice(deps, t, prepared, { wait: o.wait, timeoutMs: timeoutSec * 1000, observer: output, signal: abort.signal, ...(publish === undefined ? {} : { publish }) });
       output.result(r);
       return r;
     }));
@@ -81,6 +90,7 @@ export async function runDeploy(first: string, second: string | undefined, o: De
     output.summary(results);
     return Math.max(0, ...results.map((r) => (r.outcome.kind === 'published' ? DEPLOY_EXIT.applied : exitCodeFor(r.outcome))));
   } finally {
+    store?.close();
     await ctx.close();
   }
 }
