@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { dockerTestEnv, type TestImages } from '../support/test-docker.js';
 import { DeploymentWorld, type WorldDevice } from '../support/deployment-world.js';
-import { publications, storedRollout, untilStatus } from '../support/rollout-status.js';
+import { publications, untilRunning, storedRollout, untilStatus } from '../support/rollout-status.js';
 import { waitFor } from '../support/wait-for.js';
 
 // `serve` killed in the middle of a rollout, end to end with the shipped
@@ -16,21 +16,13 @@ let world: DeploymentWorld;
 let images: TestImages;
 let devices: WorldDevice[] = [];
 
-/** Wait until every given device runs exactly these services (name → image), as the engine lists them. */
-async function untilRunning(targets: readonly WorldDevice[], services: Record<string, string>, timeoutMs = 90_000): Promise<void> {
-  for (const d of targets) {
-    await waitFor(`${d.name} running ${JSON.stringify(services)}`, async () => JSON.stringify(await world.running(d)) === JSON.stringify(services),
-      timeoutMs, { intervalMs: 300, detail: () => d.agent.lines.slice(-5) });
-  }
-}
-
 before(async () => {
   images = dockerTestEnv().images;
   world = await DeploymentWorld.start('tsunagu-rollout-restart-');
   await world.ok('deployment', 'create', 'web', '--selector', 'os=linux', '--waves', '1,2,100%', '--bake', '5s', '--max-failures', '0', '--wave-deadline', '60s',
     world.composeFile({ services: { web: world.service(images.busybox1) } }));
   devices = await Promise.all(['a', 'b', 'c'].map((n) => world.addDevice(n)));
-  await untilRunning(devices, { web: images.busybox1 });
+  await untilRunning(world, devices, { web: images.busybox1 });
 });
 
 after(async () => {
@@ -56,7 +48,7 @@ test('serve killed (SIGKILL) mid-rollout and restarted finishes the rollout, eac
   const done = await untilStatus(world, 'web', 'revision 2 rolled out after the restart', (s) => s.rollout?.phase === 'done', 60_000);
   assert.deepEqual([done.rollout!.fromRevision, done.rollout!.toRevision, done.rollout!.counts.healthy], [1, 2, 3]);
   assert.deepEqual(done.devices.map((d) => d.revision), [2, 2, 2]);
-  await untilRunning(devices, { web: images.busybox2 });
+  await untilRunning(world, devices, { web: images.busybox2 });
 
   const all = publications(world);
   for (const d of devices) {

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { dockerTestEnv, type TestImages } from '../support/test-docker.js';
 import { DeploymentWorld, type WorldDevice } from '../support/deployment-world.js';
-import { publications, untilStatus } from '../support/rollout-status.js';
-import { waitFor } from '../support/wait-for.js';
+import { publications, untilRunning, untilStatus } from '../support/rollout-status.js';
 
 // Rollouts that go wrong, end to end with the shipped bundles: a revision
 // whose image fails its healthcheck halts at its canary and the canary is put
@@ -15,21 +14,13 @@ let devices: WorldDevice[] = [];
 
 const STRATEGY = ['--waves', '1,100%', '--bake', '2s', '--max-failures', '0', '--on-halt', 'revert', '--wave-deadline', '60s'];
 
-/** Wait until every given device runs exactly these services (name → image), as the engine lists them. */
-async function untilRunning(targets: readonly WorldDevice[], services: Record<string, string>, timeoutMs = 90_000): Promise<void> {
-  for (const d of targets) {
-    await waitFor(`${d.name} running ${JSON.stringify(services)}`, async () => JSON.stringify(await world.running(d)) === JSON.stringify(services),
-      timeoutMs, { intervalMs: 300, detail: () => d.agent.lines.slice(-5) });
-  }
-}
-
 before(async () => {
   images = dockerTestEnv().images;
   world = await DeploymentWorld.start('tsunagu-rollout-');
   await world.ok('deployment', 'create', 'web', '--selector', 'os=linux', ...STRATEGY,
     world.composeFile({ services: { web: world.service(images.busybox1) } }));
   devices = await Promise.all(['a', 'b', 'c'].map((n) => world.addDevice(n)));
-  await untilRunning(devices, { web: images.busybox1 });
+  await untilRunning(world, devices, { web: images.busybox1 });
 });
 
 after(async () => {
@@ -65,9 +56,7 @@ test('a revision whose healthcheck fails halts at its canary, which is back on t
   assert.deepEqual([listed?.revision, listed?.version], [1, mine[2]]);
 
   // What the engine runs: the previous image, running, on every device.
-  await untilRunning(devices, { web: images.busybox1 });
-  const containers = await world.docker.listContainers({ all: true, filters: { label: [`io.tsunagu.scope=${canary.scope}`] } });
-  assert.deepEqual(containers.map((c) => [c.Image, c.State]), [[images.busybox1, 'running']]);
+  await untilRunning(world, devices, { web: images.busybox1 });
 
   const text = await world.ok('deployment', 'status', 'web');
   assert.match(text, /HALTED at wave 1/);
@@ -79,10 +68,10 @@ test('abort puts every device back on the previous revision, also after the roll
   await world.ok('deployment', 'update', 'web', world.composeFile({ services: { web: world.service(images.busybox2) } }));
   const done = await untilStatus(world, 'web', 'revision 3 rolled out', (s) => s.rollout?.toRevision === 3 && s.rollout.phase === 'done');
   assert.deepEqual([done.rollout!.fromRevision, done.rollout!.counts.healthy], [1, 3]);
-  await untilRunning(devices, { web: images.busybox2 });
+  await untilRunning(world, devices, { web: images.busybox2 });
 
   await world.ok('deployment', 'abort', 'web');
-  await untilRunning(devices, { web: images.busybox1 });
+  await untilRunning(world, devices, { web: images.busybox1 });
   const aborted = await untilStatus(world, 'web', 'every device published revision 1 again',
     (s) => s.rollout?.phase === 'aborted' && s.devices.every((d) => d.revision === 1));
   assert.equal(aborted.devices.length, 3);

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import type { DeploymentWorld } from './deployment-world.js';
+import type { DeploymentWorld, WorldDevice } from './deployment-world.js';
 import { waitFor } from './wait-for.js';
 
 /** The parts of `deployment status NAME --json` the rollout scenarios read. */
@@ -43,6 +43,33 @@ export async function untilStatus(world: DeploymentWorld, name: string, what: st
 
 /** One `desired-published` entry of the fleet's audit log: the device, the version, the `deployment@revision` layers. */
 export interface Publication { deviceId: string; version: number; carried: string[] }
+
+/**
+ * What the engine runs for one device: service name → the image reference it was created from,
+ * and its state. The reference comes from the container's own config, not the listing's `Image`:
+ * the shared registry's test tags are pushed again by every test run on the machine, so a pull
+ * by a neighbour device can move a tag and the listing would then show a bare image id.
+ */
+export async function engineServices(world: DeploymentWorld, device: WorldDevice): Promise<Record<string, { image: string; state: string }>> {
+  const list = await world.docker.listContainers({ all: true, filters: { label: [`io.tsunagu.scope=${device.scope}`] } });
+  const pairs = await Promise.all(list.map(async (c): Promise<[string, { image: string; state: string }]> => {
+    const info = await world.docker.getContainer(c.Id).inspect();
+    return [c.Labels['io.tsunagu.service'] ?? '?', { image: info.Config.Image, state: info.State.Status }];
+  }));
+  return Object.fromEntries(pairs.sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** Wait until every given device runs exactly these services (name → image reference), and nothing else, as the engine has them. */
+export async function untilRunning(world: DeploymentWorld, targets: readonly WorldDevice[], services: Record<string, string>, timeoutMs = 90_000): Promise<void> {
+  const want = JSON.stringify(Object.fromEntries(Object.entries(services).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, image]) => [k, { image, state: 'running' }])));
+  for (const d of targets) {
+    let seen: Record<string, { image: string; state: string }> = {};
+    await waitFor(`${d.name} running ${JSON.stringify(services)}`, async () => {
+      seen = await engineServices(world, d);
+      return JSON.stringify(seen) === want;
+    }, timeoutMs, { intervalMs: 300, detail: () => ({ engine: seen, agent: d.agent.lines.slice(-5) }) });
+  }
+}
 
 /** One member of the stored rollout: its wave (from 0) and the verdict `serve` last judged it. */
 export interface StoredMember { wave: number; revision: number; verdict: string; outcome: string | null }
