@@ -52,11 +52,17 @@ export interface Publication { deviceId: string; version: number; carried: strin
  */
 export async function engineServices(world: DeploymentWorld, device: WorldDevice): Promise<Record<string, { image: string; state: string }>> {
   const list = await world.docker.listContainers({ all: true, filters: { label: [`io.tsunagu.scope=${device.scope}`] } });
-  const pairs = await Promise.all(list.map(async (c): Promise<[string, { image: string; state: string }]> => {
-    const info = await world.docker.getContainer(c.Id).inspect();
-    return [c.Labels['io.tsunagu.service'] ?? '?', { image: info.Config.Image, state: info.State.Status }];
+  const pairs = await Promise.all(list.map(async (c): Promise<[string, { image: string; state: string }] | undefined> => {
+    try {
+      const info = await world.docker.getContainer(c.Id).inspect();
+      return [c.Labels['io.tsunagu.service'] ?? '?', { image: info.Config.Image, state: info.State.Status }];
+    } catch (err) {
+      // Removed between the listing and the inspect (the agent replacing it): not there any more.
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
   }));
-  return Object.fromEntries(pairs.sort(([a], [b]) => (a < b ? -1 : 1)));
+  return Object.fromEntries(pairs.filter((p) => p !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
 /** Wait until every given device runs exactly these services (name → image reference), and nothing else, as the engine has them. */
