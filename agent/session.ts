@@ -154,7 +154,11 @@ export function openSession(deps: SessionDeps): Session {
   });
   link.on('state', (state) => {
     deps.status?.link(state);
-    if (state === 'online') void reporter.onOnline().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'inventory report failed'));
+    if (state !== 'online') return;
+    void reporter.onOnline().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'inventory report failed'));
+    // The broker may have lost its retained messages (the fleet's embedded broker keeps them in
+    // memory, and restarted): a rollout judges the device by its retained `state`, so say it again.
+    desiredChannel.republish();
   });
   link.on('packet-too-large', (message) => emitEvent({ type: 'message-refused', topic: 'link', code: 'TOO_LARGE', message }));
   link.on('auth-failed', deps.onAuthFailed);
