@@ -11,7 +11,7 @@ import type { FleetSigner } from '../fleet-signer.js';
 import { desiredDataFor, type PreparedDeployment } from './compose-document.js';
 import type { ReceivedDeviceEvent } from '../../protocol/events/device-events.js';
 import { judgeState, parseEvent, parseState, type RolloutOutcome } from './rollout.js';
-import { chooseVersion } from './version.js';
+import { chooseVersion, type VersionsSeen } from './version.js';
 
 /**
  * Lifetime of a signed desired state: 10 years. It is retained on the broker
@@ -66,7 +66,15 @@ export async function deployToDevice(
   deps: DeployDependencies,
   target: { deviceId: string; boxPublicKey: string },
   prepared: PreparedDeployment,
-  options: { wait: boolean; timeoutMs: number; observer?: DeployObserver; signal?: AbortSignal },
+  options: {
+    wait: boolean; timeoutMs: number; observer?: DeployObserver; signal?: AbortSignal;
+    /**
+     * The versions this device was last given and reported, when the caller
+     * already holds them (`serve`: its database and the reports it follows):
+     * the retained `desired` is then not read, which saves the window below.
+     */
+    seen?: VersionsSeen;
+  },
 ): Promise<DeviceResult> {
   const { deviceId } = target;
   let latest: ReportedState | null = null;
@@ -101,12 +109,14 @@ export async function deployToDevice(
     else settle(outcome);
   });
   try {
-    await client.subscribeAsync(desiredTopic, { qos: 1 });
-    await new Promise((r) => setTimeout(r, RETAINED_WINDOW_MS));
-    await client.unsubscribeAsync(desiredTopic);
-    const seen = latest as ReportedState | null; // assigned by the watch callback
-    version = chooseVersion(deps.signer.reserveCounter(), {
-      desired: retainedDesired, desiredVersion: seen?.desiredVersion, appliedVersion: seen?.appliedVersion,
+    if (options.seen === undefined) {
+      await client.subscribeAsync(desiredTopic, { qos: 1 });
+      await new Promise((r) => setTimeout(r, RETAINED_WINDOW_MS));
+      await client.unsubscribeAsync(desiredTopic);
+    }
+    const reported = latest as ReportedState | null; // assigned by the watch callback
+    version = chooseVersion(deps.signer.reserveCounter(), options.seen ?? {
+      desired: retainedDesired, desiredVersion: reported?.desiredVersion, appliedVersion: reported?.appliedVersion,
     });
     const data = desiredDataFor(prepared, version, target.boxPublicKey);
     await deps.link.publishSigned(deviceId, DESIRED_TYPE, data, { lifetimeMs: DESIRED_LIFETIME_MS, retain: true });
