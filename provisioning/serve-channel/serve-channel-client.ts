@@ -36,6 +36,8 @@ export function callServe(socketPath: string, request: ServeRequest, onReply: (r
         onReply(reply);
       }
     });
+    // Half-open only while waiting: once serve has said everything, close, or nothing would keep the process alive to read the result.
+    socket.on('end', () => socket.end());
     socket.on('error', (err: NodeJS.ErrnoException) => {
       // No socket, or one left by a `serve` that is gone: the CLI does the work itself.
       if (!connected) resolve('unavailable');
