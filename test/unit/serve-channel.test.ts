@@ -24,9 +24,10 @@ function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
 test('the socket is the owner\'s alone, a request is answered line by line, and a second serve leaves the socket to the first', withDir(async (dir) => {
   const path = join(dir, 'serve.sock');
   const handled: string[] = [];
-  const handler = (name: string): ServeRequestHandler => async (request, reply) => {
+  const handler = (name: string): ServeRequestHandler => (request, reply) => {
     handled.push(`${name}:${request.verb}`);
     reply({ kind: 'done' });
+    return Promise.resolve();
   };
   const first = new ServeChannel(path, handler('first'), silentLogger());
   const second = new ServeChannel(path, handler('second'), silentLogger());
@@ -49,7 +50,7 @@ test('no serve, or a socket left by a dead one: the CLI is told to do the work i
   assert.equal(await callServe(path, wake, () => undefined).finished, 'unavailable');
   writeFileSync(path, '');
   assert.equal(await callServe(path, wake, () => undefined).finished, 'unavailable');
-  const channel = new ServeChannel(path, async (_r, reply) => reply({ kind: 'done' }), silentLogger());
+  const channel = new ServeChannel(path, (_r, reply) => { reply({ kind: 'done' }); return Promise.resolve(); }, silentLogger());
   try {
     assert.equal(await channel.start(), true);
     assert.equal(await callServe(path, wake, () => undefined).finished, 'answered');
@@ -60,7 +61,7 @@ test('no serve, or a socket left by a dead one: the CLI is told to do the work i
 
 test('a malformed request is refused with a typed error, and a failing handler\'s error reaches the CLI', withDir(async (dir) => {
   const path = join(dir, 'serve.sock');
-  const channel = new ServeChannel(path, async () => { throw new Error('boom'); }, silentLogger());
+  const channel = new ServeChannel(path, () => Promise.reject(new Error('boom')), silentLogger());
   try {
     await channel.start();
     const bad: ServeReply[] = [];
