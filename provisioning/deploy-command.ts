@@ -102,10 +102,12 @@ async function deployThroughServe(dir: string, deviceId: string, prepared: Prepa
 /** Without a `serve` (or for a selector): connect, read what the devices hold, sign and publish from here. */
 async function deployDirectly(first: string, selector: Selector | undefined, prepared: PreparedDeployment, o: { dir: string; wait: boolean; timeoutMs: number }, output: DeployOutput): Promise<number> {
   // Loaded only here: the broker client, the database driver and the signer cost the fast path's start.
-  const [{ operatorContext }, { deployToDevice }, { retainedInventoryLabels, selectTargets }, { defaultEd25519 }] = await Promise.all([
+  const [{ operatorContext }, { deployToDevice }, { retainedInventoryLabels, selectTargets }, { defaultEd25519 }, { DeploymentStore }, { publishThroughServe, serveIsDriving }] = await Promise.all([
     import('./operator-commands.js'), import('./deploy/deploy-device.js'), import('./deploy/targets.js'), import('../protocol/ed25519.js'),
+    import('./deployments/deployment-store.js'), import('./deployments/device-deployment.js'),
   ]);
   const ctx = await operatorContext(o.dir, 'deploy');
+  let store: InstanceType<typeof DeploymentStore> | undefined;
   try {
     ctx.client.setMaxListeners(0);
     let targets: Awaited<ReturnType<typeof selectTargets>>;
@@ -125,8 +127,14 @@ async function deployDirectly(first: string, selector: Selector | undefined, pre
     const onSignal = (): void => abort.abort();
     process.once('SIGINT', onSignal);
     // allSettled: one device's failure to publish must not close the connection under the others.
+    // One device, while a `serve` on another host drives deployments: the document becomes that device's own
+    // deployment, composed with the fleet's layers and published by `serve` (docs/deployments.md).
+    // Without a `serve`, or with --selector (a one-off to the devices matching now), it is published here.
+    store = selector === undefined ? new DeploymentStore(ctx.fleet.databasePath, ctx.database) : undefined;
+    const viaServe = store !== undefined && serveIsDriving(store, Date.now()) ? store : undefined;
     const settled = await Promise.allSettled(targets.map(async (t) => {
-      const r = await deployToDevice(deps, t, prepared, { wait: o.wait, timeoutMs: o.timeoutMs, observer: output, signal: abort.signal });
+      const publish = viaServe !== undefined ? publishThroughServe({ store: viaServe, fleet: ctx.fleet, client: ctx.client, deviceId: t.deviceId, prepared }) : undefined;
+      const r = await deployToDevice(deps, t, prepared, { wait: o.wait, timeoutMs: o.timeoutMs, observer: output, signal: abort.signal, ...(publish === undefined ? {} : { publish }) });
       output.result(r);
       return r;
     }));
@@ -135,6 +143,7 @@ async function deployDirectly(first: string, selector: Selector | undefined, pre
     if (failure !== undefined) throw failure.reason;
     return exitStatus(settled.map((s) => (s as PromiseFulfilledResult<DeviceResult>).value), output);
   } finally {
+    store?.close();
     await ctx.close();
   }
 }

@@ -182,7 +182,7 @@ export async function runDeploymentDelete(name: string, o: { dir: string }): Pro
 function matchingDevices(d: Deployment, database: FleetDatabase, store: DeploymentStore): string[] {
   const fleetLabels = store.fleetLabels();
   return database.list()
-    .filter((dev) => dev.status === 'active' && matchesSelector(d.selector, effectiveLabels(dev.labels, fleetLabels.get(dev.deviceId))))
+    .filter((dev) => dev.status === 'active' && matchesSelector(d.selector, effectiveLabels(dev.deviceId, dev.labels, fleetLabels.get(dev.deviceId))))
     .map((dev) => dev.deviceId);
 }
 

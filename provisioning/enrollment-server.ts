@@ -53,7 +53,7 @@ export async function startEnrollmentServer(fleet: FleetDir, logger: Logger): Pr
   await presence.start();
   await reconciler.start();
   const channel = new ServeChannel(fleetPaths(fleet.dir).serveSocket, serveWork({
-    client, link, signer, ed, fleetSignPublicKey: fleet.keys.signPublicKey, database,
+    client, link, signer, ed, fleetSignPublicKey: fleet.keys.signPublicKey, database, store, fleet,
     lastPublished: (deviceId) => store.published(deviceId)?.version,
     reported: (deviceId) => reconciler.reportedState(deviceId),
   }), logger.child({ component: 'serve-channel' }));

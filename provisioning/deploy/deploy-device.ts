@@ -56,22 +56,36 @@ function versionOfDesired(bytes: Buffer, deps: DeployDependencies): number | und
   }
 }
 
+/** What a publisher knows before it publishes: the versions seen on the device's retained topics. */
+export interface SeenVersions {
+  /** The version of the retained desired message, when it verified with the fleet key. */
+  desired: number | undefined;
+  state: ReportedState | null;
+  /** Resolves with the version of the next retained desired message (verified) above `floor`. */
+  nextDesired(floor: number): Promise<number>;
+}
+
+/** Publishes the desired state and returns its version. */
+export type DesiredPublisher = (seen: SeenVersions) => Promise<number>;
+
 /**
  * Deploy a prepared document to one device: choose the version, seal the
  * secrets to the device, publish retained, then (unless `wait` is false)
  * follow the device's state and events until it applies or fails the version
  * or `timeoutMs` passes. Subscribes before publishing so no report is missed.
+ * `options.publish` replaces the publishing step (the deployment machinery
+ * of `serve` publishes instead); following stays the same.
  */
 export async function deployToDevice(
   deps: DeployDependencies,
   target: { deviceId: string; boxPublicKey: string },
   prepared: PreparedDeployment,
   options: {
-    wait: boolean; timeoutMs: number; observer?: DeployObserver; signal?: AbortSignal;
+    wait: boolean; timeoutMs: number; observer?: DeployObserver; signal?: AbortSignal; publish?: DesiredPublisher;
     /**
      * The versions this device was last given and reported, when the caller
      * already holds them (`serve`: its database and the reports it follows):
-     * the retained `desired` is then not read, which saves the window below.
+     * the retained window below is then not waited for.
      */
     seen?: VersionsSeen;
   },
@@ -86,8 +100,16 @@ export async function deployToDevice(
   let settle: ((o: Exclude<RolloutOutcome, { kind: 'timeout' }>) => void) | undefined;
   // The desired topic is fleet → device; FleetLink.watch follows device reports only, so read it directly.
   const desiredTopic = deviceTopic(deviceId, 'desired');
+  const desiredWaiters: { floor: number; resolve: (v: number) => void }[] = [];
   const onDesired = (topic: string, payload: Buffer): void => {
-    if (topic === desiredTopic && payload.length > 0) retainedDesired = versionOfDesired(payload, deps) ?? retainedDesired;
+    if (topic !== desiredTopic || payload.length === 0) return;
+    const v = versionOfDesired(payload, deps);
+    if (v === undefined) return;
+    retainedDesired = v;
+    for (const w of desiredWaiters.filter((x) => v > x.floor)) {
+      desiredWaiters.splice(desiredWaiters.indexOf(w), 1);
+      w.resolve(v);
+    }
   };
   const { client } = deps;
   client.on('message', onDesired);
@@ -109,19 +131,29 @@ export async function deployToDevice(
     else settle(outcome);
   });
   try {
-    if (options.seen === undefined) {
-      await client.subscribeAsync(desiredTopic, { qos: 1 });
-      await new Promise((r) => setTimeout(r, RETAINED_WINDOW_MS));
-      await client.unsubscribeAsync(desiredTopic);
-    }
-    const reported = latest as ReportedState | null; // assigned by the watch callback
-    version = chooseVersion(deps.signer.reserveCounter(), options.seen ?? {
-      desired: retainedDesired, desiredVersion: reported?.desiredVersion, appliedVersion: reported?.appliedVersion,
+    await client.subscribeAsync(desiredTopic, { qos: 1 });
+    if (options.seen === undefined) await new Promise((r) => setTimeout(r, RETAINED_WINDOW_MS));
+    else if (retainedDesired === undefined && options.seen.desired != null) retainedDesired = options.seen.desired;
+    const seen = latest as ReportedState | null; // assigned by the watch callback
+    const nextDesired = (floor: number): Promise<number> => new Promise((resolve, reject) => {
+      if (retainedDesired !== undefined && retainedDesired > floor) return resolve(retainedDesired);
+      const timer = setTimeout(() => reject(new TsunaguError('TIMEOUT', `serve published nothing for ${deviceId} within ${options.timeoutMs} ms (is \`tsunagu-fleet serve\` running?)`)), options.timeoutMs);
+      desiredWaiters.push({ floor, resolve: (v) => { clearTimeout(timer); resolve(v); } });
     });
-    const data = desiredDataFor(prepared, version, target.boxPublicKey);
-    await deps.link.publishSigned(deviceId, DESIRED_TYPE, data, { lifetimeMs: DESIRED_LIFETIME_MS, retain: true });
+    const publish = options.publish ?? (async () => {
+      const v = chooseVersion(deps.signer.reserveCounter(), options.seen ?? {
+        desired: retainedDesired, desiredVersion: seen?.desiredVersion, appliedVersion: seen?.appliedVersion,
+      });
+      await deps.link.publishSigned(deviceId, DESIRED_TYPE, desiredDataFor(prepared, v, target.boxPublicKey), { lifetimeMs: DESIRED_LIFETIME_MS, retain: true });
+      return v;
+    });
+    version = await publish({ desired: retainedDesired, state: seen, nextDesired });
+    // A device may have reported on this version before its number was known here (serve published it).
+    const reportedMeanwhile = latest as ReportedState | null;
+    if (reportedMeanwhile !== null) early ??= judgeState(reportedMeanwhile, version) ?? undefined;
     options.observer?.published?.(deviceId, version);
     announced = true;
+    await client.unsubscribeAsync(desiredTopic);
     if (!options.wait) return { deviceId, version, outcome: { kind: 'published' } };
     const v = version;
     if (early !== undefined) return { deviceId, version: v, outcome: early };

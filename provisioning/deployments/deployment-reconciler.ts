@@ -181,7 +181,7 @@ export class DeploymentReconciler {
     const deployments = store.list();
     const fleetLabels = store.fleetLabels();
     const active = database.list().filter((d) => d.status === 'active');
-    const labelsOf = new Map(active.map((d) => [d.deviceId, effectiveLabels(d.labels, fleetLabels.get(d.deviceId))]));
+    const labelsOf = new Map(active.map((d) => [d.deviceId, effectiveLabels(d.deviceId, d.labels, fleetLabels.get(d.deviceId))]));
     const published = new Map(store.allPublished().map((p) => [p.deviceId, p]));
 
     // Step each deployment's rollout: which revision each of its targets runs now.

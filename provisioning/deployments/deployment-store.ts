@@ -270,6 +270,12 @@ export class DeploymentStore {
     }).immediate();
   }
 
+  /** Who holds the lease now, if anyone: a `serve` that drives deployments. */
+  leaseHolder(name: string, now: number): { owner: string; expiresAt: number } | undefined {
+    const row = this.db.prepare('SELECT owner, expires_at FROM leases WHERE name = ? AND expires_at > ?').get(name, now) as { owner: string; expires_at: number } | undefined;
+    return row === undefined ? undefined : { owner: row.owner, expiresAt: row.expires_at };
+  }
+
   /** Give the lease up at once (a clean stop), so another instance need not wait for it to expire. */
   releaseLease(name: string, owner: string): void {
     this.db.prepare('UPDATE leases SET expires_at = 0 WHERE name = ? AND owner = ?').run(name, owner);

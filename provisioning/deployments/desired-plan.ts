@@ -15,13 +15,16 @@ export interface DevicePlan {
   layered: LayeredState;
   /** Every matching deployment with the revision this device got of it (a layer that won no service included). */
   carried: { deployment: string; revision: number }[];
-  /** Changes exactly when what the device must receive changes (document, settings, whose secrets, its box key). */
+  /** Changes exactly when what the device must receive changes (document, settings, the revisions it comes from, its box key when secrets are sealed). */
   hash: string;
 }
 
-/** The labels selectors match: what the device reports, with the fleet's labels winning. */
-export function effectiveLabels(reported: Readonly<Record<string, string>>, fleet: Readonly<Record<string, string>> | undefined): Record<string, string> {
-  return { ...reported, ...fleet };
+/** A label every device carries implicitly, its own id: what a deployment for one device (`deploy DEVICE`) selects. */
+export const DEVICE_ID_LABEL = 'tsunagu.device';
+
+/** The labels selectors match: what the device reports, with the fleet's labels winning, and its id. */
+export function effectiveLabels(deviceId: string, reported: Readonly<Record<string, string>>, fleet: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  return { ...reported, ...fleet, [DEVICE_ID_LABEL]: deviceId };
 }
 
 /**
@@ -46,8 +49,10 @@ export function planDevice(
     if (revision.sealedSecrets !== null) secretSources.push(`${d.name}@${revision.revision}`);
   }
   const layered = layerDeployments(layers);
+  // The revisions are part of it: a new revision is published even when its document is the same,
+  // so that a rollout has a version to judge it by (and `deploy` of the same file deploys again).
   const hash = createHash('sha256').update(JSON.stringify({
-    compose: layered.compose, settings: layered.settings, secretSources: secretSources.sort(),
+    compose: layered.compose, settings: layered.settings, revisions: carried.map((c) => `${c.deployment}@${c.revision}`).sort(), secretSources: secretSources.sort(),
     ...(secretSources.length > 0 ? { box: device.boxPublicKey } : {}),
   })).digest('hex');
   return { layered, carried, hash };

@@ -50,7 +50,8 @@ export interface VerdictInput {
   now: number;
   /**
    * The services this deployment contributes on the device. A failure that names only other
-   * services (another deployment's layer) is not this revision's. Absent: every failure counts.
+   * services (another deployment's layer) is not this revision's. Absent or empty: every failure
+   * counts (an empty list would otherwise excuse every failure, and prove nothing ran).
    */
   services?: ReadonlySet<string>;
 }
@@ -123,7 +124,8 @@ function bake(input: VerdictInput): DeviceVerdict {
  * offline is judged no further (its bake cannot be watched); then applied, working, pending.
  */
 export function judgeDevice(input: VerdictInput): DeviceVerdict {
-  const { reported, version, services } = input;
+  const { reported, version } = input;
+  const services = input.services === undefined || input.services.size === 0 ? undefined : input.services;
   if (version === null) return { verdict: 'pending', reason: null };
   if (reported !== null && reported.status === 'failed' && reported.error?.code === 'RUNTIME_UNAVAILABLE') {
     // The engine is down: nothing runs, nothing is judged; the revision is not at fault.

@@ -34,13 +34,15 @@ export function startRollout(input: StartInput): RolloutTransition {
 /**
  * A newer revision replaces the rollout in progress. It starts from the last revision every
  * target was known to run well: the old rollout's `to` if it finished, else its `from`. Devices
- * on the superseded revision keep it until a wave of the new rollout reaches them (they come
- * first in its order), instead of stepping back and forth.
+ * that run another revision (the superseded one, or the previous one after a revert) keep it
+ * until a wave of the new rollout reaches them (they come first in its order), instead of
+ * stepping back and forth or being handed a revision that failed on them.
  */
 export function supersedeRollout(old: RolloutState, input: { toRevision: number; strategy: RolloutStrategy; now: number }): RolloutTransition {
   const fromRevision = old.phase === 'done' ? old.toRevision : old.fromRevision ?? old.toRevision;
+  // Also after a finished rollout: a device reverted from the old `to` must not be handed that revision again.
   const carried: Record<string, number> = {};
-  if (old.phase !== 'done' && old.phase !== 'aborted') {
+  if (old.phase !== 'aborted') {
     for (const [id, revision] of Object.entries(old.carried)) if (revision !== fromRevision) carried[id] = revision;
     for (const [id, m] of Object.entries(old.members)) if (m.revision !== fromRevision) carried[id] = m.revision;
   }

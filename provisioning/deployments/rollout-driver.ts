@@ -90,7 +90,8 @@ export function driveRollout(input: DriveInput): DriveResult {
   }
   const step = stepRollout(state, { targets, devices: observations, now });
   events.push(...step.events);
-  const changed = previous === undefined || JSON.stringify(step.state) !== JSON.stringify(previous);
+  // A new or superseded rollout (state !== previous) is saved even if the step itself changed nothing.
+  const changed = state !== previous || step.changed;
   if (changed) {
     if (!store.saveRollout(d.name, step.state, seq, now, events.map(describeRolloutEvent))) return { kind: 'raced' };
     for (const e of events) input.logger.info({ deployment: d.name, event: e }, `rollout: ${e.type}`);

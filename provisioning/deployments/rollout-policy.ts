@@ -16,6 +16,8 @@ export interface RolloutStep {
   /** The revision of this deployment each target must run; a target absent from the rollout runs `from` (or `to` once done). */
   assignments: Map<string, number>;
   events: RolloutEvent[];
+  /** The state differs from the one given: store it (its `updatedAt` is then the step's time). */
+  changed: boolean;
   /**
    * When to step again if nothing is reported before: the next bake end or wave deadline.
    * Null when only a report, a target change or an operator can move the rollout.
@@ -32,28 +34,41 @@ type EventBody = RolloutEvent extends infer E ? (E extends RolloutEvent ? Omit<E
  * is not modified; the same inputs give the same step, so a restarted `serve` carries on.
  */
 export function stepRollout(previous: RolloutState, input: StepInput): RolloutStep {
-  const state = structuredClone(previous);
+  // Copy on write: a member object is replaced, never modified, so a pass over thousands of
+  // members that changes a few costs a few copies.
+  const state: RolloutState = { ...previous, members: { ...previous.members }, carried: { ...previous.carried } };
   const events: RolloutEvent[] = [];
   const emit = (body: EventBody): void => {
     events.push({ at: input.now, deployment: state.deployment, ...body });
   };
   const targets = new Set(input.targets);
+  let changed = false;
   if (state.phase !== 'aborted') {
-    judgeMembers(state, input, emit);
+    changed = judgeMembers(state, input, emit);
     if (state.phase === 'running' || state.phase === 'paused') haltPastThreshold(state, input.now, emit);
-    if (state.phase === 'running') advance(state, input, targets, emit);
+    if (state.phase === 'running') changed = advance(state, input, targets, emit) || changed;
   }
-  if (JSON.stringify({ ...state, updatedAt: 0 }) !== JSON.stringify({ ...previous, updatedAt: 0 })) state.updatedAt = input.now;
-  return { state, assignments: assign(state, input.targets), events, wakeAt: nextWake(state, targets) };
+  // Every change of phase, wave or outcome comes with an event; verdicts and joins are counted above.
+  changed ||= events.length > 0;
+  if (changed) state.updatedAt = input.now;
+  return { state: changed ? state : previous, assignments: assign(state, input.targets), events, changed, wakeAt: nextWake(state, targets, input.now) };
 }
 
-function judgeMembers(state: RolloutState, input: StepInput, emit: (e: EventBody) => void): void {
+function sameMember(a: RolloutMember, b: RolloutMember): boolean {
+  return a.verdict === b.verdict && a.bakeStartedAt === b.bakeStartedAt && a.started === b.started && a.outcome === b.outcome
+    && a.revision === b.revision && a.timedOut === b.timedOut && JSON.stringify(a.reason) === JSON.stringify(b.reason);
+}
+
+/** Judge every member still on the new revision; true when any member changed. */
+function judgeMembers(state: RolloutState, input: StepInput, emit: (e: EventBody) => void): boolean {
   const { strategy } = state;
-  for (const [deviceId, m] of Object.entries(state.members)) {
+  let changed = false;
+  for (const [deviceId, before] of Object.entries(state.members)) {
     // Reverted and held-back members run `from` again; healthy and failed are final.
-    if (m.revision !== state.toRevision || m.outcome === 'healthy' || m.outcome === 'failed') continue;
+    if (before.revision !== state.toRevision || before.outcome === 'healthy' || before.outcome === 'failed') continue;
     const device = input.devices.get(deviceId);
     if (device === undefined) continue;
+    const m = { ...before };
     const version = device.published !== null && device.published.revision === m.revision ? device.published.version : null;
     const v = judgeDevice({
       reported: device.reported, online: device.online, version, bakeStartedAt: m.bakeStartedAt, bakeMs: strategy.bakeMs, now: input.now,
@@ -75,7 +90,12 @@ function judgeMembers(state: RolloutState, input: StepInput, emit: (e: EventBody
         emit({ type: 'device-deferred', deviceId, wave: m.wave + 1, verdict: v.verdict });
       }
     }
+    if (!sameMember(m, before)) {
+      state.members[deviceId] = m;
+      changed = true;
+    }
   }
+  return changed;
 }
 
 function fail(state: RolloutState, deviceId: string, m: RolloutMember, timedOut: boolean, emit: (e: EventBody) => void): void {
@@ -99,9 +119,9 @@ function haltPastThreshold(state: RolloutState, now: number, emit: (e: EventBody
   if (failures <= allowed) return;
   let heldBack = 0;
   if (state.fromRevision !== null) {
-    for (const m of Object.values(state.members)) {
+    for (const [id, m] of Object.entries(state.members)) {
       if (m.revision === state.toRevision && !m.started && m.outcome !== 'failed') {
-        m.revision = state.fromRevision;
+        state.members[id] = { ...m, revision: state.fromRevision };
         heldBack += 1;
       }
     }
@@ -146,20 +166,22 @@ function join(state: RolloutState, wave: number, count: number, input: StepInput
   return chosen.length;
 }
 
-function advance(state: RolloutState, input: StepInput, targets: ReadonlySet<string>, emit: (e: EventBody) => void): void {
+/** Start waves while the current one has passed; true when a device joined without an event (the last wave's newcomers). */
+function advance(state: RolloutState, input: StepInput, targets: ReadonlySet<string>, emit: (e: EventBody) => void): boolean {
   const last = state.strategy.waves.length - 1;
+  let joined = 0;
   if (state.wave === -1) startWave(state, 0, input, targets, emit);
   for (;;) {
     const w = state.wave;
     // The last wave is every target: a device that matches while it runs joins it at once.
-    if (w === last) join(state, w, input.targets.length, input);
+    if (w === last) joined += join(state, w, input.targets.length, input);
     const members = membersOfWaves(state, w, targets);
-    if (members.some((m) => m.outcome === null)) return;
+    if (members.some((m) => m.outcome === null)) return joined > 0;
     emit({ type: 'wave-passed', wave: w + 1, ...outcomes(membersOfWaves(state, w, targets, true)) });
     if (w === last) {
       state.phase = 'done';
       emit({ type: 'done', ...outcomes(members) });
-      return;
+      return joined > 0;
     }
     startWave(state, w + 1, input, targets, emit);
   }
@@ -172,12 +194,17 @@ function assign(state: RolloutState, targets: readonly string[]): Map<string, nu
     const m = state.members[id];
     if (state.phase === 'aborted') out.set(id, state.fromRevision ?? state.toRevision);
     else if (m !== undefined) out.set(id, m.revision);
-    else out.set(id, state.carried[id] ?? fallback);
+    // Once done, a device outside the waves (it matched afterwards) gets the new revision whatever it ran.
+    else out.set(id, state.phase === 'done' ? fallback : state.carried[id] ?? fallback);
   }
   return out;
 }
 
-function nextWake(state: RolloutState, targets: ReadonlySet<string>): number | null {
+/**
+ * The earliest bake end or deadline still ahead. One already past belongs to a target this pass
+ * had no observation of: time alone will not settle it, its next report will.
+ */
+function nextWake(state: RolloutState, targets: ReadonlySet<string>, now: number): number | null {
   if (state.phase === 'aborted') return null;
   let next: number | null = null;
   for (const [id, m] of Object.entries(state.members)) {
@@ -185,7 +212,7 @@ function nextWake(state: RolloutState, targets: ReadonlySet<string>): number | n
     let at: number | null = null;
     if (m.verdict === 'baking' && m.bakeStartedAt !== null) at = m.bakeStartedAt + state.strategy.bakeMs;
     else if (m.outcome === null) at = m.assignedAt + state.strategy.deadlineMs;
-    if (at !== null && (next === null || at < next)) next = at;
+    if (at !== null && at > now && (next === null || at < next)) next = at;
   }
   return next;
 }

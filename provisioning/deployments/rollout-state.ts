@@ -80,8 +80,9 @@ export interface DeviceObservation {
   /** The device's retained `state` report, null before its first. */
   reported: ReportedState | null;
   /**
-   * The first desired-state version published to the device that carried this deployment at
-   * `revision` (the revision it was last assigned); null before any.
+   * A desired-state version published to the device that carried this deployment at `revision`
+   * (the revision it was last assigned): the first such version, or the latest (then the device
+   * must also have applied the later one, which a layer's change may have sent); null before any.
    */
   published: { revision: number; version: number } | null;
   /** The services this deployment contributes on the device (after layering), to attribute failures. */

@@ -10,9 +10,11 @@ import { allowedFailures, formatStrategy, waveSizes, type RolloutStrategy } from
  * - `healthy`: it stayed healthy through the bake;
  * - `deferred`: the wave deadline passed while it was offline or still working without a fault;
  *   its wave went on without it, and it is judged when it comes back;
- * - `failed`: see the failing list for why; `held-back`: a halt stopped it before it started.
+ * - `failed`: see the failing list for why; `held-back`: a halt stopped it before it started;
+ * - `unstaged`: it got the revision without a wave — the deployment's first revision, or it
+ *   matched after the rollout finished — and is not judged by the rollout.
  */
-export const StandingValues = ['waiting', 'pending', 'applying', 'baking', 'healthy', 'offline', 'deferred', 'failed', 'held-back'] as const;
+export const StandingValues = ['waiting', 'pending', 'applying', 'baking', 'healthy', 'offline', 'deferred', 'failed', 'held-back', 'unstaged'] as const;
 export type Standing = (typeof StandingValues)[number];
 export type StandingCounts = Record<Standing, number>;
 
@@ -94,7 +96,7 @@ export function rolloutView(state: RolloutState, targets: readonly string[]): Ro
     }
   }
   const members = Object.keys(state.members).filter((id) => targetSet.has(id)).length;
-  counts.waiting = targets.length - members;
+  counts[state.phase === 'done' ? 'unstaged' : 'waiting'] = targets.length - members;
   const { failures, tried } = failureCounts(state);
   const failing = Object.entries(state.members)
     .filter(([, m]) => m.outcome === 'failed')
@@ -123,7 +125,7 @@ export function progressBar(part: number, whole: number, width = 20): string {
   return `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}]`;
 }
 
-const ORDER: readonly Standing[] = ['healthy', 'baking', 'applying', 'pending', 'offline', 'deferred', 'failed', 'held-back', 'waiting'];
+const ORDER: readonly Standing[] = ['healthy', 'baking', 'applying', 'pending', 'offline', 'deferred', 'failed', 'held-back', 'waiting', 'unstaged'];
 
 function countsLine(counts: StandingCounts, skipZero: boolean): string {
   return ORDER.filter((s) => !skipZero || counts[s] > 0).map((s) => `${counts[s]} ${s}`).join(' · ');

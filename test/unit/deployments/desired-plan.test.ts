@@ -19,11 +19,12 @@ test('only matching deployments contribute, at the revision the rollout gives th
   assert.deepEqual(Object.keys(plan.layered.compose.services as object), ['web']);
 });
 
-test('the hash changes with the document and, when secrets are sealed, with the box key; not otherwise', () => {
+test('the hash changes with the document, the revision and, when secrets are sealed, the box key; not otherwise', () => {
   const d = [deployment('web', {})];
   const plain = (image: string) => planDevice(device, d, () => revision('web', 1, image)).hash;
   assert.equal(plain('r/web:1'), plain('r/web:1'));
   assert.notEqual(plain('r/web:1'), plain('r/web:2'));
+  assert.notEqual(planDevice(device, d, () => revision('web', 2, 'r/web:1')).hash, plain('r/web:1'), 'a new revision, even the same document, is published');
   assert.equal(planDevice({ ...device, boxPublicKey: 'box-2' }, d, () => revision('web', 1, 'r/web:1')).hash, plain('r/web:1'));
   const sealed = (box: string, rev: number) => planDevice({ ...device, boxPublicKey: box }, d, () => revision('web', rev, 'r/web:1', 'sealed')).hash;
   assert.notEqual(sealed('box-1', 1), sealed('box-2', 1), 're-keyed device: secrets sealed again');
@@ -32,5 +33,5 @@ test('the hash changes with the document and, when secrets are sealed, with the 
 
 test("a deployment that has nothing for this device yet contributes nothing; the fleet's labels win over reported ones", () => {
   assert.deepEqual(planDevice(device, [deployment('web', {})], () => undefined).carried, []);
-  assert.deepEqual(effectiveLabels({ site: 'x', arch: 'arm64' }, { site: 'a' }), { site: 'a', arch: 'arm64' });
+  assert.deepEqual(effectiveLabels('d-1', { site: 'x', arch: 'arm64', 'tsunagu.device': 'd-2' }, { site: 'a' }), { site: 'a', arch: 'arm64', 'tsunagu.device': 'd-1' });
 });

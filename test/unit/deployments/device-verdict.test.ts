@@ -87,6 +87,7 @@ test("another layer's failure in a version that carries ours is not ours: ours i
   assert.equal(judge({ reported: state, services: new Set(['web']) }).verdict, 'baking');
   assert.equal(judge({ reported: state, services: new Set(['web', 'metrics']) }).verdict, 'failed');
   assert.equal(judge({ reported: state }).verdict, 'failed', 'without the list every failure counts');
+  assert.equal(judge({ reported: state, services: new Set() }).verdict, 'failed', 'an empty list excuses nothing');
   const outdated = { ...state, services: [service('web', { outdated: true }), state.services[1]!] };
   assert.equal(judge({ reported: outdated, services: new Set(['web']) }).verdict, 'applying');
 });

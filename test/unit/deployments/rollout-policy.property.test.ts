@@ -19,10 +19,10 @@ const wavesArb: fc.Arbitrary<WaveSize[]> = fc.constantFrom<WaveSize[]>(
 const strategyArb: fc.Arbitrary<RolloutStrategy> = fc.record({
   waves: wavesArb,
   bakeMs: fc.constantFrom(0, 5 * MIN, 10 * MIN),
-  maxFailures: fc.oneof(fc.record({ count: fc.integer({ min: 0, max: 5 }) }), fc.record({ percent: fc.constantFrom(0, 5, 20, 100) })),
+  maxFailures: fc.oneof(fc.record({ count: fc.integer({ min: 0, max: 5 }) }, { noNullPrototype: true }), fc.record({ percent: fc.constantFrom(0, 5, 20, 100) }, { noNullPrototype: true })),
   onHalt: fc.constantFrom('revert' as const, 'hold' as const),
   deadlineMs: fc.constantFrom(15 * MIN, 30 * MIN),
-});
+}, { noNullPrototype: true });
 const reactionArb: fc.Arbitrary<Reaction> = fc.oneof(
   { arbitrary: fc.constant('runs' as const), weight: 8 },
   { arbitrary: fc.constant('fails-probation' as const), weight: 1 },
@@ -84,6 +84,14 @@ test('under any mix of reports, outages, target changes and operator verbs the r
         const newEvents: RolloutEvent[] = sim.events.slice(eventsBefore);
         // The stored form: JSON that parses back to the same state.
         assert.deepEqual(RolloutStateSchema.parse(JSON.parse(JSON.stringify(after))), after);
+        // updatedAt moves exactly when something else did: the store writes the row only then.
+        if (['step', 'tick', 'online', 'add', 'drop'].includes(action.kind)) {
+          const moved = JSON.stringify({ ...after, updatedAt: 0 }) !== JSON.stringify({ ...before, updatedAt: 0 });
+          assert.equal(after.updatedAt === sim.now && before.updatedAt !== sim.now, moved && before.updatedAt !== sim.now);
+          assert.equal(sim.last?.changed, moved);
+        }
+        const wake = sim.last?.wakeAt ?? null;
+        assert.ok(wake === null || wake > sim.now, 'the next wake-up is ahead, never a busy loop');
         if (after.toRevision !== before.toRevision) continue;
         // No device is ever given a revision outside from, to and the superseded one it still runs.
         const allowed = new Set([after.fromRevision, after.toRevision, ...Object.values(after.carried)]);

@@ -232,6 +232,18 @@ test('a newer revision mid-rollout supersedes it from the last good revision; de
   assert.deepEqual(done.carried, {});
 });
 
+test('after a finished rollout, a device reverted from its revision is not handed that revision again by the next one', () => {
+  const s = sim(10, { waves: [{ percent: 100 }], maxFailures: { count: 3 } }, (id, r) => (r === 2 && id === 'd-00004' ? 'fails-probation' : 'runs'));
+  assert.equal(s.run().state.phase, 'done');
+  assert.deepEqual(s.history.get('d-00004'), [1, 2, 1]);
+  s.state = supersedeRollout(s.state, { toRevision: 3, strategy: strategy({ waves: [{ count: 1 }, { percent: 100 }] }), now: s.now }).state;
+  assert.deepEqual(s.state.carried, { 'd-00004': 1 });
+  const first = s.step();
+  assert.equal(first.assignments.get('d-00004'), 3, 'it goes first, to the new revision');
+  s.run();
+  assert.deepEqual(s.history.get('d-00004'), [1, 2, 1, 3]);
+});
+
 test('the state survives JSON and a restart: stepping the stored copy gives the same result', () => {
   const s = sim(30, { waves: [{ count: 2 }, { percent: 30 }, { percent: 100 }] }, (id, r) => (r === 2 && id === 'd-00007' ? 'fails-probation' : 'runs'));
   s.run((x) => x.state.wave === 1);
@@ -248,5 +260,11 @@ test('stepping does not modify its input, and a pass that changes nothing keeps 
   const frozen = JSON.stringify(s.state);
   const again = stepRollout(s.state, { targets: s.targets, devices: s.observations(), now: s.now + 1 });
   assert.equal(JSON.stringify(s.state), frozen);
-  assert.equal(again.state.updatedAt, s.state.updatedAt);
+  assert.equal(again.changed, false);
+  assert.equal(again.state, s.state, 'an unchanged state is the same object');
+  s.now += DEFAULT_STRATEGY.bakeMs;
+  const baked = stepRollout(s.state, { targets: s.targets, devices: s.observations(), now: s.now });
+  assert.equal(baked.changed, true);
+  assert.equal(baked.state.updatedAt, s.now);
+  assert.equal(JSON.stringify(s.state), frozen);
 });

@@ -65,6 +65,17 @@ test('a halted or aborted rollout says so on its first line; long failing lists 
   assert.match(renderRolloutText(rolloutView(aborted, sim.targets)), /aborted: every device is back on revision 1/);
 });
 
+test("a first revision, or a device that matched after the end, is counted unstaged, not waiting", () => {
+  const { state } = startRollout({ deployment: 'api', fromRevision: null, toRevision: 1, strategy: DEFAULT_STRATEGY, now: T0 });
+  const v = rolloutView(state, ['d-1', 'd-2']);
+  assert.equal(v.counts.unstaged, 2);
+  assert.equal(v.counts.waiting, 0);
+  const text = renderRolloutText(v);
+  assert.match(text, /^rollout of api: nothing → revision 1, done: every wave passed\n/);
+  assert.match(text, /devices {3}2 target\(s\): 2 unstaged/);
+  assert.doesNotMatch(text, /wave 1/);
+});
+
 test('progress bars fill in proportion, also for an empty wave', () => {
   assert.equal(progressBar(0, 10, 10), '[░░░░░░░░░░]');
   assert.equal(progressBar(5, 10, 10), '[█████░░░░░]');
