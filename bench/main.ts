@@ -11,9 +11,12 @@ import { updateBenchmarksDoc } from './benchmarks-doc.js';
 import type { FigureResult } from './figure.js';
 import { measureBundleSize } from './figures/bundle-size.js';
 import { measureColdStart } from './figures/cold-start.js';
+import { measureDeployCommandLatency } from './figures/deploy-command-latency.js';
 import { measureDeployLatency } from './figures/deploy-latency.js';
 import { measureEnrollment } from './figures/enrollment-load.js';
+import { measurePowerOn } from './figures/power-on.js';
 import { measureReportCost } from './figures/report-cost.js';
+import { measureRollout } from './figures/rollout-load.js';
 import { measureSignatureVerify } from './figures/signature-verify.js';
 import { deployIdleServices, measureSteadyFootprint } from './figures/steady-footprint.js';
 import { measureUpdateDowntime } from './figures/update-downtime.js';
@@ -26,6 +29,7 @@ import { renderTable } from './report-table.js';
 const DOC = 'docs/benchmarks.md';
 const STEADY_DEVICES = 3;
 const ENROLLING_DEVICES = 500;
+const ROLLOUT_DEVICES = 1000;
 
 const options = parseBenchOptions(process.argv.slice(2));
 const log = (line: string): void => console.log(line);
@@ -70,6 +74,16 @@ if (want('enroll')) {
   figures.push(...(await measureEnrollment(ENROLLING_DEVICES, 3, log)));
 }
 
+if (want('rollout')) {
+  log(`rollout across ${ROLLOUT_DEVICES} simulated devices…`);
+  figures.push(...(await measureRollout(ROLLOUT_DEVICES, log)));
+}
+
+if (want('poweron')) {
+  log('power-on to workload running…');
+  figures.push(...(await measurePowerOn(5, log)));
+}
+
 const needsDevices = want('steady') || want('deploy') || want('cold') || want('report') || want('update');
 if (needsDevices) {
   const world = await openBenchWorld();
@@ -96,6 +110,8 @@ if (needsDevices) {
     if (want('deploy')) {
       log('deploy latency…');
       figures.push(await measureDeployLatency(world, a, 5, log));
+      log('deploy command latency…');
+      figures.push(await measureDeployCommandLatency(world, a, 5, log));
     }
     if (want('cold')) {
       log('cold start…');
@@ -119,7 +135,7 @@ if (needsDevices) {
   }
 }
 
-const order = ['rss', 'floor', 'growth', 'idle-cpu', 'deploy', 'update-downtime', 'report-cpu', 'verify', 'enroll-all', 'enroll-rate', 'enroll-p99', 'bundle', 'cold-start'];
+const order = ['rss', 'floor', 'growth', 'idle-cpu', 'deploy', 'deploy-command', 'power-on', 'power-on-after-grant', 'update-downtime', 'report-cpu', 'verify', 'enroll-all', 'enroll-rate', 'enroll-p99', 'rollout-waves', 'rollout-cpu', 'rollout-messages', 'rollout-lost', 'bundle', 'cold-start'];
 figures.sort((x, y) => order.indexOf(x.key) - order.indexOf(y.key));
 const table = renderTable(figures);
 console.log(`\n${table}\n`);

@@ -1,5 +1,5 @@
 /** Groups of figures a run can be limited to (`--only`), in the order a full run measures them. */
-export const FIGURE_GROUPS = ['bundle', 'verify', 'enroll', 'steady', 'deploy', 'cold', 'report', 'update'] as const;
+export const FIGURE_GROUPS = ['bundle', 'verify', 'enroll', 'rollout', 'steady', 'deploy', 'poweron', 'cold', 'report', 'update'] as const;
 export type FigureGroup = (typeof FIGURE_GROUPS)[number];
 
 export interface BenchOptions {

@@ -1,17 +1,15 @@
 import { readFileSync } from 'node:fs';
-import { defaultEd25519 } from '../protocol/ed25519.js';
-import { TsunaguError } from '../protocol/errors.js';
-import { prepareDeployment } from './deploy/compose-document.js';
-import { deployToDevice, type DeviceResult } from './deploy/deploy-device.js';
+import { ERROR_CODES, TsunaguError, type ErrorCode } from '../protocol/errors.js';
+import { prepareDeployment, type PreparedDeployment } from './deploy/compose-document.js';
+import type { DeviceResult } from './deploy/deploy-device.js';
 import { parseEnvFile } from './deploy/env-file.js';
-import { jsonDeployOutput, textDeployOutput } from './deploy/deploy-output.js';
+import { jsonDeployOutput, textDeployOutput, type DeployOutput } from './deploy/deploy-output.js';
 import { DEPLOY_EXIT, exitCodeFor } from './deploy/rollout.js';
 import { parseRegistryAuth, registryAuthFromEnv } from './deploy/secrets.js';
-import { formatSelector, parseSelector } from './deploy/selector.js';
-import { retainedInventoryLabels, selectTargets, type Target } from './deploy/targets.js';
-import { DeploymentStore } from './deployments/deployment-store.js';
-import { publishThroughServe, serveIsDriving } from './deployments/device-deployment.js';
-import { operatorContext } from './operator-commands.js';
+import { formatSelector, parseSelector, type Selector } from './deploy/selector.js';
+import { fleetPaths, loadFleetDir } from './fleet-dir.js';
+import { callServe } from './serve-channel/serve-channel-client.js';
+import { relayedEvent, relayedState, SERVE_CHANNEL_VERSION } from './serve-channel/serve-channel-wire.js';
 
 export interface DeployOptions {
   dir: string;
@@ -48,11 +46,71 @@ export async function runDeploy(first: string, second: string | undefined, o: De
   const authEntries = o.registryAuth !== undefined && o.registryAuth.length > 0 ? o.registryAuth : registryAuthFromEnv(process.env.TSUNAGU_REGISTRY_AUTH);
   const prepared = prepareDeployment(readText(composePath, 'compose file'), { envFile, registries: parseRegistryAuth(authEntries) });
 
+  const output = o.json
+    ? jsonDeployOutput((t) => process.stdout.write(t))
+    : textDeployOutput((t) => process.stdout.write(t), { tty: process.stdout.isTTY, multi: selector !== undefined });
+  if (selector === undefined) {
+    const viaServe = await deployThroughServe(o.dir, first, prepared, { wait: o.wait, timeoutMs: timeoutSec * 1000 }, output);
+    if (viaServe !== undefined) return exitStatus(viaServe, output);
+  }
+  return deployDirectly(first, selector, prepared, { dir: o.dir, wait: o.wait, timeoutMs: timeoutSec * 1000 }, output);
+}
+
+function exitStatus(results: DeviceResult[], output: DeployOutput): number {
+  output.summary(results);
+  return Math.max(0, ...results.map((r) => (r.outcome.kind === 'published' ? DEPLOY_EXIT.applied : exitCodeFor(r.outcome))));
+}
+
+/**
+ * The fast path: the running `serve` of this fleet, already connected and
+ * holding the signer, publishes at once and relays the device's progress.
+ * Undefined when no `serve` listens on the fleet's socket.
+ */
+async function deployThroughServe(dir: string, deviceId: string, prepared: PreparedDeployment, o: { wait: boolean; timeoutMs: number }, output: DeployOutput): Promise<DeviceResult[] | undefined> {
+  const fleet = loadFleetDir(dir);
+  const results: DeviceResult[] = [];
+  let failure: TsunaguError | undefined;
+  const call = callServe(fleetPaths(fleet.dir).serveSocket, {
+    v: SERVE_CHANNEL_VERSION, verb: 'deploy', deviceId,
+    compose: prepared.compose, secrets: prepared.secrets, registries: prepared.registries, wait: o.wait, timeoutMs: o.timeoutMs,
+  }, (r) => {
+    switch (r.kind) {
+      case 'published': output.published(r.deviceId, r.version); break;
+      case 'event': { const e = relayedEvent(r.event); if (e !== undefined) output.event(r.deviceId, e); break; }
+      case 'state': { const s = relayedState(r.state); if (s !== undefined) output.state(r.deviceId, s); break; }
+      case 'result': {
+        const { kind: _result, ...result } = r;
+        output.result(result);
+        results.push(result);
+        break;
+      }
+      case 'error': failure = new TsunaguError(r.code in ERROR_CODES ? r.code as ErrorCode : 'INTERNAL', r.message); break;
+      case 'done': break;
+    }
+  });
+  const onSignal = (): void => call.interrupt();
+  process.once('SIGINT', onSignal);
+  try {
+    if (await call.finished === 'unavailable') return undefined;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+  }
+  if (failure !== undefined) throw failure;
+  return results;
+}
+
+/** Without a `serve` (or for a selector): connect, read what the devices hold, sign and publish from here. */
+async function deployDirectly(first: string, selector: Selector | undefined, prepared: PreparedDeployment, o: { dir: string; wait: boolean; timeoutMs: number }, output: DeployOutput): Promise<number> {
+  // Loaded only here: the broker client, the database driver and the signer cost the fast path's start.
+  const [{ operatorContext }, { deployToDevice }, { retainedInventoryLabels, selectTargets }, { defaultEd25519 }, { DeploymentStore }, { publishThroughServe, serveIsDriving }] = await Promise.all([
+    import('./operator-commands.js'), import('./deploy/deploy-device.js'), import('./deploy/targets.js'), import('../protocol/ed25519.js'),
+    import('./deployments/deployment-store.js'), import('./deployments/device-deployment.js'),
+  ]);
   const ctx = await operatorContext(o.dir, 'deploy');
-  let store: DeploymentStore | undefined;
+  let store: InstanceType<typeof DeploymentStore> | undefined;
   try {
     ctx.client.setMaxListeners(0);
-    let targets: Target[];
+    let targets: Awaited<ReturnType<typeof selectTargets>>;
     if (selector === undefined) {
       const device = ctx.database.byId(first);
       if (device?.status !== 'active') throw new TsunaguError('CONFIG', `no enrolled device "${first}" (see: tsunagu-fleet devices)`);
@@ -65,30 +123,25 @@ export async function runDeploy(first: string, second: string | undefined, o: De
     }
     const ed = defaultEd25519();
     const deps = { client: ctx.client, link: ctx.link, signer: ctx.signer, ed, fleetSignPublicKey: ctx.fleet.keys.signPublicKey };
-    const output = o.json
-      ? jsonDeployOutput((t) => process.stdout.write(t))
-      : textDeployOutput((t) => process.stdout.write(t), { tty: process.stdout.isTTY, multi: selector !== undefined });
     const abort = new AbortController();
     const onSignal = (): void => abort.abort();
     process.once('SIGINT', onSignal);
     // allSettled: one device's failure to publish must not close the connection under the others.
-    // One device, while a `serve` drives deployments: the document becomes that device's own
+    // One device, while a `serve` on another host drives deployments: the document becomes that device's own
     // deployment, composed with the fleet's layers and published by `serve` (docs/deployments.md).
     // Without a `serve`, or with --selector (a one-off to the devices matching now), it is published here.
     store = selector === undefined ? new DeploymentStore(ctx.fleet.databasePath, ctx.database) : undefined;
     const viaServe = store !== undefined && serveIsDriving(store, Date.now()) ? store : undefined;
     const settled = await Promise.allSettled(targets.map(async (t) => {
       const publish = viaServe !== undefined ? publishThroughServe({ store: viaServe, fleet: ctx.fleet, client: ctx.client, deviceId: t.deviceId, prepared }) : undefined;
-      const r = await deployToDevice(deps, t, prepared, { wait: o.wait, timeoutMs: timeoutSec * 1000, observer: output, signal: abort.signal, ...(publish === undefined ? {} : { publish }) });
+      const r = await deployToDevice(deps, t, prepared, { wait: o.wait, timeoutMs: o.timeoutMs, observer: output, signal: abort.signal, ...(publish === undefined ? {} : { publish }) });
       output.result(r);
       return r;
     }));
     process.removeListener('SIGINT', onSignal);
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failure !== undefined) throw failure.reason;
-    const results: DeviceResult[] = settled.map((s) => (s as PromiseFulfilledResult<DeviceResult>).value);
-    output.summary(results);
-    return Math.max(0, ...results.map((r) => (r.outcome.kind === 'published' ? DEPLOY_EXIT.applied : exitCodeFor(r.outcome))));
+    return exitStatus(settled.map((s) => (s as PromiseFulfilledResult<DeviceResult>).value), output);
   } finally {
     store?.close();
     await ctx.close();

@@ -16,7 +16,9 @@ import { renderRolloutText, rolloutView } from './deployments/rollout-view.js';
 import { DeploymentStore, type RevisionContent } from './deployments/deployment-store.js';
 import { effectiveLabels } from './deployments/desired-plan.js';
 import { sealRevisionSecrets } from './deployments/revision-secrets.js';
-import { loadFleetDir, type FleetDir } from './fleet-dir.js';
+import { fleetPaths, loadFleetDir, type FleetDir } from './fleet-dir.js';
+import { callServe } from './serve-channel/serve-channel-client.js';
+import { SERVE_CHANNEL_VERSION } from './serve-channel/serve-channel-wire.js';
 import { FleetDatabase } from './fleet-database.js';
 
 export interface RevisionOptions {
@@ -97,6 +99,14 @@ async function withStore<T>(dir: string, fn: (store: DeploymentStore, database: 
  * change up when it starts, so failing to tell it is only a note.
  */
 export async function notifyServe(fleet: FleetDir, write: (text: string) => void = (t) => process.stderr.write(t)): Promise<void> {
+  // A `serve` on this host, already connected, tells every instance of the fleet at once.
+  try {
+    let told = false;
+    const call = callServe(fleetPaths(fleet.dir).serveSocket, { v: SERVE_CHANNEL_VERSION, verb: 'deployments-changed' }, (r) => { told ||= r.kind === 'done'; });
+    if (await call.finished === 'answered' && told) return;
+  } catch {
+    // The broker path below says so if it cannot tell either.
+  }
   try {
     const client = await connectFleetClient(fleet.config, 'deployment');
     try {

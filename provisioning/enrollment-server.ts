@@ -8,9 +8,11 @@ import { DeploymentStore } from './deployments/deployment-store.js';
 import { FleetLink } from './fleet-link.js';
 import { FleetSigner } from './fleet-signer.js';
 import { EnrollmentService } from './enrollment-service.js';
-import type { FleetDir } from './fleet-dir.js';
+import { fleetPaths, type FleetDir } from './fleet-dir.js';
 import { PresenceTracker } from './presence-tracker.js';
 import { FleetDatabase } from './fleet-database.js';
+import { ServeChannel } from './serve-channel/serve-channel-server.js';
+import { serveWork } from './serve-channel/serve-work.js';
 
 export interface RunningEnrollmentServer {
   service: EnrollmentService;
@@ -50,11 +52,18 @@ export async function startEnrollmentServer(fleet: FleetDir, logger: Logger): Pr
   await service.start();
   await presence.start();
   await reconciler.start();
+  const channel = new ServeChannel(fleetPaths(fleet.dir).serveSocket, serveWork({
+    client, link, signer, ed, fleetSignPublicKey: fleet.keys.signPublicKey, database, store, fleet,
+    lastPublished: (deviceId) => store.published(deviceId)?.version,
+    reported: (deviceId) => reconciler.reportedState(deviceId),
+  }), logger.child({ component: 'serve-channel' }));
+  await channel.start();
   return {
     service,
     database,
     reconciler,
     stop: async () => {
+      await channel.stop();
       await reconciler.stop();
       presence.stop();
       await service.stop();

@@ -61,6 +61,8 @@ export function fleetPaths(dir: string) {
     keys: join(dir, 'keys.json'),
     counter: join(dir, 'counter.json'),
     database: join(dir, 'registry.db'),
+    /** Where a running `serve` takes work from the CLI (serve-channel/). */
+    serveSocket: join(dir, 'serve.sock'),
   };
 }
 

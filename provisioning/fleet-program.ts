@@ -2,14 +2,27 @@ import { Command, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { TSUNAGU_VERSION } from '../common/version.js';
 import { MQTT_PORT } from '../protocol/mqtt-ports.js';
-import { runBootstrap, runDevices, runApprove, runInit, runServe } from './enrollment-verbs.js';
-import { runDeploy, type DeployOptions } from './deploy-command.js';
-import {
-  runDeploymentCreate, runDeploymentDelete, runDeploymentList, runDeploymentState, runDeploymentStatus, runDeploymentUpdate, runLabel,
-  type CreateOptions, type RevisionOptions,
-} from './deployment-commands.js';
-import { runSend, runStatus, runWatch } from './operator-commands.js';
-import { runRetire, runRevoke } from './retire-commands.js';
+import type { runInit } from './enrollment-verbs.js';
+import type { DeployOptions } from './deploy-command.js';
+import type { CreateOptions, RevisionOptions } from './deployment-commands.js';
+import type { runSend } from './operator-commands.js';
+import type { runRetire } from './retire-commands.js';
+
+// Each verb's module is loaded when the verb runs: a start pays only for the
+// code of its own verb (the broker client, SQLite and pino are not needed by
+// every verb, and `deploy` hands its work to a running `serve` without them).
+const enrollmentVerbs = () => import('./enrollment-verbs.js');
+const deployCommand = () => import('./deploy-command.js');
+const deploymentCommands = () => import('./deployment-commands.js');
+const operatorCommands = () => import('./operator-commands.js');
+const retireCommands = () => import('./retire-commands.js');
+
+/** An action that loads `name` from its module and calls it with commander's arguments. */
+function lazy<M extends Record<K, (...args: never[]) => unknown>, K extends keyof M>(load: () => Promise<M>, name: K) {
+  return async (...args: Parameters<M[K]>): Promise<void> => {
+    await (await load())[name](...args);
+  };
+}
 
 /**
  * The `tsunagu-fleet` command tree. Built by a function so that
@@ -47,7 +60,7 @@ Examples:
   tsunagu-fleet init --dir ./fleet --listen 0.0.0.0:${MQTT_PORT} --device-broker mqtt://gateway.lan:${MQTT_PORT}
   tsunagu-fleet init --dir ./fleet --broker mqtt://127.0.0.1:${MQTT_PORT} --admin-user admin --admin-password s3cret
 `)
-  .action((o: Parameters<typeof runInit>[0]) => runInit({ ...o, generatedToken: randomBytes(18).toString('base64url') }));
+  .action(async (o: Parameters<typeof runInit>[0]) => (await enrollmentVerbs()).runInit({ ...o, generatedToken: randomBytes(18).toString('base64url') }));
 
 program.command('bootstrap')
   .description('write the first-boot file for a batch of devices (and set up the broker roles)')
@@ -55,7 +68,7 @@ program.command('bootstrap')
   .requiredOption('-o, --out <file>', 'where to write the bootstrap file')
   .option('--claim-token <token>', 'claim token to embed (token mode)')
   .addHelpText('after', '\nExample:\n  tsunagu-fleet bootstrap --dir ./fleet --claim-token T0K3N --out /media/boot/tsunagu.json\n')
-  .action(runBootstrap);
+  .action(lazy(enrollmentVerbs, 'runBootstrap'));
 
 program.command('serve')
   .description('run the enrollment service')
@@ -65,7 +78,7 @@ Runs the embedded MQTT broker too when the fleet was made without --broker.
 Example:
   tsunagu-fleet serve --dir ./fleet
 `)
-  .action(runServe);
+  .action(lazy(enrollmentVerbs, 'runServe'));
 
 program.command('approve')
   .description('approve a pending device (approve claim mode) or a re-key request (any mode)')
@@ -82,7 +95,7 @@ Examples:
   tsunagu-fleet approve SN-0042
   tsunagu-fleet approve --as-new d-89abcdef0123456789ab
 `)
-  .action(runApprove);
+  .action(lazy(enrollmentVerbs, 'runApprove'));
 
 program.command('revoke')
   .description('cut a stolen or compromised device off: delete its broker account and close its connection, clear its retained messages, refuse its key from now on')
@@ -98,7 +111,7 @@ Examples:
   tsunagu-fleet revoke d-0123456789abcdef0123
   tsunagu-fleet revoke d-0123456789abcdef0123 --reason "stolen from site 4"
 `)
-  .action(runRevoke);
+  .action(lazy(retireCommands, 'runRevoke'));
 
 program.command('retire')
   .description('take a device out of service: it removes its services and wipes its identity and secrets, then it is revoked')
@@ -117,7 +130,7 @@ Examples:
   tsunagu-fleet retire d-0123456789abcdef0123 --timeout 10000 --force
 `)
   .action(async (device: string, o: Parameters<typeof runRetire>[1]) => {
-    process.exitCode = await runRetire(device, o);
+    process.exitCode = await (await retireCommands()).runRetire(device, o);
   });
 
 program.command('devices')
@@ -133,7 +146,7 @@ Examples:
   tsunagu-fleet devices --json
   tsunagu-fleet devices --json --keys
 `)
-  .action(runDevices);
+  .action(lazy(enrollmentVerbs, 'runDevices'));
 
 program.command('deploy')
   .description('validate a compose file, publish it as the signed desired state of one device or of every device matching --selector, and follow the rollout')
@@ -160,7 +173,7 @@ Examples:
   tsunagu-fleet deploy d-1234 compose.yaml --no-wait
 `)
   .action(async (first: string, second: string | undefined, o: DeployOptions) => {
-    process.exitCode = await runDeploy(first, second, o);
+    process.exitCode = await (await deployCommand()).runDeploy(first, second, o);
   });
 
 const repeatable = (v: string, acc: string[]): string[] => [...acc, v];
@@ -202,7 +215,7 @@ Examples:
   tsunagu-fleet deployment create monitoring --selector os=linux exporter.yaml
   tsunagu-fleet deployment create web --selector site=berlin web.yaml --priority 10 --waves 1,10%,100% --bake 10m
 `)
-  .action((name: string, compose: string, o: CreateOptions) => runDeploymentCreate(name, compose, o));
+  .action(async (name: string, compose: string, o: CreateOptions) => (await deploymentCommands()).runDeploymentCreate(name, compose, o));
 
 revisionOptions(deployment.command('update')
   .description('a new revision of a deployment: rolled out by its strategy')
@@ -214,13 +227,13 @@ Device settings carry over from the previous revision unless --setting is given.
 Example:
   tsunagu-fleet deployment update web web-v2.yaml
 `)
-  .action((name: string, compose: string, o: RevisionOptions) => runDeploymentUpdate(name, compose, o));
+  .action(async (name: string, compose: string, o: RevisionOptions) => (await deploymentCommands()).runDeploymentUpdate(name, compose, o));
 
 deployment.command('list')
   .description('list deployments with their revision, state and how many devices match')
   .addOption(dirOption)
   .option('--json', 'machine-readable output')
-  .action(runDeploymentList);
+  .action(lazy(deploymentCommands, 'runDeploymentList'));
 
 deployment.command('status')
   .description('one deployment: its rollout (waves, counts per state, failing devices with reasons), its devices, service conflicts')
@@ -228,21 +241,21 @@ deployment.command('status')
   .argument('<name>', 'deployment name')
   .option('--json', 'machine-readable output')
   .option('--watch', 'redraw whenever the rollout changes (Ctrl-C to stop); with --json, one object per line')
-  .action(runDeploymentStatus);
+  .action(lazy(deploymentCommands, 'runDeploymentStatus'));
 
 for (const verb of ['pause', 'resume', 'abort'] as const) {
   deployment.command(verb)
     .description({ pause: 'stop a rollout where it is', resume: 'carry a paused rollout on', abort: 'stop a rollout and put every device back on the previous revision' }[verb])
     .addOption(dirOption)
     .argument('<name>', 'deployment name')
-    .action((name: string, o: { dir: string }) => runDeploymentState(verb, name, o));
+    .action(async (name: string, o: { dir: string }) => (await deploymentCommands()).runDeploymentState(verb, name, o));
 }
 
 deployment.command('delete')
   .description('delete a deployment: its devices lose its services')
   .addOption(dirOption)
   .argument('<name>', 'deployment name')
-  .action(runDeploymentDelete);
+  .action(lazy(deploymentCommands, 'runDeploymentDelete'));
 
 program.command('label')
   .description("set or remove the fleet's own labels of a device (deployments select on them, beside the device's reported labels)")
@@ -255,7 +268,7 @@ Examples:
   tsunagu-fleet label d-0123456789abcdef0123 site=berlin group=canary
   tsunagu-fleet label d-0123456789abcdef0123 group-
 `)
-  .action(runLabel);
+  .action(lazy(deploymentCommands, 'runLabel'));
 
 program.command('send')
   .description('send a signed command to a device and wait for its signed reply')
@@ -275,7 +288,7 @@ Examples:
   tsunagu-fleet send d-1234 rotate-credentials
 `)
   .action(async (device: string, command: string, o: Parameters<typeof runSend>[2]) => {
-    process.exitCode = await runSend(device, command, o);
+    process.exitCode = await (await operatorCommands()).runSend(device, command, o);
   });
 
 program.command('status')
@@ -291,7 +304,7 @@ Examples:
   tsunagu-fleet status d-0123456789abcdef0123
   tsunagu-fleet status d-0123456789abcdef0123 --json
 `)
-  .action(runStatus);
+  .action(lazy(operatorCommands, 'runStatus'));
 
 program.command('watch')
   .description('follow live reports and events of one device or of all (Ctrl-C to stop)')
@@ -304,6 +317,6 @@ Examples:
   tsunagu-fleet watch
   tsunagu-fleet watch d-0123456789abcdef0123 --json
 `)
-  .action(runWatch);
+  .action(lazy(operatorCommands, 'runWatch'));
 return program;
 }

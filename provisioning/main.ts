@@ -1,10 +1,11 @@
-import { createLogger } from '../common/logger.js';
 import { isTsunaguError } from '../protocol/errors.js';
 import { hintFor } from './error-hints.js';
 import { buildFleetProgram } from './fleet-program.js';
 import { printable } from './terminal-text.js';
 
-buildFleetProgram().parseAsync(process.argv).catch((err: unknown) => {
+buildFleetProgram().parseAsync(process.argv).catch(async (err: unknown) => {
+  // Loaded on failure only: most verbs never log.
+  const { createLogger } = await import('../common/logger.js');
   const logger = createLogger({ name: 'tsunagu-fleet', fd: 2 });
   const hint = err instanceof Error ? hintFor(err) : undefined;
   if (isTsunaguError(err)) {

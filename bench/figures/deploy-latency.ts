@@ -15,10 +15,10 @@ import { idleServicesCompose, serviceNames } from '../services-compose.js';
 import { summarize } from '../stats.js';
 import { SERVICES_PER_DEVICE } from './steady-footprint.js';
 
-const PROBE = 'probe';
+export const PROBE = 'probe';
 
 /** Start events of this run's containers, as the engine stamps them (ns since the epoch). */
-class StartEvents {
+export class StartEvents {
   private readonly waiters: { match: (attrs: Record<string, string>) => boolean; resolve: (atMs: number) => void }[] = [];
   private stream: NodeJS.ReadableStream | undefined;
 
@@ -54,7 +54,7 @@ class StartEvents {
   }
 }
 
-function dockerCli(args: string[], dockerHost: string): Promise<{ status: number | null; stderr: string }> {
+export function dockerCli(args: string[], dockerHost: string): Promise<{ status: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn('/usr/bin/docker', args, { env: { ...process.env, DOCKER_HOST: dockerHost }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -68,7 +68,7 @@ function dockerCli(args: string[], dockerHost: string): Promise<{ status: number
  * image, labels, network mode, log driver and options, stop timeout,
  * environment and restart policy, read back from the engine.
  */
-function sameOptionsAsAgent(info: Docker.ContainerInspectInfo, name: string, runLabel: string): string[] {
+export function sameOptionsAsAgent(info: Docker.ContainerInspectInfo, name: string, runLabel: string): string[] {
   const labels = Object.entries({ ...info.Config.Labels, [TEST_LABEL]: runLabel, [LABELS.scope]: `${runLabel}-docker-run` });
   // The engine reports it; dockerode's type leaves it out.
   const stopTimeout = (info.Config as { StopTimeout?: number }).StopTimeout;

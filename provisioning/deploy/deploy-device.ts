@@ -11,7 +11,7 @@ import type { FleetSigner } from '../fleet-signer.js';
 import { desiredDataFor, type PreparedDeployment } from './compose-document.js';
 import type { ReceivedDeviceEvent } from '../../protocol/events/device-events.js';
 import { judgeState, parseEvent, parseState, type RolloutOutcome } from './rollout.js';
-import { chooseVersion } from './version.js';
+import { chooseVersion, type VersionsSeen } from './version.js';
 
 /**
  * Lifetime of a signed desired state: 10 years. It is retained on the broker
@@ -80,7 +80,15 @@ export async function deployToDevice(
   deps: DeployDependencies,
   target: { deviceId: string; boxPublicKey: string },
   prepared: PreparedDeployment,
-  options: { wait: boolean; timeoutMs: number; observer?: DeployObserver; signal?: AbortSignal; publish?: DesiredPublisher },
+  options: {
+    wait: boolean; timeoutMs: number; observer?: DeployObserver; signal?: AbortSignal; publish?: DesiredPublisher;
+    /**
+     * The versions this device was last given and reported, when the caller
+     * already holds them (`serve`: its database and the reports it follows):
+     * the retained window below is then not waited for.
+     */
+    seen?: VersionsSeen;
+  },
 ): Promise<DeviceResult> {
   const { deviceId } = target;
   let latest: ReportedState | null = null;
@@ -124,7 +132,8 @@ export async function deployToDevice(
   });
   try {
     await client.subscribeAsync(desiredTopic, { qos: 1 });
-    await new Promise((r) => setTimeout(r, RETAINED_WINDOW_MS));
+    if (options.seen === undefined) await new Promise((r) => setTimeout(r, RETAINED_WINDOW_MS));
+    else if (retainedDesired === undefined && options.seen.desired != null) retainedDesired = options.seen.desired;
     const seen = latest as ReportedState | null; // assigned by the watch callback
     const nextDesired = (floor: number): Promise<number> => new Promise((resolve, reject) => {
       if (retainedDesired !== undefined && retainedDesired > floor) return resolve(retainedDesired);
@@ -132,7 +141,7 @@ export async function deployToDevice(
       desiredWaiters.push({ floor, resolve: (v) => { clearTimeout(timer); resolve(v); } });
     });
     const publish = options.publish ?? (async () => {
-      const v = chooseVersion(deps.signer.reserveCounter(), {
+      const v = chooseVersion(deps.signer.reserveCounter(), options.seen ?? {
         desired: retainedDesired, desiredVersion: seen?.desiredVersion, appliedVersion: seen?.appliedVersion,
       });
       await deps.link.publishSigned(deviceId, DESIRED_TYPE, desiredDataFor(prepared, v, target.boxPublicKey), { lifetimeMs: DESIRED_LIFETIME_MS, retain: true });

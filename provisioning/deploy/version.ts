@@ -13,7 +13,14 @@
  * key) and `state` topics are a second floor: the result is strictly above
  * both.
  */
-export function chooseVersion(counter: number, seen: { desired?: number | null | undefined; desiredVersion?: number | null | undefined; appliedVersion?: number | null | undefined }): number {
+export interface VersionsSeen {
+  /** The version of the device's retained desired state (or the last one the fleet database records). */
+  desired?: number | null | undefined;
+  desiredVersion?: number | null | undefined;
+  appliedVersion?: number | null | undefined;
+}
+
+export function chooseVersion(counter: number, seen: VersionsSeen): number {
   const previous = Math.max(0, seen.desired ?? 0, seen.desiredVersion ?? 0, seen.appliedVersion ?? 0);
   return Math.max(counter, previous + 1);
 }

@@ -110,6 +110,11 @@ export class DeploymentReconciler {
     return this.holding !== undefined;
   }
 
+  /** The device's last `state` report as this instance holds it (the CLI's fast path reads its versions). */
+  reportedState(deviceId: string): ReportedState | undefined {
+    return this.reported.get(deviceId);
+  }
+
   /** A device's labels, presence or enrollment changed. */
   deviceChanged(_deviceId: string): void {
     this.wake();

@@ -60,7 +60,7 @@ test('options: defaults, --long, --only, and a partial run does not write the do
   const d = parseBenchOptions([]);
   assert.equal(d.windowMs, 5 * 60_000);
   assert.equal(d.write, true);
-  assert.equal(d.only.size, 8);
+  assert.equal(d.only.size, 10);
   assert.equal(parseBenchOptions(['--long']).windowMs, 30 * 60_000);
   const some = parseBenchOptions(['--only', 'verify,bundle']);
   assert.deepEqual([...some.only].sort(), ['bundle', 'verify']);
