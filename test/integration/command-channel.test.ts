@@ -157,7 +157,7 @@ test('a command delivered again after a broker restart and an agent restart runs
   await waitFor('the reply from the restarted agent', () => (replies.filter((r) => r.re === id).length > countAfter ? true : undefined), 8000);
   assert.equal(runs(id), 0, 'the restarted agent answers from its record without running it');
   const again = replies.filter((r) => r.re === id);
-  assert.ok(again.every((r) => JSON.stringify(r) === JSON.stringify(first)));
+  assert.ok(again.every((r) => JSON.stringify(r) === JSON.stringify(first)), 'again.every((r) => JSON.stringify(r) === JSON.stringify(first))');
 });
 
 test('rotate-credentials through the fleet CLI: the device switches to the new password and the old one stops working', async () => {

@@ -240,7 +240,7 @@ describe('the embedded broker of serve', () => {
     const refusals = w.serve.lines.filter((l) => l.msg === 'embedded broker: refused a packet over the size limit; connection closed');
     assert.equal(refusals.length, 3);
     assert.deepEqual(refusals.map((l) => l.refusedPackets), [1, 2, 3]);
-    assert.ok(refusals.every((l) => l.maxPacketBytes === MAX_PACKET_BYTES && typeof l.packetBytes === 'number' && l.packetBytes > HUGE_BYTES));
+    assert.ok(refusals.every((l) => l.maxPacketBytes === MAX_PACKET_BYTES && typeof l.packetBytes === 'number' && l.packetBytes > HUGE_BYTES), "refusals.every((l) => l.maxPacketBytes === MAX_PACKET_BYTES && typeof l.packetBytes === 'number' ...");
     assert.deepEqual(refusals.map((l) => l.username), [w.fleetAccount.username, w.fleetAccount.username, w.bootstrapAccount.username]);
     await refusalIsCounted(w);
   });

@@ -12,7 +12,7 @@ const NOW = 1_800_000_000_000;
 const P = 30_000;
 const svc = (name: string, extra: Record<string, unknown> = {}): DesiredService => {
   const s = parseDesiredState({ services: { [name]: { image: 'img:2', restart: 'always', ...extra } } }).services[0];
-  assert.ok(s);
+  assert.ok(s, 's');
   return s;
 };
 const box = (s: DesiredService, extra: Partial<ActualContainer>): ActualContainer => ({
