@@ -14,7 +14,7 @@ import { seal } from '../../protocol/seal.js';
 import { deviceTopic } from '../../protocol/topics.js';
 import { AgentProcess, TRUSTED_QUIET_CONFIG } from '../support/agent-process.js';
 import type { TestFleet } from '../support/fleet.js';
-import { fleetSession } from '../support/fleet-session.js';
+import { fleetSession, REPORT_NOW_REPLY_MS } from '../support/fleet-session.js';
 import type { TestBroker } from '../support/mosquitto.js';
 import { startRegistryFront } from '../support/registry-front.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
@@ -134,7 +134,7 @@ test('deploy from the registry: running, reported synced with the version applie
   assert.equal(logged.traceparent, TP);
   // The inventory names the engine; metrics carry the service's usage from its cgroup.
   const sent = reports.length;
-  const now = await fleet.link.send(deviceId, { name: 'report-now', args: {} }, { timeoutMs: 8000 });
+  const now = await fleet.link.send(deviceId, { name: 'report-now', args: {} }, { timeoutMs: REPORT_NOW_REPLY_MS });
   assert.equal(now.data.ok, true);
   const inventory = await waitFor('inventory', () => reports.slice(sent).find((r) => r.kind === 'inventory'), 20_000, lastState);
   assert.match(String(inventory.body.containerRuntime), /^docker \d+\./);
