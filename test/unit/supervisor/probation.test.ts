@@ -41,6 +41,11 @@ describe('judgeProbation', () => {
     const otherConfig = { web: { ...backoff.web, configHash: 'older' } };
     assert.deepEqual(judge(web, [box(web, {})], { backoff: otherConfig }).verdicts, []);
   });
+  test('a failed step in the back-off is not called an exit; an exit the engine shows gives its code', () => {
+    const stepFailed = { web: recordFailure(undefined, { at: NOW, key: 'start#1', configHash: configHash(web) }, DEFAULT_RESTART_BACKOFF) };
+    assert.deepEqual(judge(web, [box(web, {})], { backoff: stepFailed }).verdicts, [{ service: 'web', outcome: 'failed', reason: 'a step on it failed within the probation window (30 s)' }]);
+    assert.deepEqual(judge(web, [box(web, { status: 'exited', exitCode: 3 })], { backoff: stepFailed }).verdicts, [{ service: 'web', outcome: 'failed', reason: 'exited with code 3 within the probation window (30 s)' }]);
+  });
   test('a job that finishes with 0 passes; with another code it fails', () => {
     const job = svc('job', { restart: 'no' });
     assert.deepEqual(judge(job, [box(job, { status: 'exited', exitCode: 0 })]).verdicts, [{ service: 'job', outcome: 'passed' }]);
