@@ -3,6 +3,13 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// `import { z }` pulls zod's whole namespace object (every locale, JSON-schema
+// tooling) into the agent bundle: 444 KB instead of ~80 KB (docs/benchmarks.md).
+const ZOD_NAMED_Z = {
+  selector: "ImportDeclaration[source.value=/^zod(\\/mini)?$/] > ImportSpecifier[imported.name='z']",
+  message: "use `import * as z from 'zod/mini'` (or 'zod' on the fleet side): the named `z` defeats tree shaking",
+};
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'release/**', '.tmp/**'] },
   js.configs.recommended,
@@ -21,12 +28,7 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-console': 'off',
-      // `import { z }` pulls zod's whole namespace object (every locale, JSON-schema
-      // tooling) into the agent bundle: 444 KB instead of ~80 KB (docs/benchmarks.md).
-      'no-restricted-syntax': ['error', {
-        selector: "ImportDeclaration[source.value=/^zod(\\/mini)?$/] > ImportSpecifier[imported.name='z']",
-        message: "use `import * as z from 'zod/mini'` (or 'zod' on the fleet side): the named `z` defeats tree shaking",
-      }],
+      'no-restricted-syntax': ['error', ZOD_NAMED_Z],
     },
   },
   {
@@ -49,7 +51,16 @@ export default tseslint.config(
   {
     // node:test's test() returns a promise the runner itself awaits.
     files: ['test/**/*.ts'],
-    rules: { '@typescript-eslint/no-floating-promises': 'off' },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'off',
+      // A failing `assert.ok(x)` without a message makes node re-read the source to
+      // write one; under tsx that can hang the file for minutes and the timeout then
+      // names no assertion (nodejs/node#52677). (The rule's list replaces the one above.)
+      'no-restricted-syntax': ['error', ZOD_NAMED_Z, {
+        selector: "CallExpression[arguments.length=1]:matches([callee.name='assert'], [callee.object.name='assert'][callee.property.name='ok'])",
+        message: 'give assert / assert.ok a message: without one a failure can hang the test file under tsx (nodejs/node#52677)',
+      }],
+    },
   },
   {
     files: ['**/*.mjs', '**/*.js'],

@@ -49,6 +49,8 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> implements Broker
   private linkState: LinkState = 'offline';
   private attempt = 0;
   private authFailures = 0;
+  /** Set at the first connection of this process: the session it finds may have lost an acknowledged desired state. */
+  private subscribedInThisProcess = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private closing = false;
 
@@ -140,7 +142,14 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> implements Broker
     try {
       if (!sessionPresent) {
         await client.subscribeAsync(DEVICE_INBOUND.map((k) => this.topic(k)), { qos: 1 });
+      } else if (!this.subscribedInThisProcess) {
+        // mqtt.js acknowledges a message on receipt: a desired state the previous process received but
+        // had not persisted when it died (SIGKILL, power cut) is gone from the session, and the broker
+        // re-sends the retained copy only on a new subscription. Once per process; a version held is ignored.
+        await client.unsubscribeAsync(this.topic('desired'));
+        await client.subscribeAsync(this.topic('desired'), { qos: 1 });
       }
+      this.subscribedInThisProcess = true;
       await client.publishAsync(this.topic('status'), this.statusPayload('online'), { qos: 1, retain: true });
       this.setState('online', { sessionPresent });
     } catch (err) {

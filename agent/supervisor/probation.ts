@@ -40,7 +40,11 @@ export function judgeProbation(inputs: ProbationInputs): { verdicts: ProbationVe
     // An exit already counted and restarted since still shows in the back-off of this configuration.
     const crashes = inputs.restartBackoff[s.name];
     if (crashes !== undefined && crashes.configHash === hash && crashes.failures > 0) {
-      verdicts.push({ service: s.name, outcome: 'failed', reason: `exited${crashes.lastExitCode === null ? '' : ` with code ${crashes.lastExitCode}`} within the probation window (${secs})` });
+      // A failed step (create, start, stop…) counts in the back-off too, without an exit code: unless
+      // the engine shows this configuration's container exited, it is not called an exit.
+      const code = crashes.lastExitCode ?? (mine?.status === 'exited' ? mine.exitCode : null);
+      const what = code === null ? 'a step on it failed' : `exited with code ${code}`;
+      verdicts.push({ service: s.name, outcome: 'failed', reason: `${what} within the probation window (${secs})` });
       continue;
     }
     if (mine === undefined || mine.startedAt === null) continue; // not started yet: the window has not begun

@@ -88,13 +88,13 @@ test('install.sh installs the agent, its user, config, state dir and an enabled 
   assert.match(out, /Node\.js v18\./);
   assert.match(out, /container engine socket \/var\/run\/docker\.sock \(group docker\)/);
   assert.match(out, /systemd is not running here: the unit is enabled/);
-  assert.ok(existsSync(join(root, 'usr/lib/tsunagu/tsunagu-agent.js')));
+  assert.ok(existsSync(join(root, 'usr/lib/tsunagu/tsunagu-agent.js')), "existsSync(join(root, 'usr/lib/tsunagu/tsunagu-agent.js'))");
   assert.equal(modeOf('var/lib/tsunagu'), '700');
   assert.equal(modeOf('etc/tsunagu/agent.yaml'), '640');
   assert.match(ok(['stat', '-c', '%U:%G', '/var/lib/tsunagu']), /^tsunagu:tsunagu/);
   assert.match(ok(['stat', '-c', '%U:%G', '/etc/tsunagu/agent.yaml']), /^root:tsunagu/);
   assert.match(ok(['id', '-nG', 'tsunagu']), /\bdocker\b/);
-  assert.ok(lstatSync(join(root, 'etc/systemd/system/multi-user.target.wants/tsunagu-agent.service')).isSymbolicLink());
+  assert.ok(lstatSync(join(root, 'etc/systemd/system/multi-user.target.wants/tsunagu-agent.service')).isSymbolicLink(), "lstatSync(join(root, 'etc/systemd/system/multi-user.target.wants/tsunagu-agent.service')).isSymbo...");
   const verify = inRoot(['systemd-analyze', 'verify', '/etc/systemd/system/tsunagu-agent.service']);
   assert.equal(verify.status, 0, verify.stderr);
   assert.equal(verify.stderr.trim(), '', `systemd-analyze verify warns:\n${verify.stderr}`);
@@ -109,7 +109,7 @@ test('first boot from the boot partition: taken as root, the file leaves the par
   writeFileSync(join(root, 'boot/firmware/tsunagu.json'), JSON.stringify(tf.bootstrap), { mode: 0o644 });
   const taken = ok(['tsunagu-agent', 'take-bootstrap']);
   assert.match(taken, /removed the bootstrap file from the boot partition/);
-  assert.ok(!existsSync(join(root, 'boot/firmware/tsunagu.json')));
+  assert.ok(!existsSync(join(root, 'boot/firmware/tsunagu.json')), "!existsSync(join(root, 'boot/firmware/tsunagu.json'))");
   assert.equal(modeOf('var/lib/tsunagu/bootstrap.json'), '600');
   assert.match(ok(['stat', '-c', '%U', '/var/lib/tsunagu/bootstrap.json']), /^tsunagu/);
 
@@ -157,7 +157,7 @@ test('a read-only boot partition: the private copy is taken once, the file stays
   assert.match(first, /took a private copy/);
   assert.match(first, /"code":"EROFS"/);
   assert.match(first, /stays on the boot partition.*remove it by hand/);
-  assert.ok(existsSync(join(ro, 'tsunagu.json')));
+  assert.ok(existsSync(join(ro, 'tsunagu.json')), "existsSync(join(ro, 'tsunagu.json'))");
   const copied = statSync(join(root, 'var/lib/tsunagu/bootstrap.json')).mtimeMs;
   // At the next boot the same file is found again: the private copy is not rewritten.
   const second = ok(['tsunagu-agent', 'take-bootstrap'], { readOnlyBinds: binds });
@@ -168,15 +168,15 @@ test('a read-only boot partition: the private copy is taken once, the file stays
 test('uninstall.sh keeps the state and config; --purge removes them and the user', { skip }, () => {
   const out = ok([`${inside(work)}/uninstall.sh`]);
   assert.match(out, /kept \/var\/lib\/tsunagu/);
-  assert.ok(!existsSync(join(root, 'usr/lib/tsunagu')));
-  assert.ok(!existsSync(join(root, 'usr/bin/tsunagu-agent')));
-  assert.ok(!existsSync(join(root, 'etc/systemd/system/tsunagu-agent.service')));
-  assert.ok(!existsSync(join(root, 'etc/systemd/system/multi-user.target.wants/tsunagu-agent.service')));
-  assert.ok(existsSync(join(root, 'var/lib/tsunagu/identity.json')));
-  assert.ok(existsSync(join(root, 'etc/tsunagu/agent.yaml')));
+  assert.ok(!existsSync(join(root, 'usr/lib/tsunagu')), "!existsSync(join(root, 'usr/lib/tsunagu'))");
+  assert.ok(!existsSync(join(root, 'usr/bin/tsunagu-agent')), "!existsSync(join(root, 'usr/bin/tsunagu-agent'))");
+  assert.ok(!existsSync(join(root, 'etc/systemd/system/tsunagu-agent.service')), "!existsSync(join(root, 'etc/systemd/system/tsunagu-agent.service'))");
+  assert.ok(!existsSync(join(root, 'etc/systemd/system/multi-user.target.wants/tsunagu-agent.service')), "!existsSync(join(root, 'etc/systemd/system/multi-user.target.wants/tsunagu-agent.service'))");
+  assert.ok(existsSync(join(root, 'var/lib/tsunagu/identity.json')), "existsSync(join(root, 'var/lib/tsunagu/identity.json'))");
+  assert.ok(existsSync(join(root, 'etc/tsunagu/agent.yaml')), "existsSync(join(root, 'etc/tsunagu/agent.yaml'))");
   ok([`${inside(work)}/install.sh`]);
   assert.match(ok([`${inside(work)}/uninstall.sh`, '--purge']), /purged/);
-  assert.ok(!existsSync(join(root, 'var/lib/tsunagu')));
-  assert.ok(!existsSync(join(root, 'etc/tsunagu')));
+  assert.ok(!existsSync(join(root, 'var/lib/tsunagu')), "!existsSync(join(root, 'var/lib/tsunagu'))");
+  assert.ok(!existsSync(join(root, 'etc/tsunagu')), "!existsSync(join(root, 'etc/tsunagu'))");
   assert.notEqual(inRoot(['getent', 'passwd', 'tsunagu']).status, 0);
 });

@@ -91,7 +91,7 @@ rollout: { probationMs: 1500 }
     const begun = await device.agent.waitForMsg(/^service (web|api): /, 30_000);
     await broker.kill();
     const killedAt = Date.now();
-    assert.ok(logTime(begun) <= killedAt);
+    assert.ok(logTime(begun) <= killedAt, 'logTime(begun) <= killedAt');
 
     // Offline, the device finishes the deploy by itself.
     await waitFor('both services running while the broker is down', async () => {

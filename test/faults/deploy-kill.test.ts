@@ -121,7 +121,7 @@ test('SIGKILL during a probation: after the restart the version is still on prob
 
     // v2 runs well for 12 s, then exits 3: inside its window, but only after the agent has been killed and is back.
     const v2 = await deploy('v2', { image: images.busybox1, command: ['sh', '-c', 'sleep 12; exit 3'] });
-    assert.ok(v2 > v1);
+    assert.ok(v2 > v1, 'v2 > v1');
     let startedAt = 0;
     await waitFor('the v2 container running', async () => {
       const [c] = await docker.listContainers({ filters: { label: [`${TEST_LABEL}=${scope}`, `io.tsunagu.version=${v2}`], status: ['running'] } });

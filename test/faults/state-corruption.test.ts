@@ -114,7 +114,7 @@ test('identity.json truncated: moved aside, the device enrolls again with its ke
   const enrolled = await a.waitForMsg('enrolled', 30_000);
   assert.equal(enrolled.deviceId, deviceId);
   await a.waitForMsg(/→ online/, 30_000);
-  assert.ok(existsSync(join(stateDir, 'identity.json.bad')));
+  assert.ok(existsSync(join(stateDir, 'identity.json.bad')), "existsSync(join(stateDir, 'identity.json.bad'))");
   await pingAnswered();
   await assertWorkloadUntouched();
   await a.stop();
@@ -126,7 +126,7 @@ test('keys.json full of NULs: new keys, a re-key request an operator approves; t
   // A new key claiming an active device's serial is never let in without a person: the
   // device waits, says so, and keeps running its containers.
   await a.waitForMsg('waiting for an operator to approve this device', 30_000);
-  assert.ok(existsSync(join(stateDir, 'keys.json.bad')));
+  assert.ok(existsSync(join(stateDir, 'keys.json.bad')), "existsSync(join(stateDir, 'keys.json.bad'))");
   assert.equal(a.lines.some((l) => String(l.msg).startsWith('stderr:')), false, 'no crash');
   await assertWorkloadUntouched();
   const listed = await fleetCli(['devices', '--dir', tf.fleet.dir, '--json']);
@@ -149,7 +149,7 @@ test('bootstrap.json truncated and no other copy: moved aside, exit 78 at once (
   const code = await Promise.race([a.exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
   assert.equal(code, 78);
   assert.ok(a.lines.some((l) => /BOOTSTRAP_MISSING/.test(String(l.msg))), 'a clear error');
-  assert.ok(existsSync(join(stateDir, 'bootstrap.json.bad')));
+  assert.ok(existsSync(join(stateDir, 'bootstrap.json.bad')), "existsSync(join(stateDir, 'bootstrap.json.bad'))");
   await assertWorkloadUntouched();
   const b = startAgent(true);
   await b.waitForMsg(/→ online/, 30_000);

@@ -73,13 +73,13 @@ for (const kind of ['mosquitto', 'embedded'] as const) {
       for (const filter of ['#', 'tsunagu/#', 'tsunagu/devices/+/cmd', deviceTopic(a.deviceId, 'desired'), deviceTopic(a.deviceId, 'reply'), '$share/x/tsunagu/enroll/request', enrollTopics.request]) {
         assert.ok(await subscribeGranted(boot, filter) >= 128, `bootstrap must not subscribe to ${filter}`);
       }
-      assert.ok(await subscribeGranted(boot, enrollTopics.response('0'.repeat(32))) < 128);
+      assert.ok(await subscribeGranted(boot, enrollTopics.response('0'.repeat(32))) < 128, "await subscribeGranted(boot, enrollTopics.response('0'.repeat(32))) < 128");
       // Nothing sent to a device reaches it.
       const seen = collect(boot, 400);
       await fleetClient.publishAsync(deviceTopic(a.deviceId, 'cmd'), 'secret command', { qos: 1 });
       assert.deepEqual((await seen).filter((m) => m.topic.startsWith('tsunagu/devices')), []);
       // Nothing it publishes on a device topic arrives.
-      assert.ok(await subscribeGranted(fleetClient, 'tsunagu/devices/#') < 128);
+      assert.ok(await subscribeGranted(fleetClient, 'tsunagu/devices/#') < 128, "await subscribeGranted(fleetClient, 'tsunagu/devices/#') < 128");
       const observed = collectUntil(fleetClient, (m) => m.payload === 'marker', 10_000);
       const { username, password } = tf.bootstrap.broker;
       await publishOnce(username, password, undefined, deviceTopic(a.deviceId, 'status'), '{"forged":true}');
@@ -94,14 +94,14 @@ for (const kind of ['mosquitto', 'embedded'] as const) {
       for (const filter of ['#', 'tsunagu/devices/#', 'tsunagu/devices/+/cmd', deviceTopic(b.deviceId, 'cmd'), deviceTopic(b.deviceId, 'desired'), deviceTopic(a.deviceId, 'reply'), enrollTopics.responseFilter]) {
         assert.ok(await subscribeGranted(devA, filter) >= 128, `device must not subscribe to ${filter}`);
       }
-      assert.ok(await subscribeGranted(devA, deviceTopic(a.deviceId, 'cmd')) < 128);
+      assert.ok(await subscribeGranted(devA, deviceTopic(a.deviceId, 'cmd')) < 128, "await subscribeGranted(devA, deviceTopic(a.deviceId, 'cmd')) < 128");
       const received = collect(devA, 400);
       await fleetClient.publishAsync(deviceTopic(b.deviceId, 'cmd'), 'for b', { qos: 1 });
       await fleetClient.publishAsync(deviceTopic(a.deviceId, 'cmd'), 'for a', { qos: 1 });
       assert.deepEqual((await received).map((m) => m.payload), ['for a']);
       await devA.endAsync(true);
 
-      assert.ok(await subscribeGranted(fleetClient, 'tsunagu/devices/#') < 128);
+      assert.ok(await subscribeGranted(fleetClient, 'tsunagu/devices/#') < 128, "await subscribeGranted(fleetClient, 'tsunagu/devices/#') < 128");
       const observed = collectUntil(fleetClient, (m) => m.payload === 'a own event', 10_000);
       await publishOnce(a.username, a.password, a.clientId, deviceTopic(b.deviceId, 'status'), 'a pretends to be b');
       await publishOnce(a.username, a.password, a.clientId, deviceTopic(a.deviceId, 'cmd'), 'a commands itself');

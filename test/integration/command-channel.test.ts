@@ -8,7 +8,7 @@ import { generateKeyPairs, keyId } from '../../protocol/keys.js';
 import { deviceTopic } from '../../protocol/topics.js';
 import { AgentProcess, TRUSTED_QUIET_CONFIG } from '../support/agent-process.js';
 import type { TestFleet } from '../support/fleet.js';
-import { fleetSession } from '../support/fleet-session.js';
+import { fleetSession, REPORT_NOW_REPLY_MS } from '../support/fleet-session.js';
 import { malleate } from '../support/malleate.js';
 import type { TestBroker } from '../support/mosquitto.js';
 import { waitFor } from '../support/wait-for.js';
@@ -136,7 +136,7 @@ test('every refusal is reported with its stable code and nothing runs', async ()
 test('a command delivered again after a broker restart and an agent restart runs once and is answered both times', async () => {
   const { id, bytes } = signed({ data: { name: 'report-now', args: {} } });
   await publishRaw(bytes);
-  const first = await waitFor('the first reply', () => replies.find((r) => r.re === id), 8000);
+  const first = await waitFor('the first reply', () => replies.find((r) => r.re === id), REPORT_NOW_REPLY_MS);
   assert.equal(first.ok, true);
   assert.equal(runs(id), 1);
 
@@ -145,7 +145,7 @@ test('a command delivered again after a broker restart and an agent restart runs
   await waitFor('the fleet reconnected', () => (fleet.client.connected ? true : undefined), 10_000);
   const countBefore = replies.filter((r) => r.re === id).length;
   await publishRaw(bytes);
-  await waitFor('the reply to the redelivery', () => (replies.filter((r) => r.re === id).length > countBefore ? true : undefined), 8000);
+  await waitFor('the reply to the redelivery', () => (replies.filter((r) => r.re === id).length > countBefore ? true : undefined), REPORT_NOW_REPLY_MS);
   assert.equal(runs(id), 1, 'redelivery after a broker restart must not run it again');
 
   // The replay record survives the agent's own restart.
@@ -154,10 +154,10 @@ test('a command delivered again after a broker restart and an agent restart runs
   await agent.waitForMsg(/→ online/);
   const countAfter = replies.filter((r) => r.re === id).length;
   await publishRaw(bytes);
-  await waitFor('the reply from the restarted agent', () => (replies.filter((r) => r.re === id).length > countAfter ? true : undefined), 8000);
+  await waitFor('the reply from the restarted agent', () => (replies.filter((r) => r.re === id).length > countAfter ? true : undefined), REPORT_NOW_REPLY_MS);
   assert.equal(runs(id), 0, 'the restarted agent answers from its record without running it');
   const again = replies.filter((r) => r.re === id);
-  assert.ok(again.every((r) => JSON.stringify(r) === JSON.stringify(first)));
+  assert.ok(again.every((r) => JSON.stringify(r) === JSON.stringify(first)), 'again.every((r) => JSON.stringify(r) === JSON.stringify(first))');
 });
 
 test('rotate-credentials through the fleet CLI: the device switches to the new password and the old one stops working', async () => {

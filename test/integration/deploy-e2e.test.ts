@@ -38,10 +38,10 @@ test('deploy, with a sealed secret: the CLI exits 0 once the device runs it; the
   const r = await deploy(web({ image: w.images.busybox1, environment: { MODE: 'plain', TOKEN: 'deploy-s3cret' }, 'x-tsunagu': { secrets: ['TOKEN'] } }));
   assert.equal(r.status, 0, r.stderr + r.stdout);
   const [c] = await runningIn(w.docker, w.scope);
-  assert.ok(c);
+  assert.ok(c, 'c');
   assert.equal(c.Image, w.images.busybox1);
   const info = await w.docker.getContainer(c.Id).inspect();
-  assert.ok(info.Config.Env.includes('TOKEN=deploy-s3cret'));
+  assert.ok(info.Config.Env.includes('TOKEN=deploy-s3cret'), "info.Config.Env.includes('TOKEN=deploy-s3cret')");
   assert.equal(agent.lines.some((l) => JSON.stringify(l).includes('deploy-s3cret')), false, 'the secret must never reach the agent log');
 });
 

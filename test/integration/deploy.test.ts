@@ -156,7 +156,7 @@ test('the retained desired message verifies with the fleet key, carries the vers
     { TSUNAGU_REGISTRY_AUTH: 'r1.example=u1:p1 r2.example=u2:p2' });
   assert.equal(again.status, 0, again.stderr);
   const next = DesiredDataSchema.parse(verifiedDesired((await retainedDesired(a.grant.deviceId))!).data);
-  assert.ok(next.version > version);
+  assert.ok(next.version > version, 'next.version > version');
   assert.deepEqual(Object.keys(RegistryCredentialsSchema.parse(JSON.parse(unseal(next.sealed!.registries!)))), ['r1.example', 'r2.example']);
 });
 
@@ -224,7 +224,7 @@ test('exit 2 with the device\'s reasons when it refuses this version; an old fai
     const r = await fleetCli(['deploy', a.grant.deviceId, file('web.yaml', 'services:\n  web:\n    image: nginx\n'), '--dir', tf.fleet.dir, '--timeout', '20']);
     assert.equal(r.status, 2, r.stderr + r.stdout);
     assert.match(r.stdout, /failed \(refused\)\n\s+UNSUPPORTED: services\.web: device lacks \/dev\/ttyUSB0\n\s+web: requires \/dev\/ttyUSB0/);
-    assert.ok(!r.stdout.includes('old failure'));
+    assert.ok(!r.stdout.includes('old failure'), "!r.stdout.includes('old failure')");
   } finally {
     await stop();
   }
@@ -239,7 +239,7 @@ test('exit 3 when the device does not finish within --timeout', async () => {
     const started = Date.now();
     const r = await fleetCli(['deploy', a.grant.deviceId, file('web.yaml', 'services:\n  web:\n    image: nginx\n'), '--dir', tf.fleet.dir, '--timeout', '1.5', '--json']);
     assert.equal(r.status, 3, r.stderr + r.stdout);
-    assert.ok(Date.now() - started >= 1500);
+    assert.ok(Date.now() - started >= 1500, 'Date.now() - started >= 1500');
     const result = jsonLines(r.stdout).at(-1)!;
     assert.equal(result.result, 'timeout');
     assert.equal(result.status, 'applying');

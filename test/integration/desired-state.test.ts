@@ -14,7 +14,7 @@ import { seal } from '../../protocol/seal.js';
 import { deviceTopic } from '../../protocol/topics.js';
 import { AgentProcess, TRUSTED_QUIET_CONFIG } from '../support/agent-process.js';
 import type { TestFleet } from '../support/fleet.js';
-import { fleetSession } from '../support/fleet-session.js';
+import { fleetSession, REPORT_NOW_REPLY_MS } from '../support/fleet-session.js';
 import type { TestBroker } from '../support/mosquitto.js';
 import { startRegistryFront } from '../support/registry-front.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
@@ -134,7 +134,7 @@ test('deploy from the registry: running, reported synced with the version applie
   assert.equal(logged.traceparent, TP);
   // The inventory names the engine; metrics carry the service's usage from its cgroup.
   const sent = reports.length;
-  const now = await fleet.link.send(deviceId, { name: 'report-now', args: {} }, { timeoutMs: 8000 });
+  const now = await fleet.link.send(deviceId, { name: 'report-now', args: {} }, { timeoutMs: REPORT_NOW_REPLY_MS });
   assert.equal(now.data.ok, true);
   const inventory = await waitFor('inventory', () => reports.slice(sent).find((r) => r.kind === 'inventory'), 20_000, lastState);
   assert.match(String(inventory.body.containerRuntime), /^docker \d+\./);
@@ -198,7 +198,7 @@ test('admission: a desired state that does not fit is refused as a whole, with a
     const state = await waitState(`v${c.version} refused`, (st) => st.status === 'refused' && st.desiredVersion === c.version);
     assert.equal(state.error?.code, c.code);
     for (const [service, reason] of Object.entries(c.reasons)) assert.match(state.error?.services?.[service] ?? '', reason, JSON.stringify(state.error));
-    assert.ok(events.some((e) => e.type === 'desired-refused' && e.version === c.version && e.code === c.code));
+    assert.ok(events.some((e) => e.type === 'desired-refused' && e.version === c.version && e.code === c.code), "events.some((e) => e.type === 'desired-refused' && e.version === c.version && e.code === c.code)");
   }
   // Nothing of the refused versions reached the engine.
   const after = await only('web');
@@ -231,18 +231,18 @@ test('a sealed secret reaches the container environment, never the logs nor the 
     await docker.getImage(privateRef).remove({ noprune: true, force: true }).catch(() => undefined);
   }
   const web = await only('web');
-  assert.ok(web.Config.Env.includes(`API_TOKEN=${secret}`));
-  assert.ok(web.Config.Env.includes('MODE=plain'));
+  assert.ok(web.Config.Env.includes(`API_TOKEN=${secret}`), 'web.Config.Env.includes(`API_TOKEN=${secret}`)');
+  assert.ok(web.Config.Env.includes('MODE=plain'), "web.Config.Env.includes('MODE=plain')");
   await waitFor('retained desired seen', () => retainedDesired.length > 0, 20_000, lastState);
-  for (const bytes of retainedDesired) assert.ok(!bytes.toString().includes(secret) && !Buffer.from(bytes.toString(), 'utf8').toString('base64').includes(secret));
+  for (const bytes of retainedDesired) assert.ok(!bytes.toString().includes(secret) && !Buffer.from(bytes.toString(), 'utf8').toString('base64').includes(secret), "!bytes.toString().includes(secret) && !Buffer.from(bytes.toString(), 'utf8').toString('base64').i...");
   const body = Buffer.from((JSON.parse(retainedDesired.at(-1)?.toString() ?? '{}') as { body: string }).body, 'base64').toString();
   assert.ok(!body.includes(secret), 'the signed payload carries it sealed only');
-  assert.ok(!readFileSync(join(stateDir, 'desired.msg')).toString().includes(secret));
+  assert.ok(!readFileSync(join(stateDir, 'desired.msg')).toString().includes(secret), "!readFileSync(join(stateDir, 'desired.msg')).toString().includes(secret)");
   for (const value of [secret, registryPassword]) {
     assert.ok(!agent.lines.some((l) => JSON.stringify(l).includes(value)), 'no log line carries a secret');
-    assert.ok(!events.some((e) => JSON.stringify(e).includes(value)));
-    assert.ok(!states.some((e) => JSON.stringify(e).includes(value)));
-    assert.ok(!readFileSync(join(stateDir, 'desired.msg')).toString().includes(value));
+    assert.ok(!events.some((e) => JSON.stringify(e).includes(value)), '!events.some((e) => JSON.stringify(e).includes(value))');
+    assert.ok(!states.some((e) => JSON.stringify(e).includes(value)), '!states.some((e) => JSON.stringify(e).includes(value))');
+    assert.ok(!readFileSync(join(stateDir, 'desired.msg')).toString().includes(value), "!readFileSync(join(stateDir, 'desired.msg')).toString().includes(value)");
   }
 });
 
@@ -315,6 +315,6 @@ test('offline reboot: no broker, agent killed, container removed by hand — the
 });
 
 test('every event the agent sent during these tests is one the protocol knows, with the members of its type', () => {
-  assert.ok(events.length > 0);
+  assert.ok(events.length > 0, 'events.length > 0');
   for (const e of events) assert.equal(readDeviceEvent(e)?.known, true, `not a known event: ${JSON.stringify(e)}`);
 });

@@ -63,7 +63,7 @@ test('the device\'s log caps reach the container, and its disk rules the retaine
   const r = await deploy(web({ image: w.images.busybox1 }));
   assert.equal(r.status, 0, r.stderr + r.stdout);
   const [c] = await runningIn(w.docker, w.scope);
-  assert.ok(c);
+  assert.ok(c, 'c');
   assert.deepEqual((await w.docker.getContainer(c.Id).inspect()).HostConfig.LogConfig, { Type: 'json-file', Config: { 'max-file': '2', 'max-size': '5m' } });
   const state = await retainedState();
   assert.deepEqual(state.disk && [state.disk.reserveBytes, state.disk.containerLogs, state.disk.gc], [1048576, { maxSize: '5m', maxFiles: 2 }, { highWatermarkPercent: 85, lowWatermarkPercent: 70 }]);

@@ -49,7 +49,7 @@ test('above the high watermark, unused images the agent pulled go, least recentl
   const hour = 3600_000;
   for (const [n, i] of [g1, g2, g3, g4, g5].entries()) {
     const id = await recorder.engine.imageId(i.ref);
-    assert.ok(id);
+    assert.ok(id, 'id');
     recorder.records.notePulled(i.ref, id, 1_000_000);
     recorder.records.noteUsed(id, 1_000_000 + (n + 1) * 2 * hour);
   }
@@ -65,7 +65,7 @@ test('above the high watermark, unused images the agent pulled go, least recentl
   hk.attach({ desiredImages: () => [g2.ref], state: () => ({ version: null, status: 'applying', services: [], error: null }) });
 
   const summary = await hk.collector.collect('test');
-  assert.ok(summary);
+  assert.ok(summary, 'summary');
   assert.equal(summary.removed, 2, JSON.stringify(summary));
   assert.ok(summary.usedPercentAfter <= watermarks.lowWatermarkPercent, JSON.stringify({ summary, watermarks }));
   assert.deepEqual(events.filter((e) => e.type === 'image-removed').map((e) => e.image), [g3.ref, g4.ref]);
@@ -85,7 +85,7 @@ test('admission: images that cannot fit above the reserve are refused with the s
   const room = 15 * MiB;
   const hk = kit.housekeeping(diskConfig({ reserveBytes: (await kit.available()) - room, unpackFactor: 1 }), []);
   await assert.rejects(admit(parseDesiredState({ services: { web: { image: big.ref }, cache: { image: small.ref } } }), hk.admission, { firstTime: true }), (e) => {
-    assert.ok(isTsunaguError(e, 'ADMISSION_REFUSED'));
+    assert.ok(isTsunaguError(e, 'ADMISSION_REFUSED'), "isTsunaguError(e, 'ADMISSION_REFUSED')");
     const services = e.details?.services as Record<string, string>;
     assert.deepEqual(Object.keys(services).sort(), ['cache', 'web']);
     assert.match(services.web ?? '', new RegExp(`^image ${big.ref} needs about 30\\.\\d MiB of disk; all pulls of this desired state need about 32\\.\\d MiB, at most 1[45]\\.\\d MiB can be free on ${engine.dataRoot} above the reserve`));

@@ -44,7 +44,7 @@ test('when the new image fits only without the old one, the update switches to k
   await s.apply(app(k1.ref), '1');
   await waitFor('v1 synced', () => s.supervisor.state().status === 'synced', 30_000);
   const oldContainer = s.supervisor.state().services[0]?.containerId;
-  assert.ok(oldContainer);
+  assert.ok(oldContainer, 'oldContainer');
 
   // 22 MiB above the reserve: k2 needs about 28.8 MiB (24 MiB × 1.2); removing k1 (its layer and the base only it holds) frees about 26 MiB more.
   await kit.fillTo(reserve + 22 * MiB);
@@ -61,7 +61,7 @@ test('when the new image fits only without the old one, the update switches to k
   const order = s.events.map((e) => e.type);
   assert.ok(order.indexOf('update-switched') < order.indexOf('image-removed') && order.indexOf('image-removed') < order.lastIndexOf('pulled'), order.join(' '));
   const now = s.supervisor.state().services[0];
-  assert.ok(now);
+  assert.ok(now, 'now');
   assert.deepEqual([now.image, now.state, now.updateSwitch], [k2.ref, 'running', null]);
   assert.notEqual(now.containerId, oldContainer);
   assert.equal(await kit.present(k1.ref), false, 'the old image made room');
@@ -81,7 +81,7 @@ test('when even that cannot fit, the pull is refused with NO_SPACE, the running 
   await s.apply(app(next.ref), '2');
   await waitFor('the pull to be refused', () => s.supervisor.state().services[0]?.state === 'pull-failed', 30_000, { detail: () => s.supervisor.state() });
   const r = s.supervisor.state().services[0];
-  assert.ok(r);
+  assert.ok(r, 'r');
   assert.deepEqual([r.lastError?.code, r.containerId, r.outdated], ['NO_SPACE', running, true], JSON.stringify(r));
   assert.match(r.lastError?.message ?? '', /needs about 72\.\d MiB, at most \d+\.\d MiB can be free above the reserve even without the old version/);
   assert.equal(s.events.some((e) => e.type === 'update-switched'), false);

@@ -107,7 +107,7 @@ test('a corrupt identity file is moved aside and the device recovers without a c
   assert.equal(reenrolled.deviceId, enrolled.deviceId);
   await second.waitForMsg(/→ online/);
   await second.stop();
-  assert.ok(existsSync(join(stateDir, 'identity.json.bad')));
+  assert.ok(existsSync(join(stateDir, 'identity.json.bad')), "existsSync(join(stateDir, 'identity.json.bad'))");
 });
 
 test('corrupt keys: new keys, same serial: the device waits until an operator approves the re-key, then gets its old id back', async () => {
@@ -137,7 +137,7 @@ test('corrupt keys: new keys, same serial: the device waits until an operator ap
   assert.equal(rekeyed.deviceId, enrolled.deviceId);
   await second.waitForMsg(/→ online/);
   await second.stop();
-  assert.ok(readdirSync(stateDir).includes('keys.json.bad'));
+  assert.ok(readdirSync(stateDir).includes('keys.json.bad'), "readdirSync(stateDir).includes('keys.json.bad')");
   assert.equal(devices().filter((d) => d.deviceId === enrolled.deviceId).length, 1);
   assert.equal(devices().some((d) => d.deviceId === requestId), false);
 });

@@ -52,7 +52,7 @@ async function send(bytes: Uint8Array | string, requestId: string, keys: KeyPair
 
 function lastAudit(): { code: string | null; event: string; message: string } {
   const entry = tf.server!.database.auditLog(1)[0];
-  assert.ok(entry);
+  assert.ok(entry, 'entry');
   return entry;
 }
 
@@ -103,9 +103,9 @@ test('a stale request is answered with the fleet time, and a retry with that tim
   const keys = generateKeyPairs();
   const first = request(keys, claimFor('clock-1', tf.claimToken), { now: Date.parse('1970-01-02T00:00:00Z') });
   const [answer] = await send(first.bytes, first.requestId, keys);
-  assert.ok(answer && !answer.ok);
+  assert.ok(answer && !answer.ok, 'answer && !answer.ok');
   assert.equal(answer.code, 'STALE_REQUEST');
-  assert.ok(Math.abs(answer.fleetTime - Date.now()) < 10_000);
+  assert.ok(Math.abs(answer.fleetTime - Date.now()) < 10_000, 'Math.abs(answer.fleetTime - Date.now()) < 10_000');
   const retry = request(keys, claimFor('clock-1', tf.claimToken), { now: answer.fleetTime });
   const [ok] = await send(retry.bytes, retry.requestId, keys);
   assert.equal(ok?.ok, true);
@@ -116,7 +116,7 @@ test('a wrong or missing claim token is refused with a reason', async () => {
   for (const token of ['not-the-token', undefined]) {
     const r = request(keys, claimFor('token-1', token));
     const [answer] = await send(r.bytes, r.requestId, keys);
-    assert.ok(answer && !answer.ok);
+    assert.ok(answer && !answer.ok, 'answer && !answer.ok');
     assert.equal(answer.code, 'BAD_CLAIM_TOKEN');
     assert.equal(lastAudit().code, 'BAD_CLAIM_TOKEN');
   }
@@ -130,7 +130,7 @@ test('allowlist: an unknown serial is refused, a listed one enrolls', async () =
     const keys = generateKeyPairs();
     const r = request(keys, claimFor('unlisted-1'));
     const [refused] = await send(r.bytes, r.requestId, keys);
-    assert.ok(refused && !refused.ok);
+    assert.ok(refused && !refused.ok, 'refused && !refused.ok');
     assert.equal(refused.code, 'UNKNOWN_SERIAL');
     const ok = request(keys, claimFor('listed-1'));
     const [granted] = await send(ok.bytes, ok.requestId, keys);
@@ -147,14 +147,14 @@ test('approve mode: pending until an operator approves', async () => {
     const keys = generateKeyPairs();
     const r = request(keys, claimFor('pending-1'));
     const [pending] = await send(r.bytes, r.requestId, keys);
-    assert.ok(pending && !pending.ok);
+    assert.ok(pending && !pending.ok, 'pending && !pending.ok');
     assert.equal(pending.code, 'CLAIM_PENDING');
     const listed = tf.server!.database.list().find((d) => d.serial === 'pending-1');
     assert.equal(listed?.status, 'pending');
     assert.equal(tf.server!.database.approve('pending-1', Date.now())?.deviceId, listed.deviceId);
     const again = request(keys, claimFor('pending-1'));
     const [granted] = await send(again.bytes, again.requestId, keys);
-    assert.ok(granted?.ok);
+    assert.ok(granted?.ok, 'granted?.ok');
     assert.equal(granted.grant.deviceId, listed.deviceId);
   } finally {
     tf.fleet.config.claim = saved;
@@ -200,7 +200,7 @@ test('token mode: a new key presenting an active device\'s serial waits as a re-
   for (let i = 0; i < 2; i++) {
     const r = request(intruder, claimFor('victim-1', tf.claimToken));
     const [answer] = await send(r.bytes, r.requestId, intruder);
-    assert.ok(answer && !answer.ok);
+    assert.ok(answer && !answer.ok, 'answer && !answer.ok');
     assert.equal(answer.code, 'CLAIM_PENDING');
     assert.ok(answer.message.includes(`tsunagu-fleet approve ${intruderId}`), answer.message);
     // The requester never learns the id the serial belongs to; the operator's audit names it.
@@ -232,7 +232,7 @@ test('token mode: a re-key attempt with a wrong token is refused before anything
   const intruder = generateKeyPairs();
   const r = request(intruder, claimFor('victim-2', 'not-the-token'));
   const [answer] = await send(r.bytes, r.requestId, intruder);
-  assert.ok(answer && !answer.ok);
+  assert.ok(answer && !answer.ok, 'answer && !answer.ok');
   assert.equal(answer.code, 'BAD_CLAIM_TOKEN');
   assert.equal(tf.server!.database.byKey(toBase64(intruder.signPublicKey)), undefined);
   assert.equal(await canConnect(granted.deviceId, granted.password, granted.clientId), true);
@@ -253,7 +253,7 @@ test('approve mode: a takeover attempt leaves the active device active, and appr
     const intruderId = deriveDeviceId(toBase64(intruder.signPublicKey));
     const ir = request(intruder, claimFor('victim-3'));
     const [answer] = await send(ir.bytes, ir.requestId, intruder);
-    assert.ok(answer && !answer.ok);
+    assert.ok(answer && !answer.ok, 'answer && !answer.ok');
     assert.equal(answer.code, 'CLAIM_PENDING');
     assert.ok(!answer.message.includes(victimId), answer.message);
     assert.equal(lastAudit().event, 'rekey-requested');

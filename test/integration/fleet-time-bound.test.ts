@@ -117,7 +117,7 @@ runtime: { socket: ${join(work, 'no-engine.sock')} }
       // The fleet host's clock is right again; its counter carries on from the jump.
       const right = await send(fleetHost());
       assert.equal(right.ok, true, `correct command after the attack: ${right.code}`);
-      assert.ok(ran(right.id));
+      assert.ok(ran(right.id), 'ran(right.id)');
     });
 
     test('desired state is not judged by fleet time: one signed by the jumped host is accepted, as before, and so is a newer one', async () => {
@@ -127,7 +127,7 @@ runtime: { socket: ${join(work, 'no-engine.sock')} }
       await waitFor('desired v1 accepted', () => events.find((e) => e.type === 'desired-accepted' && e.version === v1));
       const right = fleetHost();
       const v2 = right.signer.reserveCounter();
-      assert.ok(v2 > v1);
+      assert.ok(v2 > v1, 'v2 > v1');
       await right.link.publishSigned(deviceId, DESIRED_TYPE, { version: v2, compose: { services: {} } }, { lifetimeMs: YEAR, retain: true });
       await waitFor('desired v2 accepted', () => events.find((e) => e.type === 'desired-accepted' && e.version === v2));
       assert.equal(events.some((e) => e.type === 'desired-refused' || (e.type === 'message-refused' && e.topic === 'desired')), false);

@@ -98,7 +98,7 @@ async function outage(roomy: Awaited<ReturnType<typeof device>>, tight: Awaited<
 
   // The tight outbox kept the newest and said how many it dropped.
   const dropped = tight.events.find((e) => e.type === 'outbox-dropped') as { dropped: { metrics: number; reply: number; event: number } };
-  assert.ok(dropped.dropped.metrics > 0);
+  assert.ok(dropped.dropped.metrics > 0, 'dropped.dropped.metrics > 0');
   assert.equal(dropped.dropped.reply, 0);
-  for (let i = 1; i < tight.metrics.length; i++) assert.ok(tight.metrics[i]! > tight.metrics[i - 1]!);
+  for (let i = 1; i < tight.metrics.length; i++) assert.ok(tight.metrics[i]! > tight.metrics[i - 1]!, 'tight.metrics[i]! > tight.metrics[i - 1]!');
 }

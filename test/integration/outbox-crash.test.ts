@@ -53,7 +53,7 @@ test('SIGKILL at random instants: every confirmed, unacked event survives, in or
       const dir = join(root, String(round));
       const ackBatch = round % 2 === 0 ? 1 : 4;
       const { stored, acked } = await runAndKill(dir, 1024 * 1024, 'event', ackBatch, 20 + Math.floor(Math.random() * 150));
-      assert.ok(stored.length > 0);
+      assert.ok(stored.length > 0, 'stored.length > 0');
       const ids = await pending(dir, 1024 * 1024);
       for (let i = 1; i < ids.length; i++) assert.equal(ids[i], ids[i - 1]! + 1, 'contiguous and in order');
       // The kill may fall between an ack reaching the disk and the writer saying so: that one

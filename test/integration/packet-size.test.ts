@@ -12,6 +12,7 @@ import { MAX_PACKET_BYTES } from '../../protocol/packet-size.js';
 import { AgentProcess, FLEET_BUNDLE, type LogLine } from '../support/agent-process.js';
 import { freePort, startMosquitto, type TestBroker } from '../support/mosquitto.js';
 import { waitFor } from '../support/wait-for.js';
+import { REPORT_NOW_REPLY_MS } from '../support/fleet-session.js';
 import { fleetCli as runFleetCli, type CliResult } from '../support/deploy-cli.js';
 
 // A 100 MB PUBLISH against the shipped bundles (agent and `serve`) on both
@@ -194,7 +195,7 @@ async function refusalIsCounted(w: World): Promise<void> {
   const overCommandLimit = Buffer.alloc(200 * 1024, 0x20);
   assert.equal(await publishAs(w, w.fleetAccount, deviceTopic(w.deviceId, 'cmd'), overCommandLimit), 'acknowledged');
   await w.agent.waitForLog((l) => l.code === 'TOO_LARGE' && /refused a message on the command topic/.test(String(l.msg)));
-  const now = await fleetCli('send', '--dir', w.fleetDir, w.deviceId, 'report-now', '--timeout', '10000');
+  const now = await fleetCli('send', '--dir', w.fleetDir, w.deviceId, 'report-now', '--timeout', String(REPORT_NOW_REPLY_MS));
   assert.equal(now.status, 0, now.stderr);
   const status = await waitFor('the TOO_LARGE refusal in the fleet status', async () => { const s = await statusJson(w.fleetDir, w.deviceId); return s.metrics?.refused?.TOO_LARGE === undefined ? undefined : s; }, 15_000, { intervalMs: 200 });
   assert.equal(status.metrics?.refused?.TOO_LARGE, 1);
@@ -240,7 +241,7 @@ describe('the embedded broker of serve', () => {
     const refusals = w.serve.lines.filter((l) => l.msg === 'embedded broker: refused a packet over the size limit; connection closed');
     assert.equal(refusals.length, 3);
     assert.deepEqual(refusals.map((l) => l.refusedPackets), [1, 2, 3]);
-    assert.ok(refusals.every((l) => l.maxPacketBytes === MAX_PACKET_BYTES && typeof l.packetBytes === 'number' && l.packetBytes > HUGE_BYTES));
+    assert.ok(refusals.every((l) => l.maxPacketBytes === MAX_PACKET_BYTES && typeof l.packetBytes === 'number' && l.packetBytes > HUGE_BYTES), "refusals.every((l) => l.maxPacketBytes === MAX_PACKET_BYTES && typeof l.packetBytes === 'number' ...");
     assert.deepEqual(refusals.map((l) => l.username), [w.fleetAccount.username, w.fleetAccount.username, w.bootstrapAccount.username]);
     await refusalIsCounted(w);
   });

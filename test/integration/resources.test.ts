@@ -20,8 +20,8 @@ test('a real inventory validates against the wire schema', async () => {
   const expectedArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', ia32: '386' };
   if (expectedArch[process.arch] !== undefined) assert.equal(parsed.arch, expectedArch[process.arch]);
   else assert.notEqual(parsed.arch, 'unknown');
-  assert.ok(parsed.cpu.cores >= 1);
-  assert.ok(parsed.memory.totalBytes > 64 * 1024 * 1024);
+  assert.ok(parsed.cpu.cores >= 1, 'parsed.cpu.cores >= 1');
+  assert.ok(parsed.memory.totalBytes > 64 * 1024 * 1024, 'parsed.memory.totalBytes > 64 * 1024 * 1024');
   assert.ok(parsed.filesystems.some((f) => f.mount === '/'), 'the root filesystem is listed');
   assert.ok(parsed.network.every((n) => n.name !== 'lo'), 'no loopback');
   assert.equal(parsed.containerRuntime, 'docker 27.3.1');
@@ -59,9 +59,9 @@ test('real metrics validate against the wire schema, with rates from two samples
   assert.deepEqual(initial.network, [], 'no rates without a previous sample');
   await new Promise((r) => setTimeout(r, 200));
   const report = MetricsReportSchema.parse(await sampler.next([{ name: 'web', cpu: 0.25, memoryBytes: 1024 }]));
-  assert.ok(report.memory.usedBytes > 0 && report.memory.usedBytes <= report.memory.totalBytes);
-  assert.ok(report.filesystems.some((f) => f.mount === '/'));
-  assert.ok(report.uptimeSec > 0);
+  assert.ok(report.memory.usedBytes > 0 && report.memory.usedBytes <= report.memory.totalBytes, 'report.memory.usedBytes > 0 && report.memory.usedBytes <= report.memory.totalBytes');
+  assert.ok(report.filesystems.some((f) => f.mount === '/'), "report.filesystems.some((f) => f.mount === '/')");
+  assert.ok(report.uptimeSec > 0, 'report.uptimeSec > 0');
   assert.equal(report.services?.[0]?.name, 'web');
   assert.ok(report.network.length > 0, 'at least one non-loopback interface has counters');
 });

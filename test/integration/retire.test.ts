@@ -81,7 +81,7 @@ test('retire: the device removes its service, wipes its identity and secrets, st
     assert.equal(tf.server?.database.byId(deviceId)?.status, 'revoked');
     await assert.rejects(connectAs(broker.url, deviceId, password, deviceId));
     assert.deepEqual(await retainedUnderDevice(admin, deviceId), []);
-    assert.ok(tf.server?.database.auditLog(50).some((e) => e.deviceId === deviceId && e.event === 'revoked' && e.message.startsWith('retired')));
+    assert.ok(tf.server?.database.auditLog(50).some((e) => e.deviceId === deviceId && e.event === 'revoked' && e.message.startsWith('retired')), "tf.server?.database.auditLog(50).some((e) => e.deviceId === deviceId && e.event === 'revoked' && ...");
 
     // Started again, it stays stopped and says why (exit 78: systemd does not restart it).
     const again = new AgentProcess({ stateDir, bootstrapPath, configYaml: agentConfig() });
@@ -110,5 +110,5 @@ test('retire of a device that does not answer: nothing changes (exit 3) unless -
   assert.match(forced.stdout, /revoked anyway/);
   assert.equal(tf.server?.database.byId(deviceId)?.status, 'revoked');
   // Its files stay: it never got the command.
-  assert.ok(readdirSync(stateDir).includes('identity.json'));
+  assert.ok(readdirSync(stateDir).includes('identity.json'), "readdirSync(stateDir).includes('identity.json')");
 });

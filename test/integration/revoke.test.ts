@@ -65,7 +65,7 @@ async function revokeAndCheck(fleetDir: string, bootstrapPath: string, name: str
     // Its own retained status is there before the revocation.
     const before = await retainedUnderDevice(admin, deviceId);
     assert.ok(before.some((m) => m.topic === deviceTopic(deviceId, 'status') && m.payload.includes('"online"')), JSON.stringify(before));
-    assert.ok(before.some((m) => m.topic === deviceTopic(deviceId, 'desired')));
+    assert.ok(before.some((m) => m.topic === deviceTopic(deviceId, 'desired')), "before.some((m) => m.topic === deviceTopic(deviceId, 'desired'))");
     const { password } = (JSON.parse(readFileSync(join(stateDir, 'identity.json'), 'utf8')) as { grant: { password: string } }).grant;
 
     const revoked = await ok('revoke', '--dir', fleetDir, deviceId, '--reason', 'stolen in test');
@@ -142,7 +142,7 @@ test('embedded broker: revoke through serve cuts the device off the same way; wi
       // Back up, the broker no longer knows its account, and the service refuses its key.
       const refusal = await agent.waitForLog((l) => l.msg === 'enrollment refused', 30_000);
       assert.equal(refusal.code, 'DEVICE_REVOKED');
-      assert.ok(auditOf(fleetDir, deviceId).some((e) => e.event === 'revoked' && e.message.includes('account file')));
+      assert.ok(auditOf(fleetDir, deviceId).some((e) => e.event === 'revoked' && e.message.includes('account file')), "auditOf(fleetDir, deviceId).some((e) => e.event === 'revoked' && e.message.includes('account file'))");
     } finally {
       await agent.stop();
     }

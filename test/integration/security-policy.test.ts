@@ -196,7 +196,7 @@ test('the wider policy is judged where paths lead: symlinks, .., a read-only rul
   const applied = states.at(-1)?.appliedVersion ?? 0;
   // The file the running agent was started with (each start writes a new one beside the state dir).
   const configFile = readdirSync(join(work, 'data')).find((f) => f.startsWith('agent-') && readFileSync(join(work, 'data', f), 'utf8') === config(widerPolicy()));
-  assert.ok(configFile !== undefined);
+  assert.ok(configFile !== undefined, 'configFile !== undefined');
   const cases: [Record<string, unknown>, string | RegExp][] = [
     [{ volumes: [`${work}/data/escape:/host:ro`] }, new RegExp(`^volumes\\[0\\] bind ${work}/data/escape \\(→ /\\): contains the container engine's socket \\(.+\\), never allowed$`)],
     [{ volumes: [`${work}/data/etc-link/passwd:/p:ro`] }, `volumes[0] bind ${work}/data/etc-link/passwd (→ /etc/passwd): not in policy.binds`],
@@ -231,7 +231,7 @@ test('the owner\'s switches admit host PID and host network; the engine gets the
 
 test('a policy tightened since: the version held is refused when restored at boot, and reported', async () => {
   const held = states.at(-1)?.appliedVersion;
-  assert.ok(held !== null && held !== undefined);
+  assert.ok(held !== null && held !== undefined, 'held !== null && held !== undefined');
   await agent.stop();
   const seen = states.length;
   await startAgent(config());

@@ -254,7 +254,7 @@ test('mosquitto: a device enrolled before secret client ids gets one when its ac
     const database = new FleetDatabase(join(f.fleetDir, 'registry.db'));
     try {
       const sealed = database.recentGrant(first.grant.deviceId, Date.now(), Number.POSITIVE_INFINITY);
-      assert.ok(sealed !== undefined);
+      assert.ok(sealed !== undefined, 'sealed !== undefined');
       database.recordGrant(first.grant.deviceId, sealed, Date.now() - 3_600_000);
     } finally {
       database.close();

@@ -38,7 +38,7 @@ test('a container removed or stopped by hand is put back; foreign containers are
   const owned = async (): Promise<ContainerInspectInfo[]> => ((await h.containers()).get('web') ?? []).filter((c) => c.Id !== foreign.id);
   await h.settle(h.compose({ web: { image: h.images.busybox1, restart: 'always' } }), 'v1');
   const [original] = await owned();
-  assert.ok(original);
+  assert.ok(original, 'original');
 
   await h.docker.getContainer(original.Id).remove({ force: true });
   await h.waitFor('web to be recreated', async () => {
@@ -47,7 +47,7 @@ test('a container removed or stopped by hand is put back; foreign containers are
   });
 
   const [current, extra] = await owned();
-  assert.ok(current && extra === undefined);
+  assert.ok(current && extra === undefined, 'current && extra === undefined');
   await h.docker.getContainer(current.Id).stop({ t: 1 });
   await h.waitFor('web to run again', async () => (await h.docker.getContainer(current.Id).inspect()).State.Running);
   await h.supervisor.idle();

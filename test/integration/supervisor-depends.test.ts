@@ -26,7 +26,7 @@ test('depends_on service_healthy: the dependent starts only once its dependency 
   assert.equal(db.State.Health?.Status, 'healthy');
   const healthyAt = Date.parse(db.State.Health?.Log.find((l) => l.ExitCode === 0)?.End ?? '');
   assert.ok(Date.parse(web.State.StartedAt) >= healthyAt, 'web started after db turned healthy');
-  assert.ok(h.events.some((e) => e.type === 'healthy' && e.service === 'db'));
+  assert.ok(h.events.some((e) => e.type === 'healthy' && e.service === 'db'), "h.events.some((e) => e.type === 'healthy' && e.service === 'db')");
   assert.equal(h.supervisor.state().status, 'synced');
 });
 
@@ -37,7 +37,7 @@ test('depends_on service_healthy on an unhealthy service: the dependent never st
     web: { image: h.images.busybox1, restart: 'always', depends_on: { db: { condition: 'service_healthy' } } },
   }), 'v1');
   await h.waitFor('db to be reported unhealthy', () => h.supervisor.state().services.find((s) => s.name === 'db')?.health === 'unhealthy');
-  assert.ok(h.events.some((e) => e.type === 'unhealthy' && e.service === 'db'));
+  assert.ok(h.events.some((e) => e.type === 'unhealthy' && e.service === 'db'), "h.events.some((e) => e.type === 'unhealthy' && e.service === 'db')");
   assert.equal(h.supervisor.state().status, 'degraded');
   assert.equal((await h.only('web')).State.Running, false);
   assert.equal((await h.only('web')).State.StartedAt.startsWith('0001-'), true, 'never started');
@@ -53,7 +53,7 @@ test('depends_on service_completed_successfully: a one-shot job runs first', asy
   await h.waitFor('web to run', async () => (await h.only('web')).State.Running, 10_000);
   const migrate = await h.only('migrate');
   assert.equal(migrate.State.ExitCode, 0);
-  assert.ok(Date.parse((await h.only('web')).State.StartedAt) >= Date.parse(migrate.State.FinishedAt));
+  assert.ok(Date.parse((await h.only('web')).State.StartedAt) >= Date.parse(migrate.State.FinishedAt), "Date.parse((await h.only('web')).State.StartedAt) >= Date.parse(migrate.State.FinishedAt)");
   await h.supervisor.idle();
   assert.equal(h.supervisor.state().status, 'synced', JSON.stringify(h.supervisor.state()));
 });

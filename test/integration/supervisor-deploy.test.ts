@@ -15,7 +15,7 @@ test('deploy from the registry, update the image, change config, remove a servic
   assert.equal(first.status, 'synced', JSON.stringify(first));
   assert.deepEqual(first.services.map((s) => [s.name, s.state]), [['web', 'running'], ['worker', 'running']]);
   assert.match(first.services[0]?.imageDigest ?? '', /^127\.0\.0\.1:5000\/tsunagu-test\/busybox@sha256:[0-9a-f]{64}$/);
-  assert.ok(h.events.some((e) => e.type === 'pulled' && e.image === busybox1));
+  assert.ok(h.events.some((e) => e.type === 'pulled' && e.image === busybox1), "h.events.some((e) => e.type === 'pulled' && e.image === busybox1)");
   assert.equal(h.events.filter((e) => e.type === 'pulled').length, 1, 'one pull for two services on one image');
   const web1 = await h.only('web');
   assert.equal(web1.State.Running, true);
@@ -48,7 +48,7 @@ test('deploy from the registry, update the image, change config, remove a servic
   }), 'v3');
   const worker2 = await h.only('worker');
   assert.notEqual(worker2.Id, worker1.Id);
-  assert.ok(worker2.Config.Env.includes('MODE=b'));
+  assert.ok(worker2.Config.Env.includes('MODE=b'), "worker2.Config.Env.includes('MODE=b')");
   assert.equal((await h.only('web')).Id, web2.Id);
 
   // Remove the worker.

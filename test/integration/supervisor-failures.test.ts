@@ -35,7 +35,7 @@ test('a crash-looping service backs off while another service updates', async (t
   const starts = h.events.filter((e) => e.type === 'started' && e.service === 'crasher').length - startsBefore;
   assert.ok(starts >= 1 && starts <= 4, `crasher started ${starts} times in 6 s`);
   const backoffs = h.events.flatMap((e) => (e.type === 'backoff' && e.service === 'crasher' ? [e] : []));
-  assert.ok(backoffs.length >= 2);
+  assert.ok(backoffs.length >= 2, 'backoffs.length >= 2');
   const gaps = backoffs.map((e) => e.retryAt).slice(1).map((at, i) => at - (backoffs[i]?.retryAt ?? 0));
   assert.ok(gaps.every((g) => g >= 1000), `retry gaps grow: ${gaps.join(', ')}`);
   const restartCount = h.supervisor.state().services.find((s) => s.name === 'crasher')?.restartCount ?? 0;
@@ -62,7 +62,7 @@ test('a pull failure keeps the old version running and is retried with back-off'
   assert.equal(web?.outdated, true);
   assert.equal(web?.image, h.images.busybox1, 'reports what actually runs');
   assert.equal(web?.lastError?.code, 'PULL_FAILED');
-  assert.ok(web?.retryAt);
+  assert.ok(web?.retryAt, 'web?.retryAt');
 
   // Retried (500 ms, 1 s, ...), and all the while the old container runs on.
   await h.waitFor('a second pull attempt', () => h.events.filter((e) => e.type === 'pull-failed').length >= 3, 10_000);
@@ -91,5 +91,5 @@ test('crash-loop back-off survives a supervisor restart', async (t) => {
   assert.ok((state.services[0]?.restartCount ?? 0) >= counted, 'the count was not reset');
   await h.waitFor('the next crash', () => h.events.filter((e) => e.type === 'backoff').length > counted, 10_000);
   const next = h.events.filter((e) => e.type === 'backoff').at(-1);
-  assert.ok(next && next.type === 'backoff' && next.restartCount > counted);
+  assert.ok(next && next.type === 'backoff' && next.restartCount > counted, "next && next.type === 'backoff' && next.restartCount > counted");
 });

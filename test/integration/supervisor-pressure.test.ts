@@ -52,16 +52,16 @@ test('under pressure: best-effort services go first, then normal ones, never the
   assert.equal(h.supervisor.state().status, 'degraded');
   assert.equal((await h.only('web')).Id, web.Id);
   assert.equal((await h.only('db')).Id, db.Id);
-  assert.ok(await running('web') && await running('db'));
+  assert.ok(await running('web') && await running('db'), "await running('web') && await running('db')");
 
   // An operator cannot start it meanwhile: the next pass would only stop it again.
   await assert.rejects(h.supervisor.startService('thumbs'), (e) => isTsunaguError(e, 'PRESSURE_EVICTED'));
-  assert.ok(await gone('thumbs'));
+  assert.ok(await gone('thumbs'), "await gone('thumbs')");
 
   // A new desired version under pressure: its new best-effort service is never started.
   const v2 = await h.settle(services({ batch: { image: h.images.busybox1, restart: 'always', 'x-tsunagu': { priority: 'best-effort' } } }), 'v2');
   assert.equal(v2.services.find((s) => s.name === 'batch')?.state, 'evicted');
-  assert.ok(await gone('batch'));
+  assert.ok(await gone('batch'), "await gone('batch')");
 
   // Inside the band (15 %): still pressure. At 3 s of it, normal services go too; critical ones stay.
   await sample(15);
@@ -72,7 +72,7 @@ test('under pressure: best-effort services go first, then normal ones, never the
   assert.equal(report('web')?.state, 'evicted');
   assert.match(report('web')?.lastError?.message ?? '', /below 10 %; pressure lasted 3 s with best-effort services evicted$/);
   assert.equal((await h.only('db')).Id, db.Id);
-  assert.ok(await running('db'));
+  assert.ok(await running('db'), "await running('db')");
   assert.equal(report('db')?.state, 'running');
 
   // Clear (above 20 %), then a reading inside the band: still clear. Normal comes back after 5 s clear, best-effort 5 s later.
@@ -87,7 +87,7 @@ test('under pressure: best-effort services go first, then normal ones, never the
   assert.equal(report('web')?.state, 'running');
   assert.equal(report('thumbs')?.state, 'evicted', 'best-effort waits a clear period of its own');
   for (let i = 0; i < 4; i++) await sample(30);
-  assert.ok(await gone('thumbs') && await gone('batch'));
+  assert.ok(await gone('thumbs') && await gone('batch'), "await gone('thumbs') && await gone('batch')");
   await sample(30);
   await h.waitFor('thumbs and batch to run again', async () => await running('thumbs') && await running('batch'));
   await h.waitFor('synced', () => h.supervisor.state().status === 'synced');

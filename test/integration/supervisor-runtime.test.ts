@@ -21,7 +21,7 @@ test('DockerRuntime: pull, create, start, list owned, events, stop, remove', asy
   const ref = images.busybox2;
   const progress: PullProgress[] = [];
   await runtime.pullImage(ref, { onProgress: (p) => progress.push(p) });
-  assert.ok(progress.length > 0 && progress.every((p) => p.image === ref));
+  assert.ok(progress.length > 0 && progress.every((p) => p.image === ref), 'progress.length > 0 && progress.every((p) => p.image === ref)');
   const image = await runtime.inspectImage(ref);
   assert.match(image?.digest ?? '', /^127\.0\.0\.1:5000\/tsunagu-test\/busybox@sha256:/);
   assert.equal(await runtime.inspectImage(images.missing), undefined);
@@ -49,7 +49,7 @@ test('DockerRuntime: pull, create, start, list owned, events, stop, remove', asy
   const listed = await runtime.listOwnedContainers(scope);
   assert.deepEqual(listed.map((c) => c.id), [owned], 'only this scope\'s owned containers');
   assert.deepEqual(listed[0] && [listed[0].service, listed[0].configHash, listed[0].status, listed[0].exitCode, listed[0].image], ['one', 'h', 'exited', 7, ref]);
-  assert.ok(listed[0]?.startedAt !== null && listed[0]?.finishedAt !== null);
+  assert.ok(listed[0]?.startedAt !== null && listed[0]?.finishedAt !== null, 'listed[0]?.startedAt !== null && listed[0]?.finishedAt !== null');
   assert.deepEqual((await runtime.inspectContainer(owned, scope))?.id, owned);
   assert.equal(await runtime.inspectContainer(unowned, scope), undefined, 'not owned: invisible');
   assert.equal(await runtime.inspectContainer(otherScope, scope), undefined, 'another scope: invisible');

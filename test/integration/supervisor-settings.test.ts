@@ -42,7 +42,7 @@ test('engine settings reach the container, and a named volume keeps its data acr
   assert.deepEqual(first.HostConfig.LogConfig, { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } });
   assert.deepEqual(first.HostConfig.Devices, [{ PathOnHost: '/dev/null', PathInContainer: '/dev/extra-null', CgroupPermissions: 'rw' }]);
   assert.equal((first.Config as { StopTimeout?: number }).StopTimeout, 2); // missing from @types/dockerode
-  assert.ok(first.Config.Env.includes('GEN=one'));
+  assert.ok(first.Config.Env.includes('GEN=one'), "first.Config.Env.includes('GEN=one')");
   const volume = first.Mounts.find((m) => m.Destination === '/data');
   assert.equal(volume?.Name, 'proj_store', 'named volumes carry the project prefix');
   await h.waitFor('the bind mount to be written through', () => {

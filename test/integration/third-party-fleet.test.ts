@@ -9,6 +9,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import nacl from 'tweetnacl';
 import { AgentProcess, FLEET_BUNDLE } from '../support/agent-process.js';
 import { checkJsonSchema } from '../support/json-schema-check.js';
+import { REPORT_NOW_REPLY_MS } from '../support/fleet-session.js';
 import { freePort } from '../support/mosquitto.js';
 
 /*
@@ -65,9 +66,9 @@ const b64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
 const keyIdOf = (publicKey: Uint8Array): string => createHash('sha256').update(publicKey).digest('hex').slice(0, 16);
 
 /** The next message on `topic` for which `accept` returns a value. */
-function next<T>(client: MqttClient, topic: string, accept: (payload: Buffer) => T | undefined): Promise<T> {
+function next<T>(client: MqttClient, topic: string, accept: (payload: Buffer) => T | undefined, timeoutMs = 15_000): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { client.removeListener('message', onMessage); reject(new Error(`nothing on ${topic} in time`)); }, 15_000);
+    const timer = setTimeout(() => { client.removeListener('message', onMessage); reject(new Error(`nothing on ${topic} in time`)); }, timeoutMs);
     const onMessage = (t: string, payload: Buffer): void => {
       if (t !== topic) return;
       const value = accept(payload);
@@ -106,7 +107,7 @@ test('a fleet manager written from the docs signs commands, verifies replies and
     await client.subscribeAsync([topic('reply'), topic('status'), topic('inventory'), topic('metrics')], { qos: 1 });
 
     /** Sign a command as protocol.md §4 and §9.2 say, check it against the schemas, publish it, and return its verified reply. */
-    const send = async (data: unknown): Promise<{ re: string; ok: boolean; result?: Record<string, unknown>; code?: string }> => {
+    const send = async (data: unknown, timeoutMs?: number): Promise<{ re: string; ok: boolean; result?: Record<string, unknown>; code?: string }> => {
       const now = Date.now();
       const payload = { typ: 'cmd', id: randomBytes(16).toString('hex'), to: deviceId, iat: now, exp: now + 60_000, ctr: now, data };
       assertValid('cmd.payload.json', payload);
@@ -123,7 +124,7 @@ test('a fleet manager written from the docs signs commands, verifies replies and
         assertValid('reply.payload.json', inner);
         assert.equal(inner.to, fleetJson.fleetId);
         return inner.data.re === payload.id ? inner.data : undefined;
-      });
+      }, timeoutMs);
       await client.publishAsync(topic('cmd'), JSON.stringify(envelope), { qos: 1 });
       return reply;
     };
@@ -133,9 +134,9 @@ test('a fleet manager written from the docs signs commands, verifies replies and
     assert.equal(ping.result?.pong, true);
 
     // Reports: report-now sends inventory and metrics; each is valid against its schema.
-    const inventory = next(client, topic('inventory'), (b) => JSON.parse(b.toString('utf8')) as unknown);
-    const metrics = next(client, topic('metrics'), (b) => JSON.parse(b.toString('utf8')) as unknown);
-    assert.equal((await send({ name: 'report-now' })).ok, true);
+    const inventory = next(client, topic('inventory'), (b) => JSON.parse(b.toString('utf8')) as unknown, REPORT_NOW_REPLY_MS);
+    const metrics = next(client, topic('metrics'), (b) => JSON.parse(b.toString('utf8')) as unknown, REPORT_NOW_REPLY_MS);
+    assert.equal((await send({ name: 'report-now' }, REPORT_NOW_REPLY_MS)).ok, true);
     assertValid('inventory.json', await inventory);
     assertValid('metrics.json', await metrics);
 

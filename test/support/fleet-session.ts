@@ -5,6 +5,15 @@ import { FleetSigner } from '../../provisioning/fleet-signer.js';
 import type { TestFleet } from './fleet.js';
 
 /**
+ * How long a test waits for the reply to `report-now`. The agent answers after re-reading the
+ * machine's static facts (systeminformation: several child processes) and taking a sample; on
+ * the test machine under load that read alone was seen to take 7 s (the agent's "device labels
+ * read" at start), so a fixed 8 s failed replies that came a moment later. The wait ends at the
+ * reply: the bound only has to be well past the slowest read.
+ */
+export const REPORT_NOW_REPLY_MS = 60_000;
+
+/**
  * The fleet side of a test, through the public library: a FleetLink on the
  * fleet's own broker account, in the fleet's MQTT version (3.1.1 on the embedded broker). A persistent session (clean=false, QoS 1) so
  * that what devices publish while a test restarts the broker is queued for

@@ -31,7 +31,7 @@ test('full jitter: always an integer in [0, min(cap, base·2ⁿ))', () => {
       (attempt, baseMs, capMs, draw) => {
         const delay = fullJitterDelay(attempt, { baseMs, capMs }, () => draw);
         const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30));
-        assert.ok(Number.isInteger(delay));
+        assert.ok(Number.isInteger(delay), 'Number.isInteger(delay)');
         assert.ok(delay >= 0 && delay < ceiling, `${delay} not in [0, ${ceiling})`);
       },
     ),
@@ -42,14 +42,14 @@ test('full jitter: always an integer in [0, min(cap, base·2ⁿ))', () => {
 test('full jitter: draws spread over the whole window', () => {
   // With Math.random, 2000 draws of attempt 3 (window 8 s) must reach both ends.
   const delays = Array.from({ length: 2000 }, () => fullJitterDelay(3, policy));
-  assert.ok(Math.min(...delays) < 800);
-  assert.ok(Math.max(...delays) > 7_200);
+  assert.ok(Math.min(...delays) < 800, 'Math.min(...delays) < 800');
+  assert.ok(Math.max(...delays) > 7_200, 'Math.max(...delays) > 7_200');
 });
 
 test('sleep resolves after the delay', async () => {
   const started = performance.now();
   await sleep(20);
-  assert.ok(performance.now() - started >= 15);
+  assert.ok(performance.now() - started >= 15, 'performance.now() - started >= 15');
 });
 
 test('sleep rejects at once with the reason when the signal is already aborted', async () => {
@@ -65,7 +65,7 @@ test('sleep rejects early with the reason when the signal aborts during the wait
   const started = performance.now();
   setTimeout(() => controller.abort(reason), 10);
   await assert.rejects(sleep(10_000, controller.signal), (e) => e === reason);
-  assert.ok(performance.now() - started < 5_000);
+  assert.ok(performance.now() - started < 5_000, 'performance.now() - started < 5_000');
 });
 
 test('full jitter with a floor: no window is narrower than the floor, and the cap still bounds it', () => {

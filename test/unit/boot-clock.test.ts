@@ -27,11 +27,11 @@ test('boot clock without /proc: the agent process stands in for the boot', () =>
   const first = a();
   assert.match(first.boot, /^process-/);
   assert.notEqual(first.boot, b().boot, 'each process is its own boot');
-  assert.ok(a().ms >= first.ms);
+  assert.ok(a().ms >= first.ms, 'a().ms >= first.ms');
 });
 
 test('on this Linux machine the real boot clock reads', () => {
   const now = bootClock()();
   assert.match(now.boot, /^[0-9a-f-]{36}$/);
-  assert.ok(now.ms > 0);
+  assert.ok(now.ms > 0, 'now.ms > 0');
 });

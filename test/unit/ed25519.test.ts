@@ -89,7 +89,7 @@ function scalarOf(signature: Uint8Array): bigint {
 
 /** A copy of `signature` whose S half is replaced by `s` (little-endian, 32 bytes). */
 function withScalar(signature: Uint8Array, s: bigint): Uint8Array {
-  assert.ok(s >= 0n && s < 2n ** 256n);
+  assert.ok(s >= 0n && s < 2n ** 256n, 's >= 0n && s < 2n ** 256n');
   const out = Uint8Array.from(signature);
   let v = s;
   for (let i = 32; i < 64; i++) {

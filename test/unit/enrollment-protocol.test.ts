@@ -74,7 +74,7 @@ test('request on the wire: signed by the device key under its own kid, the claim
   assert.equal(body.exp - body.iat, ENROLL_REQUEST_LIFETIME_MS);
   assert.equal(Buffer.from(bytes).includes('10000000abcdef01'), false, 'the serial travels sealed');
   assert.equal(Buffer.from(bytes).includes('batch-7'), false, 'the claim token travels sealed');
-  assert.ok(fromBase64(body.data.sealed, 'sealed').length > 72);
+  assert.ok(fromBase64(body.data.sealed, 'sealed').length > 72, "fromBase64(body.data.sealed, 'sealed').length > 72");
 });
 
 test('WRONG_DEVICE: a request for another fleet', () => {

@@ -71,7 +71,7 @@ function setup(policy: ClaimPolicy) {
     /** Enroll `device` with a first request (`rid(1)`), which must be granted. */
     async granted(device: KeyPairs): Promise<EnrollGrant> {
       const answer = (await this.ask(device, rid(1))).answer;
-      assert.ok(answer?.ok);
+      assert.ok(answer?.ok, 'answer?.ok');
       return answer.grant;
     },
     /** Send a request as `device` and return the answer it receives, if any. */
@@ -79,7 +79,7 @@ function setup(policy: ClaimPolicy) {
       const before = client.published.length;
       await service.handle(buildEnrollRequest({ requestId, device, fleet, claim: deviceClaim, now: issuedAt, ed }));
       const sent = client.published.slice(before);
-      assert.ok(sent.length <= 1);
+      assert.ok(sent.length <= 1, 'sent.length <= 1');
       const reply = sent[0];
       if (reply === undefined) return { answer: undefined, bytes: undefined };
       assert.equal(reply.topic, `tsunagu/enroll/response/${requestId}`);
@@ -95,13 +95,13 @@ test('a device is granted an id derived from its key and a broker account bound 
   const s = setup(tokenPolicy);
   const device = keysFrom(0x20);
   const { answer, bytes } = await s.ask(device, rid(1));
-  assert.ok(answer?.ok);
+  assert.ok(answer?.ok, 'answer?.ok');
   const id = deriveDeviceId(toBase64(device.signPublicKey));
   assert.deepEqual({ ...answer.grant, password: '', clientId: '' }, { deviceId: id, username: id, clientId: '', password: '' });
   // The client id is not the public device id, and travels only inside the sealed grant.
-  assert.ok(isSecretClientId(answer.grant.clientId));
-  assert.ok(!bytes!.toString('utf8').includes(answer.grant.clientId));
-  assert.ok(!JSON.stringify(s.database.auditLog(10)).includes(answer.grant.clientId));
+  assert.ok(isSecretClientId(answer.grant.clientId), 'isSecretClientId(answer.grant.clientId)');
+  assert.ok(!bytes!.toString('utf8').includes(answer.grant.clientId), "!bytes!.toString('utf8').includes(answer.grant.clientId)");
+  assert.ok(!JSON.stringify(s.database.auditLog(10)).includes(answer.grant.clientId), '!JSON.stringify(s.database.auditLog(10)).includes(answer.grant.clientId)');
   assert.deepEqual(s.grants, [{ deviceId: id, password: answer.grant.password, clientId: answer.grant.clientId }]);
   assert.equal(s.database.byId(id)?.status, 'active');
 });
@@ -124,7 +124,7 @@ test('the same key keeps its device id; a retry within 60 s gets the same creden
   const soon = (await s.ask(device, rid(2))).answer;
   s.advance(61_000);
   const later = (await s.ask(device, rid(3))).answer;
-  assert.ok(first?.ok && soon?.ok && later?.ok);
+  assert.ok(first?.ok && soon?.ok && later?.ok, 'first?.ok && soon?.ok && later?.ok');
   assert.equal(soon.grant.deviceId, first.grant.deviceId);
   assert.equal(later.grant.deviceId, first.grant.deviceId);
   assert.equal(soon.grant.password, first.grant.password);
@@ -139,10 +139,10 @@ test('STALE_REQUEST: a request outside ±5 min is answered with the fleet time; 
   const s = setup(tokenPolicy);
   const device = keysFrom(0x20);
   const { answer } = await s.ask(device, rid(1), 0); // a board that booted in 1970
-  assert.ok(answer !== undefined && !answer.ok);
+  assert.ok(answer !== undefined && !answer.ok, 'answer !== undefined && !answer.ok');
   assert.equal(answer.code, 'STALE_REQUEST');
   assert.equal(answer.fleetTime, s.now());
-  assert.ok((await s.ask(device, rid(2), answer.fleetTime)).answer?.ok);
+  assert.ok((await s.ask(device, rid(2), answer.fleetTime)).answer?.ok, '(await s.ask(device, rid(2), answer.fleetTime)).answer?.ok');
 });
 
 test('refusals are answered with their code: wrong token, unknown serial', async () => {
@@ -164,7 +164,7 @@ test('approve mode: CLAIM_PENDING until an operator approves, then a grant', asy
   assert.equal(s.database.byId(id)?.status, 'pending');
   assert.equal(s.database.approve('SN-1', s.now())?.deviceId, id);
   const granted = (await s.ask(device, rid(2))).answer;
-  assert.ok(granted?.ok);
+  assert.ok(granted?.ok, 'granted?.ok');
   assert.equal(granted.grant.deviceId, id);
 });
 
@@ -196,7 +196,7 @@ test('a new key with the serial of an active device becomes a re-key request; th
   s.advance(120_000);
   const intruder = keysFrom(0x40);
   const answer = (await s.ask(intruder, rid(2))).answer;
-  assert.ok(answer !== undefined && !answer.ok);
+  assert.ok(answer !== undefined && !answer.ok, 'answer !== undefined && !answer.ok');
   assert.equal(answer.code, 'CLAIM_PENDING');
   const requestId = deriveDeviceId(toBase64(intruder.signPublicKey));
   assert.match(answer.message, new RegExp(`re-key.*tsunagu-fleet approve ${requestId}`));
@@ -214,7 +214,7 @@ test('a new key with the serial of an active device becomes a re-key request; th
 
 test('the claim policy applies to a re-key request first: a wrong token is refused and leaves no row', async () => {
   const s = setup(tokenPolicy);
-  assert.ok((await s.ask(keysFrom(0x20), rid(1))).answer?.ok);
+  assert.ok((await s.ask(keysFrom(0x20), rid(1))).answer?.ok, '(await s.ask(keysFrom(0x20), rid(1))).answer?.ok');
   const intruder = keysFrom(0x40);
   const { answer } = await s.ask(intruder, rid(2), undefined, { ...claim, claimToken: 'wrong' });
   assert.equal(answer !== undefined && !answer.ok && answer.code, 'BAD_CLAIM_TOKEN');
@@ -228,7 +228,7 @@ test('an approved re-key moves the new keys onto the old id, resets its password
   const oldId = first.deviceId;
   assert.equal(s.database.approve(requestId, s.now())?.replaces, oldId);
   const granted = (await s.ask(fresh, rid(3))).answer;
-  assert.ok(granted?.ok);
+  assert.ok(granted?.ok, 'granted?.ok');
   assert.equal(granted.grant.deviceId, oldId);
   assert.notEqual(granted.grant.password, first.password);
   assert.notEqual(granted.grant.clientId, first.clientId);
@@ -240,7 +240,7 @@ test('an approved re-key moves the new keys onto the old id, resets its password
   assert.equal(s.database.auditLog(1)[0]?.event, 'rekeyed');
   // A quick retry is now an ordinary re-enrollment with the same credential.
   const retry = (await s.ask(fresh, rid(4))).answer;
-  assert.ok(retry?.ok);
+  assert.ok(retry?.ok, 'retry?.ok');
   assert.equal(retry.grant.password, granted.grant.password);
   assert.equal(retry.grant.clientId, granted.grant.clientId);
 });
@@ -251,7 +251,7 @@ test('approve mode: a re-key request leaves the active device active; approving 
   await s.ask(victim, rid(1));
   const victimId = deriveDeviceId(toBase64(victim.signPublicKey));
   assert.equal(s.database.approve('SN-1', s.now())?.deviceId, victimId);
-  assert.ok((await s.ask(victim, rid(2))).answer?.ok);
+  assert.ok((await s.ask(victim, rid(2))).answer?.ok, '(await s.ask(victim, rid(2))).answer?.ok');
   const intruder = keysFrom(0x40);
   const answer = (await s.ask(intruder, rid(3))).answer;
   assert.equal(answer !== undefined && !answer.ok && answer.code, 'CLAIM_PENDING');
@@ -323,7 +323,7 @@ test('approve --as-new: a re-key request joins under its own id, and the device 
   assert.equal(approved?.asNew, true);
   assert.equal(approved.replaces, originalId);
   const granted = (await s.ask(clone, rid(3))).answer;
-  assert.ok(granted?.ok);
+  assert.ok(granted?.ok, 'granted?.ok');
   assert.equal(granted.grant.deviceId, cloneId);
   assert.deepEqual(s.grants.map((g) => g.deviceId), [originalId, cloneId]);
   assert.deepEqual(s.database.byId(originalId), before);
@@ -356,11 +356,11 @@ test('a re-key request onto a revoked device is refused; only --as-new admits th
   // Not turned into a plain new device by the claim token either.
   const refused = (await s.ask(fresh, rid(3))).answer;
   assert.equal(refused !== undefined && !refused.ok && refused.code, 'DEVICE_REVOKED');
-  assert.ok(refused !== undefined && !refused.ok && refused.message.includes(`tsunagu-fleet approve --as-new ${requestId}`));
+  assert.ok(refused !== undefined && !refused.ok && refused.message.includes(`tsunagu-fleet approve --as-new ${requestId}`), 'refused !== undefined && !refused.ok && refused.message.includes(`tsunagu-fleet approve --as-new ...');
   assert.throws(() => s.database.approve(requestId, s.now()), (e: Error & { code?: string }) => e.code === 'DEVICE_REVOKED');
   assert.equal(s.database.approve(requestId, s.now(), { asNew: true })?.asNew, true);
   const granted = (await s.ask(fresh, rid(4))).answer;
-  assert.ok(granted?.ok);
+  assert.ok(granted?.ok, 'granted?.ok');
   assert.equal(granted.grant.deviceId, requestId);
   assert.equal(s.database.byId(oldId)?.status, 'revoked');
 });

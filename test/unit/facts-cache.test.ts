@@ -53,7 +53,7 @@ test('first start reads the machine and keeps the facts; the next start reports 
   const first = probeOf(() => facts());
   await new InventoryService({ probe: first, store: new FileFactsStore(dir, silentLogger()) }).report();
   assert.equal(first.reads, 1);
-  assert.ok(existsSync(join(dir, 'facts.json')));
+  assert.ok(existsSync(join(dir, 'facts.json')), "existsSync(join(dir, 'facts.json'))");
 
   const second = probeOf(() => facts());
   const inventory = new InventoryService({ probe: second, store: new FileFactsStore(dir, silentLogger()) });
@@ -100,6 +100,6 @@ test('a damaged kept copy is moved aside and the machine is read', withDir(async
   const inventory = new InventoryService({ probe, store: new FileFactsStore(dir, silentLogger()) });
   assert.equal((await inventory.report()).arch, 'arm64');
   assert.equal(probe.reads, 1);
-  assert.ok(existsSync(join(dir, 'facts.json.bad')));
+  assert.ok(existsSync(join(dir, 'facts.json.bad')), "existsSync(join(dir, 'facts.json.bad'))");
   assert.match(readFileSync(join(dir, 'facts.json'), 'utf8'), /"machine": "aarch64"/);
 }));

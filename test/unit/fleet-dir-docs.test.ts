@@ -62,7 +62,7 @@ test('what init writes matches the documented formats, in every claim mode', asy
       await runInit({ ...base, dir, claim }, { write: (text: string) => (printed += text) });
       // The hint names the bootstrap file as the docs do (provisioning.md: `--out ./tsunagu.json`).
       assert.match(printed, /^next: tsunagu-fleet bootstrap .*--out tsunagu\.json/m);
-      assert.ok(doc.includes('--out ./tsunagu.json'));
+      assert.ok(doc.includes('--out ./tsunagu.json'), "doc.includes('--out ./tsunagu.json')");
       const fleetJson = JSON.parse(readFileSync(join(dir, 'fleet.json'), 'utf8')) as Record<string, unknown>;
       const keysJson = JSON.parse(readFileSync(join(dir, 'keys.json'), 'utf8')) as Record<string, string>;
       assert.deepEqual(checkJsonSchema(schema('fleet-config.json'), fleetJson), []);

@@ -55,7 +55,7 @@ test('open, payloadOf and guard: a command is accepted once, its replay refused,
   const payload = verifier.payloadOf(body, 'cmd');
   const first = verifier.guard(EMPTY_REPLAY_STATE, payload, kid);
   assert.equal(first.accept, true);
-  assert.ok(first.accept);
+  assert.ok(first.accept, 'first.accept');
   const again = verifier.guard(first.next, payload, kid);
   assert.deepEqual(again.accept ? 'accepted' : again.code, 'REPLAYED');
   // Judged by the injected clock (trusted): a message that expired before it is refused.

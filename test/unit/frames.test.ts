@@ -12,7 +12,7 @@ test('frames round-trip', () => {
   assert.equal(scan.tail, 'clean');
   assert.equal(scan.validEnd, a.length + b.length + c.length);
   const [m1, ack, m2] = scan.frames;
-  assert.ok(m1?.type === 1 && ack?.type === 2 && m2?.type === 1);
+  assert.ok(m1?.type === 1 && ack?.type === 2 && m2?.type === 1, 'm1?.type === 1 && ack?.type === 2 && m2?.type === 1');
   assert.deepEqual({ ...m1.message }, { seq: 1, cls: 'event', qos: 1, retain: false, topic: 'devices/d1/events', payloadStart: m1.message.payloadStart, payloadLength: 5 });
   assert.equal(a.subarray(m1.message.payloadStart).toString(), 'hello');
   assert.equal(ack.seq, 1);

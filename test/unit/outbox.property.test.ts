@@ -95,7 +95,7 @@ test('random enqueue/drain/reopen sequences never reorder, duplicate, lose or ex
           const deliveredOfClass = ofClass.filter((e) => deliveredSet.has(e.id)).length;
           const droppedOfClass = reportedDrops[c] + drops[c];
           if (c === 'state') {
-            assert.ok(deliveredOfClass + droppedOfClass <= ofClass.length);
+            assert.ok(deliveredOfClass + droppedOfClass <= ofClass.length, 'deliveredOfClass + droppedOfClass <= ofClass.length');
             if (droppedOfClass === 0) {
               // Without drops, the newest state of every topic reaches the broker.
               const newest = new Map(ofClass.map((e) => [e.topic, e.id]));

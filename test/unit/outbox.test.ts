@@ -39,7 +39,7 @@ function closedOutbox(cls: MessageClass, queued: string[]): { dir: string; log: 
   for (const id of queued) outbox.enqueue(msg(cls, id));
   outbox.close();
   const [log] = logFiles(dir);
-  assert.ok(log !== undefined);
+  assert.ok(log !== undefined, 'log !== undefined');
   return { dir, log };
 }
 
@@ -81,12 +81,12 @@ test('when full, the oldest metrics go first and the drops are counted, persiste
   outbox.enqueue(msg('reply', 'r0', 't/r', 200));
   for (let i = 0; i < 40; i++) {
     outbox.enqueue(msg('metrics', `x${i}`, 't/m', 200));
-    assert.ok(outbox.sizeBytes() <= maxBytes);
-    assert.ok(statSync(join(dir, logFiles(dir)[0] ?? 'missing')).size <= maxBytes);
+    assert.ok(outbox.sizeBytes() <= maxBytes, 'outbox.sizeBytes() <= maxBytes');
+    assert.ok(statSync(join(dir, logFiles(dir)[0] ?? 'missing')).size <= maxBytes, "statSync(join(dir, logFiles(dir)[0] ?? 'missing')).size <= maxBytes");
   }
   outbox.enqueue(msg('event', 'e0', 't/e', 200));
   const dropped = outbox.dropped();
-  assert.ok(dropped.metrics > 0);
+  assert.ok(dropped.metrics > 0, 'dropped.metrics > 0');
   assert.deepEqual({ ...dropped, metrics: 0 }, { reply: 0, event: 0, state: 0, metrics: 0 });
   outbox.close();
 
@@ -123,8 +123,8 @@ test('replies and events are kept while metrics remain to drop; then the oldest 
 
   // With no metrics left, the bound still holds: the oldest events/replies go.
   for (let i = 0; i < 30; i++) outbox.enqueue(msg('event', `e${i}`, 't/e', 300));
-  assert.ok(outbox.sizeBytes() <= 4096);
-  assert.ok(outbox.dropped().event > 0);
+  assert.ok(outbox.sizeBytes() <= 4096, 'outbox.sizeBytes() <= 4096');
+  assert.ok(outbox.dropped().event > 0, 'outbox.dropped().event > 0');
   const events = ids(await drainAll(outbox));
   assert.equal(events.at(-1), 'e29');
   outbox.close();
@@ -169,8 +169,8 @@ test('garbage after valid frames is moved aside and the valid prefix kept', asyn
 
   const outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });
   assert.equal(outbox.recovered.length, 1);
-  assert.ok(isTsunaguError(outbox.recovered[0], 'STATE_CORRUPT'));
-  assert.ok(existsSync(join(dir, `${log}.bad`)));
+  assert.ok(isTsunaguError(outbox.recovered[0], 'STATE_CORRUPT'), "isTsunaguError(outbox.recovered[0], 'STATE_CORRUPT')");
+  assert.ok(existsSync(join(dir, `${log}.bad`)), 'existsSync(join(dir, `${log}.bad`))');
   outbox.enqueue(msg('reply', 'r2'));
   assert.deepEqual(ids(await drainAll(outbox)), ['r0', 'r2']);
   outbox.close();
@@ -184,9 +184,9 @@ test('a log of NUL bytes and a NUL index are moved aside and the outbox recovers
 
   outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });
   assert.equal(outbox.recovered.length, 2);
-  assert.ok(outbox.recovered.every((e) => isTsunaguError(e, 'STATE_CORRUPT')));
-  assert.ok(existsSync(join(dir, 'outbox.idx.bad')));
-  assert.ok(existsSync(join(dir, `${log}.bad`)));
+  assert.ok(outbox.recovered.every((e) => isTsunaguError(e, 'STATE_CORRUPT')), "outbox.recovered.every((e) => isTsunaguError(e, 'STATE_CORRUPT'))");
+  assert.ok(existsSync(join(dir, 'outbox.idx.bad')), "existsSync(join(dir, 'outbox.idx.bad'))");
+  assert.ok(existsSync(join(dir, `${log}.bad`)), 'existsSync(join(dir, `${log}.bad`))');
   assert.equal(outbox.pendingCount(), 0);
   outbox.enqueue(msg('event', 'e1'));
   outbox.close();
@@ -209,7 +209,7 @@ test('a crash in the middle of a compaction leaves one complete generation', asy
   writeFileSync(join(dir, '.outbox.idx.4242.tmp'), '{"v":1,');
   outbox = Outbox.open({ dir, maxBytes: 64 * 1024 });
   assert.deepEqual(logFiles(dir), [log]);
-  assert.ok(!existsSync(join(dir, '.outbox.idx.4242.tmp')));
+  assert.ok(!existsSync(join(dir, '.outbox.idx.4242.tmp')), "!existsSync(join(dir, '.outbox.idx.4242.tmp'))");
   assert.deepEqual(ids(await drainAll(outbox)), ['e0', 'e1']);
   outbox.close();
 });
@@ -288,7 +288,7 @@ test('a message in flight is not dropped by a compaction, and a superseded state
     if (id === 'x-first') {
       // While the oldest metrics message is on its way, the outbox overflows.
       for (let i = 0; i < 40; i++) outbox.enqueue(msg('metrics', `x${i}`, 't/m', 200));
-      assert.ok(outbox.dropped().metrics > 0);
+      assert.ok(outbox.dropped().metrics > 0, 'outbox.dropped().metrics > 0');
     }
     if (id === 's1' && !failedOnce) {
       outbox.enqueue(msg('state', 's2', 'state/a', 100));
@@ -304,7 +304,7 @@ test('a message in flight is not dropped by a compaction, and a superseded state
   assert.equal(metricsSent + outbox.dropped().metrics, 41, 'no message is both delivered and counted as dropped');
   assert.ok(!sent.includes('s1'), 's1 failed and was superseded by s2');
   assert.equal(sent.at(-1), 's2');
-  assert.ok(outbox.sizeBytes() <= 4096);
+  assert.ok(outbox.sizeBytes() <= 4096, 'outbox.sizeBytes() <= 4096');
   outbox.close();
 });
 

@@ -36,7 +36,7 @@ function accept(state: ReplayState, m: SignedPayload, ctx: Ctx = {}): ReplayStat
 
 function refuse(state: ReplayState, m: SignedPayload, ctx: Ctx = {}): { code: string; duplicate: boolean } {
   const v = guard(state, m, ctx);
-  assert.ok(!v.accept);
+  assert.ok(!v.accept, '!v.accept');
   return { code: v.code, duplicate: v.duplicate };
 }
 

@@ -104,7 +104,7 @@ test('labels for a bare x86 box with an NVIDIA card, a Coral TPU and a runtime',
   assert.equal(inv.labels.runtime, 'docker');
   assert.equal(inv.accelerators.filter((a) => a.kind === 'gpu').length, 1, '/dev/nvidia0 is the card already listed');
   assert.equal(inv.labels['arch'], 'amd64');
-  assert.ok(InventoryReportSchema.safeParse(inv).success);
+  assert.ok(InventoryReportSchema.safeParse(inv).success, 'InventoryReportSchema.safeParse(inv).success');
 });
 
 test('a hypervisor display adapter is not a GPU', () => {
@@ -136,7 +136,7 @@ test('the inventory leaves out loopback and container plumbing; hardware facts u
 
 test('over-long strings from the machine are clipped to the wire limits', () => {
   const inv = buildInventory(facts({ hardware: { model: 'x'.repeat(1000) }, os: { platform: 'linux', distro: 'd'.repeat(500), release: '1', kernel: 'k' } }), 0);
-  assert.ok(InventoryReportSchema.safeParse(inv).success);
+  assert.ok(InventoryReportSchema.safeParse(inv).success, 'InventoryReportSchema.safeParse(inv).success');
   assert.equal(inv.hardware.model?.length, 128);
 });
 
@@ -198,7 +198,7 @@ test('metrics: rates and load from two samples, since-boot load and no rates fro
   assert.deepEqual(m.memory, { totalBytes: 1000, usedBytes: 400, availableBytes: 600 });
   assert.deepEqual(m.filesystems, [{ mount: '/', sizeBytes: 1000, usedBytes: 650, availableBytes: 300 }]);
   assert.equal(m.temperatureC, 51.5);
-  assert.ok(MetricsReportSchema.safeParse(m).success);
+  assert.ok(MetricsReportSchema.safeParse(m).success, 'MetricsReportSchema.safeParse(m).success');
 });
 
 test('metrics: counters that go backwards give no rate rather than a negative one', () => {
@@ -206,7 +206,7 @@ test('metrics: counters that go backwards give no rate rather than a negative on
   const b = sample({ monotonicMs: 1000, network: [{ name: 'eth0', rxBytes: 10, txBytes: 10 }], cpuTicks: { busy: 50, total: 900 } });
   const m = computeMetrics(a, b);
   assert.deepEqual(m.network, []);
-  assert.ok(m.cpu.load >= 0 && m.cpu.load <= 1);
+  assert.ok(m.cpu.load >= 0 && m.cpu.load <= 1, 'm.cpu.load >= 0 && m.cpu.load <= 1');
 });
 
 test('hot-plug: re-listing /dev reports a change only when devices or accelerators changed', async () => {
@@ -235,14 +235,14 @@ test('hot-plug: re-listing /dev reports a change only when devices or accelerato
 
 test('the wire schemas refuse what the fleet must not store', () => {
   const inv = buildInventory(facts(), 0);
-  assert.ok(InventoryReportSchema.safeParse(inv).success);
-  assert.ok(!InventoryReportSchema.safeParse({ ...inv, v: 2 }).success);
-  assert.ok(!InventoryReportSchema.safeParse({ ...inv, labels: { 'bad key': 'x' } }).success);
-  assert.ok(!InventoryReportSchema.safeParse({ ...inv, labels: { ok: 'no spaces' } }).success);
-  assert.ok(!InventoryReportSchema.safeParse({ ...inv, devices: [{ path: '/dev/../etc/passwd x', kind: 'serial' }] }).success);
-  assert.ok(!InventoryReportSchema.safeParse({ ...inv, arch: 'ARM 64' }).success);
+  assert.ok(InventoryReportSchema.safeParse(inv).success, 'InventoryReportSchema.safeParse(inv).success');
+  assert.ok(!InventoryReportSchema.safeParse({ ...inv, v: 2 }).success, '!InventoryReportSchema.safeParse({ ...inv, v: 2 }).success');
+  assert.ok(!InventoryReportSchema.safeParse({ ...inv, labels: { 'bad key': 'x' } }).success, "!InventoryReportSchema.safeParse({ ...inv, labels: { 'bad key': 'x' } }).success");
+  assert.ok(!InventoryReportSchema.safeParse({ ...inv, labels: { ok: 'no spaces' } }).success, "!InventoryReportSchema.safeParse({ ...inv, labels: { ok: 'no spaces' } }).success");
+  assert.ok(!InventoryReportSchema.safeParse({ ...inv, devices: [{ path: '/dev/../etc/passwd x', kind: 'serial' }] }).success, "!InventoryReportSchema.safeParse({ ...inv, devices: [{ path: '/dev/../etc/passwd x', kind: 'seria...");
+  assert.ok(!InventoryReportSchema.safeParse({ ...inv, arch: 'ARM 64' }).success, "!InventoryReportSchema.safeParse({ ...inv, arch: 'ARM 64' }).success");
   const m = computeMetrics(undefined, sample());
-  assert.ok(MetricsReportSchema.safeParse(m).success);
-  assert.ok(!MetricsReportSchema.safeParse({ ...m, cpu: { ...m.cpu, load: 1.5 } }).success);
-  assert.ok(!MetricsReportSchema.safeParse({ ...m, memory: { ...m.memory, usedBytes: -1 } }).success);
+  assert.ok(MetricsReportSchema.safeParse(m).success, 'MetricsReportSchema.safeParse(m).success');
+  assert.ok(!MetricsReportSchema.safeParse({ ...m, cpu: { ...m.cpu, load: 1.5 } }).success, '!MetricsReportSchema.safeParse({ ...m, cpu: { ...m.cpu, load: 1.5 } }).success');
+  assert.ok(!MetricsReportSchema.safeParse({ ...m, memory: { ...m.memory, usedBytes: -1 } }).success, '!MetricsReportSchema.safeParse({ ...m, memory: { ...m.memory, usedBytes: -1 } }).success');
 });

@@ -32,7 +32,7 @@ test('an unreadable marker still keeps the agent stopped, and is left where it i
   try {
     writeFileSync(join(dir, 'retired.json'), 'not json');
     assert.throws(() => refuseIfRetired(dir), (e: unknown) => isTsunaguError(e, 'CONFIG') && /this device was retired/.test(e.message));
-    assert.ok(readdirSync(dir).includes('retired.json'));
+    assert.ok(readdirSync(dir).includes('retired.json'), "readdirSync(dir).includes('retired.json')");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

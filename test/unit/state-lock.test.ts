@@ -78,7 +78,7 @@ test('on a real directory: a live holder (the parent process) refuses with STATE
   const dir = stateDir();
   writeClaim(dir, process.ppid, processStartTicks(process.ppid)!);
   assert.throws(() => acquireStateDirLock(dir, { command: 'test' }), (e) => {
-    assert.ok(isTsunaguError(e, 'STATE_DIR_LOCKED'));
+    assert.ok(isTsunaguError(e, 'STATE_DIR_LOCKED'), "isTsunaguError(e, 'STATE_DIR_LOCKED')");
     assert.equal(e.details?.pid, process.ppid);
     assert.match(e.message, new RegExp(`in use by another agent: pid ${process.ppid} \\(other ${process.ppid}\\) since`));
     return true;

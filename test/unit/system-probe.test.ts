@@ -40,7 +40,7 @@ test('the periodic sample reads the kernel files it is pointed at', async () => 
   assert.deepEqual(s.network, [{ name: 'eth0', rxBytes: 5000, txBytes: 7000 }]);
   assert.equal(s.temperatureC, 52, 'the hottest zone');
   assert.deepEqual(s.filesystems.map((f) => f.mount), ['/']);
-  assert.ok(MetricsReportSchema.safeParse(computeMetrics(undefined, s)).success);
+  assert.ok(MetricsReportSchema.safeParse(computeMetrics(undefined, s)).success, 'MetricsReportSchema.safeParse(computeMetrics(undefined, s)).success');
   assert.deepEqual(await probe.listDevEntries(), ['ttyUSB0', 'video0']);
 });
 

@@ -160,6 +160,6 @@ test('docs/protocol.md §10 quotes the enrollment payloads whole, and nothing in
     assert.ok(vectorsSection.includes(`\n${parts.payloadText}\n`), `§10 does not quote ${parts.payloadText.slice(0, 60)}… whole`);
     assert.ok(vectorsSection.includes(parts.signatureHex), 'a signature of enrollment.json is missing from §10');
   }
-  assert.ok(vectorsSection.includes(`\n${enrollment.request.claimText}\n`));
+  assert.ok(vectorsSection.includes(`\n${enrollment.request.claimText}\n`), 'vectorsSection.includes(`\\n${enrollment.request.claimText}\\n`)');
   assert.ok(!vectorsSection.includes('…'), '§10 elides a value');
 });

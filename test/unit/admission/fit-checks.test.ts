@@ -66,7 +66,7 @@ describe('admit', () => {
   test('all findings are gathered into one error, per service, the first code leading', async () => {
     const d = doc({ a: { image: 'i' } });
     await assert.rejects(admit(d, [finding('p', 'POLICY_REFUSED', { a: ['privileged: no'] }), finding('m', 'ADMISSION_REFUSED', { a: ['memory: no'], b: ['x'] })], { firstTime: true }), (err) => {
-      assert.ok(isTsunaguError(err, 'POLICY_REFUSED'));
+      assert.ok(isTsunaguError(err, 'POLICY_REFUSED'), "isTsunaguError(err, 'POLICY_REFUSED')");
       assert.deepEqual(err.details?.services, { a: 'privileged: no; memory: no', b: 'x' });
       return true;
     });

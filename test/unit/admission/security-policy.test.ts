@@ -158,7 +158,7 @@ test('as an admission check: the whole desired state is refused with POLICY_REFU
   const desired = parseDesiredState({ services: { a: { image: 'x', privileged: true, cap_add: ['NET_RAW'] }, b: { image: 'x' } } });
   const checks = [securityPolicyCheck(DEFAULT_SECURITY_POLICY, debianHost)];
   await assert.rejects(admit(desired, checks, { firstTime: false }), (err) => {
-    assert.ok(isTsunaguError(err, 'POLICY_REFUSED'));
+    assert.ok(isTsunaguError(err, 'POLICY_REFUSED'), "isTsunaguError(err, 'POLICY_REFUSED')");
     assert.deepEqual(err.details?.services, { a: "privileged: not allowed by this device's policy (policy.allowPrivileged); cap_add NET_RAW: not in policy.capabilities" });
     return true;
   });

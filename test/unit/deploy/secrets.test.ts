@@ -51,7 +51,7 @@ test('sealed secrets open with the device box key to the original values, and no
   const other = generateKeyPairs();
   const creds = { 'registry.example.com': { username: 'ci', password: 'p:a=ss' } };
   const sealed = sealSecrets({ web: { DB_PASSWORD: 'p@ss', EMPTY: '' } }, creds, toBase64(device.boxPublicKey));
-  assert.ok(sealed?.environment !== undefined && sealed.registries !== undefined);
+  assert.ok(sealed?.environment !== undefined && sealed.registries !== undefined, 'sealed?.environment !== undefined && sealed.registries !== undefined');
   const open = (b64: string, key: Uint8Array): string => fromUtf8(openSealed(fromBase64(b64, 'sealed'), key));
   assert.equal(open(sealed.environment.web!.DB_PASSWORD!, device.boxSecretKey), 'p@ss');
   assert.equal(open(sealed.environment.web!.EMPTY!, device.boxSecretKey), '');
@@ -117,7 +117,7 @@ test('a valid deployment becomes wire data without its secrets; anchors are expa
   const data = desiredDataFor(prepared, 42, toBase64(device.boxPublicKey));
   assert.equal(data.version, 42);
   assert.deepEqual((data.compose.services as Record<string, unknown>).web, { restart: 'always', image: 'nginx:1.27', environment: { MODE: 'prod' } });
-  assert.ok(!JSON.stringify(data).includes('hunter2'));
+  assert.ok(!JSON.stringify(data).includes('hunter2'), "!JSON.stringify(data).includes('hunter2')");
   assert.equal(fromUtf8(openSealed(fromBase64(data.sealed!.environment!.web!.DB_PASSWORD!, 's'), device.boxSecretKey)), 'hunter2');
   assert.equal(data.sealed?.registries, undefined);
 });

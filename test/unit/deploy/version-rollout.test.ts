@@ -34,7 +34,7 @@ test('reserved counters rise strictly, across signer instances and with a clock 
     const a = new FleetSigner(fleet, defaultEd25519(), () => now);
     const v1 = a.reserveCounter();
     const msg = a.sign({ to: 'd-1', typ: 'desired', data: {}, lifetimeMs: 1 });
-    assert.ok(msg.bytes.length > 0);
+    assert.ok(msg.bytes.length > 0, 'msg.bytes.length > 0');
     now = 10; // the clock went back
     const b = new FleetSigner(fleet, defaultEd25519(), () => now);
     const v2 = b.reserveCounter();
@@ -135,6 +135,6 @@ test('text from a device reaches the terminal as visible escapes, never as contr
   // The output's own bar control (\r and ESC [K) stays; nothing the device sent is a live escape.
   const withoutOwn = out.replaceAll('\r\u001b[K', '');
   assert.ok(!withoutOwn.includes('\u001b'), JSON.stringify(out));
-  assert.ok(!withoutOwn.includes('\u0007'));
+  assert.ok(!withoutOwn.includes('\u0007'), "!withoutOwn.includes('\\u0007')");
   assert.ok(out.includes('web\\x1b]0;owned\\x07\\x1b[2A'), JSON.stringify(out));
 });

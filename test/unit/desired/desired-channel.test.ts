@@ -97,7 +97,7 @@ test('a refused document is reported as refused, not persisted, not applied', as
   assert.equal(last?.status, 'refused');
   assert.equal(last?.desiredVersion, 2);
   assert.match(last?.error?.message ?? '', /services\.a\.build/);
-  assert.ok(last?.error?.services?.a !== undefined);
+  assert.ok(last?.error?.services?.a !== undefined, 'last?.error?.services?.a !== undefined');
 });
 
 test('unverifiable or misaddressed messages change nothing', async () => {
@@ -125,7 +125,7 @@ test('a persisted message that no longer verifies is moved aside and fetched aga
   assert.equal(await makeChannel().restore(), null);
   assert.equal(refetches, 1);
   assert.equal(store.loadMessage(), undefined);
-  assert.ok(existsSync(join(dir, 'desired.msg.bad')));
+  assert.ok(existsSync(join(dir, 'desired.msg.bad')), "existsSync(join(dir, 'desired.msg.bad'))");
   assert.deepEqual(applied, []);
 });
 

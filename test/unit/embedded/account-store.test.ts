@@ -12,10 +12,10 @@ test('passwords are stored as salted scrypt hashes and verified in constant form
   const b = await hashPassword('s3cret');
   assert.match(a, /^scrypt\$16384\$8\$1\$[\w-]+\$[\w-]+$/);
   assert.notEqual(a, b);
-  assert.ok(await verifyPassword('s3cret', a));
-  assert.ok(!(await verifyPassword('s3cret!', a)));
-  assert.ok(!(await verifyPassword('s3cret', 'plain')));
-  assert.ok(!(await verifyPassword('s3cret', a.replace('$16384$', '$99999999$'))));
+  assert.ok(await verifyPassword('s3cret', a), "await verifyPassword('s3cret', a)");
+  assert.ok(!(await verifyPassword('s3cret!', a)), "!(await verifyPassword('s3cret!', a))");
+  assert.ok(!(await verifyPassword('s3cret', 'plain')), "!(await verifyPassword('s3cret', 'plain'))");
+  assert.ok(!(await verifyPassword('s3cret', a.replace('$16384$', '$99999999$'))), "!(await verifyPassword('s3cret', a.replace('$16384$', '$99999999$')))");
 });
 
 const roleOf = (r: Awaited<ReturnType<AccountStore['authenticate']>>): string => ('account' in r ? r.account.role : r.refused);
@@ -30,7 +30,7 @@ test('the account store persists hashes only, binds devices to their client id, 
     await store.put('d-4567cdef', 'device', 'new-device-password', 'dc-secretsecretsecret');
     await store.put('bootstrap-x', 'bootstrap', 'boot-password');
     const text = readFileSync(path, 'utf8');
-    assert.ok(!text.includes('device-password') && !text.includes('boot-password'));
+    assert.ok(!text.includes('device-password') && !text.includes('boot-password'), "!text.includes('device-password') && !text.includes('boot-password')");
     assert.equal(statSync(path).mode & 0o777, 0o600);
     const mtime = statSync(path).mtimeMs;
     await store.put('d-0123abcd', 'device', 'device-password');
@@ -51,10 +51,10 @@ test('the account store persists hashes only, binds devices to their client id, 
     }
     assert.equal(roleOf(await reopened.authenticate('d-0123abcd', 'device-password', 'dc-secretsecretsecret')), 'client-id-not-allowed');
     // A rotation keeps the bound client id; a new grant moves it, and the old one is free again.
-    assert.ok(await reopened.setPassword('d-4567cdef', 'rotated'));
+    assert.ok(await reopened.setPassword('d-4567cdef', 'rotated'), "await reopened.setPassword('d-4567cdef', 'rotated')");
     assert.equal(roleOf(await AccountStore.open(path).authenticate('d-4567cdef', 'rotated', 'dc-secretsecretsecret')), 'device');
-    assert.ok(await reopened.setPassword('d-0123abcd', 'rotated'));
-    assert.ok(!(await reopened.setPassword('d-unknown', 'x')));
+    assert.ok(await reopened.setPassword('d-0123abcd', 'rotated'), "await reopened.setPassword('d-0123abcd', 'rotated')");
+    assert.ok(!(await reopened.setPassword('d-unknown', 'x')), "!(await reopened.setPassword('d-unknown', 'x'))");
     assert.equal(roleOf(await AccountStore.open(path).authenticate('d-0123abcd', 'rotated', 'd-0123abcd')), 'device');
     await reopened.put('d-0123abcd', 'device', 'regranted', 'dc-anothersecretvalue');
     assert.equal(roleOf(await reopened.authenticate('d-0123abcd', 'regranted', 'dc-anothersecretvalue')), 'device');

@@ -43,14 +43,14 @@ test('a secret client id is unguessable, never a device id\'s shape, and carries
   assert.equal(ids.size, 200);
   for (const id of ids) {
     assert.match(id, CLIENT_ID_PATTERN);
-    assert.ok(isSecretClientId(id));
-    assert.ok(!/^d-[0-9a-f]+$/.test(id));
-    assert.ok(!/[+#/]/.test(id));
+    assert.ok(isSecretClientId(id), 'isSecretClientId(id)');
+    assert.ok(!/^d-[0-9a-f]+$/.test(id), '!/^d-[0-9a-f]+$/.test(id)');
+    assert.ok(!/[+#/]/.test(id), '!/[+#/]/.test(id)');
     assert.ok(id.length >= 3 + 32, 'at least 192 bits in base64url');
   }
   // Device ids (the client id of devices enrolled before) stay accepted.
   assert.match('d-0104ab9319bfed95fbbd', CLIENT_ID_PATTERN);
-  assert.ok(!isSecretClientId('d-0104ab9319bfed95fbbd'));
+  assert.ok(!isSecretClientId('d-0104ab9319bfed95fbbd'), "!isSecretClientId('d-0104ab9319bfed95fbbd')");
   for (const bad of ['', 'ab', 'a+b', 'a#b', 'a/b', '-abc', 'a b', 'x'.repeat(129)]) assert.doesNotMatch(bad, CLIENT_ID_PATTERN, bad);
-  assert.ok(DEVICE_ID_PATTERN.test('d-0104ab9319bfed95fbbd'));
+  assert.ok(DEVICE_ID_PATTERN.test('d-0104ab9319bfed95fbbd'), "DEVICE_ID_PATTERN.test('d-0104ab9319bfed95fbbd')");
 });

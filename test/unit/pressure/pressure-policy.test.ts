@@ -207,7 +207,7 @@ describe('no flapping', () => {
     const sets = steps.map((s) => s.tiers.join());
     assert.equal(new Set(sets).size, 1, 'best-effort evicted at the first sample and kept out');
     assert.deepEqual(sets[0], 'best-effort');
-    assert.ok(steps.every((s) => s.changes.every((c) => c.change !== 'restored')));
+    assert.ok(steps.every((s) => s.changes.every((c) => c.change !== 'restored')), "steps.every((s) => s.changes.every((c) => c.change !== 'restored'))");
   });
 
   test('random readings: every return follows clearForMs of clear readings, normal before best-effort, escalation only after escalateAfterMs', () => {
@@ -238,14 +238,14 @@ describe('no flapping', () => {
             if (c.tier === 'best-effort') assert.equal(state.evicted.normal, undefined, 'best-effort back before normal');
           }
           if (c.change === 'escalated') {
-            assert.ok(pressureStart !== null && s.at - pressureStart >= CONFIG.escalateAfterMs);
+            assert.ok(pressureStart !== null && s.at - pressureStart >= CONFIG.escalateAfterMs, 'pressureStart !== null && s.at - pressureStart >= CONFIG.escalateAfterMs');
             assert.notEqual(before.evicted['best-effort'] ?? state.evicted['best-effort'], undefined);
           }
           if (c.change === 'restored') lastRestore = s.at;
         }
         // Evicted tiers only under pressure or while waiting for a return; never a tier without a reason.
         if (under) lastUnder = s.at;
-        assert.ok(Object.keys(state.evicted).every((t) => t === 'normal' || t === 'best-effort'));
+        assert.ok(Object.keys(state.evicted).every((t) => t === 'normal' || t === 'best-effort'), "Object.keys(state.evicted).every((t) => t === 'normal' || t === 'best-effort')");
         if (state.evicted.normal !== undefined) assert.notEqual(state.evicted['best-effort'], undefined, 'normal evicted while best-effort runs');
       }
     }), { numRuns: 300 });

@@ -17,5 +17,5 @@ test('back-off state round-trips through its file; a corrupt file is moved aside
 
   writeFileSync(path, '\0\0\0{"web":');
   assert.equal(store.load(), undefined);
-  assert.ok(existsSync(`${path}.bad`));
+  assert.ok(existsSync(`${path}.bad`), 'existsSync(`${path}.bad`)');
 });

@@ -100,7 +100,7 @@ services:
     assert.deepEqual(state.services.map((s) => s.name), ['db', 'web']);
     const [db, web] = state.services;
     assert.deepEqual(db?.healthcheck, { test: ['CMD-SHELL', 'pg_isready'], intervalMs: 90_000, timeoutMs: 500, retries: 3, startPeriodMs: 2000 });
-    assert.ok(web);
+    assert.ok(web, 'web');
     assert.deepEqual(web.command, ['sh', '-c', "echo 'hi there'"]);
     assert.deepEqual(web.entrypoint, ['/init']);
     assert.deepEqual(web.environment, { A: '1', B: '2', C: 'true' });

@@ -50,6 +50,6 @@ test('every reserved label on a real create request, container and named volume,
     ...Object.keys(create.Labels ?? {}),
     ...(create.HostConfig?.Mounts ?? []).flatMap((m) => Object.keys(m.VolumeOptions?.Labels ?? {})),
   ].filter((k) => k.startsWith(RESERVED_LABEL_PREFIX));
-  assert.ok(set.length > 0);
+  assert.ok(set.length > 0, 'set.length > 0');
   assert.deepEqual([...new Set(set)].filter((k) => !rows.has(k)), []);
 });

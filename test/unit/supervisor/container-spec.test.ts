@@ -21,7 +21,7 @@ test('a full service maps onto the engine create request', () => {
     },
   });
   const web = state.services.find((s) => s.name === 'web');
-  assert.ok(web);
+  assert.ok(web, 'web');
   assert.deepEqual(createOptions(web, identity), {
     Image: 'web:1',
     Cmd: ['run'],
@@ -53,7 +53,7 @@ test('a full service maps onto the engine create request', () => {
 
 test('defaults leave the image\'s command and healthcheck alone and cap logs', () => {
   const [s] = parseDesiredState({ services: { a: { image: 'a:1' } } }).services;
-  assert.ok(s);
+  assert.ok(s, 's');
   const o = createOptions(s, identity);
   assert.equal('Cmd' in o, false);
   assert.equal('Entrypoint' in o, false);
@@ -65,7 +65,7 @@ test('defaults leave the image\'s command and healthcheck alone and cap logs', (
 
 test('privileged, host PID and capabilities reach the engine', () => {
   const [s] = parseDesiredState({ services: { a: { image: 'a:1', privileged: true, pid: 'host', cap_add: ['CAP_SYS_TIME'], cap_drop: ['NET_RAW', 'MKNOD'] } } }).services;
-  assert.ok(s);
+  assert.ok(s, 's');
   const host = createOptions(s, identity).HostConfig;
   assert.equal(host?.Privileged, true);
   assert.equal(host?.PidMode, 'host');
@@ -77,7 +77,7 @@ test('the config hash of a service that uses none of the newer settings is the o
   // Computed by the agent before privileged, pid and capabilities were supported: an
   // upgrade must not see every running container as changed and recreate it.
   const [s] = parseDesiredState({ services: { web: { image: 'busybox:1', network_mode: 'none', command: ['sleep', '1'], volumes: ['/srv/a:/a:ro'], devices: ['/dev/zero'] } } }).services;
-  assert.ok(s);
+  assert.ok(s, 's');
   assert.equal(configHash(s), 'ffa8f44b5b8e0af79201cc0917564940');
   for (const changed of [{ ...s, privileged: true }, { ...s, pid: 'host' as const }, { ...s, capAdd: ['NET_ADMIN'] }, { ...s, capDrop: ['ALL'] }, { ...s, stopSignal: 'SIGQUIT' }]) {
     assert.notEqual(configHash(changed), configHash(s), 'a setting in use changes the hash');

@@ -31,7 +31,7 @@ describe('stoppedByEngine', () => {
 });
 
 describe('after an engine outage', () => {
-  assert.ok(once);
+  assert.ok(once, 'once');
   const c = exited('c1', AT - 1_000);
   const actual = { containers: [c], images: { 'img:1': { id: 'sha256:i', digest: null, repoDigests: [] } } };
   const facts = { now: AT + 10_000, scope: 's', restartBackoff: {}, pullBackoff: {}, deviceLabels: new Set<string>(), pullsInFlight: new Set<string>() };
@@ -42,7 +42,7 @@ describe('after an engine outage', () => {
   });
   test('its exit is not counted as a crash', () => {
     const [always] = parseDesiredState({ services: { once: { image: 'img:1', restart: 'always' } } }).services;
-    assert.ok(always);
+    assert.ok(always, 'always');
     const state = { containers: [{ ...c, configHash: configHash(always) }], images: actual.images };
     const counted = recordExits(state, [always], {}, AT, DEFAULT_RESTART_BACKOFF);
     assert.equal(counted.once?.total, 1);

@@ -36,7 +36,7 @@ test('each step kind reaches its runtime call with the pass\'s signal', async ()
     onPullProgress: (service, p) => progress.push([service, p.currentBytes, p.totalBytes]),
   };
   const [desired] = parseDesiredState({ services: { a: { image: 'r/a:1' } } }).services;
-  assert.ok(desired);
+  assert.ok(desired, 'desired');
   await executeStep({ kind: 'pull', service: 'a', image: 'r/a:1' }, ctx);
   await executeStep({ kind: 'create', service: 'a', desired, configHash: 'h', name: 's-a-h' }, ctx);
   await executeStep({ kind: 'start', service: 'a', container: 's-a-h', restart: false }, ctx);

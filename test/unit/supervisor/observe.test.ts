@@ -76,7 +76,7 @@ describe('failures taken back after an engine outage', () => {
     assert.equal(back.memory.restartBackoff.web, undefined, 'both failures taken back');
     assert.equal(back.memory.outage, undefined);
     assert.deepEqual([...back.resume].sort(), [container(job).id, container(web).id].sort());
-    assert.ok(back.notes.some((n) => n.msg === 'failures seen while the engine went down are not counted'));
+    assert.ok(back.notes.some((n) => n.msg === 'failures seen while the engine went down are not counted'), "back.notes.some((n) => n.msg === 'failures seen while the engine went down are not counted')");
     const steps = plan(stopped, desired.services, planFacts(back.memory, back, { now: NOW + 20_000, scope: 't', deviceLabels: new Set(), pullsInFlight: new Set() }));
     assert.deepEqual(steps.map((s) => `${s.kind} ${s.service}`).sort(), ['start job', 'start web'], 'a `restart: no` job is started again too');
   });

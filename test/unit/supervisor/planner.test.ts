@@ -51,20 +51,20 @@ describe('plan', () => {
     // web waits: its dependency has no container yet.
     assert.deepEqual(kinds(steps), ['create:db', 'start:db', 'create:web']);
     const db = desired.find((s) => s.name === 'db');
-    assert.ok(db);
+    assert.ok(db, 'db');
     assert.deepEqual(steps[1], { kind: 'start', service: 'db', container: containerName('s', 'db', configHash(db)), restart: false });
   });
 
   test('adoption: a running container with the desired config is left alone', () => {
     const [a] = services({ a: { image: 'img:1', restart: 'always' } });
-    assert.ok(a);
+    assert.ok(a, 'a');
     assert.deepEqual(plan(actual([container(a)], []), [a], facts()), []);
   });
 
   test('changed config: download-then-kill keeps the old container while the image is missing', () => {
     const [old] = services({ a: { image: 'img:1' } });
     const [next] = services({ a: { image: 'img:2' } });
-    assert.ok(old && next);
+    assert.ok(old && next, 'old && next');
     const running = container(old);
     assert.deepEqual(kinds(plan(actual([running], ['img:1']), [next], facts())), ['pull:a']);
     assert.deepEqual(kinds(plan(actual([running], ['img:1', 'img:2']), [next], facts())), ['stop:a', 'remove:a', 'create:a', 'start:a']);
@@ -74,7 +74,7 @@ describe('plan', () => {
     const pinned = 'r/app@sha256:aaaa';
     const [old] = services({ a: { image: 'img:1' } });
     const [next] = services({ a: { image: pinned } });
-    assert.ok(old && next);
+    assert.ok(old && next, 'old && next');
     const running = container(old);
     const holding = (repoDigests: string[]): ActualState => ({
       containers: [running],
@@ -93,7 +93,7 @@ describe('plan', () => {
   test('kill-then-download stops the old container before pulling', () => {
     const [old] = services({ a: { image: 'img:1' } });
     const [next] = services({ a: { image: 'img:2', 'x-tsunagu': { update: 'kill-then-download' } } });
-    assert.ok(old && next);
+    assert.ok(old && next, 'old && next');
     assert.deepEqual(kinds(plan(actual([container(old)], []), [next], facts())), ['stop:a', 'remove:a', 'pull:a']);
   });
 
@@ -106,7 +106,7 @@ describe('plan', () => {
 
   test('a hand-edited container (config hash label changed) is replaced', () => {
     const [a] = services({ a: { image: 'img:1' } });
-    assert.ok(a);
+    assert.ok(a, 'a');
     assert.deepEqual(kinds(plan(actual([container(a, { configHash: 'tampered' })], ['img:1']), [a], facts())), ['stop:a', 'remove:a', 'create:a', 'start:a']);
   });
 
@@ -127,7 +127,7 @@ describe('plan', () => {
 
   test('an exited container is restarted per policy, and not during back-off', () => {
     const [a] = services({ a: { image: 'i', restart: 'always' } });
-    assert.ok(a);
+    assert.ok(a, 'a');
     const exited = container(a, { status: 'exited', exitCode: 3, finishedAt: NOW - 1000 });
     assert.deepEqual(plan(actual([exited], []), [a], facts()), [{ kind: 'start', service: 'a', container: exited.id, restart: true }]);
     const backoff = { a: { failures: 2, total: 2, nextAttemptAt: NOW + 5000, lastExitCode: 3, lastFailureKey: 'k', configHash: null } };
@@ -138,7 +138,7 @@ describe('plan', () => {
   test('a back-off holds back only the configuration that failed: a new one starts at once', () => {
     const [v1] = services({ a: { image: 'i:1', restart: 'always' } });
     const [v2] = services({ a: { image: 'i:2', restart: 'always' } });
-    assert.ok(v1 && v2);
+    assert.ok(v1 && v2, 'v1 && v2');
     const crashed = container(v1, { status: 'exited', exitCode: 3 });
     const backoff = { a: { failures: 5, total: 5, nextAttemptAt: NOW + 60_000, lastExitCode: 3, lastFailureKey: 'k', configHash: configHash(v1) } };
     assert.deepEqual(plan(actual([crashed], ['i:1', 'i:2']), [v1], facts({ restartBackoff: backoff })), []);
@@ -147,7 +147,7 @@ describe('plan', () => {
 
   test('restart policies: no, on-failure with retries', () => {
     const [no, onFailure] = services({ a: { image: 'i' }, b: { image: 'i', restart: 'on-failure:1' } });
-    assert.ok(no && onFailure);
+    assert.ok(no && onFailure, 'no && onFailure');
     assert.deepEqual(plan(actual([container(no, { status: 'exited', exitCode: 1 })], []), [no], facts()), []);
     assert.deepEqual(plan(actual([container(onFailure, { status: 'exited', exitCode: 0 })], []), [onFailure], facts()), []);
     assert.equal(plan(actual([container(onFailure, { status: 'exited', exitCode: 1 })], []), [onFailure], facts()).length, 1);
@@ -161,7 +161,7 @@ describe('plan', () => {
       web: { image: 'i', depends_on: { db: { condition: 'service_healthy' }, job: { condition: 'service_completed_successfully' } } },
     });
     const [db, job, web] = ['db', 'job', 'web'].map((n) => desired.find((s) => s.name === n));
-    assert.ok(db && job && web);
+    assert.ok(db && job && web, 'db && job && web');
     const created = container(web, { status: 'created', startedAt: null });
     const startsWeb = (dbExtra: Partial<ActualContainer>, jobExtra: Partial<ActualContainer>): boolean =>
       plan(actual([container(db, dbExtra), container(job, jobExtra), created], []), desired, facts()).some((s) => s.kind === 'start' && s.service === 'web');
@@ -173,7 +173,7 @@ describe('plan', () => {
 
   test('a service whose required device labels are missing is not deployed, and removed if present', () => {
     const [cam] = services({ cam: { image: 'i', 'x-tsunagu': { requires: ['camera'] } } });
-    assert.ok(cam);
+    assert.ok(cam, 'cam');
     assert.deepEqual(plan(actual([], ['i']), [cam], facts()), []);
     assert.deepEqual(kinds(plan(actual([container(cam)], ['i']), [cam], facts())), ['stop:cam', 'remove:cam']);
     assert.deepEqual(kinds(plan(actual([], ['i']), [cam], facts({ deviceLabels: new Set(['camera']) }))), ['create:cam', 'start:cam']);
@@ -181,7 +181,7 @@ describe('plan', () => {
 
   test('a pull in back-off is not retried before its time', () => {
     const [a] = services({ a: { image: 'img:2' } });
-    assert.ok(a);
+    assert.ok(a, 'a');
     const pullBackoff = { 'img:2': { failures: 1, total: 1, nextAttemptAt: NOW + 1, lastExitCode: null, lastFailureKey: 'p', configHash: null } };
     assert.deepEqual(plan(actual([], []), [a], facts({ pullBackoff })), []);
   });
@@ -205,7 +205,7 @@ describe('plan', () => {
 describe('recordExits', () => {
   test('counts each exit once and only where a restart follows', () => {
     const [a, b] = services({ a: { image: 'i', restart: 'always' }, b: { image: 'i' } });
-    assert.ok(a && b);
+    assert.ok(a && b, 'a && b');
     const state = actual([
       container(a, { id: 'x', status: 'exited', exitCode: 2, startedAt: NOW - 3000, finishedAt: NOW - 1000 }),
       container(b, { status: 'exited', exitCode: 2, startedAt: NOW - 3000, finishedAt: NOW - 1000 }),
@@ -221,7 +221,7 @@ describe('configHash', () => {
     const [base] = services({ a: { image: 'i' } });
     const [withAgentSettings] = services({ a: { image: 'i', 'x-tsunagu': { priority: 'critical' } } });
     const [withEnv] = services({ a: { image: 'i', environment: { A: '1' } } });
-    assert.ok(base && withAgentSettings && withEnv);
+    assert.ok(base && withAgentSettings && withEnv, 'base && withAgentSettings && withEnv');
     assert.equal(configHash(base), configHash(withAgentSettings));
     assert.notEqual(configHash(base), configHash(withEnv));
     assert.match(configHash(base), /^[0-9a-f]{32}$/);

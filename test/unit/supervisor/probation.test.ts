@@ -12,7 +12,7 @@ const NOW = 1_800_000_000_000;
 const P = 30_000;
 const svc = (name: string, extra: Record<string, unknown> = {}): DesiredService => {
   const s = parseDesiredState({ services: { [name]: { image: 'img:2', restart: 'always', ...extra } } }).services[0];
-  assert.ok(s);
+  assert.ok(s, 's');
   return s;
 };
 const box = (s: DesiredService, extra: Partial<ActualContainer>): ActualContainer => ({
@@ -40,6 +40,11 @@ describe('judgeProbation', () => {
     assert.equal(judge(web, [box(web, {})], { backoff }).verdicts[0]?.outcome, 'failed');
     const otherConfig = { web: { ...backoff.web, configHash: 'older' } };
     assert.deepEqual(judge(web, [box(web, {})], { backoff: otherConfig }).verdicts, []);
+  });
+  test('a failed step in the back-off is not called an exit; an exit the engine shows gives its code', () => {
+    const stepFailed = { web: recordFailure(undefined, { at: NOW, key: 'start#1', configHash: configHash(web) }, DEFAULT_RESTART_BACKOFF) };
+    assert.deepEqual(judge(web, [box(web, {})], { backoff: stepFailed }).verdicts, [{ service: 'web', outcome: 'failed', reason: 'a step on it failed within the probation window (30 s)' }]);
+    assert.deepEqual(judge(web, [box(web, { status: 'exited', exitCode: 3 })], { backoff: stepFailed }).verdicts, [{ service: 'web', outcome: 'failed', reason: 'exited with code 3 within the probation window (30 s)' }]);
   });
   test('a job that finishes with 0 passes; with another code it fails', () => {
     const job = svc('job', { restart: 'no' });

@@ -31,7 +31,7 @@ describe('isStaleRuntimeState', () => {
 });
 
 const [web] = parseDesiredState({ services: { web: { image: 'img:1', restart: 'always' } } }).services;
-assert.ok(web);
+assert.ok(web, 'web');
 const hash = configHash(web);
 const box = (extra: Partial<ActualContainer>): ActualContainer => ({
   id: ID, name: containerName('s', 'web', hash), service: 'web', configHash: hash, dependsOn: [], version: '1', image: 'img:1', imageId: 'sha256:i',

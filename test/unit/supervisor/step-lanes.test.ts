@@ -44,7 +44,7 @@ describe('inLanes', () => {
       assert.deepEqual(lane.steps.map((s) => s.kind), ['stop', 'remove', 'create', 'start']);
       assert.deepEqual(lane.takeDownAfter, []);
       assert.deepEqual(lane.after, []);
-      assert.ok(lane.steps.every((s) => s.service === lane.service));
+      assert.ok(lane.steps.every((s) => s.service === lane.service), 'lane.steps.every((s) => s.service === lane.service)');
     }
     const stop = lanes[0]?.steps[0];
     assert.equal(stop?.kind === 'stop' ? stop.timeoutMs : undefined, 2000, 'each stop waits its own service\'s grace');
