@@ -44,7 +44,7 @@ test('a second deployment layers its services on top; a service both claim goes 
     world.composeFile({ services: { extra: world.service(images.busybox1), base: world.service(images.busybox2) } }));
   await untilRunning(devices, { base: images.busybox2, extra: images.busybox1 });
   const status = JSON.parse(await world.ok('deployment', 'status', 'base', '--json')) as { devices: { conflicts: { name: string; winner: { deployment: string } }[] }[] };
-  assert.ok(status.devices.every((d) => d.conflicts.some((c) => c.name === 'base' && c.winner.deployment === 'extra')));
+  assert.ok(status.devices.every((d) => d.conflicts.some((c) => c.name === 'base' && c.winner.deployment === 'extra')), 'every device shows the base/extra conflict won by extra');
   await world.ok('deployment', 'delete', 'extra');
   await untilRunning(devices, { base: images.busybox1 });
 });

@@ -100,7 +100,7 @@ test('under any mix of reports, outages, target changes and operator verbs the r
         // A halted rollout never advances, and stays halted until an abort or a new revision.
         if (before.phase === 'halted') {
           assert.equal(after.wave, before.wave);
-          assert.ok(after.phase === 'halted' || after.phase === 'aborted');
+          assert.ok(after.phase === 'halted' || after.phase === 'aborted', `a halted rollout stays halted or is aborted, not ${after.phase}`);
           assert.deepEqual(newEvents.filter((e) => e.type === 'wave-started'), []);
         }
         // Healthy and failed are final for a device.
@@ -126,7 +126,7 @@ test('1,000 devices through four waves: every healthy device ends on the new rev
   assert.equal(end.state.phase, 'done');
   assert.deepEqual(sim.events.filter((e) => e.type === 'wave-started').map((e) => (e.type === 'wave-started' ? [e.wave, e.of] : [])), [[1, 1], [2, 100], [3, 500], [4, 1000]]);
   const failedIds = new Set(Object.entries(end.state.members).filter(([, m]) => m.outcome === 'failed').map(([id]) => id));
-  assert.ok(failedIds.size > 0 && [...failedIds].every((id) => failing.has(id)));
+  assert.ok(failedIds.size > 0 && [...failedIds].every((id) => failing.has(id)), 'only devices that failed are reported failed');
   for (const id of ids) {
     const history = sim.history.get(id)!;
     assert.equal(history.filter((r) => r === 2).length, 1, `${id} was given the new revision once: ${history.join(',')}`);

@@ -76,7 +76,7 @@ test('wave sizes: percentages round up, never shrink, never exceed the targets, 
   for (let n = 0; n <= 300; n += 1) {
     const sizes = waveSizes(waves, n);
     assert.equal(sizes.at(-1), n);
-    for (let i = 1; i < sizes.length; i += 1) assert.ok(sizes[i]! >= sizes[i - 1]!);
+    for (let i = 1; i < sizes.length; i += 1) assert.ok(sizes[i]! >= sizes[i - 1]!, `wave ${i} is not smaller than wave ${i - 1}`);
   }
 });
 

@@ -49,7 +49,7 @@ test('text from a device cannot move the cursor: control characters are shown es
   const m = sim.state.members['d-00017']!;
   m.reason = { ...m.reason, message: 'boom\u001b[2J\nsecond line' };
   const text = renderRolloutText(rolloutView(sim.state, sim.targets));
-  assert.ok(!text.includes('\u001b'));
+  assert.ok(!text.includes('\u001b'), 'no escape character from device text reaches the terminal');
   assert.match(text, /"boom\\x1b\[2J second line"/);
 });
 
