@@ -1,14 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { LABELS } from '../../agent/supervisor/container-labels.js';
 import type { SupervisorEvent } from '../../agent/supervisor/supervisor.js';
-import { app, diskConfig, diskKit, MiB } from '../support/disk-kit.js';
+import { app, diskConfig, MiB, startDiskWorld, type DiskWorld } from '../support/disk-kit.js';
 import { busyboxRootfs, pushImage, randomLayer } from '../support/image-writer.js';
-import { startSmallDiskEngine, type SmallDiskEngine } from '../support/small-disk-engine.js';
 import { dockerTestEnv } from '../support/supervisor-harness.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -20,19 +16,14 @@ import { waitFor } from '../support/wait-for.js';
 const env = dockerTestEnv();
 const repo = `tsunagu-test-disk/updates-${randomBytes(3).toString('hex')}`;
 const reserve = 10 * MiB;
-let engine: SmallDiskEngine;
-let work: string;
-let kit: ReturnType<typeof diskKit>;
+let kit: DiskWorld;
 
 before(async () => {
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-disk-updates-'));
-  engine = await startSmallDiskEngine(256);
-  kit = diskKit(engine, work);
+  kit = await startDiskWorld('tsunagu-disk-updates-', 256);
 });
 
 after(async () => {
-  await engine?.stop();
-  rmSync(work, { recursive: true, force: true });
+  await kit?.close();
 });
 
 test('when the new image fits only without the old one, the update switches to kill-then-download, says so, and completes', async (t) => {
@@ -87,7 +78,7 @@ test('when even that cannot fit, the pull is refused with NO_SPACE, the running 
   assert.equal(s.events.some((e) => e.type === 'update-switched'), false);
   const failed = s.events.find((e): e is Extract<SupervisorEvent, { type: 'pull-failed' }> => e.type === 'pull-failed');
   assert.equal(failed?.code, 'NO_SPACE');
-  assert.equal((await engine.docker.getContainer(running ?? '').inspect()).State.Running, true);
+  assert.equal((await kit.engine.docker.getContainer(running ?? '').inspect()).State.Running, true);
   assert.equal(await kit.present(old.ref), true, 'the old image is kept');
 
   // Space returns: the refused pull is tried again by itself (pull back-off) and the update completes.
@@ -109,7 +100,7 @@ test('a pull that fills the disk anyway fails with NO_SPACE, keeps the old versi
   await s.apply(app(old.ref), '1');
   await waitFor('v1 synced', () => s.supervisor.state().status === 'synced', 30_000);
   const running = s.supervisor.state().services[0]?.containerId ?? '';
-  const startedAt = (await engine.docker.getContainer(running).inspect()).State.StartedAt;
+  const startedAt = (await kit.engine.docker.getContainer(running).inspect()).State.StartedAt;
   await kit.fillTo(15 * MiB);
 
   await s.apply(app(big.ref), '2');
@@ -123,7 +114,7 @@ test('a pull that fills the disk anyway fails with NO_SPACE, keeps the old versi
   const r = reported.services[0]!;
   assert.deepEqual([reported.version, reported.status, r.lastError?.code, r.containerId, r.image, r.outdated], ['2', 'degraded', 'NO_SPACE', running, old.ref, true], JSON.stringify(reported));
   // Nothing lost: the old version's container runs on, never restarted, and its image is still there.
-  const still = await engine.docker.getContainer(running).inspect();
+  const still = await kit.engine.docker.getContainer(running).inspect();
   assert.deepEqual([still.State.Running, still.State.StartedAt], [true, startedAt], 'the old version runs on, untouched');
   assert.equal(await kit.present(old.ref), true, 'the old image is kept');
 
@@ -133,6 +124,6 @@ test('a pull that fills the disk anyway fails with NO_SPACE, keeps the old versi
     return r?.image === big.ref && r.state === 'running' && s.supervisor.state().status === 'synced';
   }, 60_000, { detail: () => s.supervisor.state().services });
   // Recovered without a new desired state: one container, the new version's; the old one is gone.
-  const after = await engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${still.Config.Labels[LABELS.scope]}`] } });
+  const after = await kit.engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${still.Config.Labels[LABELS.scope]}`] } });
   assert.deepEqual(after.map((c) => [c.Image, c.State]), [[big.ref, 'running']]);
 });
