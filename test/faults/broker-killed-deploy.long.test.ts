@@ -8,13 +8,9 @@ import { stringify } from 'yaml';
 import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
 import { fleetCli } from '../support/deploy-cli.js';
 import { isLinkState, logTime, sleep, startFaultDevice } from '../support/fault-device.js';
-import type { TestFleet } from '../support/fleet.js';
-import { fleetSession } from '../support/fleet-session.js';
-import type { TestBroker } from '../support/mosquitto.js';
-import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
+import { TEST_LABEL } from '../support/supervisor-harness.js';
 import { waitFor } from '../support/wait-for.js';
-import { removeContainers, testDocker } from '../support/test-docker.js';
-import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
+import { closeEngineFleetWorld, startEngineFleetWorld, type EngineFleetWorld } from '../support/fleet-world.js';
 
 // Scenario 1: the broker killed (SIGKILL: no clean shutdown, its last second
 // of persistence lost) in the middle of a deploy, and started again a minute
@@ -26,30 +22,19 @@ const DOWN_MS = 60_000;
 const BACKOFF_CAP_MS = 5_000;
 /** Stated recovery bound after the broker is back: one back-off ceiling plus the connection and its setup. */
 const RECOVERY_BOUND_MS = BACKOFF_CAP_MS + 3_000;
-const scope = `fault-broker-${randomBytes(3).toString('hex')}`;
 
-let broker: TestBroker;
-let tf: TestFleet;
-let work: string;
-let docker: Docker;
-let images: TestImages;
-let fleet: Awaited<ReturnType<typeof fleetSession>>;
+let world: EngineFleetWorld | undefined;
 
 before(async () => {
-  const env = dockerTestEnv();
-  images = env.images;
-  docker = testDocker();
-  ({ broker, tf, work } = await startFleetWorld('tsunagu-fault-broker-'));
-  fleet = await fleetSession(tf, broker.url);
+  world = await startEngineFleetWorld('fault-broker');
 });
 
 after(async () => {
-  await removeContainers(docker, `${TEST_LABEL}=${scope}`);
-  await fleet?.close();
-  await closeFleetWorld({ broker, tf, work });
+  await closeEngineFleetWorld(world ?? {});
 });
 
 function compose(image: string): string {
+  const { work, scope } = world!;
   const file = join(work, `compose-${randomBytes(3).toString('hex')}.yaml`);
   const service = { image, network_mode: 'none', restart: 'always', stop_grace_period: '1s', labels: { [TEST_LABEL]: scope } };
   writeFileSync(file, stringify({ services: { web: service, api: service } }));
@@ -57,6 +42,7 @@ function compose(image: string): string {
 }
 
 async function containersByService(): Promise<Map<string, Docker.ContainerInfo[]>> {
+  const { docker, scope } = world!;
   const by = new Map<string, Docker.ContainerInfo[]>();
   for (const c of await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${scope}`] } })) {
     const service = c.Labels['com.docker.compose.service'] ?? c.Labels['io.tsunagu.service'] ?? '?';
@@ -66,6 +52,7 @@ async function containersByService(): Promise<Map<string, Docker.ContainerInfo[]
 }
 
 test(`the broker killed during a deploy and back ${DOWN_MS / 1000} s later: the deploy completes offline, the fleet learns all of it, one container per service`, async () => {
+  const { broker, tf, work, images, scope, fleet } = world!;
   const device = await startFaultDevice({
     work, name: 'device', tf, brokerUrl: broker.url,
     configYaml: `

@@ -9,12 +9,9 @@ import { AgentProcess } from '../support/agent-process.js';
 import { fleetCli } from '../support/deploy-cli.js';
 import { isLinkState, startFaultDevice } from '../support/fault-device.js';
 import { waitFor } from '../support/wait-for.js';
-import type { TestFleet } from '../support/fleet.js';
-import { fleetSession } from '../support/fleet-session.js';
-import type { TestBroker } from '../support/mosquitto.js';
-import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
-import { removeContainers, testDocker } from '../support/test-docker.js';
-import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
+import { TEST_LABEL } from '../support/supervisor-harness.js';
+import { removeContainers } from '../support/test-docker.js';
+import { closeEngineFleetWorld, runningIn, startEngineFleetWorld, type EngineFleetWorld } from '../support/fleet-world.js';
 
 // Scenario 13: the device clock in 1970 (a board without RTC before NTP) and
 // five years ahead. The agent has no clock seam of its own, so the shipped
@@ -32,29 +29,20 @@ import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 // 1970 would wait for a window that ends 50 years later (found by this test).
 const LIBFAKETIME = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1'].find((p) => existsSync(p));
 
-let broker: TestBroker;
-let tf: TestFleet;
-let work: string;
-let docker: Docker;
-let images: TestImages;
-let fleet: Awaited<ReturnType<typeof fleetSession>>;
+let world: EngineFleetWorld | undefined;
+/** One scope a test, each removed at the end (the world removes only its own). */
 const scopes: string[] = [];
 
 before(async () => {
   assert.ok(LIBFAKETIME, 'libfaketime is missing: run the tests through `npm test` (installs the faketime package)');
-  const env = dockerTestEnv();
-  images = env.images;
-  docker = testDocker();
-  ({ broker, tf, work } = await startFleetWorld('tsunagu-fault-clock-'));
-  fleet = await fleetSession(tf, broker.url);
+  world = await startEngineFleetWorld('fault-clock');
 });
 
 after(async () => {
   for (const scope of scopes) {
-    await removeContainers(docker, `${TEST_LABEL}=${scope}`);
+    if (world !== undefined) await removeContainers(world.docker, `${TEST_LABEL}=${scope}`);
   }
-  await fleet?.close();
-  await closeFleetWorld({ broker, tf, work });
+  await closeEngineFleetWorld(world ?? {});
 });
 
 const config = (scope: string, trust: 'auto' | 'always'): string => `
@@ -65,15 +53,14 @@ rollout: { probationMs: 0 }
 clock: { trust: ${trust} }
 `;
 
-async function running(scope: string): Promise<Docker.ContainerInfo[]> {
-  return (await docker.listContainers({ filters: { label: [`${TEST_LABEL}=${scope}`] } })).filter((c) => c.State === 'running');
-}
+const running = (scope: string): Promise<Docker.ContainerInfo[]> => runningIn(world!.docker, scope);
 
 for (const skew of [
   { name: '1970', faketime: '@1970-01-02 00:00:00', trustedRefusal: 'NOT_YET_VALID' },
   { name: 'five years ahead', faketime: '+5y', trustedRefusal: 'EXPIRED' },
 ]) {
   test(`device clock ${skew.name}: commands accepted while the clock is untrusted, ${skew.trustedRefusal} once it is trusted; the workload never torn down`, async () => {
+    const { broker, tf, work, images, fleet } = world!;
     const scope = `fault-clock-${randomBytes(3).toString('hex')}`;
     scopes.push(scope);
     const name = skew.name.replace(/\W+/g, '-');

@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { isLinkState, logTime, startFaultDevice } from '../support/fault-device.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
+import { closeProxiedFleetWorld, startProxiedFleetWorld, type ProxiedFleetWorld } from '../support/fleet-world.js';
 
 // Scenario 3: a silent black hole between agent and broker — bytes stop
 // moving, nothing is closed or reset. Only the MQTT keepalive can notice:
@@ -20,27 +15,18 @@ const BACKOFF_CAP_MS = 1_000;
 // Timers fire late on a loaded machine; the bound itself is MQTT.js's arithmetic.
 const TIMER_SLACK_MS = 750;
 
-let broker: TestBroker;
-let proxy: TcpProxy;
-let tf: TestFleet;
-let work: string;
+let world: ProxiedFleetWorld | undefined;
 
 before(async () => {
-  broker = await startMosquitto();
-  proxy = await TcpProxy.start({ host: '127.0.0.1', port: broker.port });
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-fault-blackhole-'));
+  world = await startProxiedFleetWorld('tsunagu-fault-blackhole-');
 });
 
 after(async () => {
-  await tf?.close();
-  await proxy?.close();
-  await broker?.close();
-  rmSync(work, { recursive: true, force: true });
+  await closeProxiedFleetWorld(world ?? {});
 });
 
 test(`a silent black hole is noticed within 1.5 × keepalive (${DETECTION_BOUND_MS} ms) and the agent reconnects once packets pass`, async () => {
+  const { work, tf, proxy } = world!;
   const device = await startFaultDevice({
     work, name: 'blackhole', tf, brokerUrl: proxy.url,
     // Metrics rarely, so that the keepalive (not a report's missing ack) is what must notice.

@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { MetricsReportSchema } from '../../protocol/reports.js';
 import { isLinkState, logTime, sleep, startFaultDevice } from '../support/fault-device.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
+import { closeProxiedFleetWorld, startProxiedFleetWorld, type FleetSession, type ProxiedFleetWorld } from '../support/fleet-world.js';
 import { waitFor } from '../support/wait-for.js';
 
 // Scenario 2: the link between agent and broker cut for 60 s (every
@@ -22,30 +17,21 @@ const BACKOFF_CAP_MS = 5_000;
 const RECOVERY_BOUND_MS = BACKOFF_CAP_MS + 3_000;
 const METRICS_INTERVAL_MS = 1_000;
 
-let broker: TestBroker;
-let proxy: TcpProxy;
-let tf: TestFleet;
-let work: string;
-let fleet: Awaited<ReturnType<typeof fleetSession>>;
+let world: ProxiedFleetWorld | undefined;
+let fleet: FleetSession;
 
 before(async () => {
-  broker = await startMosquitto();
-  proxy = await TcpProxy.start({ host: '127.0.0.1', port: broker.port });
-  tf = await createTestFleet(broker);
-  await tf.startServer();
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-fault-cut-'));
-  fleet = await fleetSession(tf, broker.url);
+  world = await startProxiedFleetWorld('tsunagu-fault-cut-');
+  fleet = await fleetSession(world.tf, world.broker.url);
 });
 
 after(async () => {
   await fleet?.close();
-  await tf?.close();
-  await proxy?.close();
-  await broker?.close();
-  rmSync(work, { recursive: true, force: true });
+  await closeProxiedFleetWorld(world ?? {});
 });
 
 test(`link cut for ${CUT_MS / 1000} s: every report made meanwhile is delivered, in order, once; back online within ${RECOVERY_BOUND_MS} ms`, async () => {
+  const { work, tf, proxy } = world!;
   const device = await startFaultDevice({
     work, name: 'cut', tf, brokerUrl: proxy.url,
     configYaml: `

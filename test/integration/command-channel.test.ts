@@ -8,32 +8,32 @@ import { generateKeyPairs, keyId } from '../../protocol/keys.js';
 import { deviceTopic } from '../../protocol/topics.js';
 import { AgentProcess, TRUSTED_QUIET_CONFIG } from '../support/agent-process.js';
 import type { TestFleet } from '../support/fleet.js';
-import { fleetSession, REPORT_NOW_REPLY_MS } from '../support/fleet-session.js';
+import { REPORT_NOW_REPLY_MS } from '../support/fleet-session.js';
 import { malleate } from '../support/malleate.js';
 import type { TestBroker } from '../support/mosquitto.js';
 import { waitFor } from '../support/wait-for.js';
-import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
+import { closeDeviceWorld, startDeviceWorld, type DeviceWorld, type FleetSession, type FleetWorld } from '../support/fleet-world.js';
 
 // The signed command channel end to end: the shipped agent bundle, a real
 // Mosquitto, and the fleet library. Every refusal is sent as raw bytes on
 // the device's command topic, exactly as an attacker with publish rights
 // (a compromised fleet account or broker) could.
 const ed = defaultEd25519();
+let world: DeviceWorld;
 let broker: TestBroker;
 let tf: TestFleet;
-let work: string;
 let agent: AgentProcess;
 let stateDir: string;
 let bootstrapPath: string;
 let deviceId: string;
-let fleet: Awaited<ReturnType<typeof fleetSession>>;
+let fleet: FleetSession;
 const events: Record<string, unknown>[] = [];
 const replies: ReplyData[] = [];
 
 const CONFIG = TRUSTED_QUIET_CONFIG;
 
-function startAgent(): AgentProcess {
-  return new AgentProcess({ stateDir, bootstrapPath, configYaml: CONFIG });
+function startAgent(w: FleetWorld = world): AgentProcess {
+  return new AgentProcess({ stateDir: w.stateDir, bootstrapPath: w.bootstrapPath, configYaml: CONFIG });
 }
 
 function signed(payload: { id?: string; to?: string; iat?: number; exp?: number; ctr?: number; data: unknown }, secretKey = tf.fleet.keys.signSecretKey, publicKey = tf.fleet.keys.signPublicKey): { id: string; bytes: Uint8Array } {
@@ -61,11 +61,8 @@ async function publishRaw(bytes: Uint8Array | string): Promise<void> {
 const runs = (id: string): number => agent.lines.filter((l) => l.commandId === id && l.msg === 'running command').length;
 
 before(async () => {
-  ({ broker, tf, work, stateDir, bootstrapPath } = await startFleetWorld('tsunagu-cmd-'));
-  agent = startAgent();
-  deviceId = await agent.enrolledAndOnline();
-  fleet = await fleetSession(tf, broker.url);
-  await fleet.link.watch(deviceId, ['events'], (r) => events.push(JSON.parse(r.payload.toString()) as Record<string, unknown>));
+  world = await startDeviceWorld('tsunagu-cmd-', startAgent, { events });
+  ({ broker, tf, agent, stateDir, bootstrapPath, deviceId, fleet } = world);
   await fleet.client.subscribeAsync(deviceTopic(deviceId, 'reply'), { qos: 1 });
   fleet.client.on('message', (topic, payload) => {
     if (topic === deviceTopic(deviceId, 'reply')) replies.push(fleet.link.openReply(deviceId, new Uint8Array(payload)).data);
@@ -73,9 +70,7 @@ before(async () => {
 });
 
 after(async () => {
-  await agent.stop();
-  await fleet.close();
-  await closeFleetWorld({ broker, tf, work });
+  await closeDeviceWorld({ ...world, agent });
 });
 
 test('a signed ping is answered with a reply signed by the device key, carrying the traceparent', async () => {

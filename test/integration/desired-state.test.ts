@@ -8,33 +8,32 @@ import type { ContainerInspectInfo } from 'dockerode';
 import { LABELS } from '../../agent/supervisor/container-labels.js';
 import { fromBase64, toBase64 } from '../../protocol/bytes.js';
 import { DESIRED_TYPE } from '../../protocol/commands.js';
-import { ReportedStateSchema, type DesiredData, type ReportedState } from '../../protocol/desired.js';
+import { type DesiredData, type ReportedState } from '../../protocol/desired.js';
 import { readDeviceEvent } from '../../protocol/events/device-events.js';
 import { seal } from '../../protocol/seal.js';
 import { deviceTopic } from '../../protocol/topics.js';
 import { AgentProcess, TRUSTED_QUIET_CONFIG } from '../support/agent-process.js';
 import type { TestFleet } from '../support/fleet.js';
-import { fleetSession, REPORT_NOW_REPLY_MS } from '../support/fleet-session.js';
+import { REPORT_NOW_REPLY_MS } from '../support/fleet-session.js';
 import type { TestBroker } from '../support/mosquitto.js';
 import { startRegistryFront } from '../support/registry-front.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
 import { inspectListed } from '../support/inspect-listed.js';
 import { waitFor } from '../support/wait-for.js';
-import { removeContainers, testDocker } from '../support/test-docker.js';
-import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
+import { testDocker } from '../support/test-docker.js';
+import { closeDeviceWorld, startDeviceWorld, type DeviceWorld, type FleetSession, type FleetWorld } from '../support/fleet-world.js';
 
 // Desired state end to end: the shipped agent bundle, a real Mosquitto, the
 // test dockerd and the local registry. The fleet publishes signed desired
 // states, retained, exactly as `tsunagu-fleet deploy` does; the test reads
 // the device's retained `state`, its `events`, and the engine itself.
+let world: DeviceWorld;
 let broker: TestBroker;
 let tf: TestFleet;
-let work: string;
 let agent: AgentProcess;
 let stateDir: string;
-let bootstrapPath: string;
 let deviceId: string;
-let fleet: Awaited<ReturnType<typeof fleetSession>>;
+let fleet: FleetSession;
 let docker: Docker;
 let images: TestImages;
 const scope = `e2e-${randomBytes(3).toString('hex')}`;
@@ -49,8 +48,8 @@ rollout: { probationMs: 1500 }
 policy: { devices: ['/dev/ttyUSB*'] }
 `;
 
-function startAgent(): AgentProcess {
-  return new AgentProcess({ stateDir, bootstrapPath, configYaml: CONFIG });
+function startAgent(w: FleetWorld = world): AgentProcess {
+  return new AgentProcess({ stateDir: w.stateDir, bootstrapPath: w.bootstrapPath, configYaml: CONFIG });
 }
 
 function compose(services: Record<string, Record<string, unknown>>): Record<string, unknown> {
@@ -98,12 +97,8 @@ before(async () => {
   docker = testDocker();
   // The registry tags are pulled for real by the agent.
   for (const ref of [images.busybox1, images.busybox2]) await docker.getImage(ref).remove({ noprune: true }).catch(() => undefined);
-  ({ broker, tf, work, stateDir, bootstrapPath } = await startFleetWorld('tsunagu-desired-'));
-  agent = startAgent();
-  deviceId = await agent.enrolledAndOnline();
-  fleet = await fleetSession(tf, broker.url);
-  await fleet.link.watch(deviceId, ['events'], (r) => events.push(JSON.parse(r.payload.toString()) as Record<string, unknown>));
-  await fleet.link.watch(deviceId, ['state'], (r) => states.push(ReportedStateSchema.parse(JSON.parse(r.payload.toString()))));
+  world = await startDeviceWorld('tsunagu-desired-', startAgent, { events, states });
+  ({ broker, tf, agent, stateDir, deviceId, fleet } = world);
   await fleet.link.watch(deviceId, ['inventory', 'metrics'], (r) => reports.push({ kind: r.kind, body: JSON.parse(r.payload.toString()) as Record<string, unknown> }));
   await fleet.client.subscribeAsync(deviceTopic(deviceId, 'desired'), { qos: 1 });
   fleet.client.on('message', (topic, payload) => {
@@ -112,10 +107,7 @@ before(async () => {
 });
 
 after(async () => {
-  await agent.stop();
-  await fleet.close();
-  await removeContainers(docker, `${LABELS.scope}=${scope}`);
-  await closeFleetWorld({ broker, tf, work });
+  await closeDeviceWorld({ ...world, agent }, { docker, label: `${LABELS.scope}=${scope}` });
 });
 
 test('deploy from the registry: running, reported synced with the version applied, events carry the traceparent', async () => {

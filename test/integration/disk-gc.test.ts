@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { admit } from '../../agent/admission/admission.js';
@@ -9,9 +8,8 @@ import { usedPercent } from '../../agent/images/disk-fit.js';
 import { parseDesiredState } from '../../protocol/compose/compose-schema.js';
 import { DockerRuntime } from '../../agent/supervisor/docker-runtime.js';
 import { isTsunaguError } from '../../protocol/errors.js';
-import { diskConfig, diskKit, MiB } from '../support/disk-kit.js';
+import { diskConfig, MiB, startDiskWorld, type DiskWorld } from '../support/disk-kit.js';
 import { busyboxRootfs, pushImage, randomLayer, type WrittenImage } from '../support/image-writer.js';
-import { startSmallDiskEngine, type SmallDiskEngine } from '../support/small-disk-engine.js';
 import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';
 
 // Image garbage collection and disk admission against a real engine whose
@@ -19,19 +17,14 @@ import { dockerTestEnv, TEST_LABEL } from '../support/supervisor-harness.js';
 
 const env = dockerTestEnv();
 const repo = `tsunagu-test-disk/gc-${randomBytes(3).toString('hex')}`;
-let engine: SmallDiskEngine;
-let work: string;
-let kit: ReturnType<typeof diskKit>;
+let kit: DiskWorld;
 
 before(async () => {
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-disk-gc-'));
-  engine = await startSmallDiskEngine(256);
-  kit = diskKit(engine, work);
+  kit = await startDiskWorld('tsunagu-disk-gc-', 256);
 });
 
 after(async () => {
-  await engine?.stop();
-  rmSync(work, { recursive: true, force: true });
+  await kit?.close();
 });
 
 test('above the high watermark, unused images the agent pulled go, least recently used first, down to the low watermark', async () => {
@@ -39,12 +32,12 @@ test('above the high watermark, unused images the agent pulled go, least recentl
   const images: WrittenImage[] = [];
   for (const n of [1, 2, 3, 4, 5, 6]) images.push(await pushImage(env.registry, repo, `gc${n}`, [base, randomLayer(12 * MiB)]));
   const [g1, g2, g3, g4, g5] = images as [WrittenImage, WrittenImage, WrittenImage, WrittenImage, WrittenImage];
-  const runtime = new DockerRuntime({ socketPath: engine.socket });
+  const runtime = new DockerRuntime({ socketPath: kit.engine.socket });
   for (const i of images) await runtime.pullImage(i.ref, {});
   // g1 has a container (not even running); g2 is the desired state's; the sixth was pulled by someone else.
-  await engine.docker.createContainer({ Image: g1.ref, Labels: { [TEST_LABEL]: 'disk' }, HostConfig: { NetworkMode: 'none' } });
+  await kit.engine.docker.createContainer({ Image: g1.ref, Labels: { [TEST_LABEL]: 'disk' }, HostConfig: { NetworkMode: 'none' } });
 
-  const stateDir = mkdtempSync(join(work, 'state-'));
+  const stateDir = mkdtempSync(join(kit.work, 'state-'));
   const recorder = kit.housekeeping(diskConfig({}), [], stateDir);
   const hour = 3600_000;
   for (const [n, i] of [g1, g2, g3, g4, g5].entries()) {
@@ -88,11 +81,11 @@ test('admission: images that cannot fit above the reserve are refused with the s
     assert.ok(isTsunaguError(e, 'ADMISSION_REFUSED'), "isTsunaguError(e, 'ADMISSION_REFUSED')");
     const services = e.details?.services as Record<string, string>;
     assert.deepEqual(Object.keys(services).sort(), ['cache', 'web']);
-    assert.match(services.web ?? '', new RegExp(`^image ${big.ref} needs about 30\\.\\d MiB of disk; all pulls of this desired state need about 32\\.\\d MiB, at most 1[45]\\.\\d MiB can be free on ${engine.dataRoot} above the reserve`));
+    assert.match(services.web ?? '', new RegExp(`^image ${big.ref} needs about 30\\.\\d MiB of disk; all pulls of this desired state need about 32\\.\\d MiB, at most 1[45]\\.\\d MiB can be free on ${kit.engine.dataRoot} above the reserve`));
     return true;
   });
   await admit(parseDesiredState({ services: { cache: { image: small.ref } } }), hk.admission, { firstTime: true });
   // The reserve is the agent's rule only: the engine itself still has room to pull.
-  await new DockerRuntime({ socketPath: engine.socket }).pullImage(big.ref, {});
+  await new DockerRuntime({ socketPath: kit.engine.socket }).pullImage(big.ref, {});
   await admit(parseDesiredState({ services: { web: { image: big.ref } } }), hk.admission, { firstTime: true });
 });

@@ -1,14 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import { LABELS } from '../../agent/supervisor/container-labels.js';
 import type { SupervisorEvent } from '../../agent/supervisor/supervisor.js';
-import { app, diskConfig, diskKit, MiB } from '../support/disk-kit.js';
+import { app, diskConfig, MiB, startDiskWorld, type DiskWorld, type Supervised } from '../support/disk-kit.js';
 import { busyboxRootfs, pushImage, randomLayer } from '../support/image-writer.js';
-import { startSmallDiskEngine, type SmallDiskEngine } from '../support/small-disk-engine.js';
 import { dockerTestEnv } from '../support/supervisor-harness.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -20,29 +16,38 @@ import { waitFor } from '../support/wait-for.js';
 const env = dockerTestEnv();
 const repo = `tsunagu-test-disk/updates-${randomBytes(3).toString('hex')}`;
 const reserve = 10 * MiB;
-let engine: SmallDiskEngine;
-let work: string;
-let kit: ReturnType<typeof diskKit>;
+let kit: DiskWorld;
 
 before(async () => {
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-disk-updates-'));
-  engine = await startSmallDiskEngine(256);
-  kit = diskKit(engine, work);
+  kit = await startDiskWorld('tsunagu-disk-updates-', 256);
 });
 
 after(async () => {
-  await engine?.stop();
-  rmSync(work, { recursive: true, force: true });
+  await kit?.close();
 });
+
+/** `s` with `image` applied as version 1 and synced; the supervisor stopped and the disk unfilled when test `t` ends. */
+async function syncedAtV1(t: TestContext, s: Supervised, image: string): Promise<Supervised> {
+  t.after(() => s.supervisor.stop());
+  t.after(() => kit.unfill());
+  await s.apply(app(image), '1');
+  await waitFor('v1 synced', () => s.supervisor.state().status === 'synced', 30_000);
+  return s;
+}
+
+/** Give the disk its space back and wait until `s` runs `image`, synced, by itself (no new desired state). */
+async function completesOnceSpaceReturns(s: Supervised, image: string): Promise<void> {
+  kit.unfill();
+  await waitFor('the update to complete by itself', () => {
+    const r = s.supervisor.state().services[0];
+    return r?.image === image && r.state === 'running' && s.supervisor.state().status === 'synced';
+  }, 60_000, { detail: () => s.supervisor.state().services });
+}
 
 test('when the new image fits only without the old one, the update switches to kill-then-download, says so, and completes', async (t) => {
   const k1 = await pushImage(env.registry, repo, 'k1', [busyboxRootfs(), randomLayer(24 * MiB)]);
   const k2 = await pushImage(env.registry, repo, 'k2', [busyboxRootfs(), randomLayer(24 * MiB)]);
-  const s = kit.supervised(diskConfig({ reserveBytes: reserve, unpackFactor: 1.2 }));
-  t.after(() => s.supervisor.stop());
-  t.after(() => kit.unfill());
-  await s.apply(app(k1.ref), '1');
-  await waitFor('v1 synced', () => s.supervisor.state().status === 'synced', 30_000);
+  const s = await syncedAtV1(t, kit.supervised(diskConfig({ reserveBytes: reserve, unpackFactor: 1.2 })), k1.ref);
   const oldContainer = s.supervisor.state().services[0]?.containerId;
   assert.ok(oldContainer, 'oldContainer');
 
@@ -70,11 +75,7 @@ test('when the new image fits only without the old one, the update switches to k
 test('when even that cannot fit, the pull is refused with NO_SPACE, the running version stays, and the update completes once space returns', async (t) => {
   const old = await pushImage(env.registry, repo, 'k2b', [busyboxRootfs(), randomLayer(24 * MiB)]);
   const next = await pushImage(env.registry, repo, 'k3', [busyboxRootfs(), randomLayer(60 * MiB)]);
-  const s = kit.supervised(diskConfig({ reserveBytes: reserve, unpackFactor: 1.2 }));
-  t.after(() => s.supervisor.stop());
-  t.after(() => kit.unfill());
-  await s.apply(app(old.ref), '1');
-  await waitFor('v1 synced', () => s.supervisor.state().status === 'synced', 30_000);
+  const s = await syncedAtV1(t, kit.supervised(diskConfig({ reserveBytes: reserve, unpackFactor: 1.2 })), old.ref);
   const running = s.supervisor.state().services[0]?.containerId;
   await kit.fillTo(reserve + 18 * MiB);
 
@@ -87,15 +88,11 @@ test('when even that cannot fit, the pull is refused with NO_SPACE, the running 
   assert.equal(s.events.some((e) => e.type === 'update-switched'), false);
   const failed = s.events.find((e): e is Extract<SupervisorEvent, { type: 'pull-failed' }> => e.type === 'pull-failed');
   assert.equal(failed?.code, 'NO_SPACE');
-  assert.equal((await engine.docker.getContainer(running ?? '').inspect()).State.Running, true);
+  assert.equal((await kit.engine.docker.getContainer(running ?? '').inspect()).State.Running, true);
   assert.equal(await kit.present(old.ref), true, 'the old image is kept');
 
   // Space returns: the refused pull is tried again by itself (pull back-off) and the update completes.
-  kit.unfill();
-  await waitFor('the update to complete by itself', () => {
-    const r = s.supervisor.state().services[0];
-    return r?.image === next.ref && r.state === 'running' && s.supervisor.state().status === 'synced';
-  }, 60_000, { detail: () => s.supervisor.state().services });
+  await completesOnceSpaceReturns(s, next.ref);
 });
 
 test('a pull that fills the disk anyway fails with NO_SPACE, keeps the old version, and completes by itself once space returns', async (t) => {
@@ -103,13 +100,9 @@ test('a pull that fills the disk anyway fails with NO_SPACE, keeps the old versi
   // The engine holds the download beside the unpacked layer: 30 MiB takes about 60 MiB while it is pulled.
   const big = await pushImage(env.registry, repo, 'k4', [busyboxRootfs(), randomLayer(30 * MiB)]);
   // No guard: the engine meets the full disk itself.
-  const s = kit.supervised(diskConfig({}), false);
-  t.after(() => s.supervisor.stop());
-  t.after(() => kit.unfill());
-  await s.apply(app(old.ref), '1');
-  await waitFor('v1 synced', () => s.supervisor.state().status === 'synced', 30_000);
+  const s = await syncedAtV1(t, kit.supervised(diskConfig({}), false), old.ref);
   const running = s.supervisor.state().services[0]?.containerId ?? '';
-  const startedAt = (await engine.docker.getContainer(running).inspect()).State.StartedAt;
+  const startedAt = (await kit.engine.docker.getContainer(running).inspect()).State.StartedAt;
   await kit.fillTo(15 * MiB);
 
   await s.apply(app(big.ref), '2');
@@ -123,16 +116,12 @@ test('a pull that fills the disk anyway fails with NO_SPACE, keeps the old versi
   const r = reported.services[0]!;
   assert.deepEqual([reported.version, reported.status, r.lastError?.code, r.containerId, r.image, r.outdated], ['2', 'degraded', 'NO_SPACE', running, old.ref, true], JSON.stringify(reported));
   // Nothing lost: the old version's container runs on, never restarted, and its image is still there.
-  const still = await engine.docker.getContainer(running).inspect();
+  const still = await kit.engine.docker.getContainer(running).inspect();
   assert.deepEqual([still.State.Running, still.State.StartedAt], [true, startedAt], 'the old version runs on, untouched');
   assert.equal(await kit.present(old.ref), true, 'the old image is kept');
 
-  kit.unfill();
-  await waitFor('the update to complete by itself', () => {
-    const r = s.supervisor.state().services[0];
-    return r?.image === big.ref && r.state === 'running' && s.supervisor.state().status === 'synced';
-  }, 60_000, { detail: () => s.supervisor.state().services });
+  await completesOnceSpaceReturns(s, big.ref);
   // Recovered without a new desired state: one container, the new version's; the old one is gone.
-  const after = await engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${still.Config.Labels[LABELS.scope]}`] } });
+  const after = await kit.engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${still.Config.Labels[LABELS.scope]}`] } });
   assert.deepEqual(after.map((c) => [c.Image, c.State]), [[big.ref, 'running']]);
 });

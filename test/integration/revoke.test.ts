@@ -107,11 +107,17 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+/** A fleet `fleetId` on the test's Mosquitto, made with the CLI (`init`, `bootstrap`) in `<work>/fleet-<name>`, and its bootstrap file. */
+async function mosquittoFleet(name: string, fleetId: string): Promise<{ fleetDir: string; bootstrapPath: string }> {
+  const fleetDir = join(work, `fleet-${name}`);
+  const bootstrapPath = join(work, `bootstrap-${name}.json`);
+  await ok('init', '--dir', fleetDir, '--fleet-id', fleetId, '--broker', broker.url, '--admin-user', broker.adminUser, '--admin-password', broker.adminPassword, '--claim-token', `${fleetId}-token`);
+  await ok('bootstrap', '--dir', fleetDir, '--out', bootstrapPath, '--claim-token', `${fleetId}-token`);
+  return { fleetDir, bootstrapPath };
+}
+
 test('Mosquitto: revoke cuts the device off at once, clears its retained messages, and refuses its key', async () => {
-  const fleetDir = join(work, 'fleet-m');
-  const bootstrapPath = join(work, 'bootstrap-m.json');
-  await ok('init', '--dir', fleetDir, '--fleet-id', 'rv', '--broker', broker.url, '--admin-user', broker.adminUser, '--admin-password', broker.adminPassword, '--claim-token', 'rv-token');
-  await ok('bootstrap', '--dir', fleetDir, '--out', bootstrapPath, '--claim-token', 'rv-token');
+  const { fleetDir, bootstrapPath } = await mosquittoFleet('m', 'rv');
   const serve = await startServe(fleetDir);
   try {
     await revokeAndCheck(fleetDir, bootstrapPath, 'dev-m');
@@ -152,10 +158,7 @@ test('embedded broker: revoke through serve cuts the device off the same way; wi
 });
 
 test('a cloned image (same serial, new key) approved with --as-new joins under its own id; the original keeps working', async () => {
-  const fleetDir = join(work, 'fleet-c');
-  const bootstrapPath = join(work, 'bootstrap-c.json');
-  await ok('init', '--dir', fleetDir, '--fleet-id', 'rvc', '--broker', broker.url, '--admin-user', broker.adminUser, '--admin-password', broker.adminPassword, '--claim-token', 'rvc-token');
-  await ok('bootstrap', '--dir', fleetDir, '--out', bootstrapPath, '--claim-token', 'rvc-token');
+  const { fleetDir, bootstrapPath } = await mosquittoFleet('c', 'rvc');
   const serve = await startServe(fleetDir);
   const original = new AgentProcess({ stateDir: join(work, 'clone-a'), bootstrapPath, serial: 'machine-id-copied' });
   let clone: AgentProcess | undefined;

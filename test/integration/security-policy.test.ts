@@ -7,16 +7,13 @@ import type Docker from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
 import { LABELS } from '../../agent/supervisor/container-labels.js';
 import { DESIRED_TYPE } from '../../protocol/commands.js';
-import { ReportedStateSchema, type ReportedState } from '../../protocol/desired.js';
+import type { ReportedState } from '../../protocol/desired.js';
 import { AgentProcess, TRUSTED_QUIET_CONFIG } from '../support/agent-process.js';
-import type { TestFleet } from '../support/fleet.js';
-import { fleetSession } from '../support/fleet-session.js';
-import type { TestBroker } from '../support/mosquitto.js';
 import { dockerTestEnv, TEST_LABEL, type TestImages } from '../support/supervisor-harness.js';
 import { inspectListed } from '../support/inspect-listed.js';
 import { waitFor } from '../support/wait-for.js';
-import { removeContainers, testDocker, testDockerSocket } from '../support/test-docker.js';
-import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
+import { testDocker, testDockerSocket } from '../support/test-docker.js';
+import { closeDeviceWorld, startDeviceWorld, type DeviceWorld, type FleetSession } from '../support/fleet-world.js';
 
 // The device's own security policy end to end: the shipped agent bundle, a
 // real Mosquitto, the test dockerd. The fleet publishes signed desired states
@@ -24,14 +21,13 @@ import { closeFleetWorld, startFleetWorld } from '../support/fleet-world.js';
 // policy, so it lets these documents through); the device refuses what its
 // config does not allow, and the test reads the retained `state`, the
 // `events` and the engine itself.
-let broker: TestBroker;
-let tf: TestFleet;
+let world: DeviceWorld;
 let work: string;
 let agent: AgentProcess;
 let stateDir: string;
 let bootstrapPath: string;
 let deviceId: string;
-let fleet: Awaited<ReturnType<typeof fleetSession>>;
+let fleet: FleetSession;
 let docker: Docker;
 let images: TestImages;
 /** The socket of the engine the agent drives (the test dockerd). */
@@ -123,25 +119,21 @@ before(async () => {
   images = env.images;
   engineSocket = testDockerSocket();
   docker = testDocker(engineSocket);
-  ({ broker, tf, work, bootstrapPath } = await startFleetWorld('tsunagu-policy-'));
-  // The agent's state (and its config file, written beside it) inside a directory the wider policy allows.
-  stateDir = join(work, 'data', 'device');
-  mkdirSync(join(work, 'data', 'sub'), { recursive: true });
-  mkdirSync(join(work, 'ro'));
-  symlinkSync('/', join(work, 'data', 'escape'));
-  symlinkSync('/etc', join(work, 'data', 'etc-link'));
-  agent = new AgentProcess({ stateDir, bootstrapPath, configYaml: config() });
-  deviceId = await agent.enrolledAndOnline();
-  fleet = await fleetSession(tf, broker.url);
-  await fleet.link.watch(deviceId, ['events'], (r) => events.push(JSON.parse(r.payload.toString()) as Record<string, unknown>));
-  await fleet.link.watch(deviceId, ['state'], (r) => states.push(ReportedStateSchema.parse(JSON.parse(r.payload.toString()))));
+  world = await startDeviceWorld('tsunagu-policy-', (w) => {
+    ({ work, bootstrapPath } = w);
+    // The agent's state (and its config file, written beside it) inside a directory the wider policy allows.
+    stateDir = join(work, 'data', 'device');
+    mkdirSync(join(work, 'data', 'sub'), { recursive: true });
+    mkdirSync(join(work, 'ro'));
+    symlinkSync('/', join(work, 'data', 'escape'));
+    symlinkSync('/etc', join(work, 'data', 'etc-link'));
+    return new AgentProcess({ stateDir, bootstrapPath, configYaml: config() });
+  }, { events, states });
+  ({ agent, deviceId, fleet } = world);
 });
 
 after(async () => {
-  await agent?.stop();
-  await fleet?.close();
-  await removeContainers(docker, `${LABELS.scope}=${scope}`);
-  await closeFleetWorld({ broker, tf, work });
+  await closeDeviceWorld({ ...world, agent }, { docker, label: `${LABELS.scope}=${scope}` });
 });
 
 test('the default policy runs an ordinary service', async () => {

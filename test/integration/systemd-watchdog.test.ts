@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, constants, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { AgentProcess } from '../support/agent-process.js';
-import { createTestFleet, type TestFleet } from '../support/fleet.js';
+import type { TestFleet } from '../support/fleet.js';
 import { fleetSession } from '../support/fleet-session.js';
-import { startMosquitto, type TestBroker } from '../support/mosquitto.js';
+import type { TestBroker } from '../support/mosquitto.js';
+import { closeFleetWorld, startFleetWorld, type FleetWorld } from '../support/fleet-world.js';
 import { NotifySocket } from '../support/notify-socket.js';
 
 // The agent under systemd, as far as a process can tell: a NOTIFY_SOCKET
@@ -16,6 +16,7 @@ import { NotifySocket } from '../support/notify-socket.js';
 // systemd-notify binary; the test reads what a service manager would read.
 const WATCHDOG_MS = 4000;
 const MAX_STALL_MS = 3000;
+let world: FleetWorld | undefined;
 let broker: TestBroker;
 let tf: TestFleet;
 let work: string;
@@ -41,12 +42,9 @@ before(async () => {
   if (spawnSync('sh', ['-c', 'command -v systemd-notify'], { stdio: 'ignore' }).status !== 0) {
     throw new Error('systemd-notify is missing: it comes with Debian\'s systemd package, which the agent relies on under systemd');
   }
-  broker = await startMosquitto();
-  tf = await createTestFleet(broker);
-  work = mkdtempSync(join(tmpdir(), 'tsunagu-watchdog-'));
-  stateDir = join(work, 'device');
-  bootstrapPath = join(work, 'bootstrap.json');
-  writeFileSync(bootstrapPath, JSON.stringify(tf.bootstrap));
+  // No enrollment service yet: the first test starts it once the agent waits for its fleet.
+  world = await startFleetWorld('tsunagu-watchdog-', { enrollmentService: false });
+  ({ broker, tf, work, stateDir, bootstrapPath } = world);
   notify = await NotifySocket.open(join(work, 'notify.sock'));
 });
 
@@ -54,9 +52,7 @@ after(async () => {
   await agent?.stop('SIGKILL');
   await fleet?.close();
   await notify?.close();
-  await tf?.close();
-  await broker?.close();
-  rmSync(work, { recursive: true, force: true });
+  await closeFleetWorld(world ?? {});
 });
 
 test('READY once the agent runs, before its fleet answers; WATCHDOG=1 every half timeout, credited to the agent\'s own PID', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentConfigSchema, type DiskConfig } from '../../agent/config.js';
 import { DockerImages } from '../../agent/images/docker-images.js';
@@ -9,7 +10,7 @@ import { ImageHousekeeping } from '../../agent/images/image-housekeeping.js';
 import { DockerRuntime } from '../../agent/supervisor/docker-runtime.js';
 import { parseForDevice } from '../../agent/supervisor/device-defaults.js';
 import { Supervisor, type SupervisorEvent, type SupervisorState } from '../../agent/supervisor/supervisor.js';
-import type { SmallDiskEngine } from './small-disk-engine.js';
+import { startSmallDiskEngine, type SmallDiskEngine } from './small-disk-engine.js';
 import { TEST_LABEL } from './supervisor-harness.js';
 
 const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
@@ -78,6 +79,30 @@ export function diskKit(engine: SmallDiskEngine, work: string): {
       assert.equal(r.status, 0, r.stderr);
     },
     unfill: () => rmSync(filler, { force: true }),
+  };
+}
+
+/** A test file's own small-disk engine and work directory, with the {@link diskKit} on them. */
+export type DiskWorld = ReturnType<typeof diskKit> & {
+  engine: SmallDiskEngine;
+  work: string;
+  /** Stop the engine and remove the work directory. */
+  close(): Promise<void>;
+};
+
+/** Start a {@link DiskWorld} on an engine whose data root is `sizeMiB` of ext4; `workPrefix` names the work directory. */
+export async function startDiskWorld(workPrefix: string, sizeMiB: number): Promise<DiskWorld> {
+  const work = mkdtempSync(join(tmpdir(), workPrefix));
+  const engine = await startSmallDiskEngine(sizeMiB).catch((err: unknown) => {
+    rmSync(work, { recursive: true, force: true });
+    throw err;
+  });
+  return {
+    ...diskKit(engine, work), engine, work,
+    close: async () => {
+      await engine.stop();
+      rmSync(work, { recursive: true, force: true });
+    },
   };
 }
 
