@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { dockerTestEnv, type TestImages } from '../support/test-docker.js';
-import { DeploymentWorld, type WorldDevice } from '../support/deployment-world.js';
-import { publications, untilRunning, storedRollout, untilStatus } from '../support/rollout-status.js';
+import type { TestImages } from '../support/test-docker.js';
+import type { DeploymentWorld, WorldDevice } from '../support/deployment-world.js';
+import { publications, startRolloutWorld, untilRunning, storedRollout, untilStatus } from '../support/rollout-status.js';
 import { waitFor } from '../support/wait-for.js';
 
 // `serve` killed in the middle of a rollout, end to end with the shipped
@@ -17,12 +17,7 @@ let images: TestImages;
 let devices: WorldDevice[] = [];
 
 before(async () => {
-  images = dockerTestEnv().images;
-  world = await DeploymentWorld.start('tsunagu-rollout-restart-');
-  await world.ok('deployment', 'create', 'web', '--selector', 'os=linux', '--waves', '1,2,100%', '--bake', '5s', '--max-failures', '0', '--wave-deadline', '60s',
-    world.composeFile({ services: { web: world.service(images.busybox1) } }));
-  devices = await Promise.all(['a', 'b', 'c'].map((n) => world.addDevice(n)));
-  await untilRunning(world, devices, { web: images.busybox1 });
+  ({ world, images, devices } = await startRolloutWorld('tsunagu-rollout-restart-', ['--waves', '1,2,100%', '--bake', '5s', '--max-failures', '0', '--wave-deadline', '60s']));
 });
 
 after(async () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { dockerTestEnv, type TestImages } from '../support/test-docker.js';
-import { DeploymentWorld, type WorldDevice } from '../support/deployment-world.js';
-import { publications, untilRunning, untilStatus } from '../support/rollout-status.js';
+import type { TestImages } from '../support/test-docker.js';
+import type { DeploymentWorld, WorldDevice } from '../support/deployment-world.js';
+import { publications, startRolloutWorld, untilRunning, untilStatus } from '../support/rollout-status.js';
 
 // Rollouts that go wrong, end to end with the shipped bundles: a revision
 // whose image fails its healthcheck halts at its canary and the canary is put
@@ -15,12 +15,7 @@ let devices: WorldDevice[] = [];
 const STRATEGY = ['--waves', '1,100%', '--bake', '2s', '--max-failures', '0', '--on-halt', 'revert', '--wave-deadline', '60s'];
 
 before(async () => {
-  images = dockerTestEnv().images;
-  world = await DeploymentWorld.start('tsunagu-rollout-');
-  await world.ok('deployment', 'create', 'web', '--selector', 'os=linux', ...STRATEGY,
-    world.composeFile({ services: { web: world.service(images.busybox1) } }));
-  devices = await Promise.all(['a', 'b', 'c'].map((n) => world.addDevice(n)));
-  await untilRunning(world, devices, { web: images.busybox1 });
+  ({ world, images, devices } = await startRolloutWorld('tsunagu-rollout-', STRATEGY));
 });
 
 after(async () => {

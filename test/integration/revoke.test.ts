@@ -38,7 +38,7 @@ function fleetConfig(fleetDir: string): FleetConfigFile {
 }
 
 function auditOf(fleetDir: string, deviceId: string): { event: string; message: string }[] {
-  const database = new FleetDatabase(join(fleetDir, 'database.db'));
+  const database = new FleetDatabase(join(fleetDir, 'registry.db'));
   try {
     return database.auditLog(1000).filter((e) => e.deviceId === deviceId);
   } finally {

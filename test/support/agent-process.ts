@@ -9,6 +9,16 @@ export const FLEET_BUNDLE = resolve('dist/tsunagu-fleet.js');
 
 export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
 
+/** One line of a program's JSON log (a line that is no JSON becomes its `msg`), echoed with TSUNAGU_TEST_VERBOSE. */
+export function readLogLine(text: string, program: string): LogLine {
+  if (process.env.TSUNAGU_TEST_VERBOSE) process.stderr.write(`[${program}] ${text}\n`);
+  try {
+    return JSON.parse(text) as LogLine;
+  } catch {
+    return { msg: text };
+  }
+}
+
 /** The real agent bundle in a child process, with its JSON log lines collected. */
 export class AgentProcess {
   readonly lines: LogLine[] = [];
@@ -40,16 +50,7 @@ export class AgentProcess {
 
   private follow(): void {
     const rl = createInterface({ input: this.child.stdout! });
-    rl.on('line', (text) => {
-      let line: LogLine;
-      try {
-        line = JSON.parse(text) as LogLine;
-      } catch {
-        line = { msg: text };
-      }
-      if (process.env.TSUNAGU_TEST_VERBOSE) process.stderr.write(`[agent] ${text}\n`);
-      this.record(line);
-    });
+    rl.on('line', (text) => this.record(readLogLine(text, 'agent')));
     // Waited for like log lines: a refusal at start is said on stderr, and may arrive after the exit.
     this.child.stderr!.on('data', (d: Buffer) => this.record({ msg: `stderr: ${d.toString()}` }));
   }

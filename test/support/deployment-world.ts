@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { stringify } from 'yaml';
-import { AgentProcess, FLEET_BUNDLE, type LogLine } from './agent-process.js';
+import { AgentProcess, FLEET_BUNDLE, readLogLine, type LogLine } from './agent-process.js';
 import { freePort } from './mosquitto.js';
 import { removeContainers, TEST_LABEL, testDocker } from './test-docker.js';
 
@@ -100,13 +100,7 @@ export class DeploymentWorld {
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const text = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
-        let line: LogLine;
-        try {
-          line = JSON.parse(text) as LogLine;
-        } catch {
-          line = { msg: text };
-        }
-        if (process.env.TSUNAGU_TEST_VERBOSE) process.stderr.write(`[serve] ${text}\n`);
+        const line = readLogLine(text, 'serve');
         lines.push(line);
         for (const w of [...waiters]) if (w.match(line)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(line); }
       }

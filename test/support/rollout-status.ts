@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import type { DeploymentWorld, WorldDevice } from './deployment-world.js';
+import { DeploymentWorld, type WorldDevice } from './deployment-world.js';
+import { dockerTestEnv, type TestImages } from './test-docker.js';
 import { waitFor } from './wait-for.js';
 
 /** The parts of `deployment status NAME --json` the rollout scenarios read. */
@@ -110,4 +111,19 @@ export function publications(world: DeploymentWorld): Publication[] {
       return { deviceId: r.device_id, version: Number(m[1]), carried: m[2]!.split(', ').filter((s) => s.includes('@')) };
     });
   });
+}
+
+/**
+ * The rollout scenarios' start: deployment `web` (busybox:1 on every device
+ * labelled os=linux) created with `strategy`, then three devices a, b, c
+ * enrolled from the bootstrap file alone and running it.
+ */
+export async function startRolloutWorld(prefix: string, strategy: string[]): Promise<{ world: DeploymentWorld; images: TestImages; devices: WorldDevice[] }> {
+  const images = dockerTestEnv().images;
+  const world = await DeploymentWorld.start(prefix);
+  await world.ok('deployment', 'create', 'web', '--selector', 'os=linux', ...strategy,
+    world.composeFile({ services: { web: world.service(images.busybox1) } }));
+  const devices = await Promise.all(['a', 'b', 'c'].map((n) => world.addDevice(n)));
+  await untilRunning(world, devices, { web: images.busybox1 });
+  return { world, images, devices };
 }
