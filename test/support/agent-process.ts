@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { settleWaiters } from './waiters.js';
 
 export const AGENT_BUNDLE = resolve('dist/tsunagu-agent.js');
 export const FLEET_BUNDLE = resolve('dist/tsunagu-fleet.js');
@@ -57,12 +58,7 @@ export class AgentProcess {
 
   private record(line: LogLine): void {
     this.lines.push(line);
-    for (const w of [...this.waiters]) {
-      if (w.match(line)) {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        w.resolve(line);
-      }
-    }
+    settleWaiters(this.waiters, line);
   }
 
   get pid(): number | undefined {

@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { AgentProcess, FLEET_BUNDLE, readLogLine, type LogLine } from './agent-process.js';
 import { freePort } from './mosquitto.js';
 import { removeContainers, TEST_LABEL, testDocker } from './test-docker.js';
+import { settleWaiters } from './waiters.js';
 
 export interface CliResult { status: number | null; stdout: string; stderr: string }
 
@@ -102,7 +103,7 @@ export class DeploymentWorld {
         buffered = buffered.slice(nl + 1);
         const line = readLogLine(text, 'serve');
         lines.push(line);
-        for (const w of [...waiters]) if (w.match(line)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(line); }
+        settleWaiters(waiters, line);
       }
     });
     const serve: ServeProcess = {

@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { settleWaiters } from './waiters.js';
 
 /** One datagram as systemd would read it: the fields, and the sender's PID from the socket credentials. */
 export interface NotifyMessage {
@@ -103,12 +104,7 @@ export class NotifySocket {
 
   private received(m: NotifyMessage): void {
     this.messages.push(m);
-    for (const w of [...this.waiters]) {
-      if (w.match(m)) {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        w.resolve(m);
-      }
-    }
+    settleWaiters(this.waiters, m);
   }
 }
 

@@ -26,3 +26,15 @@ export function withTempFile<T>(name: string, text: string, use: (path: string) 
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** A test body given a temporary directory (`<prefix>…`), removed when it ends. */
+export function withDir(prefix: string, fn: (dir: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    try {
+      await fn(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}

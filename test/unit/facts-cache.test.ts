@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FileFactsStore } from '../../agent/resources/facts-cache.js';
 import { InventoryService } from '../../agent/resources/inventory.js';
 import type { ResourceProbe, StaticFacts } from '../../agent/resources/probe.js';
 import { silentLogger } from '../../common/logger.js';
+import { withDir } from '../support/temp-dirs.js';
 
 function facts(over: Partial<StaticFacts> = {}): StaticFacts {
   return {
@@ -38,18 +38,7 @@ function probeOf(current: () => StaticFacts): ResourceProbe & { reads: number } 
   return probe;
 }
 
-function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tsunagu-facts-'));
-    try {
-      await fn(dir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-}
-
-test('first start reads the machine and keeps the facts; the next start reports from the kept copy without reading', withDir(async (dir) => {
+test('first start reads the machine and keeps the facts; the next start reports from the kept copy without reading', withDir('tsunagu-facts-', async (dir) => {
   const first = probeOf(() => facts());
   await new InventoryService({ probe: first, store: new FileFactsStore(dir, silentLogger()) }).report();
   assert.equal(first.reads, 1);
@@ -65,7 +54,7 @@ test('first start reads the machine and keeps the facts; the next start reports 
   assert.equal(second.reads, 1, 'revalidated once');
 }));
 
-test('revalidation tells a new address (inventory) from new hardware (labels)', withDir(async (dir) => {
+test('revalidation tells a new address (inventory) from new hardware (labels)', withDir('tsunagu-facts-', async (dir) => {
   await new InventoryService({ probe: probeOf(() => facts()), store: new FileFactsStore(dir, silentLogger()) }).report();
 
   const moved = new InventoryService({
@@ -83,7 +72,7 @@ test('revalidation tells a new address (inventory) from new hardware (labels)', 
   assert.equal(after['device.serial'], 'true');
 }));
 
-test('the kept copy is written only when the facts changed', withDir(async (dir) => {
+test('the kept copy is written only when the facts changed', withDir('tsunagu-facts-', async (dir) => {
   const path = join(dir, 'facts.json');
   await new InventoryService({ probe: probeOf(() => facts()), store: new FileFactsStore(dir, silentLogger()) }).report();
   const written = statSync(path).mtimeMs;
@@ -94,7 +83,7 @@ test('the kept copy is written only when the facts changed', withDir(async (dir)
   assert.equal(statSync(path).mtimeMs, written, 'same facts, same file');
 }));
 
-test('a damaged kept copy is moved aside and the machine is read', withDir(async (dir) => {
+test('a damaged kept copy is moved aside and the machine is read', withDir('tsunagu-facts-', async (dir) => {
   writeFileSync(join(dir, 'facts.json'), '\0\0\0\0');
   const probe = probeOf(() => facts());
   const inventory = new InventoryService({ probe, store: new FileFactsStore(dir, silentLogger()) });

@@ -1,27 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { silentLogger } from '../../common/logger.js';
 import { callServe } from '../../provisioning/serve-channel/serve-channel-client.js';
 import { ServeChannel, type ServeRequestHandler } from '../../provisioning/serve-channel/serve-channel-server.js';
 import { SERVE_CHANNEL_VERSION, type ServeReply } from '../../provisioning/serve-channel/serve-channel-wire.js';
+import { withDir } from '../support/temp-dirs.js';
 
 const wake = { v: SERVE_CHANNEL_VERSION, verb: 'deployments-changed' } as const;
 
-function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'serve-channel-'));
-    try {
-      await fn(dir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-}
-
-test('the socket is the owner\'s alone, a request is answered line by line, and a second serve leaves the socket to the first', withDir(async (dir) => {
+test('the socket is the owner\'s alone, a request is answered line by line, and a second serve leaves the socket to the first', withDir('serve-channel-', async (dir) => {
   const path = join(dir, 'serve.sock');
   const handled: string[] = [];
   const handler = (name: string): ServeRequestHandler => (request, reply) => {
@@ -45,7 +34,7 @@ test('the socket is the owner\'s alone, a request is answered line by line, and 
   }
 }));
 
-test('no serve, or a socket left by a dead one: the CLI is told to do the work itself, and a new serve replaces the stale socket', withDir(async (dir) => {
+test('no serve, or a socket left by a dead one: the CLI is told to do the work itself, and a new serve replaces the stale socket', withDir('serve-channel-', async (dir) => {
   const path = join(dir, 'serve.sock');
   assert.equal(await callServe(path, wake, () => undefined).finished, 'unavailable');
   writeFileSync(path, '');
@@ -59,7 +48,7 @@ test('no serve, or a socket left by a dead one: the CLI is told to do the work i
   }
 }));
 
-test('a malformed request is refused with a typed error, and a failing handler\'s error reaches the CLI', withDir(async (dir) => {
+test('a malformed request is refused with a typed error, and a failing handler\'s error reaches the CLI', withDir('serve-channel-', async (dir) => {
   const path = join(dir, 'serve.sock');
   const channel = new ServeChannel(path, () => Promise.reject(new Error('boom')), silentLogger());
   try {
