@@ -29,6 +29,8 @@ export const ROLLOUTS_CHANGED_TOPIC = `${TOPIC_ROOT}/fleet/rollouts-changed`;
 /** The one lease every `serve` of a fleet competes for: its holder alone steps rollouts and publishes desired states. */
 export const RECONCILER_LEASE = 'deployment-reconciler';
 const DEFAULT_LEASE_TTL_MS = 15_000;
+/** How long after a publication a report that does not know it means the device missed it (not merely that it crossed it). */
+const RESEND_AFTER_MS = 3_000;
 /** Publishing stops when less than this is left of the lease: the message must leave while we still hold it. */
 const LEASE_MARGIN_MS = 5_000;
 /** Publishes in flight at once: enough to keep the broker busy, few enough not to queue thousands of PUBACKs. */
@@ -73,6 +75,12 @@ export class DeploymentReconciler {
   private stopped = false;
   /** Each device's last retained `state` report, as the broker delivers it (again after a restart). */
   private readonly reported = new Map<string, ReportedState>();
+  /** When each report reached this process (the fleet's clock): a report newer than a publication that does not know it means the device missed it. */
+  private readonly reportedAt = new Map<string, number>();
+  /** `device@version` sent again by this process: once each, so a device that cannot take it is not flooded. */
+  private readonly resent = new Set<string>();
+  /** The earliest time a report that came too soon after a publication is to be looked at again (this pass). */
+  private recheckAt: number | null = null;
 
   private readonly onMessage = (topic: string, payload: Buffer): void => {
     if (topic === DEPLOYMENTS_CHANGED_TOPIC) {
@@ -89,6 +97,7 @@ export class DeploymentReconciler {
     const state = parseState(payload);
     if (state === undefined) this.reported.delete(parsed.deviceId);
     else this.reported.set(parsed.deviceId, state);
+    this.reportedAt.set(parsed.deviceId, this.now());
     this.wake();
   };
 
@@ -207,7 +216,7 @@ export class DeploymentReconciler {
       if (step.changed) rolloutsChanged = true;
       if (step.wakeAt !== null && (wakeAt === null || step.wakeAt < wakeAt)) wakeAt = step.wakeAt;
     }
-    this.scheduleWake(wakeAt);
+    this.recheckAt = null;
 
     const revisions = new Map<string, DeploymentRevision | undefined>();
     const revisionFor = (d: Deployment, deviceId: string): DeploymentRevision | undefined => {
@@ -216,14 +225,17 @@ export class DeploymentReconciler {
       if (!revisions.has(key)) revisions.set(key, store.revision(d.name, n));
       return revisions.get(key);
     };
-    const work: { device: DeviceRecord; plan: DevicePlan; published: PublishedDesired | undefined }[] = [];
+    const work: { device: DeviceRecord; plan: DevicePlan; published: PublishedDesired | undefined; resend: boolean }[] = [];
     for (const device of active) {
       const plan = planDevice({ deviceId: device.deviceId, boxPublicKey: device.boxPublicKey, labels: labelsOf.get(device.deviceId)! }, deployments, revisionFor);
       const last = published.get(device.deviceId);
       // A device no deployment ever reached is left to `deploy DEVICE`.
       if (last === undefined && plan.carried.length === 0) continue;
-      if (last?.hash === plan.hash) continue;
-      work.push({ device, plan, published: last });
+      if (last?.hash === plan.hash) {
+        if (last !== undefined && this.missed(device.deviceId, last)) work.push({ device, plan, published: last, resend: true });
+        continue;
+      }
+      work.push({ device, plan, published: last, resend: false });
     }
     const opened = new Map<string, RevisionSecrets | null>();
     const openRevision = (deployment: string, revision: number): RevisionSecrets | null => {
@@ -234,13 +246,16 @@ export class DeploymentReconciler {
       }
       return opened.get(key) ?? null;
     };
+    // A report that came too soon after a publication to say the device missed it is looked at again then.
+    const recheckAt = this.recheckAt as number | null;
+    this.scheduleWake(recheckAt === null || (wakeAt !== null && wakeAt < recheckAt) ? wakeAt : recheckAt);
     for (let i = 0; i < work.length; i += PUBLISH_BATCH) {
       // What is left is published by whoever holds the lease next (its first pass looks at every device).
       if (!this.leaseLeft()) break;
-      await Promise.all(work.slice(i, i + PUBLISH_BATCH).map((w) => this.publish(w.device, w.plan, w.published, openRevision)));
+      await Promise.all(work.slice(i, i + PUBLISH_BATCH).map((w) => this.publish(w.device, w.plan, w.published, openRevision, w.resend)));
     }
     // Judging needs the versions just published: one more pass, which publishes nothing new.
-    if (work.length > 0) this.again = true;
+    if (work.some((w) => !w.resend)) this.again = true;
     if (rolloutsChanged) await this.opts.client.publishAsync(ROLLOUTS_CHANGED_TOPIC, Buffer.from('{}'), { qos: 0 }).catch(() => undefined);
   }
 
@@ -251,11 +266,41 @@ export class DeploymentReconciler {
     this.wakeTimer = setTimeout(() => this.wake(), Math.max(0, at - this.now()) + 10);
   }
 
-  private async publish(device: DeviceRecord, plan: DevicePlan, published: PublishedDesired | undefined, openRevision: (d: string, r: number) => RevisionSecrets | null): Promise<void> {
+  /**
+   * Whether the device missed its last publication: a report that reached us
+   * well after it (RESEND_AFTER_MS) still knows neither that version nor a
+   * later one. The retained copy can be gone — the embedded broker keeps
+   * retained messages in memory, so a `serve` that died took the desired state
+   * a device had not fetched yet with it — while the database says it was
+   * sent. Sent again under the same version (the agent ignores a version it
+   * holds), not recorded again, once per version in this process.
+   */
+  private missed(deviceId: string, last: PublishedDesired): boolean {
+    const report = this.reported.get(deviceId);
+    const at = this.reportedAt.get(deviceId);
+    if (report === undefined || at === undefined) return false;
+    if (Math.max(report.desiredVersion ?? 0, report.appliedVersion ?? 0) >= last.version) return false;
+    const due = last.publishedAt + RESEND_AFTER_MS;
+    if (at < due) {
+      // Crossed in flight, or missed: only a later look tells, once the device had time to answer.
+      if (this.now() < due) this.recheckAt = Math.min(this.recheckAt ?? due, due);
+      return this.now() >= due && this.resendOnce(deviceId, last.version);
+    }
+    return this.resendOnce(deviceId, last.version);
+  }
+
+  private resendOnce(deviceId: string, version: number): boolean {
+    const key = `${deviceId}@${version}`;
+    if (this.resent.has(key)) return false;
+    this.resent.add(key);
+    return true;
+  }
+
+  private async publish(device: DeviceRecord, plan: DevicePlan, published: PublishedDesired | undefined, openRevision: (d: string, r: number) => RevisionSecrets | null, resend: boolean): Promise<void> {
     const { deviceId } = device;
     try {
       // The agent applies only a higher version: above the signer's counter and above what this device was last sent.
-      const version = Math.max(this.opts.signer.reserveCounter(), (published?.version ?? 0) + 1);
+      const version = resend && published !== undefined ? published.version : Math.max(this.opts.signer.reserveCounter(), (published?.version ?? 0) + 1);
       const { secrets, registries } = secretsForDevice(plan.layered.sources, openRevision);
       const sealed = sealSecrets(secrets, registries, device.boxPublicKey);
       const data: DesiredData = {
@@ -266,6 +311,10 @@ export class DeploymentReconciler {
       const checked = DesiredDataSchema.safeParse(data, ENGLISH_ISSUES);
       if (!checked.success) throw new TsunaguError('TOO_LARGE', `the composed desired state does not fit the wire format: ${checked.error.issues[0]?.message ?? ''}`);
       await this.opts.link.publishSigned(deviceId, DESIRED_TYPE, checked.data, { lifetimeMs: DESIRED_LIFETIME_MS, retain: true });
+      if (resend) {
+        this.opts.logger.info({ deviceId, version }, 'sent a desired state again: the device reported after it without knowing it');
+        return;
+      }
       const recorded = this.opts.store.recordPublished(
         { deviceId, version, hash: plan.hash, sources: plan.layered.sources, conflicts: plan.layered.conflicts, publishedAt: this.now() },
         plan.carried,
