@@ -10,6 +10,7 @@ import { fromBase64, fromUtf8 } from '../../protocol/bytes.js';
 import { DesiredDataSchema, RegistryCredentialsSchema } from '../../protocol/desired.js';
 import { defaultEd25519 } from '../../protocol/ed25519.js';
 import type { EnrollGrant } from '../../protocol/enrollment.js';
+import type { DeviceEventOf } from '../../protocol/events/device-events.js';
 import { decodeEnvelope, verifyEnvelope } from '../../protocol/envelope.js';
 import { generateKeyPairs, keyId, type KeyPairs } from '../../protocol/keys.js';
 import { openSealed } from '../../protocol/seal.js';
@@ -186,9 +187,12 @@ test('following the rollout: progress and events shown, exit 0 once the device a
   const stop = await onDesired(a, async (version) => {
     await publishFrom(a, 'state', reported({ desiredVersion: version, appliedVersion: null, status: 'applying' }), true);
     for (const current of [0, 50, 100]) {
-      await publishFrom(a, 'events', JSON.stringify({ v: 1, at: Date.now(), type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: current * 1048576, totalBytes: 100 * 1048576 }), false);
+      const progress: DeviceEventOf<'service-pull-progress'> = { v: 1, at: Date.now(), type: 'service-pull-progress', service: 'web', image: 'nginx', currentBytes: current * 1048576, totalBytes: 100 * 1048576 };
+      await publishFrom(a, 'events', JSON.stringify(progress), false);
     }
-    await publishFrom(a, 'events', JSON.stringify({ v: 1, at: Date.now(), type: 'service-started', service: 'web' }), false);
+    // Typed as the agent's: the fleet reads an event by its protocol schema.
+    const started: DeviceEventOf<'service-started'> = { v: 1, at: Date.now(), type: 'service-started', service: 'web', containerId: 'c1' };
+    await publishFrom(a, 'events', JSON.stringify(started), false);
     await publishFrom(a, 'state', reported({ desiredVersion: version, appliedVersion: version, status: 'synced' }), true);
   });
   try {
