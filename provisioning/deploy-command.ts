@@ -1,11 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { ERROR_CODES, TsunaguError, type ErrorCode } from '../protocol/errors.js';
-import { prepareDeployment, type PreparedDeployment } from './deploy/compose-document.js';
+import type { PreparedDeployment } from './deploy/compose-document.js';
+import { prepareDeploymentFiles } from './deploy/deployment-files.js';
 import type { DeviceResult } from './deploy/deploy-device.js';
-import { parseEnvFile } from './deploy/env-file.js';
 import { jsonDeployOutput, textDeployOutput, type DeployOutput } from './deploy/deploy-output.js';
 import { DEPLOY_EXIT, exitCodeFor } from './deploy/rollout.js';
-import { parseRegistryAuth, registryAuthFromEnv } from './deploy/secrets.js';
 import { formatSelector, parseSelector, type Selector } from './deploy/selector.js';
 import { fleetPaths, loadFleetDir } from './fleet-dir.js';
 import { callServe } from './serve-channel/serve-channel-client.js';
@@ -22,13 +20,6 @@ export interface DeployOptions {
   json?: boolean;
 }
 
-function readText(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new TsunaguError('CONFIG', `cannot read ${what} ${path}: ${(err as Error).message}`);
-  }
-}
 
 /**
  * `tsunagu-fleet deploy`: validate, then publish to one device or to every
@@ -42,9 +33,7 @@ export async function runDeploy(first: string, second: string | undefined, o: De
   const composePath = second ?? first;
   const timeoutSec = Number(o.timeout);
   if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new TsunaguError('CONFIG', `--timeout must be a positive number of seconds, not "${o.timeout}"`);
-  const envFile = o.envFile === undefined ? {} : parseEnvFile(readText(o.envFile, 'env file'), o.envFile);
-  const authEntries = o.registryAuth !== undefined && o.registryAuth.length > 0 ? o.registryAuth : registryAuthFromEnv(process.env.TSUNAGU_REGISTRY_AUTH);
-  const prepared = prepareDeployment(readText(composePath, 'compose file'), { envFile, registries: parseRegistryAuth(authEntries) });
+  const prepared = prepareDeploymentFiles(composePath, o);
 
   const output = o.json
     ? jsonDeployOutput((t) => process.stdout.write(t))

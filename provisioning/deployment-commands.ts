@@ -1,10 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { TsunaguError } from '../protocol/errors.js';
 import { connectFleetClient } from './broker-setup.js';
 import { printable, printTable } from './terminal-text.js';
-import { prepareDeployment } from './deploy/compose-document.js';
-import { parseEnvFile } from './deploy/env-file.js';
-import { parseRegistryAuth, registryAuthFromEnv } from './deploy/secrets.js';
+import { prepareDeploymentFiles } from './deploy/deployment-files.js';
 import { formatSelector, matchesSelector, parseSelector } from './deploy/selector.js';
 import { checkDeploymentName, parseSettings, PRIORITY_RANGE, type Deployment } from './deployments/deployment.js';
 import { DEPLOYMENTS_CHANGED_TOPIC, ROLLOUTS_CHANGED_TOPIC } from './deployments/deployment-reconciler.js';
@@ -39,13 +36,6 @@ export interface CreateOptions extends RevisionOptions {
   waveDeadline?: string;
 }
 
-function readText(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new TsunaguError('CONFIG', `cannot read ${what} ${path}: ${(err as Error).message}`);
-  }
-}
 
 /** `--setting metricsIntervalMs=60000`; numbers are read as numbers. */
 export function parseSettingOptions(entries: readonly string[]): ReturnType<typeof parseSettings> {
@@ -66,9 +56,7 @@ export function parseSettingOptions(entries: readonly string[]): ReturnType<type
 
 /** Read, validate and seal one revision: nothing is stored unless the whole document validates. */
 function revisionContent(fleet: FleetDir, composePath: string, o: RevisionOptions, inherited: RevisionContent['settings']): RevisionContent {
-  const envFile = o.envFile === undefined ? {} : parseEnvFile(readText(o.envFile, 'env file'), o.envFile);
-  const authEntries = o.registryAuth !== undefined && o.registryAuth.length > 0 ? o.registryAuth : registryAuthFromEnv(process.env.TSUNAGU_REGISTRY_AUTH);
-  const prepared = prepareDeployment(readText(composePath, 'compose file'), { envFile, registries: parseRegistryAuth(authEntries) });
+  const prepared = prepareDeploymentFiles(composePath, o);
   const settings = o.setting !== undefined && o.setting.length > 0 ? parseSettingOptions(o.setting) : inherited;
   return { compose: prepared.compose, sealedSecrets: sealRevisionSecrets(prepared, fleet.keys.boxPublicKey), settings };
 }
