@@ -119,7 +119,7 @@ async function deployDirectly(first: string, selector: Selector | undefined, pre
     // One device, while a `serve` on another host drives deployments: the document becomes that device's own
     // deployment, composed with the fleet's layers and published by `serve` (docs/deployments.md).
     // Without a `serve`, or with --selector (a one-off to the devices matching now), it is published here.
-    store = selector === undefined ? new DeploymentStore(ctx.fleet.databasePath, ctx.database) : undefined;
+    store = selector === undefined ? new DeploymentStore(ctx.database) : undefined;
     const viaServe = store !== undefined && serveIsDriving(store, Date.now()) ? store : undefined;
     const settled = await Promise.allSettled(targets.map(async (t) => {
       const publish = viaServe !== undefined ? publishThroughServe({ store: viaServe, fleet: ctx.fleet, client: ctx.client, deviceId: t.deviceId, prepared }) : undefined;
@@ -132,7 +132,6 @@ async function deployDirectly(first: string, selector: Selector | undefined, pre
     if (failure !== undefined) throw failure.reason;
     return exitStatus(settled.map((s) => (s as PromiseFulfilledResult<DeviceResult>).value), output);
   } finally {
-    store?.close();
     await ctx.close();
   }
 }

@@ -72,11 +72,10 @@ function parsePriority(text: string): number {
 async function withStore<T>(dir: string, fn: (store: DeploymentStore, database: FleetDatabase, fleet: FleetDir) => T | Promise<T>): Promise<T> {
   const fleet = loadFleetDir(dir);
   const database = new FleetDatabase(fleet.databasePath);
-  const store = new DeploymentStore(fleet.databasePath, database);
+  const store = new DeploymentStore(database);
   try {
     return await fn(store, database, fleet);
   } finally {
-    store.close();
     database.close();
   }
 }

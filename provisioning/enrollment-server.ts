@@ -28,7 +28,7 @@ export interface RunningEnrollmentServer {
  */
 export async function startEnrollmentServer(fleet: FleetDir, logger: Logger): Promise<RunningEnrollmentServer> {
   const database = new FleetDatabase(fleet.databasePath);
-  const store = new DeploymentStore(fleet.databasePath, database);
+  const store = new DeploymentStore(database);
   const backend = await openBrokerBackend(fleet, logger);
   const { client } = backend;
   const service = new EnrollmentService({
@@ -68,7 +68,6 @@ export async function startEnrollmentServer(fleet: FleetDir, logger: Logger): Pr
       presence.stop();
       await service.stop();
       await backend.close();
-      store.close();
       database.close();
     },
   };

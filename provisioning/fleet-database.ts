@@ -295,6 +295,15 @@ export class FleetDatabase {
       .map((r) => ({ at: r.at, event: r.event, code: r.code, requestId: r.request_id, deviceId: r.device_id, serial: r.serial, message: r.message }));
   }
 
+  /**
+   * The open connection, for the fleet's other tables in this file (the
+   * deployment store): one connection, so their changes and the audit log
+   * share a transaction.
+   */
+  get connection(): Database.Database {
+    return this.db;
+  }
+
   close(): void {
     this.db.close();
   }

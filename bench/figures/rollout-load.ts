@@ -119,7 +119,7 @@ export async function measureRollout(count: number, log: (line: string) => void)
     log(`  ${n} devices connected`);
 
     const database = new FleetDatabase(fleet.fleet.databasePath);
-    const store = new DeploymentStore(fleet.fleet.databasePath, database);
+    const store = new DeploymentStore(database);
     const observer = await mqtt.connectAsync(fleet.fleet.config.broker.url, {
       username: fleet.fleet.config.broker.username, password: fleet.fleet.config.broker.password, protocolVersion: fleet.fleet.config.broker.protocolVersion, reconnectPeriod: 0,
     });
@@ -187,7 +187,6 @@ export async function measureRollout(count: number, log: (line: string) => void)
       ];
     } finally {
       await observer.endAsync(true);
-      store.close();
       database.close();
     }
   } finally {

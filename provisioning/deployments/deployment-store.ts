@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { DeviceSettings } from '../../protocol/device-settings.js';
 import { TsunaguError } from '../../protocol/errors.js';
 import type { FleetDatabase } from '../fleet-database.js';
@@ -52,20 +52,16 @@ export interface RevisionContent {
 
 /**
  * Deployments, their revisions, what was published to each device, rollout
- * state and the reconciler's lease, in the fleet database beside the
- * registry's tables. Its own connection to the same file (WAL: several
- * processes share it); every change writes its audit entry in the same
- * transaction, into the fleet database's audit table.
+ * state and the reconciler's lease, in the fleet database beside its device
+ * tables, on the FleetDatabase's own connection: every change writes its
+ * audit entry in the same transaction, into that database's audit table.
+ * Closing the FleetDatabase closes it.
  */
 export class DeploymentStore {
   private readonly db: Database.Database;
 
-  /** `database` must be open on `path`: it owns the audit table. */
-  constructor(path: string, _database: FleetDatabase) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.pragma('synchronous = FULL');
+  constructor(database: FleetDatabase) {
+    this.db = database.connection;
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS deployments (
         name TEXT PRIMARY KEY, selector TEXT NOT NULL, priority INTEGER NOT NULL, strategy TEXT NOT NULL,
@@ -281,7 +277,4 @@ export class DeploymentStore {
     this.db.prepare('UPDATE leases SET expires_at = 0 WHERE name = ? AND owner = ?').run(name, owner);
   }
 
-  close(): void {
-    this.db.close();
-  }
 }

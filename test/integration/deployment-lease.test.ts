@@ -41,7 +41,7 @@ before(async () => {
   tf = await createTestFleet(broker);
   servers = [await tf.startServer(), await tf.startServer()];
   database = new FleetDatabase(tf.fleet.databasePath);
-  store = new DeploymentStore(tf.fleet.databasePath, database);
+  store = new DeploymentStore(database);
   // A device as the enrollment service records it, with the labels its inventory gave.
   database.upsertDevice({
     deviceId, signPublicKey: toBase64(sign.publicKey), boxPublicKey: toBase64(nacl.box.keyPair().publicKey), serial: 'lease-1',
@@ -55,7 +55,6 @@ before(async () => {
 
 after(async () => {
   await client?.endAsync();
-  store?.close();
   database?.close();
   await tf?.close();
   await broker?.close();

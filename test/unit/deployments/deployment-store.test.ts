@@ -14,8 +14,8 @@ let n = 0;
 function open(): { path: string; database: FleetDatabase; store: DeploymentStore; close: () => void } {
   const path = join(dir, `fleet-${n++}.db`);
   const database = new FleetDatabase(path);
-  const store = new DeploymentStore(path, database);
-  return { path, database, store, close: () => { store.close(); database.close(); } };
+  const store = new DeploymentStore(database);
+  return { path, database, store, close: () => { database.close(); } };
 }
 
 const content = { compose: { services: { s: { image: 'r/s:1' } } }, sealedSecrets: null, settings: null };
