@@ -1,7 +1,7 @@
 /**
  * Finds the MQTT fixed headers in a client's byte stream and judges the size
  * each one declares, without keeping any of the bytes: a packet's body is
- * skipped by counting. A fixed header is one byte of type and flags and a
+ * passed over by counting. A fixed header is one byte of type and flags and a
  * Remaining Length of one to four bytes, seven bits each, least significant
  * group first, the high bit meaning "another byte follows" (MQTT 3.1.1 §2.2.3,
  * MQTT 5 §1.5.5). The size judged is the whole packet's, header included: what
@@ -9,7 +9,7 @@
  */
 export interface HeaderScanState {
   /** Body bytes of the current packet still to pass; 0 when a header comes next. */
-  readonly skip: number;
+  readonly bodyLeft: number;
   /** Bytes of the current header read so far (0 = its type byte is next). */
   readonly headerBytes: number;
   /** The Remaining Length decoded so far. */
@@ -24,7 +24,7 @@ export type HeaderScanVerdict =
   | { kind: 'too-large'; packetBytes: number; packetType: number; offset: number }
   | { kind: 'malformed'; offset: number };
 
-export const START_OF_STREAM: HeaderScanState = { skip: 0, headerBytes: 0, remaining: 0, packetType: 0 };
+export const START_OF_STREAM: HeaderScanState = { bodyLeft: 0, headerBytes: 0, remaining: 0, packetType: 0 };
 
 /** Remaining Length takes at most four bytes; a fifth continuation makes the stream malformed. */
 const MAX_LENGTH_BYTES = 4;
@@ -35,13 +35,13 @@ const MAX_LENGTH_BYTES = 4;
  * (the rest of the stream is then not worth reading: the caller closes it).
  */
 export function scanHeaders(state: HeaderScanState, chunk: Uint8Array, maxPacketBytes: number): { state: HeaderScanState; verdict: HeaderScanVerdict } {
-  let { skip, headerBytes, remaining, packetType } = state;
+  let { bodyLeft, headerBytes, remaining, packetType } = state;
   let packetStart = 0;
   let i = 0;
   while (i < chunk.length) {
-    if (skip > 0) {
-      const passed = Math.min(skip, chunk.length - i);
-      skip -= passed;
+    if (bodyLeft > 0) {
+      const passed = Math.min(bodyLeft, chunk.length - i);
+      bodyLeft -= passed;
       i += passed;
       continue;
     }
@@ -59,17 +59,17 @@ export function scanHeaders(state: HeaderScanState, chunk: Uint8Array, maxPacket
     headerBytes++;
     i++;
     if ((byte & 0x80) !== 0) {
-      if (lengthIndex + 1 === MAX_LENGTH_BYTES) return { state: { skip, headerBytes, remaining, packetType }, verdict: { kind: 'malformed', offset: packetStart } };
+      if (lengthIndex + 1 === MAX_LENGTH_BYTES) return { state: { bodyLeft, headerBytes, remaining, packetType }, verdict: { kind: 'malformed', offset: packetStart } };
       continue;
     }
     const packetBytes = headerBytes + remaining;
     if (packetBytes > maxPacketBytes) {
-      return { state: { skip, headerBytes, remaining, packetType }, verdict: { kind: 'too-large', packetBytes, packetType, offset: packetStart } };
+      return { state: { bodyLeft, headerBytes, remaining, packetType }, verdict: { kind: 'too-large', packetBytes, packetType, offset: packetStart } };
     }
-    skip = remaining;
+    bodyLeft = remaining;
     headerBytes = 0;
     remaining = 0;
     packetType = 0;
   }
-  return { state: { skip, headerBytes, remaining, packetType }, verdict: { kind: 'ok' } };
+  return { state: { bodyLeft, headerBytes, remaining, packetType }, verdict: { kind: 'ok' } };
 }
