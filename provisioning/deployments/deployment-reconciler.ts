@@ -14,6 +14,7 @@ import type { FleetSigner } from '../fleet-signer.js';
 import type { Deployment, DeploymentRevision, RevisionSecrets } from './deployment.js';
 import type { DeploymentStore, PublishedDesired } from './deployment-store.js';
 import { effectiveLabels, planDevice, type DevicePlan } from './desired-plan.js';
+import { checkPublication } from './missed-publication.js';
 import { openRevisionSecrets, secretsForDevice } from './revision-secrets.js';
 import { driveRollout } from './rollout-driver.js';
 
@@ -29,8 +30,6 @@ export const ROLLOUTS_CHANGED_TOPIC = `${TOPIC_ROOT}/fleet/rollouts-changed`;
 /** The one lease every `serve` of a fleet competes for: its holder alone steps rollouts and publishes desired states. */
 export const RECONCILER_LEASE = 'deployment-reconciler';
 const DEFAULT_LEASE_TTL_MS = 15_000;
-/** How long after a publication a report that does not know it means the device missed it (not merely that it crossed it). */
-const RESEND_AFTER_MS = 3_000;
 /** Publishing stops when less than this is left of the lease: the message must leave while we still hold it. */
 const LEASE_MARGIN_MS = 5_000;
 /** Publishes in flight at once: enough to keep the broker busy, few enough not to queue thousands of PUBACKs. */
@@ -75,12 +74,8 @@ export class DeploymentReconciler {
   private stopped = false;
   /** Each device's last retained `state` report, as the broker delivers it (again after a restart). */
   private readonly reported = new Map<string, ReportedState>();
-  /** When each report reached this process (the fleet's clock): a report newer than a publication that does not know it means the device missed it. */
-  private readonly reportedAt = new Map<string, number>();
   /** `device@version` sent again by this process: once each, so a device that cannot take it is not flooded. */
   private readonly resent = new Set<string>();
-  /** The earliest time a report that came too soon after a publication is to be looked at again (this pass). */
-  private recheckAt: number | null = null;
 
   private readonly onMessage = (topic: string, payload: Buffer): void => {
     if (topic === DEPLOYMENTS_CHANGED_TOPIC) {
@@ -97,7 +92,6 @@ export class DeploymentReconciler {
     const state = parseState(payload);
     if (state === undefined) this.reported.delete(parsed.deviceId);
     else this.reported.set(parsed.deviceId, state);
-    this.reportedAt.set(parsed.deviceId, this.now());
     this.wake();
   };
 
@@ -216,7 +210,6 @@ export class DeploymentReconciler {
       if (step.changed) rolloutsChanged = true;
       if (step.wakeAt !== null && (wakeAt === null || step.wakeAt < wakeAt)) wakeAt = step.wakeAt;
     }
-    this.recheckAt = null;
 
     const revisions = new Map<string, DeploymentRevision | undefined>();
     const revisionFor = (d: Deployment, deviceId: string): DeploymentRevision | undefined => {
@@ -232,7 +225,10 @@ export class DeploymentReconciler {
       // A device no deployment ever reached is left to `deploy DEVICE`.
       if (last === undefined && plan.carried.length === 0) continue;
       if (last?.hash === plan.hash) {
-        if (last !== undefined && this.missed(device.deviceId, last)) work.push({ device, plan, published: last, resend: true });
+        // The database says it was sent; the device's reports say whether it arrived (missed-publication.ts).
+        const check = checkPublication(this.reported.get(device.deviceId), last, this.now());
+        if (check.kind === 'recheck' && (wakeAt === null || check.at < wakeAt)) wakeAt = check.at;
+        if (check.kind === 'missed' && this.resendOnce(device.deviceId, last.version)) work.push({ device, plan, published: last, resend: true });
         continue;
       }
       work.push({ device, plan, published: last, resend: false });
@@ -246,9 +242,7 @@ export class DeploymentReconciler {
       }
       return opened.get(key) ?? null;
     };
-    // A report that came too soon after a publication to say the device missed it is looked at again then.
-    const recheckAt = this.recheckAt as number | null;
-    this.scheduleWake(recheckAt === null || (wakeAt !== null && wakeAt < recheckAt) ? wakeAt : recheckAt);
+    this.scheduleWake(wakeAt);
     for (let i = 0; i < work.length; i += PUBLISH_BATCH) {
       // What is left is published by whoever holds the lease next (its first pass looks at every device).
       if (!this.leaseLeft()) break;
@@ -266,29 +260,7 @@ export class DeploymentReconciler {
     this.wakeTimer = setTimeout(() => this.wake(), Math.max(0, at - this.now()) + 10);
   }
 
-  /**
-   * Whether the device missed its last publication: a report that reached us
-   * well after it (RESEND_AFTER_MS) still knows neither that version nor a
-   * later one. The retained copy can be gone — the embedded broker keeps
-   * retained messages in memory, so a `serve` that died took the desired state
-   * a device had not fetched yet with it — while the database says it was
-   * sent. Sent again under the same version (the agent ignores a version it
-   * holds), not recorded again, once per version in this process.
-   */
-  private missed(deviceId: string, last: PublishedDesired): boolean {
-    const report = this.reported.get(deviceId);
-    const at = this.reportedAt.get(deviceId);
-    if (report === undefined || at === undefined) return false;
-    if (Math.max(report.desiredVersion ?? 0, report.appliedVersion ?? 0) >= last.version) return false;
-    const due = last.publishedAt + RESEND_AFTER_MS;
-    if (at < due) {
-      // Crossed in flight, or missed: only a later look tells, once the device had time to answer.
-      if (this.now() < due) this.recheckAt = Math.min(this.recheckAt ?? due, due);
-      return this.now() >= due && this.resendOnce(deviceId, last.version);
-    }
-    return this.resendOnce(deviceId, last.version);
-  }
-
+  /** A missed publication is sent again under the same version (the agent ignores a version it holds), unrecorded, once per version in this process. */
   private resendOnce(deviceId: string, version: number): boolean {
     const key = `${deviceId}@${version}`;
     if (this.resent.has(key)) return false;
