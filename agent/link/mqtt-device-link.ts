@@ -6,7 +6,6 @@ import type { DeviceStatus } from '../../protocol/status.js';
 import { deviceTopic, DEVICE_INBOUND, type DeviceInbound, type DeviceOutbound } from '../../protocol/topics.js';
 import { DEVICE_SESSION_EXPIRY_SECONDS, isAuthFailure, isPacketTooLarge, mqttOptions, type BrokerEndpoint } from './mqtt-options.js';
 import { totalListeners } from '../diagnostics/diagnostics.js';
-
 import type { BrokerLink, BrokerLinkEvents, LinkState } from './broker-link.js';
 
 export type { LinkState };
@@ -38,8 +37,8 @@ export type DeviceLinkEvents = BrokerLinkEvents;
 export const DEFAULT_LINK_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 60_000, floorMs: 10_000 };
 
 /**
- * The mqtt.js adapter of BrokerLink (broker-link.ts). The device's own MQTT session: persistent (clean=false) so QoS 1 commands
- * sent while it was away are delivered when it returns; a retained status
+ * The mqtt.js adapter of BrokerLink (broker-link.ts). The device's own MQTT
+ * session: persistent (clean=false) so QoS 1 commands sent while it was away are delivered when it returns; a retained status
  * with a last will that marks it offline; reconnects with capped
  * exponential back-off and full jitter, scheduled here rather than by
  * MQTT.js (see mqtt-options.ts).
