@@ -38,10 +38,10 @@ export const DEFAULT_LINK_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 60_00
 
 /**
  * The mqtt.js adapter of BrokerLink (broker-link.ts). The device's own MQTT
- * session: persistent (clean=false) so QoS 1 commands sent while it was away are delivered when it returns; a retained status
- * with a last will that marks it offline; reconnects with capped
- * exponential back-off and full jitter, scheduled here rather than by
- * MQTT.js (see mqtt-options.ts).
+ * session: persistent (clean=false) so QoS 1 commands sent while it was
+ * away are delivered when it returns; a retained status with a last will
+ * that marks it offline; reconnects with capped exponential back-off and
+ * full jitter, scheduled here rather than by MQTT.js (see mqtt-options.ts).
  */
 export class DeviceLink extends EventEmitter<DeviceLinkEvents> implements BrokerLink {
   private client: MqttClient | undefined;
